@@ -1,0 +1,160 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NewRegistry returns a registry with the Go runtime and process collectors,
+// so every component exports its memory and CPU the same way.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// ReadyCheck reports whether a dependency lets the component do its job.
+type ReadyCheck func(ctx context.Context) error
+
+// Server is the operational HTTP endpoint of a component: /metrics,
+// /healthz (the process is alive), /readyz (it can do its job now), and
+// /debug/pprof when enabled. Components add their own routes with Handle.
+type Server struct {
+	addr   string
+	mux    *http.ServeMux
+	logger *slog.Logger
+	ready  atomic.Bool
+
+	mu     sync.Mutex
+	checks map[string]ReadyCheck
+	ln     net.Listener
+}
+
+// NewServer builds the server; nothing listens until Listen or Run.
+func NewServer(addr string, reg *prometheus.Registry, logger *slog.Logger) *Server {
+	s := &Server{addr: addr, mux: http.NewServeMux(), logger: logger.With("component", "http"), checks: map[string]ReadyCheck{}}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	return s
+}
+
+// EnablePprof mounts net/http/pprof under /debug/pprof/.
+func (s *Server) EnablePprof() {
+	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}
+
+// Handle adds a route (Go 1.22 patterns, e.g. "POST /v1/logs").
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// SetReady flips readiness; /readyz answers 503 until it is true and every
+// check passes.
+func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+
+// AddReadyCheck adds a named dependency check run on every /readyz.
+func (s *Server) AddReadyCheck(name string, c ReadyCheck) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks[name] = c
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "not ready: starting or draining", http.StatusServiceUnavailable)
+		return
+	}
+	s.mu.Lock()
+	checks := make(map[string]ReadyCheck, len(s.checks))
+	for k, v := range s.checks {
+		checks[k] = v
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	for name, c := range checks {
+		if err := c(ctx); err != nil {
+			http.Error(w, fmt.Sprintf("not ready: %s: %v", name, err), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Listen binds the configured address ("" disables the server). Binding
+// before Run lets main fail fast on a taken port and lets tests use ":0".
+func (s *Server) Listen() error {
+	if s.addr == "" || s.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.addr, err)
+	}
+	s.ln = ln
+	s.logger.Info("listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the bound address (after Listen), or "".
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Run serves until ctx is done, then shuts down, giving in-flight requests
+// up to five seconds.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	if s.ln == nil {
+		<-ctx.Done()
+		return nil
+	}
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
+
+// HealthCheck GETs url (a component's own /readyz) and returns an error
+// unless it answers 200: the -healthcheck flag of shell-less images.
+func HealthCheck(url string) error {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return fmt.Errorf("healthcheck %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck %s: status %d", url, resp.StatusCode)
+	}
+	return nil
+}
