@@ -1,0 +1,324 @@
+package record
+
+import (
+	"encoding"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// timeLayout is RFC 3339 with all nine fractional digits kept, so encoded
+// documents sort and compare as strings and golden files are stable.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// conflictPrefix renames a Field whose key equals a typed field that is
+// written, so a document never has duplicate keys (Elasticsearch rejects
+// them) and the value does not vanish.
+const conflictPrefix = "agentobs.conflict."
+
+// AppendJSON appends the record as one JSON object: the typed fields first
+// in a fixed order (@timestamp, message, log.level, service.name,
+// service.instance.id, trace.id, span.id, trace.flags, event.id,
+// event.dataset, agentobs.flags), empty ones omitted, then Fields with keys
+// sorted at every level, so equal records encode to equal bytes.
+//
+// Strings are escaped per RFC 8259 plus U+2028/U+2029 (unsafe in
+// JavaScript); invalid UTF-8 becomes U+FFFD; NaN and ±Inf, which JSON cannot
+// hold, are written as the strings "NaN", "+Inf", "-Inf". Nested values may
+// be any JSON-able type: map[string]any, map[any]any (keys formatted with
+// fmt), []any, []byte (as a string), json.Number, integers, floats, bool,
+// nil, time.Time; other types go through encoding/json.
+func (r *Record) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	first := true
+	var written [11]string
+	nw := 0
+	field := func(k string) {
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		written[nw] = k
+		nw++
+	}
+	str := func(k, v string) {
+		if v != "" {
+			field(k)
+			dst = appendString(dst, v)
+		}
+	}
+	if !r.Timestamp.IsZero() {
+		field(FieldTimestamp)
+		dst = append(dst, '"')
+		dst = r.Timestamp.UTC().AppendFormat(dst, timeLayout)
+		dst = append(dst, '"')
+	}
+	str(FieldMessage, r.Message)
+	str(FieldLevel, string(r.Level))
+	str(FieldService, r.Service)
+	str(FieldServiceInstance, r.ServiceInstance)
+	str(FieldTraceID, r.TraceID)
+	str(FieldSpanID, r.SpanID)
+	str(FieldTraceFlags, r.TraceFlags)
+	str(FieldEventID, r.EventID)
+	str(FieldDataset, r.Dataset)
+	if len(r.Flags) > 0 {
+		field(FieldFlags)
+		dst = append(dst, '[')
+		for i, f := range r.Flags {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, f)
+		}
+		dst = append(dst, ']')
+	}
+	if len(r.Fields) > 0 {
+		var arr [32]string
+		keys := arr[:0]
+		for k := range r.Fields {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			if slices.Contains(written[:nw], k) {
+				dst = appendString(dst, conflictPrefix+k)
+			} else {
+				dst = appendString(dst, k)
+			}
+			dst = append(dst, ':')
+			dst = appendValue(dst, r.Fields[k], 1)
+		}
+	}
+	return append(dst, '}')
+}
+
+// Key is the Kafka message key: the trace id when valid, so every record of
+// a trace lands on one partition in order; otherwise the event id, which
+// spreads trace-less records evenly and keeps a retried record on the same
+// partition. nil when the record has neither (the producer then balances).
+func (r *Record) Key() []byte {
+	if validTraceID(r.TraceID) {
+		return []byte(r.TraceID)
+	}
+	if r.EventID != "" {
+		return []byte(r.EventID)
+	}
+	return nil
+}
+
+func appendValue(dst []byte, v any, depth int) []byte {
+	if depth > maxNesting {
+		return appendString(dst, "[nesting limit]")
+	}
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...)
+	case string:
+		return appendString(dst, x)
+	case json.Number:
+		if isJSONNumber(string(x)) {
+			return append(dst, x...)
+		}
+		return appendString(dst, string(x))
+	case bool:
+		return strconv.AppendBool(dst, x)
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int8:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int16:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int32:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int64:
+		return strconv.AppendInt(dst, x, 10)
+	case uint:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint8:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint16:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint32:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint64:
+		return strconv.AppendUint(dst, x, 10)
+	case float64:
+		return appendFloat(dst, x, 64)
+	case float32:
+		return appendFloat(dst, float64(x), 32)
+	case []byte:
+		return appendString(dst, string(x))
+	case time.Time:
+		dst = append(dst, '"')
+		dst = x.UTC().AppendFormat(dst, timeLayout)
+		return append(dst, '"')
+	case Level:
+		return appendString(dst, string(x))
+	case map[string]any:
+		var arr [16]string
+		keys := arr[:0]
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendValue(dst, x[k], depth+1)
+		}
+		return append(dst, '}')
+	case map[any]any:
+		keys := make([]string, 0, len(x))
+		byKey := make(map[string]any, len(x))
+		for k, e := range x {
+			ks := keyString(k)
+			keys = append(keys, ks)
+			byKey[ks] = e
+		}
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendValue(dst, byKey[k], depth+1)
+		}
+		return append(dst, '}')
+	case []any:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendValue(dst, e, depth+1)
+		}
+		return append(dst, ']')
+	case []string:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, e)
+		}
+		return append(dst, ']')
+	case error:
+		return appendString(dst, x.Error())
+	case encoding.TextMarshaler:
+		if b, err := x.MarshalText(); err == nil {
+			return appendString(dst, string(b))
+		}
+	}
+	// Anything else (structs, typed slices and maps): encoding/json, then
+	// re-read and re-encoded so key order and escaping follow our rules.
+	b, err := json.Marshal(v)
+	if err != nil {
+		return appendString(dst, fmt.Sprint(v))
+	}
+	sc := newScanner(b, true)
+	if decoded, err := sc.value(); err == nil {
+		return appendValue(dst, decoded, depth+1)
+	}
+	return appendString(dst, string(b))
+}
+
+func appendFloat(dst []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, `"NaN"`...)
+	case math.IsInf(f, 1):
+		return append(dst, `"+Inf"`...)
+	case math.IsInf(f, -1):
+		return append(dst, `"-Inf"`...)
+	}
+	// Same choice as encoding/json: plain notation for human-sized numbers.
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21)) {
+		format = 'e'
+	}
+	return strconv.AppendFloat(dst, f, format, -1, bits)
+}
+
+func isJSONNumber(s string) bool {
+	sc := scanner{buf: []byte(s)}
+	_, err := sc.number()
+	return err == nil && sc.pos == len(s)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// safeASCII marks bytes that need no escaping inside a JSON string.
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendString writes s as a JSON string (RFC 8259 section 7).
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if safeASCII[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,192 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Meta is what the indexer needs from an encoded record to route, correlate
+// and summarise it, without decoding the whole document.
+type Meta struct {
+	EventID, TraceID, SpanID, Service, ServiceInstance, SessionID, ConversationID, Message string
+	Level                                                                                  Level
+	Timestamp                                                                              time.Time
+	HasTimestamp                                                                           bool
+}
+
+// Peek reads the top-level fields of an encoded record (as AppendJSON writes
+// them: flat dotted keys) with a small scanner that skips, but still
+// validates, everything else. It fails, saying what is wrong, unless doc is
+// exactly one valid JSON object. A typed field of the wrong JSON type is an
+// error too: the document did not come from AppendJSON.
+func Peek(doc []byte) (Meta, error) {
+	var m Meta
+	sc := newScanner(doc, false)
+	sc.skipWS()
+	if sc.pos >= len(doc) {
+		return m, errors.New("peek record: empty document")
+	}
+	if doc[sc.pos] != '{' {
+		return m, fmt.Errorf("peek record: document is not a JSON object (starts with %q)", doc[sc.pos])
+	}
+	err := sc.eachMember(func(key []byte) error {
+		var dst *string
+		switch string(key) {
+		case FieldEventID:
+			dst = &m.EventID
+		case FieldTraceID:
+			dst = &m.TraceID
+		case FieldSpanID:
+			dst = &m.SpanID
+		case FieldService:
+			dst = &m.Service
+		case FieldServiceInstance:
+			dst = &m.ServiceInstance
+		case FieldSessionID:
+			dst = &m.SessionID
+		case FieldConversationID:
+			dst = &m.ConversationID
+		case FieldMessage:
+			dst = &m.Message
+		case FieldLevel:
+			s, err := sc.string()
+			if err != nil {
+				return fmt.Errorf("%s: %w", FieldLevel, err)
+			}
+			m.Level = Level(s)
+			return nil
+		case FieldTimestamp:
+			s, err := sc.string()
+			if err != nil {
+				return fmt.Errorf("%s: %w", FieldTimestamp, err)
+			}
+			ts, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return fmt.Errorf("%s: %w", FieldTimestamp, err)
+			}
+			m.Timestamp, m.HasTimestamp = ts, true
+			return nil
+		default:
+			return sc.skip()
+		}
+		if doc[sc.pos] == 'n' { // null: absent
+			return sc.literal("null")
+		}
+		s, err := sc.string()
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		*dst = s
+		return nil
+	})
+	if err == nil {
+		err = sc.end()
+	}
+	if err != nil {
+		return Meta{}, fmt.Errorf("peek record: %w", err)
+	}
+	return m, nil
+}
+
+// eachMember walks the object at pos, calling fn with pos at each value; fn
+// must consume the value.
+func (s *scanner) eachMember(fn func(key []byte) error) error {
+	s.pos++ // '{'
+	s.skipWS()
+	if s.pos < len(s.buf) && s.buf[s.pos] == '}' {
+		s.pos++
+		return nil
+	}
+	for {
+		s.skipWS()
+		if s.pos >= len(s.buf) || s.buf[s.pos] != '"' {
+			return s.errorf("expected object key")
+		}
+		start := s.pos + 1
+		escaped, err := s.stringEnd()
+		if err != nil {
+			return err
+		}
+		key := s.buf[start : s.pos-1]
+		if escaped {
+			key = []byte(unescape(key))
+		}
+		s.skipWS()
+		if s.pos >= len(s.buf) || s.buf[s.pos] != ':' {
+			return s.errorf("expected ':' after object key")
+		}
+		s.pos++
+		s.skipWS()
+		if s.pos >= len(s.buf) {
+			return s.errorf("unexpected end of input")
+		}
+		if err := fn(key); err != nil {
+			return err
+		}
+		s.skipWS()
+		if s.pos >= len(s.buf) {
+			return s.errorf("unterminated object")
+		}
+		switch s.buf[s.pos] {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return nil
+		default:
+			return s.errorf("expected ',' or '}' in object, got %q", s.buf[s.pos])
+		}
+	}
+}
+
+// Decode fully decodes an encoded record (tests, replay tools). Typed fields
+// are read from their canonical keys; every other key goes to Fields, with
+// numbers as json.Number.
+func Decode(doc []byte) (Record, error) {
+	var r Record
+	sc := newScanner(doc, true)
+	sc.skipWS()
+	m := make(map[string]any)
+	if err := sc.object(m); err != nil {
+		return r, fmt.Errorf("decode record: %w", err)
+	}
+	if err := sc.end(); err != nil {
+		return r, fmt.Errorf("decode record: %w", err)
+	}
+	take := func(k string, dst *string) {
+		if s, ok := m[k].(string); ok {
+			*dst = s
+			delete(m, k)
+		}
+	}
+	if s, ok := m[FieldTimestamp].(string); ok {
+		if ts, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			r.Timestamp = ts
+			delete(m, FieldTimestamp)
+		}
+	}
+	take(FieldMessage, &r.Message)
+	var level string
+	take(FieldLevel, &level)
+	r.Level = Level(level)
+	take(FieldService, &r.Service)
+	take(FieldServiceInstance, &r.ServiceInstance)
+	take(FieldTraceID, &r.TraceID)
+	take(FieldSpanID, &r.SpanID)
+	take(FieldTraceFlags, &r.TraceFlags)
+	take(FieldEventID, &r.EventID)
+	take(FieldDataset, &r.Dataset)
+	if flags, ok := m[FieldFlags].([]any); ok {
+		for _, f := range flags {
+			if s, ok := f.(string); ok {
+				r.Flags = append(r.Flags, s)
+			}
+		}
+		delete(m, FieldFlags)
+	}
+	if len(m) > 0 {
+		r.Fields = m
+	}
+	return r, nil
+}

@@ -1,0 +1,151 @@
+package record
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Redaction rule names: the closed set of values PolicyStats.Redacted gets,
+// so a component can pre-create its counters at 0.
+const (
+	RuleAuthorization = "authorization"  // Authorization: <scheme> <credentials>
+	RuleBearer        = "bearer_token"   // Bearer <token> anywhere
+	RuleJWT           = "jwt"            // a bare JSON Web Token
+	RuleAPIKey        = "api_key"        // sk-…, sk-proj-…, sk-ant-…, Stripe sk_live_…
+	RuleAWSKey        = "aws_access_key" // AKIA…/ASIA… access key ids
+	RuleGitHubToken   = "github_token"   // ghp_/gho_/ghu_/ghs_/ghr_…, github_pat_…
+	RuleSlackToken    = "slack_token"    // xoxb-/xoxp-/xoxa-/…
+	RulePrivateKey    = "private_key"    // PEM private key blocks
+	RuleURLPassword   = "url_password"   // scheme://user:password@host
+	RuleKeyValue      = "key_value"      // password=…, secret=…, token=…, api_key=…
+	RuleJSONSecret    = "json_secret"    // "password":"…" inside a text value
+	RuleSecretField   = "secret_field"   // a field named password, token, api_key, …
+	RuleCustom        = "custom"         // PolicyConfig.ExtraPatterns
+)
+
+// PolicyRules lists every rule name, in the order the rules run.
+var PolicyRules = []string{
+	RuleAuthorization, RuleBearer, RuleJWT, RuleAPIKey, RuleAWSKey, RuleGitHubToken, RuleSlackToken,
+	RulePrivateKey, RuleURLPassword, RuleKeyValue, RuleJSONSecret, RuleSecretField, RuleCustom,
+}
+
+type redactRule struct {
+	name string
+	re   *regexp.Regexp
+	// group is the submatch replaced (0: the whole match), so context such as
+	// "Authorization: Bearer " or "password=" stays readable.
+	group int
+	// lits: the rule can only match if one of these (lower-case) appears;
+	// a cheap scan that spares the regexp on most strings.
+	lits []string
+	// check, if set, must accept the secret (fewer false positives).
+	check func(string) bool
+}
+
+const secretNames = `password|passwd|pwd|secret|client_secret|token|access_token|refresh_token|id_token|auth_token|api_key|apikey|api-key|private_key`
+
+var builtinRules = []redactRule{
+	{name: RuleAuthorization, group: 1, lits: []string{"authorization"},
+		re: regexp.MustCompile(`(?i)\bauthorization["']?\s*[:=]\s*["']?(?:(?:basic|bearer|token|digest|negotiate|apikey)\s+)?([^\s"',;]+)`)},
+	{name: RuleBearer, group: 1, lits: []string{"bearer"}, check: hasDigit,
+		re: regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)`)},
+	{name: RuleJWT, lits: []string{"eyj"},
+		re: regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
+	{name: RuleAPIKey, lits: []string{"sk-", "sk_", "rk_"},
+		re: regexp.MustCompile(`\b(?:sk-(?:proj-|ant-(?:api\d\d-)?|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,})`)},
+	{name: RuleAWSKey, lits: []string{"akia", "asia"},
+		re: regexp.MustCompile(`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`)},
+	{name: RuleGitHubToken, lits: []string{"gh", "github_pat_"},
+		re: regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`)},
+	{name: RuleSlackToken, lits: []string{"xox"},
+		re: regexp.MustCompile(`\bxox[abposre]-[A-Za-z0-9-]{10,}`)},
+	{name: RulePrivateKey, lits: []string{"private key"},
+		re: regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----`)},
+	{name: RuleURLPassword, group: 1, lits: []string{"://"},
+		re: regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@"']+:([^\s/@"']+)@`)},
+	{name: RuleKeyValue, group: 1, lits: []string{"="},
+		re: regexp.MustCompile(`(?i)\b(?:` + secretNames + `)=([^\s&,;"']+)`)},
+	{name: RuleJSONSecret, group: 1, lits: []string{`":`, `" :`},
+		re: regexp.MustCompile(`(?i)"(?:` + secretNames + `|authorization)"\s*:\s*"((?:[^"\\]|\\.)+)"`)},
+}
+
+// secretKeys are field names (last dotted segment, lower-case, '-' as '_')
+// whose whole string value is a secret.
+var secretKeys = func() map[string]bool {
+	m := map[string]bool{"authorization": true, "cookie": true, "set_cookie": true, "x_api_key": true}
+	for _, n := range strings.Split(secretNames, "|") {
+		m[strings.ReplaceAll(n, "-", "_")] = true
+	}
+	return m
+}()
+
+func secretKeyName(key string) string {
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		key = key[i+1:]
+	}
+	if len(key) > 16 {
+		return ""
+	}
+	return strings.ReplaceAll(strings.ToLower(key), "-", "_")
+}
+
+const redactedPrefix = "[REDACTED:"
+
+// redact runs every rule over s and returns the redacted text.
+func (p *Policy) redact(s string) (string, bool) {
+	changed := false
+	for i := range p.rules {
+		rule := &p.rules[i]
+		if rule.lits != nil && !containsAnyFold(s, rule.lits) {
+			continue
+		}
+		locs := rule.re.FindAllStringSubmatchIndex(s, -1)
+		if locs == nil {
+			continue
+		}
+		var b strings.Builder
+		last := 0
+		for _, loc := range locs {
+			start, end := loc[2*rule.group], loc[2*rule.group+1]
+			if start < 0 || start < last {
+				continue
+			}
+			secret := s[start:end]
+			if strings.HasPrefix(secret, redactedPrefix) || (rule.check != nil && !rule.check(secret)) {
+				continue
+			}
+			b.WriteString(s[last:start])
+			b.WriteString(redactedPrefix + rule.name + "]")
+			last = end
+			if p.stats != nil {
+				p.stats.Redacted(rule.name)
+			}
+		}
+		if last == 0 && b.Len() == 0 {
+			continue
+		}
+		b.WriteString(s[last:])
+		s = b.String()
+		changed = true
+	}
+	return s, changed
+}
+
+func hasDigit(s string) bool { return strings.ContainsAny(s, "0123456789") }
+
+// containsAnyFold reports whether s contains one of lits (lower-case ASCII)
+// ignoring ASCII case, without allocating.
+func containsAnyFold(s string, lits []string) bool {
+	for _, lit := range lits {
+		c0 := lit[0]
+		for i := 0; i+len(lit) <= len(s); i++ {
+			if s[i]|0x20 != c0|0x20 && s[i] != c0 {
+				continue
+			}
+			if strings.EqualFold(s[i:i+len(lit)], lit) {
+				return true
+			}
+		}
+	}
+	return false
+}
