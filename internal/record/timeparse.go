@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,23 +52,22 @@ func epochFloat(f float64) (time.Time, bool) {
 // zap "ts":1732615200.123456789 keeps its nanoseconds).
 func parseEpoch(s string) (time.Time, bool) {
 	intPart, frac := s, ""
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '.' {
-			intPart, frac = s[:i], s[i+1:]
-			if !isDigits(frac) {
-				return time.Time{}, false
-			}
-			break
+	if strings.ContainsAny(s, "eE") {
+		// exponent: fall back to float, the digits are not exact anyway
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(f > 0) || f >= 1<<63 {
+			return time.Time{}, false
 		}
-		if c < '0' || c > '9' {
-			// exponent or sign: fall back to float, precision is lost anyway
-			f, err := strconv.ParseFloat(s, 64)
-			if err != nil || !(f > 0) || f >= 1<<63 {
-				return time.Time{}, false
-			}
-			return parseEpoch(strconv.FormatFloat(f, 'f', -1, 64))
+		return parseEpoch(strconv.FormatFloat(f, 'f', -1, 64))
+	}
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		intPart, frac = s[:i], s[i+1:]
+		if !isDigits(frac) {
+			return time.Time{}, false
 		}
+	}
+	if !isDigits(intPart) {
+		return time.Time{}, false
 	}
 	n, err := strconv.ParseUint(intPart, 10, 64)
 	if err != nil || (n == 0 && (frac == "" || allZero(frac))) {
