@@ -172,15 +172,14 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // ReloadPolicy swaps the decision policy (SIGHUP) and counts the reload.
+// A failed reload keeps the current policy.
 func (a *Agent) ReloadPolicy(cfg policy.Config) error {
 	err := cfg.Validate(a.cfg.Arms())
 	if err == nil {
 		err = a.engine.Reload(cfg)
 	}
 	if err != nil {
-		a.metrics.reloads.WithLabelValues("failure").Inc()
-		a.metrics.reloadSuccess.Set(0)
-		a.logger.Error("policy reload failed; keeping the current policy", "error", err.Error())
+		a.ReloadFailed(err)
 		return err
 	}
 	a.metrics.reloads.WithLabelValues("success").Inc()
@@ -189,6 +188,21 @@ func (a *Agent) ReloadPolicy(cfg policy.Config) error {
 	a.logger.Info("policy reloaded", "policy", cfg.Kind, "threshold", cfg.Threshold,
 		"window", cfg.Window, "epsilon", cfg.Epsilon, "arms", fmt.Sprint(cfg.Arms))
 	return nil
+}
+
+// ReloadFailed counts a reload whose configuration could not be loaded.
+func (a *Agent) ReloadFailed(err error) {
+	a.metrics.reloads.WithLabelValues("failure").Inc()
+	a.metrics.reloadSuccess.Set(0)
+	a.logger.Error("policy reload failed; keeping the current policy", "error", err.Error())
+}
+
+// Accepting reports whether the agent takes tasks: false before Run and
+// once draining started. It is the agent's readiness.
+func (a *Agent) Accepting() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.accepting
 }
 
 // Submit offers a task. parent carries the caller's trace context (for

@@ -57,19 +57,19 @@ func (c Config) Arms() []string {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Name == "" {
-		errs = append(errs, errors.New("agent.name: must not be empty"))
+		errs = append(errs, errors.New("name: must not be empty"))
 	}
 	if c.ID == "" {
-		errs = append(errs, errors.New("agent.id: must not be empty"))
+		errs = append(errs, errors.New("id: must not be empty"))
 	}
 	if c.Workers < 1 {
-		errs = append(errs, fmt.Errorf("agent.workers: %d must be at least 1", c.Workers))
+		errs = append(errs, fmt.Errorf("workers: %d must be at least 1", c.Workers))
 	}
 	if c.QueueSize < 0 {
-		errs = append(errs, fmt.Errorf("agent.queue_size: %d is negative", c.QueueSize))
+		errs = append(errs, fmt.Errorf("queue_size: %d is negative", c.QueueSize))
 	}
 	if c.DrainTimeout < 0 {
-		errs = append(errs, fmt.Errorf("agent.drain_timeout: %v is negative", c.DrainTimeout))
+		errs = append(errs, fmt.Errorf("drain_timeout: %v is negative", c.DrainTimeout))
 	}
 	errs = append(errs, c.Env.Validate(), c.Policy.Validate(c.Arms()), c.Executor.Validate())
 	return errors.Join(errs...)

@@ -65,7 +65,7 @@ func (a *Agent) Handler() http.Handler {
 		}
 		if err := a.Submit(parent, task, source, done); err != nil {
 			status := http.StatusTooManyRequests
-			if a.draining.Load() || !a.isAccepting() {
+			if a.draining.Load() || !a.Accepting() {
 				status = http.StatusServiceUnavailable
 			}
 			w.Header().Set("Retry-After", "1")
@@ -85,10 +85,4 @@ func (a *Agent) Handler() http.Handler {
 			// The caller gave up; the task still finishes and is counted.
 		}
 	})
-}
-
-func (a *Agent) isAccepting() bool {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return a.accepting
 }

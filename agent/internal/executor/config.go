@@ -120,14 +120,14 @@ func (c Config) Validate() error {
 	}
 	for _, p := range c.Peers {
 		if _, err := parsePeer(p); err != nil {
-			errs = append(errs, fmt.Errorf("peers: %w", err))
+			errs = append(errs, fmt.Errorf("tools.peers: %w", err))
 		}
 	}
 	if c.PeerTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("peer_timeout: %v must be positive", c.PeerTimeout))
+		errs = append(errs, fmt.Errorf("tools.peer_timeout: %v must be positive", c.PeerTimeout))
 	}
 	if c.MaxDepth < 0 {
-		errs = append(errs, fmt.Errorf("max_depth: %d is negative", c.MaxDepth))
+		errs = append(errs, fmt.Errorf("tools.max_depth: %d is negative", c.MaxDepth))
 	}
 	return errors.Join(errs...)
 }
