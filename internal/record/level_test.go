@@ -51,15 +51,15 @@ func TestSeverityScales(t *testing.T) {
 
 func TestTextLevel(t *testing.T) {
 	for in, want := range map[string]Level{
-		"ERROR failed":                     LevelError,
-		"[warn] retry":                     LevelWarn,
-		"WARNING: disk":                    LevelWarn,
-		"2026-11-26 10:00:00.123 INFO x":   LevelInfo,
-		"2026-11-26T10:00:00Z [error] x":   LevelError,
-		"E1126 10:00:00.1 1 x.go:1] boom":  LevelError,
-		"I think this is fine":             LevelUnknown,
-		"the error was handled":            LevelUnknown,
-		"":                                 LevelUnknown,
+		"ERROR failed":                    LevelError,
+		"[warn] retry":                    LevelWarn,
+		"WARNING: disk":                   LevelWarn,
+		"2026-11-26 10:00:00.123 INFO x":  LevelInfo,
+		"2026-11-26T10:00:00Z [error] x":  LevelError,
+		"E1126 10:00:00.1 1 x.go:1] boom": LevelError,
+		"I think this is fine":            LevelUnknown,
+		"the error was handled":           LevelUnknown,
+		"":                                LevelUnknown,
 	} {
 		if got := textLevel(in); got != want {
 			t.Errorf("textLevel(%q) = %q, want %q", in, got, want)

@@ -111,7 +111,7 @@ func (p *Policy) redact(s string) (string, bool) {
 				continue
 			}
 			secret := s[start:end]
-			if strings.HasPrefix(secret, redactedPrefix) || (rule.check != nil && !rule.check(secret)) {
+			if strings.Contains(secret, redactedPrefix) || (rule.check != nil && !rule.check(secret)) {
 				continue
 			}
 			b.WriteString(s[last:start])

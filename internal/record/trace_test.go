@@ -39,9 +39,9 @@ func TestNormalizeIDs(t *testing.T) {
 
 func TestParseTraceparent(t *testing.T) {
 	for _, tc := range []struct {
-		in                  string
-		trace, span, flags  string
-		ok                  bool
+		in                 string
+		trace, span, flags string
+		ok                 bool
 	}{
 		{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tid3, "b7ad6b7169203331", "01", true},
 		{" 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00 ", tid3, "b7ad6b7169203331", "00", true},
