@@ -25,17 +25,18 @@ func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Ti
 	}
 	payload = strings.TrimRight(payload, "\r\n")
 	if t := strings.TrimLeft(payload, " \t"); len(t) > 0 && t[0] == '{' && p.opts.Format != FormatText {
-		inner := p.scratch()
-		sc := scanner{buf: []byte(t), str: t}
-		err := sc.object(inner)
+		// Validate first (no allocation) so a bad payload cannot leave half
+		// its keys in m; then decode straight into m, inner keys winning.
+		sc := scanner{buf: t}
+		err := sc.skip()
 		if err == nil {
 			err = sc.end()
 		}
 		if err == nil {
-			for k, v := range inner {
-				m[k] = v
+			sc = scanner{buf: t}
+			if sc.object(m) == nil { // cannot fail after skip; never panic if it did
+				return false, stream, fallback
 			}
-			return false, stream, fallback
 		}
 		rec.AddFlag(FlagUnparsedJSON)
 	}
@@ -45,14 +46,4 @@ func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Ti
 		rec.Timestamp = ts
 	}
 	return true, stream, fallback
-}
-
-// scratch returns the parser's reusable map for an inner payload; its
-// contents are copied out before the next use.
-func (p *Parser) scratch() map[string]any {
-	if p.inner == nil {
-		p.inner = make(map[string]any, 16)
-	}
-	clear(p.inner)
-	return p.inner
 }

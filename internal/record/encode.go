@@ -15,16 +15,27 @@ import (
 // documents sort and compare as strings and golden files are stable.
 const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
-// conflictPrefix renames a Field whose key equals a typed field that is
-// written, so a document never has duplicate keys (Elasticsearch rejects
-// them) and the value does not vanish.
+// conflictPrefix renames a Field whose key is one of the typed fields' keys:
+// those names belong to the typed fields, so a document never has duplicate
+// keys (Elasticsearch rejects them) or a wrongly typed trace.id, and the
+// value does not vanish.
 const conflictPrefix = "agentobs.conflict."
+
+func isTypedKey(k string) bool {
+	switch k {
+	case FieldTimestamp, FieldMessage, FieldLevel, FieldService, FieldServiceInstance, FieldTraceID,
+		FieldSpanID, FieldTraceFlags, FieldEventID, FieldDataset, FieldFlags:
+		return true
+	}
+	return false
+}
 
 // AppendJSON appends the record as one JSON object: the typed fields first
 // in a fixed order (@timestamp, message, log.level, service.name,
 // service.instance.id, trace.id, span.id, trace.flags, event.id,
 // event.dataset, agentobs.flags), empty ones omitted, then Fields with keys
-// sorted at every level, so equal records encode to equal bytes.
+// sorted at every level, so equal records encode to equal bytes. A Field
+// named like a typed field is written as "agentobs.conflict.<key>".
 //
 // Strings are escaped per RFC 8259 plus U+2028/U+2029 (unsafe in
 // JavaScript); invalid UTF-8 becomes U+FFFD; NaN and ±Inf, which JSON cannot
@@ -35,8 +46,6 @@ const conflictPrefix = "agentobs.conflict."
 func (r *Record) AppendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
 	first := true
-	var written [11]string
-	nw := 0
 	field := func(k string) {
 		if !first {
 			dst = append(dst, ',')
@@ -44,8 +53,6 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 		first = false
 		dst = appendString(dst, k)
 		dst = append(dst, ':')
-		written[nw] = k
-		nw++
 	}
 	str := func(k, v string) {
 		if v != "" {
@@ -55,9 +62,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	}
 	if !r.Timestamp.IsZero() {
 		field(FieldTimestamp)
-		dst = append(dst, '"')
-		dst = r.Timestamp.UTC().AppendFormat(dst, timeLayout)
-		dst = append(dst, '"')
+		dst = appendTimestamp(dst, r.Timestamp)
 	}
 	str(FieldMessage, r.Message)
 	str(FieldLevel, string(r.Level))
@@ -91,7 +96,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 				dst = append(dst, ',')
 			}
 			first = false
-			if slices.Contains(written[:nw], k) {
+			if isTypedKey(k) {
 				dst = appendString(dst, conflictPrefix+k)
 			} else {
 				dst = appendString(dst, k)
@@ -160,9 +165,7 @@ func appendValue(dst []byte, v any, depth int) []byte {
 	case []byte:
 		return appendString(dst, string(x))
 	case time.Time:
-		dst = append(dst, '"')
-		dst = x.UTC().AppendFormat(dst, timeLayout)
-		return append(dst, '"')
+		return appendTimestamp(dst, x)
 	case Level:
 		return appendString(dst, string(x))
 	case map[string]any:
@@ -233,11 +236,49 @@ func appendValue(dst []byte, v any, depth int) []byte {
 	if err != nil {
 		return appendString(dst, fmt.Sprint(v))
 	}
-	sc := newScanner(b, true)
+	sc := scanner{buf: string(b)}
 	if decoded, err := sc.value(); err == nil {
 		return appendValue(dst, decoded, depth+1)
 	}
 	return appendString(dst, string(b))
+}
+
+// appendTimestamp writes t as a quoted timeLayout string; a hand-written
+// formatter because time.AppendFormat was a tenth of the encode cost.
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		dst = append(dst, '"')
+		dst = t.AppendFormat(dst, timeLayout)
+		return append(dst, '"')
+	}
+	hour, minute, sec := t.Clock()
+	ns := t.Nanosecond()
+	var b [32]byte
+	b[0] = '"'
+	put := func(i, v, width int) {
+		for j := i + width - 1; j >= i; j-- {
+			b[j] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(1, year, 4)
+	b[5] = '-'
+	put(6, int(month), 2)
+	b[8] = '-'
+	put(9, day, 2)
+	b[11] = 'T'
+	put(12, hour, 2)
+	b[14] = ':'
+	put(15, minute, 2)
+	b[17] = ':'
+	put(18, sec, 2)
+	b[20] = '.'
+	put(21, ns, 9)
+	b[30] = 'Z'
+	b[31] = '"'
+	return append(dst, b[:]...)
 }
 
 func appendFloat(dst []byte, f float64, bits int) []byte {
@@ -259,7 +300,7 @@ func appendFloat(dst []byte, f float64, bits int) []byte {
 }
 
 func isJSONNumber(s string) bool {
-	sc := scanner{buf: []byte(s)}
+	sc := scanner{buf: s}
 	_, err := sc.number()
 	return err == nil && sc.pos == len(s)
 }

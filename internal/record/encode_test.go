@@ -100,3 +100,17 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		t.Error("Decode accepted trailing garbage")
 	}
 }
+
+func TestAppendTimestamp(t *testing.T) {
+	for _, ts := range []time.Time{
+		time.Date(2026, 11, 26, 10, 0, 0, 123456789, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", -3600)),
+		time.Date(1970, 1, 1, 0, 0, 0, 1, time.Local),
+	} {
+		want := `"` + ts.UTC().Format(timeLayout) + `"`
+		if got := string(appendTimestamp(nil, ts)); got != want {
+			t.Errorf("appendTimestamp(%v) = %s, want %s", ts, got, want)
+		}
+	}
+}

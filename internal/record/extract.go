@@ -264,14 +264,23 @@ func (p *Parser) accept(t target, c cand, rec *Record, msgSet, invalidTrace, inv
 		if t == tConversation {
 			key = FieldConversationID
 		}
-		if c.v == nil || (c.top == key && c.rest == "") {
+		if c.top == key && c.rest == "" {
 			return false // already canonical: nothing to move
+		}
+		var id string
+		switch v := c.v.(type) {
+		case string:
+			id = v
+		case json.Number:
+			id = string(v)
+		default:
+			return false // objects, bools, null: not an id, left where they are
 		}
 		if _, taken := rec.Fields[key]; taken {
 			return false
 		}
 		consume(rec.Fields, c)
-		rec.Fields[key] = c.v
+		rec.Fields[key] = id
 		return false // already consumed, before the canonical key was set
 	}
 	return false

@@ -67,8 +67,7 @@ type ParseOptions struct {
 type Parser struct {
 	opts    ParseOptions
 	keys    keyTable
-	partial [2]criPartial  // stdout, stderr
-	inner   map[string]any // scratch for a Docker payload
+	partial [2]criPartial // stdout, stderr
 }
 
 // NewParser returns a Parser; zero options take their defaults.
@@ -126,7 +125,7 @@ func (p *Parser) parseLine(line []byte, origLen int, fallback time.Time, rec *Re
 		if rec.Fields == nil {
 			rec.Fields = make(map[string]any, 16)
 		}
-		sc := newScanner(trimmed, true)
+		sc := scanner{buf: string(trimmed)}
 		err := sc.object(rec.Fields)
 		if err == nil {
 			err = sc.end()

@@ -22,7 +22,7 @@ type Meta struct {
 // error too: the document did not come from AppendJSON.
 func Peek(doc []byte) (Meta, error) {
 	var m Meta
-	sc := newScanner(doc, false)
+	sc := scanner{buf: string(doc)}
 	sc.skipWS()
 	if sc.pos >= len(doc) {
 		return m, errors.New("peek record: empty document")
@@ -30,9 +30,9 @@ func Peek(doc []byte) (Meta, error) {
 	if doc[sc.pos] != '{' {
 		return m, fmt.Errorf("peek record: document is not a JSON object (starts with %q)", doc[sc.pos])
 	}
-	err := sc.eachMember(func(key []byte) error {
+	err := sc.eachMember(func(key string) error {
 		var dst *string
-		switch string(key) {
+		switch key {
 		case FieldEventID:
 			dst = &m.EventID
 		case FieldTraceID:
@@ -43,10 +43,28 @@ func Peek(doc []byte) (Meta, error) {
 			dst = &m.Service
 		case FieldServiceInstance:
 			dst = &m.ServiceInstance
-		case FieldSessionID:
-			dst = &m.SessionID
-		case FieldConversationID:
-			dst = &m.ConversationID
+		case FieldSessionID, FieldConversationID:
+			// Ordinary fields, not typed ones: tolerate any JSON type.
+			d := &m.SessionID
+			if key == FieldConversationID {
+				d = &m.ConversationID
+			}
+			start := sc.pos
+			if err := sc.skip(); err != nil {
+				return err
+			}
+			switch doc[start] {
+			case '"':
+				sub := scanner{buf: sc.buf[start:sc.pos]}
+				s, err := sub.string()
+				if err != nil {
+					return err
+				}
+				*d = s
+			case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+				*d = sc.buf[start:sc.pos]
+			}
+			return nil
 		case FieldMessage:
 			dst = &m.Message
 		case FieldLevel:
@@ -91,7 +109,7 @@ func Peek(doc []byte) (Meta, error) {
 
 // eachMember walks the object at pos, calling fn with pos at each value; fn
 // must consume the value.
-func (s *scanner) eachMember(fn func(key []byte) error) error {
+func (s *scanner) eachMember(fn func(key string) error) error {
 	s.pos++ // '{'
 	s.skipWS()
 	if s.pos < len(s.buf) && s.buf[s.pos] == '}' {
@@ -110,7 +128,7 @@ func (s *scanner) eachMember(fn func(key []byte) error) error {
 		}
 		key := s.buf[start : s.pos-1]
 		if escaped {
-			key = []byte(unescape(key))
+			key = unescape(key)
 		}
 		s.skipWS()
 		if s.pos >= len(s.buf) || s.buf[s.pos] != ':' {
@@ -145,7 +163,7 @@ func (s *scanner) eachMember(fn func(key []byte) error) error {
 // numbers as json.Number.
 func Decode(doc []byte) (Record, error) {
 	var r Record
-	sc := newScanner(doc, true)
+	sc := scanner{buf: string(doc)}
 	sc.skipWS()
 	m := make(map[string]any)
 	if err := sc.object(m); err != nil {

@@ -17,32 +17,16 @@ const maxNesting = 1000
 // into map[string]any with strings, json.Number (exact, no float rounding),
 // bool, nil, []any and map[string]any values.
 //
-// When str is set it is the same bytes as buf: unescaped strings are then
-// sliced from it for free instead of copied (one conversion per line).
+// It reads a string (one conversion per line) so that unescaped strings and
+// numbers are sliced from the input for free instead of copied.
 type scanner struct {
-	buf   []byte
-	str   string
+	buf   string
 	pos   int
 	depth int
 }
 
-func newScanner(b []byte, shareString bool) scanner {
-	s := scanner{buf: b}
-	if shareString {
-		s.str = string(b)
-	}
-	return s
-}
-
 func (s *scanner) errorf(format string, args ...any) error {
 	return fmt.Errorf("json at byte %d: %s", s.pos, fmt.Sprintf(format, args...))
-}
-
-func (s *scanner) sub(i, j int) string {
-	if s.str != "" {
-		return s.str[i:j]
-	}
-	return string(s.buf[i:j])
 }
 
 func (s *scanner) skipWS() {
@@ -254,7 +238,7 @@ func (s *scanner) skip() error {
 }
 
 func (s *scanner) literal(lit string) error {
-	if len(s.buf)-s.pos < len(lit) || string(s.buf[s.pos:s.pos+len(lit)]) != lit {
+	if len(s.buf)-s.pos < len(lit) || s.buf[s.pos:s.pos+len(lit)] != lit {
 		return s.errorf("invalid literal, want %s", lit)
 	}
 	s.pos += len(lit)
@@ -306,7 +290,7 @@ func (s *scanner) number() (json.Number, error) {
 		}
 	}
 	s.pos = i
-	return json.Number(s.sub(start, i)), nil
+	return json.Number(s.buf[start:i]), nil
 }
 
 // stringEnd validates the string at pos and moves past it. It reports
@@ -359,14 +343,14 @@ func (s *scanner) string() (string, error) {
 	}
 	raw := s.buf[start : s.pos-1]
 	if !escaped {
-		return s.sub(start, s.pos-1), nil
+		return s.buf[start : s.pos-1], nil
 	}
 	return unescape(raw), nil
 }
 
-func isHex4(b []byte) bool {
-	for _, c := range b[:4] {
-		if hexVal(c) < 0 {
+func isHex4(b string) bool {
+	for i := range 4 {
+		if hexVal(b[i]) < 0 {
 			return false
 		}
 	}
@@ -385,17 +369,17 @@ func hexVal(c byte) int {
 	return -1
 }
 
-func hex4(b []byte) rune {
+func hex4(b string) rune {
 	var r rune
-	for _, c := range b[:4] {
-		r = r<<4 | rune(hexVal(c))
+	for i := range 4 {
+		r = r<<4 | rune(hexVal(b[i]))
 	}
 	return r
 }
 
 // unescape decodes an already validated string body. Lone surrogates become
 // U+FFFD, as encoding/json does.
-func unescape(raw []byte) string {
+func unescape(raw string) string {
 	out := make([]byte, 0, len(raw))
 	for i := 0; i < len(raw); {
 		c := raw[i]

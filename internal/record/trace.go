@@ -33,7 +33,7 @@ func normalizeID(s string, n int) (string, bool) {
 	if len(s) != base64.StdEncoding.EncodedLen(n) && len(s) != base64.RawStdEncoding.EncodedLen(n) {
 		return "", false
 	}
-	var buf [16]byte
+	var buf [32]byte // room for what any 24-char input decodes to
 	for _, enc := range [...]*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if k, err := enc.Decode(buf[:], []byte(s)); err == nil && k == n {
 			id := hex.EncodeToString(buf[:n])

@@ -19,6 +19,7 @@ func TestNormalizeIDs(t *testing.T) {
 		{in: "4bf92f3577b34da6a3ce929d0e0e4736a"},
 		{in: "4bf92f3577b34da6a3ce929d0e0e473g"},
 		{in: ""},
+		{in: "000000000000000000000000"}, // 24 base64 chars decoding to 18 bytes (found by fuzzing)
 		{in: sid1, want: sid1, ok: true, span: true},
 		{in: "00F067AA0BA902B7", want: sid1, ok: true, span: true},
 		{in: "7uGbfsPBsXQ=", want: sid2, ok: true, span: true},
