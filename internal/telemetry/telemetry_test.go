@@ -1,0 +1,81 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+func TestLoggerCarriesTraceFromContext(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	shutdown, err := SetupTracing(context.Background(), "svc", "i-1", sdktrace.NewSimpleSpanProcessor(exp))
+	if err != nil {
+		t.Fatalf("SetupTracing: %v", err)
+	}
+	defer shutdown(context.Background())
+	var buf bytes.Buffer
+	l, err := NewLogger(&buf, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, span := otel.Tracer("t").Start(context.Background(), "op")
+	l.InfoContext(ctx, "inside")
+	span.End()
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	if line["trace_id"] != span.SpanContext().TraceID().String() || line["span_id"] != span.SpanContext().SpanID().String() {
+		t.Fatalf("line %v lacks the span's ids", line)
+	}
+	if _, err := NewLogger(io.Discard, "loud"); err == nil {
+		t.Fatal("bad level accepted")
+	}
+}
+
+func TestServerReadiness(t *testing.T) {
+	reg := NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "agentobs_test_things_total", Help: "x"})
+	reg.MustRegister(c)
+	s := NewServer("127.0.0.1:0", reg, MustLogger())
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	get := func(path string) int {
+		resp, err := http.Get("http://" + s.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if get("/healthz") != 200 || get("/readyz") != 503 || get("/metrics") != 200 {
+		t.Fatal("before ready: want healthz 200, readyz 503, metrics 200")
+	}
+	s.SetReady(true)
+	if get("/readyz") != 200 {
+		t.Fatal("ready: want 200")
+	}
+	s.AddReadyCheck("dep", func(context.Context) error { return io.ErrUnexpectedEOF })
+	if get("/readyz") != 503 {
+		t.Fatal("failing check: want 503")
+	}
+	if err := HealthCheck("http://" + s.Addr() + "/healthz"); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
