@@ -11,7 +11,10 @@ import (
 // text) and merged over the wrapper's other keys (Kubernetes metadata, attrs).
 // The wrapper's time becomes the fallback for a payload without its own.
 // It runs once: a payload that itself has a "log" string is not unwrapped.
-func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Time, rec *Record) (msgSet bool, stream string, fb time.Time) {
+//
+// When the wrapper has nothing but log/stream/time (a json-file line), the
+// payload is scanned with scanTop and collected reports true.
+func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Time, rec *Record, cs *candSet) (msgSet bool, stream string, fb time.Time, collected bool) {
 	delete(m, "log")
 	if s, ok := m["stream"].(string); ok && (s == "stdout" || s == "stderr") {
 		stream = s
@@ -25,17 +28,28 @@ func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Ti
 	}
 	payload = strings.TrimRight(payload, "\r\n")
 	if t := strings.TrimLeft(payload, " \t"); len(t) > 0 && t[0] == '{' && p.opts.Format != FormatText {
-		// Validate first (no allocation) so a bad payload cannot leave half
-		// its keys in m; then decode straight into m, inner keys winning.
 		sc := scanner{buf: t}
-		err := sc.skip()
-		if err == nil {
-			err = sc.end()
-		}
-		if err == nil {
-			sc = scanner{buf: t}
-			if sc.object(m) == nil { // cannot fail after skip; never panic if it did
-				return false, stream, fallback
+		if len(m) == 0 {
+			// A json-file line: m holds nothing of the wrapper any more, so a
+			// failed decode is undone by clearing it.
+			err := p.scanTop(&sc, m, cs)
+			if err == nil {
+				err = sc.end()
+			}
+			if err == nil {
+				return false, stream, fallback, true
+			}
+			*cs = candSet{}
+			clear(m)
+		} else {
+			// Validate first (no allocation) so a bad payload cannot leave
+			// half its keys among the wrapper's; then decode over them.
+			err := sc.skip()
+			if err == nil {
+				err = sc.end()
+			}
+			if sc = (scanner{buf: t}); err == nil && sc.object(m) == nil {
+				return false, stream, fallback, false
 			}
 		}
 		rec.AddFlag(FlagUnparsedJSON)
@@ -45,5 +59,5 @@ func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Ti
 	if ts, ok := leadingTime(payload); ok {
 		rec.Timestamp = ts
 	}
-	return true, stream, fallback
+	return true, stream, fallback, false
 }

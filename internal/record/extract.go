@@ -100,6 +100,28 @@ type cand struct {
 	rank      uint16
 	top, rest string // rest is "" for a flat key
 	v         any
+	// A detached candidate is a top-level string the scanner kept out of
+	// the map (s holds it): consuming it costs nothing, and only losers are
+	// put back. This saves a boxing, an insert and a delete per typed field.
+	s              string
+	detached, used bool
+}
+
+// str returns the candidate's value if it is a string, without boxing.
+func (c *cand) str() (string, bool) {
+	if c.detached {
+		return c.s, true
+	}
+	s, ok := c.v.(string)
+	return s, ok
+}
+
+// value returns the candidate's value as any.
+func (c *cand) value() any {
+	if c.detached {
+		return c.s
+	}
+	return c.v
 }
 
 const maxCands = 4
@@ -107,6 +129,7 @@ const maxCands = 4
 type candSet struct {
 	c [numTargets][maxCands]cand
 	n [numTargets]uint8
+	m map[string]any // where detached candidates go back if unused
 }
 
 // add keeps the maxCands best-ranked candidates per target, sorted.
@@ -114,8 +137,10 @@ func (cs *candSet) add(t target, c cand) {
 	list, n := &cs.c[t], int(cs.n[t])
 	if n == maxCands {
 		if list[n-1].rank <= c.rank {
+			cs.restore(&c)
 			return
 		}
+		cs.restore(&list[n-1])
 		n--
 	}
 	i := n
@@ -127,36 +152,131 @@ func (cs *candSet) add(t target, c cand) {
 	cs.n[t] = uint8(n + 1)
 }
 
+// restore puts an unused detached candidate back into the map.
+func (cs *candSet) restore(c *cand) {
+	if c.detached && !c.used {
+		c.used = true
+		cs.m[c.top] = c.s
+	}
+}
+
+// materialize puts every detached candidate back and forgets all, for the
+// paths (Docker, OTel) that rewrite the map before collecting.
+func (cs *candSet) materialize() {
+	for t := range cs.c {
+		for i := range cs.c[t][:cs.n[t]] {
+			cs.restore(&cs.c[t][i])
+		}
+		cs.n[t] = 0
+	}
+}
+
+// collectKey registers key k with decoded value v as a candidate, flat and
+// nested ({"log":{"level":…}}).
+func (p *Parser) collectKey(cs *candSet, k string, v any) {
+	if ref, ok := p.keys.flat[k]; ok {
+		cs.add(ref.t, cand{rank: ref.rank, top: k, v: v})
+	}
+	if sub, ok := v.(map[string]any); ok {
+		for _, nr := range p.keys.nested[k] {
+			if val, ok := lookupDotted(sub, nr.rest); ok {
+				cs.add(nr.t, cand{rank: nr.rank, top: k, rest: nr.rest, v: val})
+			}
+		}
+	}
+}
+
+// scanTop decodes the top-level object at sc into m, keeping string values
+// of known keys out of m as detached candidates in cs.
+func (p *Parser) scanTop(sc *scanner, m map[string]any, cs *candSet) error {
+	if sc.pos >= len(sc.buf) || sc.buf[sc.pos] != '{' {
+		return sc.errorf("expected object")
+	}
+	cs.m = m
+	sc.pos++
+	sc.depth++
+	sc.skipWS()
+	if sc.pos < len(sc.buf) && sc.buf[sc.pos] == '}' {
+		sc.pos++
+		return nil
+	}
+	for {
+		sc.skipWS()
+		k, err := sc.string()
+		if err != nil {
+			return err
+		}
+		sc.skipWS()
+		if sc.pos >= len(sc.buf) || sc.buf[sc.pos] != ':' {
+			return sc.errorf("expected ':' after object key")
+		}
+		sc.pos++
+		sc.skipWS()
+		if ref, ok := p.keys.flat[k]; ok && sc.pos < len(sc.buf) && sc.buf[sc.pos] == '"' {
+			v, err := sc.string()
+			if err != nil {
+				return err
+			}
+			if _, dup := m[k]; !dup { // a duplicate key keeps the map's copy
+				cs.add(ref.t, cand{rank: ref.rank, top: k, s: v, detached: true})
+			}
+		} else {
+			v, err := sc.value()
+			if err != nil {
+				return err
+			}
+			m[k] = v
+			p.collectKey(cs, k, v)
+		}
+		sc.skipWS()
+		if sc.pos >= len(sc.buf) {
+			return sc.errorf("unterminated object")
+		}
+		switch sc.buf[sc.pos] {
+		case ',':
+			sc.pos++
+		case '}':
+			sc.pos++
+			sc.depth--
+			return nil
+		default:
+			return sc.errorf("expected ',' or '}' in object, got %q", sc.buf[sc.pos])
+		}
+	}
+}
+
 // fromObject fills rec from a decoded object m, which becomes rec.Fields:
-// keys consumed into typed fields are removed from it.
-func (p *Parser) fromObject(m map[string]any, fallback time.Time, rec *Record) {
+// keys consumed into typed fields are removed from it. cs holds candidates
+// already collected by scanTop (collected true) or nothing.
+func (p *Parser) fromObject(m map[string]any, cs *candSet, collected bool, fallback time.Time, rec *Record) {
 	rec.Fields = m
+	cs.m = m
 	msgSet := false
 	var stream string
-	if s, ok := m["log"].(string); ok && !p.hasMessageKey(m) {
-		msgSet, stream, fallback = p.unwrapDocker(m, s, fallback, rec)
+	_, hasLog := m["log"]
+	_, hasBody := m["body"]
+	if hasLog || hasBody {
+		if collected {
+			cs.materialize()
+			collected = false
+		}
+		if s, ok := m["log"].(string); ok && !p.hasMessageKey(m) {
+			msgSet, stream, fallback, collected = p.unwrapDocker(m, s, fallback, rec, cs)
+		}
 	}
 	otelFlags := -1
-	if isOTel(m) {
+	if hasBody && !collected && isOTel(m) {
 		otelFlags = p.unwrapOTel(m, rec, &msgSet)
 	}
-
-	var cs candSet
-	for k, v := range m {
-		if ref, ok := p.keys.flat[k]; ok {
-			cs.add(ref.t, cand{rank: ref.rank, top: k, v: v})
-		}
-		if sub, ok := v.(map[string]any); ok {
-			for _, nr := range p.keys.nested[k] {
-				if val, ok := lookupDotted(sub, nr.rest); ok {
-					cs.add(nr.t, cand{rank: nr.rank, top: k, rest: nr.rest, v: val})
-				}
-			}
+	if !collected {
+		for k, v := range m {
+			p.collectKey(cs, k, v)
 		}
 	}
 	invalidTrace, invalidSpan := false, false
 	for t := target(0); t < numTargets; t++ {
-		for _, c := range cs.c[t][:cs.n[t]] {
+		for i := range cs.c[t][:cs.n[t]] {
+			c := &cs.c[t][i]
 			if p.accept(t, c, rec, &msgSet, &invalidTrace, &invalidSpan) {
 				consume(m, c)
 				if t != tTraceID && t != tSpanID { // those may also record the invalid one
@@ -166,6 +286,11 @@ func (p *Parser) fromObject(m map[string]any, fallback time.Time, rec *Record) {
 					break
 				}
 			}
+		}
+	}
+	for t := range cs.c {
+		for i := range cs.c[t][:cs.n[t]] {
+			cs.restore(&cs.c[t][i])
 		}
 	}
 	if otelFlags >= 0 && rec.TraceID != "" && rec.TraceFlags == "" {
@@ -188,19 +313,28 @@ func (p *Parser) hasMessageKey(m map[string]any) bool {
 
 // accept tries to use candidate c for target t; it reports whether the
 // source key is consumed.
-func (p *Parser) accept(t target, c cand, rec *Record, msgSet, invalidTrace, invalidSpan *bool) bool {
+func (p *Parser) accept(t target, c *cand, rec *Record, msgSet, invalidTrace, invalidSpan *bool) bool {
 	switch t {
 	case tMessage:
-		if *msgSet || c.v == nil {
+		if *msgSet || (!c.detached && c.v == nil) {
 			return false
 		}
-		rec.Message, *msgSet = stringify(c.v), true
+		if s, ok := c.str(); ok {
+			rec.Message = s
+		} else {
+			rec.Message = stringify(c.v)
+		}
+		*msgSet = true
 		return true
 	case tLevel:
 		if rec.Level != LevelUnknown {
 			return false
 		}
-		rec.Level = ParseLevel(c.v)
+		if s, ok := c.str(); ok {
+			rec.Level = parseLevelString(s)
+		} else {
+			rec.Level = ParseLevel(c.v)
+		}
 		return rec.Level != LevelUnknown
 	case tSeverityNumber:
 		n, ok := toInt64(c.v)
@@ -215,23 +349,29 @@ func (p *Parser) accept(t target, c cand, rec *Record, msgSet, invalidTrace, inv
 		if !rec.Timestamp.IsZero() {
 			return false
 		}
-		ts, ok := parseTimeValue(c.v)
+		var ts time.Time
+		var ok bool
+		if s, isStr := c.str(); isStr {
+			ts, ok = parseTimeString(s)
+		} else {
+			ts, ok = parseTimeValue(c.v)
+		}
 		if ok {
 			rec.Timestamp = ts
 		}
 		return ok
 	case tService:
-		return setString(&rec.Service, c.v, 1024)
+		return setString(&rec.Service, c, 1024)
 	case tInstance:
-		return setString(&rec.ServiceInstance, c.v, 1024)
+		return setString(&rec.ServiceInstance, c, 1024)
 	case tEventID:
-		return setString(&rec.EventID, c.v, 128)
+		return setString(&rec.EventID, c, 128)
 	case tDataset:
-		return setString(&rec.Dataset, c.v, 1024)
+		return setString(&rec.Dataset, c, 1024)
 	case tTraceID, tSpanID:
 		return acceptID(t, c, rec, invalidTrace, invalidSpan)
 	case tTraceparent:
-		s, ok := c.v.(string)
+		s, ok := c.str()
 		if !ok {
 			return false
 		}
@@ -254,7 +394,7 @@ func (p *Parser) accept(t target, c cand, rec *Record, msgSet, invalidTrace, inv
 			rec.TraceFlags = hex2(int(n))
 			return true
 		}
-		if s, ok := c.v.(string); ok && len(s) == 2 && isLowerHex(strings.ToLower(s)) {
+		if s, ok := c.str(); ok && len(s) == 2 && isLowerHex(strings.ToLower(s)) {
 			rec.TraceFlags = strings.ToLower(s)
 			return true
 		}
@@ -267,13 +407,11 @@ func (p *Parser) accept(t target, c cand, rec *Record, msgSet, invalidTrace, inv
 		if c.top == key && c.rest == "" {
 			return false // already canonical: nothing to move
 		}
-		var id string
-		switch v := c.v.(type) {
-		case string:
-			id = v
-		case json.Number:
-			id = string(v)
-		default:
+		id, ok := c.str()
+		if n, isNum := c.v.(json.Number); isNum {
+			id, ok = string(n), true
+		}
+		if !ok {
 			return false // objects, bools, null: not an id, left where they are
 		}
 		if _, taken := rec.Fields[key]; taken {
@@ -286,7 +424,7 @@ func (p *Parser) accept(t target, c cand, rec *Record, msgSet, invalidTrace, inv
 	return false
 }
 
-func acceptID(t target, c cand, rec *Record, invalidTrace, invalidSpan *bool) bool {
+func acceptID(t target, c *cand, rec *Record, invalidTrace, invalidSpan *bool) bool {
 	dst, invalid, field, norm := &rec.TraceID, invalidTrace, FieldInvalidTraceID, NormalizeTraceID
 	if t == tSpanID {
 		dst, invalid, field, norm = &rec.SpanID, invalidSpan, FieldInvalidSpanID, NormalizeSpanID
@@ -294,7 +432,7 @@ func acceptID(t target, c cand, rec *Record, invalidTrace, invalidSpan *bool) bo
 	if *dst != "" {
 		return false
 	}
-	s, isStr := c.v.(string)
+	s, isStr := c.str()
 	if isStr && strings.TrimSpace(s) == "" {
 		return true // an empty id means "none" (OTel writes "")
 	}
@@ -304,22 +442,22 @@ func acceptID(t target, c cand, rec *Record, invalidTrace, invalidSpan *bool) bo
 			return true
 		}
 	}
-	if *invalid || c.v == nil {
+	if *invalid || (!c.detached && c.v == nil) {
 		return false
 	}
 	*invalid = true
 	consume(rec.Fields, c)
-	rec.Fields[field] = c.v
+	rec.Fields[field] = c.value()
 	return false
 }
 
-func setString(dst *string, v any, maxLen int) bool {
+func setString(dst *string, c *cand, maxLen int) bool {
 	if *dst != "" {
 		return false
 	}
-	s, ok := v.(string)
+	s, ok := c.str()
 	if !ok {
-		if n, isNum := v.(json.Number); isNum {
+		if n, isNum := c.v.(json.Number); isNum {
 			s, ok = string(n), true
 		}
 	}
@@ -350,7 +488,11 @@ func hex2(n int) string {
 	return string([]byte{digits[n>>4&0xf], digits[n&0xf]})
 }
 
-func consume(m map[string]any, c cand) {
+func consume(m map[string]any, c *cand) {
+	c.used = true
+	if c.detached {
+		return
+	}
 	if c.rest == "" {
 		delete(m, c.top)
 		return

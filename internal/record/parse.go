@@ -126,12 +126,13 @@ func (p *Parser) parseLine(line []byte, origLen int, fallback time.Time, rec *Re
 			rec.Fields = make(map[string]any, 16)
 		}
 		sc := scanner{buf: string(trimmed)}
-		err := sc.object(rec.Fields)
+		var cs candSet
+		err := p.scanTop(&sc, rec.Fields, &cs)
 		if err == nil {
 			err = sc.end()
 		}
 		if err == nil {
-			p.fromObject(rec.Fields, fallback, rec)
+			p.fromObject(rec.Fields, &cs, true, fallback, rec)
 			return
 		}
 		// Keep what the edge added (truncation length), drop the partial decode.
@@ -217,7 +218,8 @@ func (p *Parser) FromMap(m map[string]any, ts time.Time, rec *Record) {
 	if bad {
 		rec.AddFlag(FlagInvalidUTF8)
 	}
-	p.fromObject(rec.Fields, ts, rec)
+	var cs candSet
+	p.fromObject(rec.Fields, &cs, false, ts, rec)
 }
 
 func repairString(s string, bad *bool) string {

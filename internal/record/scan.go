@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -294,39 +295,49 @@ func (s *scanner) number() (json.Number, error) {
 }
 
 // stringEnd validates the string at pos and moves past it. It reports
-// whether the string contained escapes.
+// whether the string contained escapes. Quotes and backslashes are found
+// with strings.IndexByte (vectorised); only the control-character check
+// walks bytes one by one.
 func (s *scanner) stringEnd() (escaped bool, err error) {
 	b := s.buf
 	i := s.pos + 1
-	for i < len(b) {
-		c := b[i]
-		switch {
-		case c == '"':
-			s.pos = i + 1
+	for {
+		q := strings.IndexByte(b[i:], '"')
+		if q < 0 {
+			return false, s.errorf("unterminated string")
+		}
+		seg := b[i : i+q]
+		bs := strings.IndexByte(seg, '\\')
+		if bs >= 0 {
+			seg = seg[:bs]
+		}
+		for j := 0; j < len(seg); j++ {
+			if seg[j] < 0x20 {
+				s.pos = i + j
+				return false, s.errorf("control character 0x%02x in string", seg[j])
+			}
+		}
+		if bs < 0 {
+			s.pos = i + q + 1
 			return escaped, nil
-		case c == '\\':
-			escaped = true
-			if i+1 >= len(b) {
-				return false, s.errorf("unterminated string")
+		}
+		escaped = true
+		i += bs
+		if i+1 >= len(b) {
+			return false, s.errorf("unterminated string")
+		}
+		switch b[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i += 2
+		case 'u':
+			if i+6 > len(b) || !isHex4(b[i+2:i+6]) {
+				return false, s.errorf("invalid \\u escape")
 			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(b) || !isHex4(b[i+2:i+6]) {
-					return false, s.errorf("invalid \\u escape")
-				}
-				i += 6
-			default:
-				return false, s.errorf("invalid escape \\%c", b[i+1])
-			}
-		case c < 0x20:
-			return false, s.errorf("control character 0x%02x in string", c)
+			i += 6
 		default:
-			i++
+			return false, s.errorf("invalid escape \\%c", b[i+1])
 		}
 	}
-	return false, s.errorf("unterminated string")
 }
 
 var errNotString = errors.New("expected string")
