@@ -1,0 +1,67 @@
+# agentobs — every target a newcomer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+export AGENTOBS_REQUIRE_STACK ?= 1
+# Integration tests share 2 cores with Kafka and Elasticsearch: one package at a time.
+TEST_FLAGS ?= -p 1 -timeout 30m
+FUZZTIME ?= 10s
+
+.PHONY: help build plugin test unit-test fuzz lint vet fmt-check stack-up stack-down stack-status demo bench chaos images clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build every binary into bin/ and the Fluent Bit plugin
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./agent ./shipper ./indexer $(EXTRA_BINS)
+	$(MAKE) plugin
+
+plugin: ## build the Fluent Bit output plugin bin/out_agentobs.so
+	@mkdir -p $(BIN)
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(BIN)/out_agentobs.so ./collector
+
+stack-up: ## start the local stack (Kafka, Elasticsearch, Prometheus, Alertmanager) on loopback; idempotent
+	scripts/stack.sh up
+
+stack-down: ## stop the local stack and remove its data
+	scripts/stack.sh down
+
+stack-status: ## show what runs where
+	scripts/stack.sh status
+
+vet: ## go vet
+	$(GO) vet ./...
+
+fmt-check: ## fail if gofmt would change a file
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: vet fmt-check ## go vet, gofmt, alert rule checks (promtool + Go lint)
+	@if [ -x scripts/lint-alerts.sh ]; then scripts/lint-alerts.sh; fi
+
+fuzz: ## run each fuzz target briefly (FUZZTIME, default 10s)
+	scripts/fuzz.sh $(FUZZTIME)
+
+unit-test: ## fast tests, no servers needed
+	AGENTOBS_REQUIRE_STACK=0 $(GO) test -short ./...
+
+test: stack-up lint ## the whole suite on the real local stack: unit, integration, end-to-end, brief fuzzing
+	TEST_FLAGS="$(TEST_FLAGS)" FUZZTIME=$(FUZZTIME) scripts/test.sh
+
+demo: ## the main job: agents → shipper + plugin → Kafka → indexer → Elasticsearch, live progress and a report
+	scripts/demo.sh
+
+bench: ## the benchmark suite against the real stack (see bench/README.md)
+	scripts/bench.sh
+
+chaos: ## the fault-injection suite
+	AGENTOBS_CHAOS=full $(GO) test -p 1 -timeout 60m -run 'Chaos' -v ./chaos/...
+
+images: ## build the container images (needs a Docker engine)
+	docker build -f agent/Dockerfile -t agentobs/agent:dev .
+	docker build -f shipper/Dockerfile -t agentobs/shipper:dev .
+	docker build -f indexer/Dockerfile -t agentobs/indexer:dev .
+	docker build -f collector/Dockerfile -t agentobs/fluent-bit:dev .
+
+clean: ## remove build output
+	rm -rf $(BIN) .test-output.log
