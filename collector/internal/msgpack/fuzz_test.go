@@ -1,0 +1,43 @@
+package msgpack
+
+import (
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/agentobs/agentobs/collector/internal/flbchunk"
+)
+
+// FuzzDecode feeds arbitrary chunks: the decoder must never panic, never
+// loop, and every event it returns must have a map record whose Raw bytes
+// lie inside the chunk. Seeds live in testdata/fuzz/FuzzDecode.
+func FuzzDecode(f *testing.F) {
+	f.Add(flbchunk.New(flbchunk.V1).Add(time.Unix(1, 2), map[string]any{"log": "x", "n": 1}, nil).Bytes())
+	f.Add(flbchunk.New(flbchunk.V2).Add(time.Unix(1, 2), map[string]any{"a": []any{1.5, nil, true}}, map[string]any{"m": 1}).Bytes())
+	f.Fuzz(func(t *testing.T, chunk []byte) {
+		for _, alias := range []bool{false, true} {
+			d := NewDecoder(chunk, alias)
+			for i := 0; ; i++ {
+				var ev Event
+				err := d.Next(&ev)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					var se *SyntaxError
+					if !errors.As(err, &se) {
+						t.Fatalf("error %T %v is not a *SyntaxError", err, err)
+					}
+					break
+				}
+				if ev.Record == nil || len(ev.Raw) == 0 {
+					t.Fatalf("event %d without record", i)
+				}
+				if i > len(chunk) {
+					t.Fatal("more events than bytes")
+				}
+			}
+		}
+	})
+}
