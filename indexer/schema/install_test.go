@@ -51,4 +51,3 @@ func TestInstallIdempotent(t *testing.T) {
 type rawJSON string
 
 func (r rawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
-

@@ -1,0 +1,223 @@
+// Package app is the indexer as a component: Config, New (no I/O), Run
+// (until its context ends, then drains) and Close. main, the end-to-end tests
+// and the demo run it in-process through this package.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/alerts"
+	"github.com/agentobs/agentobs/indexer/bulk"
+	"github.com/agentobs/agentobs/indexer/internal/offsets"
+	"github.com/agentobs/agentobs/indexer/schema"
+	"github.com/agentobs/agentobs/indexer/trace"
+	"github.com/agentobs/agentobs/internal/config"
+	"github.com/agentobs/agentobs/internal/esx"
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/telemetry"
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Settings are set by the developer embedding the indexer.
+type Settings struct {
+	Logger *slog.Logger
+	// Registry receives the metrics and is served on /metrics; nil: a new
+	// telemetry.NewRegistry().
+	Registry *prometheus.Registry
+	// ShutdownTimeout bounds the drain after Run's context ends. Default 30s.
+	ShutdownTimeout time.Duration
+}
+
+// App is one indexer.
+type App struct {
+	cfg     Config
+	set     Settings
+	log     *slog.Logger
+	es      *elasticsearch.Client
+	m       *Metrics
+	writer  *bulk.Writer
+	store   *trace.Store
+	dlq     *kafkax.Producer
+	server  *telemetry.Server
+	closeMu sync.Once
+}
+
+// New builds the indexer; nothing is connected until Run.
+func New(cfg Config, set Settings) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if set.Logger == nil {
+		set.Logger = slog.Default()
+	}
+	if set.Registry == nil {
+		set.Registry = telemetry.NewRegistry()
+	}
+	if set.ShutdownTimeout <= 0 {
+		set.ShutdownTimeout = 30 * time.Second
+	}
+	es, err := cfg.ES.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, set: set, log: set.Logger, es: es, m: NewMetrics(set.Registry)}
+	bc := bulk.DefaultConfig()
+	bc.InitialBackoff, bc.MaxBackoff = cfg.Bulk.InitialBackoff, cfg.Bulk.MaxBackoff
+	a.writer = bulk.NewWriter(es, bc, a.m, set.Logger)
+	a.store = trace.NewStore(es, cfg.Names)
+	pc := kafkax.DefaultProducerConfig()
+	pc.Topic = cfg.DLQTopic
+	pc.BatchBytes = int64(max(cfg.Bulk.MaxDocBytes+64<<10, 1<<20))
+	if a.dlq, err = kafkax.NewProducer(cfg.Kafka, pc, kafkax.NewProducerMetrics(set.Registry, "indexer")); err != nil {
+		return nil, err
+	}
+	token, err := config.Resolve(cfg.HTTPToken, cfg.HTTPTokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("http.token-file: %w", err)
+	}
+	a.server = telemetry.NewServer(cfg.HTTPAddr, set.Registry, set.Logger)
+	a.server.AddReadyCheck("elasticsearch", func(context.Context) error {
+		if !a.writer.Up() {
+			return errors.New("elasticsearch unavailable; fetching paused")
+		}
+		return nil
+	})
+	trace.Routes(a.server, a.store, token)
+	a.server.Handle("POST /v1/alerts", trace.Auth(token, alerts.NewReceiver(es, cfg.Names.Alerts, alertCounter{a.m}, set.Logger)))
+	return a, nil
+}
+
+type alertCounter struct{ m *Metrics }
+
+func (c alertCounter) Inc(status string) {
+	if status != "resolved" {
+		status = "firing"
+	}
+	c.m.Alerts.WithLabelValues(status).Inc()
+}
+
+// Addr is the HTTP listen address once Run has bound it (tests use ":0").
+func (a *App) Addr() string { return a.server.Addr() }
+
+// Listen binds the HTTP port (Run does it too); main calls it to fail fast.
+func (a *App) Listen() error { return a.server.Listen() }
+
+// Store is the trace lookup over this indexer's indices.
+func (a *App) Store() *trace.Store { return a.store }
+
+// ES is the Elasticsearch client.
+func (a *App) ES() *elasticsearch.Client { return a.es }
+
+// Run installs the templates, joins the consumer group and indexes until ctx
+// ends; then it stops fetching, finishes in-flight batches, writes pending
+// summaries, commits and leaves the group (bounded by ShutdownTimeout).
+func (a *App) Run(ctx context.Context) error {
+	if err := a.server.Listen(); err != nil {
+		return err
+	}
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	defer stopSrv()
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- a.server.Run(srvCtx) }()
+
+	if err := a.prepare(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	src, err := newGroupSource(a.cfg, func(f string, args ...any) {
+		a.log.Warn(fmt.Sprintf(f, args...), "component", "kafka")
+	})
+	if err != nil {
+		return err
+	}
+	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
+	a.server.SetReady(true)
+	a.log.Info("indexing", "topic", a.cfg.Topic, "group", a.cfg.Group, "index", a.cfg.Names.IndexPattern, "alias", a.cfg.Names.Alias)
+
+	var drainCancel context.CancelFunc
+	drain, drainCancel := context.WithCancel(context.Background())
+	defer drainCancel()
+	go func() {
+		<-ctx.Done()
+		a.server.SetReady(false)
+		a.log.Info("draining", "timeout", a.set.ShutdownTimeout)
+		t := time.AfterFunc(a.set.ShutdownTimeout, drainCancel)
+		<-drain.Done()
+		t.Stop()
+	}()
+	runErr := p.run(ctx, drain)
+	// Leave the group only after the final commit.
+	if err := src.Close(); err != nil {
+		a.log.Warn("leaving consumer group", "err", err)
+	}
+	a.log.Info("stopped")
+	stopSrv()
+	if err := <-srvErr; err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// prepare waits for Elasticsearch, installs templates and the DLQ topic.
+func (a *App) prepare(ctx context.Context) error {
+	d := 500 * time.Millisecond
+	for {
+		err := esx.Ping(ctx, a.es)
+		if err == nil {
+			var f schema.Features
+			if f, err = schema.Detect(ctx, a.es); err == nil {
+				a.log.Info("elasticsearch features", "modules", f.Modules, "data_streams", f.DataStreams, "ilm", f.ILM)
+				if a.cfg.InstallTemplates {
+					err = schema.Install(ctx, a.es, a.cfg.Names, a.cfg.Index, f, schema.Options{DataStream: a.cfg.DataStream, Retention: a.cfg.Retention}, a.log)
+				}
+			}
+		}
+		if err == nil {
+			err = kafkax.EnsureTopics(ctx, a.cfg.Kafka, kafkax.TopicSpec{Name: a.cfg.DLQTopic, Partitions: 3})
+		}
+		if err == nil {
+			return nil
+		}
+		if a.cfg.DataStream && errors.Is(err, errNoRetry) {
+			return err
+		}
+		a.log.Warn("waiting for elasticsearch and kafka", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+		d = min(2*d, 10*time.Second)
+	}
+}
+
+var errNoRetry = errors.New("not retryable")
+
+func (a *App) pipeline(src source, op bulk.Op, tr *offsets.Tracker, dlq *kafkax.Producer) *pipeline {
+	p := &pipeline{cfg: a.cfg, src: src, writer: a.writer, dlq: dlq, tracker: tr, m: a.m,
+		log: a.log.With("component", "pipeline"), op: op, names: a.cfg.Names}
+	if a.cfg.SummaryEnabled {
+		p.sum = newSummarizer(a.store, a.m, a.log, a.cfg.SummaryInterval)
+	}
+	return p
+}
+
+// Close releases the producer and idle connections; safe to call twice.
+func (a *App) Close(ctx context.Context) error {
+	var err error
+	a.closeMu.Do(func() {
+		err = a.dlq.Close()
+		if tr, ok := a.es.Transport.(interface{ CloseIdleConnections() }); ok {
+			tr.CloseIdleConnections()
+		}
+	})
+	return err
+}

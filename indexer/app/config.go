@@ -1,0 +1,198 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/schema"
+	"github.com/agentobs/agentobs/internal/config"
+	"github.com/agentobs/agentobs/internal/esx"
+	"github.com/agentobs/agentobs/internal/kafkax"
+)
+
+// Config is everything a user sets. Every field's default is in DefaultConfig.
+type Config struct {
+	Kafka kafkax.Config `yaml:"kafka"`
+	// Topic is the record topic. Default "agentobs-logs".
+	Topic string `yaml:"topic"`
+	// DLQTopic receives records that cannot be indexed. Default "agentobs-logs-dlq".
+	DLQTopic string `yaml:"dlq_topic"`
+	// Group is the consumer group. Default "agentobs-indexer".
+	Group string `yaml:"group"`
+	// StartOffset is where a group without committed offsets starts:
+	// "earliest" (default: nothing already in the topic is skipped) or "latest".
+	StartOffset string `yaml:"start_offset"`
+	// SessionTimeout is how long the group waits for a silent member before
+	// handing its partitions to others. Default 30s.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// MaxFetchBytes bounds one fetch response. Default 16 MiB.
+	MaxFetchBytes int `yaml:"max_fetch_bytes"`
+
+	ES         esx.Config      `yaml:"es"`
+	Names      schema.Names    `yaml:"index"`
+	Index      schema.Settings `yaml:"index_settings"`
+	DataStream bool            `yaml:"data_stream"` // default false; see schema.Options
+	Retention  string          `yaml:"retention"`   // default "" (keep); ILM delete age when ILM exists
+	// InstallTemplates installs the templates and indices at start. Default true.
+	InstallTemplates bool `yaml:"install_templates"`
+
+	Bulk BulkConfig `yaml:"bulk"`
+	// CommitInterval is how often finished offsets are committed. Default 1s.
+	CommitInterval time.Duration `yaml:"commit_interval"`
+	// MaxPending bounds fetched records whose offsets are not committable
+	// yet; fetching pauses at this number. Default 100000.
+	MaxPending int `yaml:"max_pending"`
+
+	// SummaryEnabled keeps per-trace summary documents. Default true.
+	SummaryEnabled bool `yaml:"summary_enabled"`
+	// SummaryInterval is how often touched traces are re-derived. Default 1s.
+	SummaryInterval time.Duration `yaml:"summary_interval"`
+
+	// HTTPAddr serves /metrics, /healthz, /readyz and the API. Default 127.0.0.1:9400.
+	HTTPAddr string `yaml:"http_addr"`
+	// HTTPToken, when set, is required as a bearer token on POST /v1/alerts
+	// and the /v1 lookups. Default "" (open). HTTPTokenFile reads it from a file.
+	HTTPToken     config.Secret `yaml:"http_token"`
+	HTTPTokenFile string        `yaml:"http_token_file"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level"`
+}
+
+// BulkConfig bounds batches.
+type BulkConfig struct {
+	// MaxDocs flushes a batch at this many documents. Default 2000.
+	MaxDocs int `yaml:"max_docs"`
+	// MaxBytes flushes a batch at this many bytes of sources. Default 5 MiB.
+	MaxBytes int `yaml:"max_bytes"`
+	// FlushInterval flushes a partial batch this long after its first record. Default 200ms.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// Workers is the number of bulk requests in flight. Default 2.
+	Workers int `yaml:"workers"`
+	// MaxDocBytes is the largest record indexed; larger ones are dead-lettered
+	// as too_large. Default 10 MiB (Elasticsearch's http.max_content_length is 100 MiB).
+	MaxDocBytes int `yaml:"max_doc_bytes"`
+	// InitialBackoff and MaxBackoff bound retry delays. Defaults 100ms, 10s.
+	InitialBackoff time.Duration `yaml:"initial_backoff"`
+	MaxBackoff     time.Duration `yaml:"max_backoff"`
+}
+
+// DefaultConfig returns the defaults documented on each field.
+func DefaultConfig() Config {
+	return Config{
+		Kafka: kafkax.DefaultConfig(), Topic: kafkax.DefaultTopic, DLQTopic: kafkax.DefaultDLQTopic,
+		Group: "agentobs-indexer", StartOffset: "earliest", SessionTimeout: 30 * time.Second, MaxFetchBytes: 16 << 20,
+		ES: esx.DefaultConfig(), Names: schema.DefaultNames(), Index: schema.DefaultSettings(), InstallTemplates: true,
+		Bulk: BulkConfig{MaxDocs: 2000, MaxBytes: 5 << 20, FlushInterval: 200 * time.Millisecond, Workers: 2,
+			MaxDocBytes: 10 << 20, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
+		CommitInterval: time.Second, MaxPending: 100000,
+		SummaryEnabled: true, SummaryInterval: time.Second,
+		HTTPAddr: "127.0.0.1:9400", LogLevel: "info",
+	}
+}
+
+// RegisterFlags binds c to the indexer's flags (dotted names; env INDEXER_*).
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Kafka.RegisterFlags(fs, "kafka.")
+	fs.StringVar(&c.Topic, "kafka.topic", c.Topic, "topic of records to index")
+	fs.StringVar(&c.DLQTopic, "kafka.dlq-topic", c.DLQTopic, "dead-letter topic for records that cannot be indexed")
+	fs.StringVar(&c.Group, "kafka.group", c.Group, "consumer group id (indexers in one group share the partitions)")
+	fs.StringVar(&c.StartOffset, "kafka.start-offset", c.StartOffset, "where a new group starts: earliest or latest")
+	fs.DurationVar(&c.SessionTimeout, "kafka.session-timeout", c.SessionTimeout, "group session timeout (how soon a dead member's partitions move)")
+	fs.IntVar(&c.MaxFetchBytes, "kafka.max-fetch-bytes", c.MaxFetchBytes, "most bytes per fetch response")
+	c.ES.RegisterFlags(fs, "es.")
+	c.Names.RegisterFlags(fs, "index.")
+	fs.IntVar(&c.Index.Shards, "index.shards", c.Index.Shards, "primary shards per log index")
+	fs.IntVar(&c.Index.Replicas, "index.replicas", c.Index.Replicas, "replicas per index (0 on a single node)")
+	fs.StringVar(&c.Index.RefreshInterval, "index.refresh-interval", c.Index.RefreshInterval, "refresh interval of the log indices")
+	fs.IntVar(&c.Index.FieldLimit, "index.field-limit", c.Index.FieldLimit, "mapped fields per log index; more are kept in _source, not indexed")
+	fs.IntVar(&c.Index.IgnoreAbove, "index.ignore-above", c.Index.IgnoreAbove, "longest unknown string indexed as a keyword")
+	fs.BoolVar(&c.DataStream, "index.data-stream", c.DataStream, "write to a data stream named -index.alias (needs the data-streams module; breaks dedup across rollovers)")
+	fs.StringVar(&c.Retention, "index.retention", c.Retention, "delete log indices after this age via ILM when the cluster has ILM (e.g. 30d; empty: keep)")
+	fs.BoolVar(&c.InstallTemplates, "index.install", c.InstallTemplates, "install index templates and indices at start")
+	fs.IntVar(&c.Bulk.MaxDocs, "bulk.max-docs", c.Bulk.MaxDocs, "documents per bulk request")
+	fs.IntVar(&c.Bulk.MaxBytes, "bulk.max-bytes", c.Bulk.MaxBytes, "bytes of documents per bulk request")
+	fs.DurationVar(&c.Bulk.FlushInterval, "bulk.flush-interval", c.Bulk.FlushInterval, "longest wait before a partial batch is sent")
+	fs.IntVar(&c.Bulk.Workers, "bulk.workers", c.Bulk.Workers, "bulk requests in flight")
+	fs.IntVar(&c.Bulk.MaxDocBytes, "bulk.max-doc-bytes", c.Bulk.MaxDocBytes, "largest record indexed; larger ones are dead-lettered (too_large)")
+	fs.DurationVar(&c.Bulk.InitialBackoff, "bulk.initial-backoff", c.Bulk.InitialBackoff, "first retry delay")
+	fs.DurationVar(&c.Bulk.MaxBackoff, "bulk.max-backoff", c.Bulk.MaxBackoff, "longest retry delay")
+	fs.DurationVar(&c.CommitInterval, "commit.interval", c.CommitInterval, "how often finished offsets are committed")
+	fs.IntVar(&c.MaxPending, "commit.max-pending", c.MaxPending, "fetched but uncommittable records at which fetching pauses")
+	fs.BoolVar(&c.SummaryEnabled, "summary.enabled", c.SummaryEnabled, "keep per-trace summary documents")
+	fs.DurationVar(&c.SummaryInterval, "summary.interval", c.SummaryInterval, "how often touched traces are re-derived")
+	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, "listen address of /metrics, /healthz, /readyz and the /v1 API (empty: off)")
+	fs.Var(&c.HTTPToken, "http.token", "bearer token required by the /v1 API (empty: open; prefer -http.token-file or the env var)")
+	fs.StringVar(&c.HTTPTokenFile, "http.token-file", c.HTTPTokenFile, "file holding the bearer token")
+	fs.StringVar(&c.LogLevel, "log.level", c.LogLevel, "log level: debug, info, warn, error")
+}
+
+// Validate reports every problem at once, each naming the key and the fix.
+func (c Config) Validate() error {
+	errs := []error{c.Kafka.Validate(), c.ES.Validate(), c.Names.Validate()}
+	if c.Topic == "" {
+		errs = append(errs, errors.New("kafka.topic: required"))
+	}
+	if c.DLQTopic == "" || c.DLQTopic == c.Topic {
+		errs = append(errs, errors.New("kafka.dlq-topic: required and different from kafka.topic"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("kafka.group: required"))
+	}
+	if c.StartOffset != "earliest" && c.StartOffset != "latest" {
+		errs = append(errs, fmt.Errorf("kafka.start-offset: %q is not earliest or latest", c.StartOffset))
+	}
+	if c.SessionTimeout < 6*time.Second {
+		errs = append(errs, fmt.Errorf("kafka.session-timeout: %s is below the broker's default minimum 6s", c.SessionTimeout))
+	}
+	if c.MaxFetchBytes < 1<<20 {
+		errs = append(errs, errors.New("kafka.max-fetch-bytes: want >= 1048576"))
+	}
+	if c.Index.Shards < 1 || c.Index.Replicas < 0 {
+		errs = append(errs, errors.New("index.shards >= 1 and index.replicas >= 0 required"))
+	}
+	if c.Index.FieldLimit < 100 {
+		errs = append(errs, fmt.Errorf("index.field-limit: %d, want >= 100", c.Index.FieldLimit))
+	}
+	if c.Index.IgnoreAbove < 1 || c.Index.IgnoreAbove > 32766 {
+		errs = append(errs, errors.New("index.ignore-above: want 1..32766 (Lucene's term limit)"))
+	}
+	b := c.Bulk
+	if b.MaxDocs < 1 || b.MaxDocs > 100000 {
+		errs = append(errs, fmt.Errorf("bulk.max-docs: %d, want 1..100000", b.MaxDocs))
+	}
+	if b.MaxBytes < 1024 || b.MaxBytes > 90<<20 {
+		errs = append(errs, fmt.Errorf("bulk.max-bytes: %d, want 1 KiB..90 MiB (below http.max_content_length)", b.MaxBytes))
+	}
+	if b.MaxDocBytes < 1024 || b.MaxDocBytes > 90<<20 {
+		errs = append(errs, fmt.Errorf("bulk.max-doc-bytes: %d, want 1 KiB..90 MiB", b.MaxDocBytes))
+	}
+	if b.FlushInterval <= 0 {
+		errs = append(errs, errors.New("bulk.flush-interval: must be positive"))
+	}
+	if b.Workers < 1 || b.Workers > 64 {
+		errs = append(errs, fmt.Errorf("bulk.workers: %d, want 1..64", b.Workers))
+	}
+	if b.InitialBackoff <= 0 || b.MaxBackoff < b.InitialBackoff {
+		errs = append(errs, errors.New("bulk.initial-backoff must be positive and <= bulk.max-backoff"))
+	}
+	if c.CommitInterval <= 0 {
+		errs = append(errs, errors.New("commit.interval: must be positive"))
+	}
+	if c.MaxPending < b.MaxDocs*(b.Workers+2) {
+		errs = append(errs, fmt.Errorf("commit.max-pending: %d, want >= bulk.max-docs × (bulk.workers+2) = %d", c.MaxPending, b.MaxDocs*(b.Workers+2)))
+	}
+	if c.SummaryInterval <= 0 {
+		errs = append(errs, errors.New("summary.interval: must be positive"))
+	}
+	if c.HTTPToken != "" && c.HTTPTokenFile != "" {
+		errs = append(errs, errors.New("http.token and http.token-file: set one"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}

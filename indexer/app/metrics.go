@@ -1,0 +1,156 @@
+package app
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/bulk"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// maxServiceLabels caps the distinct service label values; further services
+// are counted as "other" so a misconfigured fleet cannot explode the series.
+const maxServiceLabels = 200
+
+// Metrics are the indexer's metrics (METRICS.md lists them).
+type Metrics struct {
+	Consumed       *prometheus.CounterVec // topic, partition
+	ConsumedBytes  prometheus.Counter
+	BatchDocs      prometheus.Histogram
+	BulkDuration   prometheus.Histogram
+	Indexed        prometheus.Counter
+	Duplicates     prometheus.Counter
+	Retries        *prometheus.CounterVec // reason
+	DeadLetters    *prometheus.CounterVec // reason
+	Quarantined    prometheus.Counter
+	LagRecords     *prometheus.GaugeVec   // partition
+	LagSeconds     *prometheus.GaugeVec   // partition
+	WithoutTrace   *prometheus.CounterVec // service
+	Records        *prometheus.CounterVec // service
+	MissingEventID prometheus.Counter
+	E2ELatency     prometheus.Histogram
+	CommitDuration prometheus.Histogram
+	ESUpGauge      prometheus.Gauge
+	Summaries      prometheus.Counter
+	SummaryLag     prometheus.Gauge
+	SummaryErrors  prometheus.Counter
+	Alerts         *prometheus.CounterVec // status
+	LastIndexed    prometheus.Gauge
+	InFlight       prometheus.Gauge
+
+	mu       sync.Mutex
+	services map[string]bool
+}
+
+// NewMetrics registers the metrics with reg (nil: unregistered), every
+// closed label set pre-created at 0.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	const ns = "agentobs_indexer_"
+	m := &Metrics{
+		Consumed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_consumed_total",
+			Help: "Kafka messages fetched, by topic and partition."}, []string{"topic", "partition"}),
+		ConsumedBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "consumed_bytes_total",
+			Help: "Bytes of message values fetched."}),
+		BatchDocs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "bulk_batch_docs",
+			Help: "Documents per bulk request.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
+		BulkDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "bulk_duration_seconds",
+			Help: "Latency of one _bulk request.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
+		Indexed: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "documents_indexed_total",
+			Help: "Documents created in Elasticsearch (including quarantined ones)."}),
+		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "duplicates_total",
+			Help: "Records whose document already existed (409 on create): replays, producer retries, redeliveries."}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "bulk_retries_total",
+			Help: "Documents re-sent after a retryable failure, by reason."}, []string{"reason"}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "dead_letters_total",
+			Help: "Records written to the dead-letter topic, by reason."}, []string{"reason"}),
+		Quarantined: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "conflicts_quarantined_total",
+			Help: "Documents indexed with conflicting fields moved under _conflicts."}),
+		LagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag_records",
+			Help: "Records behind the partition's high watermark at the last fetch."}, []string{"partition"}),
+		LagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag_seconds",
+			Help: "Age of the last fetched message (Kafka timestamp) while the partition has lag, else 0."}, []string{"partition"}),
+		WithoutTrace: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_without_trace_total",
+			Help: "Records without a valid trace.id, by service (capped at 200 values, then \"other\")."}, []string{"service"}),
+		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_total",
+			Help: "Valid records consumed, by service (coverage = without_trace / total)."}, []string{"service"}),
+		MissingEventID: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "records_without_event_id_total",
+			Help: "Records without event.id; the id was derived from topic, partition and offset."}),
+		E2ELatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "e2e_latency_seconds",
+			Help: "Now minus the record's @timestamp when Elasticsearch acknowledged it, with trace_id exemplars.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}),
+		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "commit_duration_seconds",
+			Help: "Latency of one offset commit.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		ESUpGauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "es_up",
+			Help: "1 when the last bulk attempts reached Elasticsearch, 0 while it is unavailable."}),
+		Summaries: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summaries_written_total",
+			Help: "Per-trace summary documents (re)derived and written."}),
+		SummaryLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "trace_summary_lag_seconds",
+			Help: "Age of the oldest acknowledged batch whose traces are not summarised yet (its offsets wait for it)."}),
+		SummaryErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summary_errors_total",
+			Help: "Failed summary derivation rounds (retried)."}),
+		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "alerts_received_total",
+			Help: "Alertmanager alerts stored, by status."}, []string{"status"}),
+		LastIndexed: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "last_indexed_timestamp_seconds",
+			Help: "Unix time of the last bulk request that Elasticsearch acknowledged."}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "bulk_in_flight",
+			Help: "Batches being written."}),
+		services: map[string]bool{},
+	}
+	for _, r := range bulk.RetryReasons {
+		m.Retries.WithLabelValues(r)
+	}
+	for _, r := range bulk.DeadLetterReasons {
+		m.DeadLetters.WithLabelValues(r)
+	}
+	for _, s := range []string{"firing", "resolved"} {
+		m.Alerts.WithLabelValues(s)
+	}
+	m.ESUpGauge.Set(1)
+	if reg != nil {
+		reg.MustRegister(m.Consumed, m.ConsumedBytes, m.BatchDocs, m.BulkDuration, m.Indexed, m.Duplicates, m.Retries,
+			m.DeadLetters, m.Quarantined, m.LagRecords, m.LagSeconds, m.WithoutTrace, m.Records, m.MissingEventID,
+			m.E2ELatency, m.CommitDuration, m.ESUpGauge, m.Summaries, m.SummaryLag, m.SummaryErrors, m.Alerts,
+			m.LastIndexed, m.InFlight)
+	}
+	return m
+}
+
+// service maps a service name to its label value, capping distinct values.
+func (m *Metrics) service(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.services[s] {
+		return s
+	}
+	if len(m.services) >= maxServiceLabels {
+		return "other"
+	}
+	m.services[s] = true
+	return s
+}
+
+// bulk.Observer.
+func (m *Metrics) Bulk(d time.Duration, docs int, err error) {
+	m.BulkDuration.Observe(d.Seconds())
+	m.BatchDocs.Observe(float64(docs))
+	if err == nil {
+		m.LastIndexed.SetToCurrentTime()
+	}
+}
+
+// Retry counts re-sent documents (bulk.Observer).
+func (m *Metrics) Retry(reason string, n int) { m.Retries.WithLabelValues(reason).Add(float64(n)) }
+
+// ESUp sets es_up (bulk.Observer).
+func (m *Metrics) ESUp(up bool) {
+	if up {
+		m.ESUpGauge.Set(1)
+	} else {
+		m.ESUpGauge.Set(0)
+	}
+}
+
+func partitionLabel(p int) string { return strconv.Itoa(p) }

@@ -1,0 +1,413 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/bulk"
+	"github.com/agentobs/agentobs/indexer/internal/offsets"
+	"github.com/agentobs/agentobs/indexer/schema"
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/record"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+)
+
+// pipeline moves messages from a source through bounded batches into
+// Elasticsearch:
+//
+//	fetch ─items(cap max-docs)→ batcher ─batches(cap workers)→ N workers ─→ summarizer ─→ tracker ─→ committer
+//
+// Every stage hands on through a bounded channel, so when Elasticsearch is
+// slow or down the workers block in their retry loops, the batch channel
+// fills, the batcher blocks, and fetching stops: memory stays bounded by
+// about (2·workers+2)·bulk.max-bytes. An offset becomes committable only
+// when its document was acknowledged (or its dead letter acknowledged by
+// Kafka) and its trace summary re-derived after that, and then only once
+// every earlier offset of its partition is too.
+type pipeline struct {
+	cfg     Config
+	src     source
+	writer  *bulk.Writer
+	dlq     *kafkax.Producer // nil: dead letters are only counted (replay)
+	tracker *offsets.Tracker // nil: nothing is committed (replay)
+	sum     *summarizer      // nil: summaries off
+	m       *Metrics
+	log     *slog.Logger
+	op      bulk.Op
+	names   schema.Names
+
+	deadMu   sync.Mutex
+	deadSeen int
+}
+
+type info struct {
+	key     offsets.Key
+	traceID string
+	ts      time.Time
+}
+
+type batch struct {
+	items []*bulk.Item
+	infos []info
+	bytes int
+}
+
+// run processes until ctx is done (or a bounded source ends), then drains
+// with drain: in-flight batches finish, summaries are written, the final
+// commit is made.
+func (p *pipeline) run(ctx, drain context.Context) error {
+	items := make(chan prepared, p.cfg.Bulk.MaxDocs)
+	batches := make(chan *batch, p.cfg.Bulk.Workers)
+	fetchErr := make(chan error, 1)
+	go func() { fetchErr <- p.fetch(ctx, items) }()
+	go p.batch(items, batches)
+
+	var wg sync.WaitGroup
+	for range p.cfg.Bulk.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				p.process(drain, b)
+			}
+		}()
+	}
+	sumDone := make(chan struct{})
+	sumCtx, stopSum := context.WithCancel(drain)
+	if p.sum != nil {
+		go func() { defer close(sumDone); p.sum.run(sumCtx) }()
+	} else {
+		close(sumDone)
+	}
+	commitCtx, stopCommit := context.WithCancel(context.Background())
+	commitDone := make(chan struct{})
+	go func() { defer close(commitDone); p.commitLoop(commitCtx, drain) }()
+
+	err := <-fetchErr
+	wg.Wait() // every batch written (or abandoned because drain ended)
+	if p.sum != nil {
+		p.sum.flush(drain)
+	}
+	stopSum()
+	<-sumDone
+	stopCommit()
+	<-commitDone
+	p.commit(drain) // final commit of everything finished
+	return err
+}
+
+type prepared struct {
+	it   *bulk.Item
+	info info
+}
+
+// fetch reads messages and prepares items until ctx is done.
+func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
+	defer close(out)
+	idx := schema.NewIndexer(p.names)
+	consumed := map[offsets.Key]prometheus.Counter{}
+	lagRec := map[int]prometheus.Gauge{}
+	lagSec := map[int]prometheus.Gauge{}
+	backoff := 100 * time.Millisecond
+	for {
+		for p.tracker != nil && p.tracker.Pending() >= p.cfg.MaxPending {
+			// The oldest offsets wait (Elasticsearch or summaries are slow):
+			// stop fetching rather than buffer without bound.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		m, err := p.src.Fetch(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, io.EOF) {
+				return nil
+			}
+			p.log.Warn("fetch failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		k := offsets.Key{Topic: m.Topic, Partition: m.Partition}
+		c := consumed[k]
+		if c == nil {
+			c = p.m.Consumed.WithLabelValues(m.Topic, partitionLabel(m.Partition))
+			consumed[k] = c
+			lagRec[m.Partition] = p.m.LagRecords.WithLabelValues(partitionLabel(m.Partition))
+			lagSec[m.Partition] = p.m.LagSeconds.WithLabelValues(partitionLabel(m.Partition))
+		}
+		c.Inc()
+		p.m.ConsumedBytes.Add(float64(len(m.Value)))
+		if m.HighWaterMark > 0 {
+			lag := m.HighWaterMark - m.Offset - 1
+			lagRec[m.Partition].Set(float64(max(lag, 0)))
+			if lag > 0 && !m.Time.IsZero() {
+				lagSec[m.Partition].Set(time.Since(m.Time).Seconds())
+			} else {
+				lagSec[m.Partition].Set(0)
+			}
+		}
+		if p.tracker != nil {
+			p.tracker.Fetched(k, m.Offset)
+		}
+		pr := p.prepare(m, idx)
+		pr.info.key = k
+		select {
+		case out <- pr:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// prepare turns a message into an item. The value is the document source
+// as it is: it is validated (record.Peek) but never re-encoded.
+func (p *pipeline) prepare(m kafka.Message, idx *schema.Indexer) prepared {
+	it := &bulk.Item{Msg: m, Op: p.op}
+	meta, err := record.Peek(m.Value)
+	if err != nil {
+		it.Outcome, it.Reason, it.Err = bulk.DeadLetter, bulk.ReasonInvalidJSON, err
+		return prepared{it: it}
+	}
+	if len(m.Value) > p.cfg.Bulk.MaxDocBytes {
+		it.Outcome, it.Reason = bulk.DeadLetter, bulk.ReasonTooLarge
+		it.Err = fmt.Errorf("record of %d bytes exceeds bulk.max-doc-bytes %d", len(m.Value), p.cfg.Bulk.MaxDocBytes)
+		return prepared{it: it}
+	}
+	src := m.Value
+	if bytes.IndexByte(src, '\n') >= 0 { // valid JSON spread over lines: NDJSON needs one
+		var b bytes.Buffer
+		if json.Compact(&b, src) == nil {
+			src = b.Bytes()
+		}
+	}
+	id := meta.EventID
+	if id == "" {
+		t, part, off := origin(m)
+		id = record.EventID("kafka|"+t+"|"+strconv.Itoa(part), uint64(off), nil)
+		src = withEventID(src, id)
+		p.m.MissingEventID.Inc()
+	}
+	ts := meta.Timestamp
+	if !meta.HasTimestamp {
+		ts = m.Time
+	}
+	it.Index, it.ID, it.Source = idx.Index(ts), id, src
+	svc := p.m.service(meta.Service)
+	p.m.Records.WithLabelValues(svc).Inc()
+	if meta.TraceID == "" {
+		p.m.WithoutTrace.WithLabelValues(svc).Inc()
+	}
+	return prepared{it: it, info: info{traceID: meta.TraceID, ts: ts}}
+}
+
+// withEventID inserts "event.id" as the first member of a JSON object.
+func withEventID(src []byte, id string) []byte {
+	i := bytes.IndexByte(src, '{')
+	if i < 0 {
+		return src
+	}
+	rest := bytes.TrimLeft(src[i+1:], " \t\r\n")
+	out := make([]byte, 0, len(src)+len(id)+16)
+	out = append(out, src[:i+1]...)
+	out = append(out, `"event.id":"`...)
+	out = append(out, id...)
+	out = append(out, '"')
+	if len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, rest...)
+}
+
+// batch groups items by count, bytes and time.
+func (p *pipeline) batch(in <-chan prepared, out chan<- *batch) {
+	defer close(out)
+	cur := &batch{}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	flush := func() {
+		if len(cur.items) > 0 {
+			out <- cur
+			cur = &batch{}
+		}
+		timer.Stop()
+	}
+	for {
+		select {
+		case pr, ok := <-in:
+			if !ok {
+				flush()
+				return
+			}
+			if len(cur.items) == 0 {
+				timer.Reset(p.cfg.Bulk.FlushInterval)
+			}
+			cur.items = append(cur.items, pr.it)
+			cur.infos = append(cur.infos, pr.info)
+			cur.bytes += len(pr.it.Source) + 100
+			if len(cur.items) >= p.cfg.Bulk.MaxDocs || cur.bytes >= p.cfg.Bulk.MaxBytes {
+				flush()
+			}
+		case <-timer.C:
+			flush()
+		}
+	}
+}
+
+// process writes one batch, dead-letters what cannot be indexed, and hands
+// the acknowledged offsets on (through the summarizer when it runs).
+func (p *pipeline) process(ctx context.Context, b *batch) {
+	p.m.InFlight.Inc()
+	defer p.m.InFlight.Dec()
+	if err := p.writer.Write(ctx, b.items); err != nil {
+		p.log.Warn("batch abandoned at shutdown; its offsets stay uncommitted", "docs", len(b.items), "err", err)
+		return
+	}
+	var dead []kafka.Message
+	now := time.Now()
+	traces := make([]string, 0, len(b.items))
+	for i, it := range b.items {
+		inf := b.infos[i]
+		switch it.Outcome {
+		case bulk.Indexed, bulk.Quarantined:
+			p.m.Indexed.Inc()
+			lat := now.Sub(inf.ts).Seconds()
+			if inf.traceID != "" {
+				p.m.E2ELatency.(prometheus.ExemplarObserver).ObserveWithExemplar(lat, prometheus.Labels{"trace_id": inf.traceID})
+			} else {
+				p.m.E2ELatency.Observe(lat)
+			}
+		case bulk.Duplicate:
+			p.m.Duplicates.Inc()
+		}
+		if it.Outcome == bulk.Quarantined {
+			p.m.Quarantined.Inc()
+		}
+		if it.Outcome == bulk.DeadLetter || it.Outcome == bulk.Quarantined {
+			p.m.DeadLetters.WithLabelValues(it.Reason).Inc()
+			dead = append(dead, kafkax.DeadLetter(p.cfg.DLQTopic, it.Msg, "indexer", it.Reason, it.Err))
+		}
+		if inf.traceID != "" && it.Outcome != bulk.DeadLetter {
+			traces = append(traces, inf.traceID)
+		}
+	}
+	if err := p.deadLetter(ctx, dead); err != nil {
+		p.log.Warn("dead letters not delivered at shutdown; offsets stay uncommitted", "n", len(dead), "err", err)
+		return
+	}
+	ack := func() {
+		if p.tracker == nil {
+			return
+		}
+		for i, it := range b.items {
+			p.tracker.Done(b.infos[i].key, it.Msg.Offset)
+		}
+	}
+	if p.sum != nil && len(traces) > 0 {
+		p.sum.add(traces, ack)
+	} else {
+		ack()
+	}
+}
+
+// deadLetter produces dead letters, retrying until Kafka acknowledges them
+// (a record is never dropped) or ctx ends.
+func (p *pipeline) deadLetter(ctx context.Context, msgs []kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if p.dlq == nil {
+		p.deadMu.Lock()
+		defer p.deadMu.Unlock()
+		for _, m := range msgs {
+			if p.deadSeen < 20 {
+				p.log.Warn("record not indexed", "reason", kafkax.Header(m, kafkax.HeaderDLQReason),
+					"error", kafkax.Header(m, kafkax.HeaderDLQError), "topic", m.Topic)
+			}
+			p.deadSeen++
+		}
+		return nil
+	}
+	d := 100 * time.Millisecond
+	for {
+		err := p.dlq.Send(ctx, msgs)
+		if err == nil {
+			return nil
+		}
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) {
+			var again []kafka.Message
+			for i, e := range werrs {
+				if e != nil {
+					again = append(again, msgs[i])
+				}
+			}
+			msgs = again
+		}
+		p.log.Warn("dead-letter produce failed; retrying", "n", len(msgs), "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(rand.Int64N(int64(d))) + d/2):
+		}
+		d = min(2*d, 10*time.Second)
+	}
+}
+
+// commitLoop commits finished offsets every commit.interval until ctx ends.
+func (p *pipeline) commitLoop(ctx, drain context.Context) {
+	if p.tracker == nil {
+		return
+	}
+	t := time.NewTicker(p.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.commit(drain)
+		}
+	}
+}
+
+// commit commits, per partition, the last offset whose predecessors are all
+// finished. A failed commit is offered again next time; a commit that never
+// happens only means those records are delivered again and found as
+// duplicates.
+func (p *pipeline) commit(ctx context.Context) {
+	if p.tracker == nil {
+		return
+	}
+	cs := p.tracker.Committable()
+	if len(cs) == 0 {
+		return
+	}
+	msgs := make([]kafka.Message, len(cs))
+	for i, c := range cs {
+		msgs[i] = kafka.Message{Topic: c.Topic, Partition: c.Partition, Offset: c.Offset}
+	}
+	start := time.Now()
+	err := p.src.Commit(ctx, msgs)
+	p.m.CommitDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		p.tracker.Uncommitted(cs)
+		p.log.Warn("offset commit failed; will retry", "err", err)
+	}
+}

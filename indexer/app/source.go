@@ -1,0 +1,189 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/segmentio/kafka-go"
+)
+
+// source is where the pipeline's messages come from: the consumer group
+// (run), or a bounded offset range (replay).
+type source interface {
+	// Fetch returns the next message; io.EOF when a bounded source is done.
+	Fetch(ctx context.Context) (kafka.Message, error)
+	// Commit stores the positions after msgs (group only).
+	Commit(ctx context.Context, msgs []kafka.Message) error
+	Close() error
+}
+
+// groupSource is a consumer-group member. It fetches with FetchMessage and
+// commits explicitly: ReadMessage in a group would commit before the
+// documents are acknowledged. kafka-go discards messages of a generation
+// that ended (rebalance) and joins, heartbeats and leaves the group itself.
+type groupSource struct{ r *kafka.Reader }
+
+func newGroupSource(cfg Config, logf func(string, ...any)) (*groupSource, error) {
+	d, err := cfg.Kafka.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	start := kafka.FirstOffset
+	if cfg.StartOffset == "latest" {
+		start = kafka.LastOffset
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Group, Topic: cfg.Topic, Dialer: d,
+		MinBytes: 1, MaxBytes: cfg.MaxFetchBytes, MaxWait: 250 * time.Millisecond,
+		QueueCapacity:  1000,
+		CommitInterval: 0, // synchronous commits, only the ones we ask for
+		StartOffset:    start,
+		SessionTimeout: cfg.SessionTimeout, RebalanceTimeout: cfg.SessionTimeout,
+		HeartbeatInterval:     min(3*time.Second, cfg.SessionTimeout/3),
+		WatchPartitionChanges: true, PartitionWatchInterval: 10 * time.Second,
+		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
+		ErrorLogger: kafka.LoggerFunc(logf),
+	})
+	return &groupSource{r: r}, nil
+}
+
+func (g *groupSource) Fetch(ctx context.Context) (kafka.Message, error) { return g.r.FetchMessage(ctx) }
+func (g *groupSource) Commit(ctx context.Context, msgs []kafka.Message) error {
+	return g.r.CommitMessages(ctx, msgs...)
+}
+func (g *groupSource) Close() error { return g.r.Close() }
+
+// rangeSource reads [start, end) of every partition of a topic, without a
+// group: offsets for times (since/until) or the whole retained topic.
+type rangeSource struct {
+	out    chan kafka.Message
+	errc   chan error
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newRangeSource(ctx context.Context, conn kafkax.Config, topic string, since, until time.Time) (*rangeSource, error) {
+	d, err := conn.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	c, err := d.DialContext(ctx, "tcp", conn.Brokers[0])
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	parts, err := c.ReadPartitions(topic)
+	c.Close()
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	type span struct {
+		p          int
+		start, end int64
+	}
+	var spans []span
+	for _, p := range parts {
+		lc, err := d.DialLeader(ctx, "tcp", conn.Brokers[0], topic, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("leader of %s/%d: %w", topic, p.ID, err)
+		}
+		first, last, err := lc.ReadOffsets()
+		start, end := first, last
+		if err == nil && !since.IsZero() {
+			start, err = lc.ReadOffset(since)
+		}
+		if err == nil && !until.IsZero() {
+			end, err = lc.ReadOffset(until)
+		}
+		lc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p.ID, err)
+		}
+		if start < first {
+			start = first
+		}
+		if start < end {
+			spans = append(spans, span{p.ID, start, end})
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &rangeSource{out: make(chan kafka.Message, 1000), errc: make(chan error, len(spans)), cancel: cancel}
+	for _, sp := range spans {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: conn.Brokers, Topic: topic, Partition: sp.p, Dialer: d,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
+		if err := r.SetOffset(sp.start); err != nil {
+			cancel()
+			return nil, err
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer r.Close()
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						s.errc <- fmt.Errorf("read %s/%d: %w", topic, sp.p, err)
+					}
+					return
+				}
+				if m.Offset >= sp.end {
+					return
+				}
+				select {
+				case s.out <- m:
+				case <-ctx.Done():
+					return
+				}
+				if m.Offset >= sp.end-1 {
+					return
+				}
+			}
+		}()
+	}
+	go func() { s.wg.Wait(); close(s.out) }()
+	return s, nil
+}
+
+func (s *rangeSource) Fetch(ctx context.Context) (kafka.Message, error) {
+	select {
+	case m, ok := <-s.out:
+		if !ok {
+			select {
+			case err := <-s.errc:
+				return kafka.Message{}, err
+			default:
+				return kafka.Message{}, io.EOF
+			}
+		}
+		return m, nil
+	case err := <-s.errc:
+		return kafka.Message{}, err
+	case <-ctx.Done():
+		return kafka.Message{}, ctx.Err()
+	}
+}
+
+func (s *rangeSource) Commit(context.Context, []kafka.Message) error { return nil }
+func (s *rangeSource) Close() error                                  { s.cancel(); s.wg.Wait(); return nil }
+
+// origin is where a message first came from: the dead-letter headers of a
+// DLQ message, else the message itself. Ids derived for records without
+// event.id use it, so a replayed dead letter gets the same id.
+func origin(m kafka.Message) (topic string, partition int, offset int64) {
+	t := kafkax.Header(m, kafkax.HeaderDLQTopic)
+	if t == "" {
+		return m.Topic, m.Partition, m.Offset
+	}
+	p, err1 := strconv.Atoi(kafkax.Header(m, kafkax.HeaderDLQPartition))
+	o, err2 := strconv.ParseInt(kafkax.Header(m, kafkax.HeaderDLQOffset), 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return m.Topic, m.Partition, m.Offset
+	}
+	return t, p, o
+}

@@ -1,0 +1,111 @@
+// Command indexer consumes canonical records from Kafka in a consumer group
+// and writes them to Elasticsearch exactly once (document id = event.id),
+// keeps per-trace summaries, answers trace lookups and stores Alertmanager
+// alerts. See README.md.
+//
+//	indexer [run] [flags]                    index (the default)
+//	indexer trace [-json] <trace-id>         print a trace's summary and timeline
+//	indexer session [-json] <session-id>     the same for an agent session / conversation
+//	indexer replay -from-dlq | -topic T [-since RFC3339] [-until RFC3339]
+//	indexer -healthcheck                     GET the running indexer's /readyz
+//
+// Flags, INDEXER_* environment variables and -config YAML files configure
+// every command; -check validates and prints the configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/agentobs/agentobs/indexer/app"
+	"github.com/agentobs/agentobs/internal/config"
+	"github.com/agentobs/agentobs/internal/telemetry"
+)
+
+func main() {
+	args := os.Args[1:]
+	cmd := "run"
+	if len(args) > 0 {
+		switch args[0] {
+		case "run", "trace", "session", "replay":
+			cmd, args = args[0], args[1:]
+		}
+	}
+	err := dispatch(cmd, args)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "indexer "+cmd+":", err)
+		os.Exit(1)
+	}
+}
+
+// options are the flags every command shares, plus the command's own.
+type options struct {
+	cfg         app.Config
+	healthcheck bool
+	jsonOut     bool
+	fromDLQ     bool
+	topic       string
+	since       string
+	until       string
+	size        int
+}
+
+func dispatch(cmd string, args []string) error {
+	o := options{cfg: app.DefaultConfig()}
+	fs := flag.NewFlagSet("indexer "+cmd, flag.ContinueOnError)
+	o.cfg.RegisterFlags(fs)
+	fs.BoolVar(&o.healthcheck, "healthcheck", false, "GET http://<http.addr>/readyz and exit 0 when ready (for shell-less images)")
+	switch cmd {
+	case "trace", "session":
+		fs.BoolVar(&o.jsonOut, "json", false, "print the lookup as JSON")
+		fs.IntVar(&o.size, "size", 1000, "records per page fetched")
+	case "replay":
+		fs.BoolVar(&o.fromDLQ, "from-dlq", false, "re-index the dead-letter topic (overwriting quarantined versions)")
+		fs.StringVar(&o.topic, "topic", "", "re-index this topic")
+		fs.StringVar(&o.since, "since", "", "first record time (RFC 3339); default: the topic's start")
+		fs.StringVar(&o.until, "until", "", "end time, exclusive (RFC 3339); default: the end at start")
+	}
+	if err := config.Load(fs, args, "INDEXER"); err != nil {
+		return err
+	}
+	if err := o.cfg.Validate(); err != nil {
+		return err
+	}
+	if config.CheckRequested(fs) {
+		fmt.Print(config.Dump(fs))
+		return nil
+	}
+	if o.healthcheck {
+		return telemetry.HealthCheck("http://" + o.cfg.HTTPAddr + "/readyz")
+	}
+	logger, err := telemetry.NewLogger(os.Stderr, o.cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	if cmd != "run" {
+		o.cfg.HTTPAddr = "" // one-shot commands serve nothing
+	}
+	a, err := app.New(o.cfg, app.Settings{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer a.Close(context.Background())
+	ctx, stop := telemetry.SignalContext()
+	defer stop()
+	switch cmd {
+	case "trace", "session":
+		return lookup(ctx, a, cmd, fs.Args(), o)
+	case "replay":
+		return replay(ctx, a, o)
+	}
+	if err := a.Listen(); err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}

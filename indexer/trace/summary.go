@@ -1,0 +1,214 @@
+// Package trace is the correlation side of the indexer: it derives the
+// per-trace summary documents from the indexed records, and answers trace,
+// trace-list and session lookups from Elasticsearch, over HTTP and as a Go
+// client for the CLI and the demo.
+//
+// A summary is derived from the records, never incremented: an aggregation
+// over every record of the trace, written with an index (overwrite)
+// operation under _id = trace id. Replays, duplicates and re-derivations
+// therefore cannot double-count, and no server-side script is needed.
+package trace
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/schema"
+	"github.com/elastic/go-elasticsearch/v8"
+)
+
+// Summary is the per-trace summary document.
+type Summary struct {
+	TraceID         string   `json:"trace.id"`
+	Timestamp       string   `json:"@timestamp,omitempty"`
+	First           string   `json:"first_timestamp,omitempty"`
+	Last            string   `json:"last_timestamp,omitempty"`
+	DurationMS      float64  `json:"duration_ms"`
+	Services        []string `json:"services"`
+	RootService     string   `json:"root_service,omitempty"`
+	RecordCount     int64    `json:"record_count"`
+	ErrorCount      int64    `json:"error_count"`
+	WorstLevel      string   `json:"worst_level,omitempty"`
+	SessionIDs      []string `json:"session.id,omitempty"`
+	ConversationIDs []string `json:"gen_ai.conversation.id,omitempty"`
+	UpdatedAt       string   `json:"updated_at"`
+}
+
+// levelRank orders record.Level values by severity.
+var levelRank = map[string]int{"trace": 1, "debug": 2, "info": 3, "warn": 4, "error": 5, "fatal": 6}
+
+// IsError reports whether a level counts as an error.
+func IsError(level string) bool { return levelRank[level] >= levelRank["error"] }
+
+// Store reads and writes the indices of one Names set.
+type Store struct {
+	es    *elasticsearch.Client
+	names schema.Names
+}
+
+// NewStore returns a store; no request is sent.
+func NewStore(es *elasticsearch.Client, names schema.Names) *Store {
+	return &Store{es: es, names: names}
+}
+
+// Names returns the store's index names.
+func (s *Store) Names() schema.Names { return s.names }
+
+// MaxTracesPerQuery bounds one derivation aggregation.
+const MaxTracesPerQuery = 500
+
+// Refresh makes every acknowledged record of the log indices searchable, so
+// a derivation that follows sees them all (the summary's correctness does
+// not depend on refresh timing).
+func (s *Store) Refresh(ctx context.Context) error {
+	return s.do(ctx, http.MethodPost, "/"+s.names.Alias+"/_refresh?ignore_unavailable=true&allow_no_indices=true", nil, nil)
+}
+
+// Derive computes the summaries of traceIDs from their records. Traces with
+// no records are omitted.
+func (s *Store) Derive(ctx context.Context, traceIDs []string) ([]Summary, error) {
+	var out []Summary
+	for chunk := range slices.Chunk(traceIDs, MaxTracesPerQuery) {
+		got, err := s.derive(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+type bucket struct {
+	Key   string `json:"key"`
+	Count int64  `json:"doc_count"`
+}
+
+type topHits struct {
+	Hits struct {
+		Hits []struct {
+			Source map[string]any `json:"_source"`
+		} `json:"hits"`
+	} `json:"hits"`
+}
+
+func (s *Store) derive(ctx context.Context, ids []string) ([]Summary, error) {
+	terms := func(f string, n int) any { return map[string]any{"terms": map[string]any{"field": f, "size": n}} }
+	q := map[string]any{
+		"size":  0,
+		"query": map[string]any{"terms": map[string]any{"trace.id": ids}},
+		"aggs": map[string]any{"t": map[string]any{
+			"terms": map[string]any{"field": "trace.id", "size": len(ids)},
+			"aggs": map[string]any{
+				"services": terms("service.name", 100),
+				"levels":   terms("log.level", 10),
+				"sessions": terms("session.id", 10),
+				"convs":    terms("gen_ai.conversation.id", 10),
+				"first": map[string]any{"top_hits": map[string]any{"size": 1, "sort": []any{map[string]any{"@timestamp": "asc"}},
+					"_source": []string{"@timestamp", "service.name"}}},
+				"last": map[string]any{"top_hits": map[string]any{"size": 1, "sort": []any{map[string]any{"@timestamp": "desc"}},
+					"_source": []string{"@timestamp"}}},
+			},
+		}},
+	}
+	var res struct {
+		Aggregations struct {
+			T struct {
+				Buckets []struct {
+					bucket
+					Services struct{ Buckets []bucket } `json:"services"`
+					Levels   struct{ Buckets []bucket } `json:"levels"`
+					Sessions struct{ Buckets []bucket } `json:"sessions"`
+					Convs    struct{ Buckets []bucket } `json:"convs"`
+					First    topHits                    `json:"first"`
+					Last     topHits                    `json:"last"`
+				} `json:"buckets"`
+			} `json:"t"`
+		} `json:"aggregations"`
+	}
+	if err := s.do(ctx, http.MethodPost, "/"+s.names.Alias+"/_search?ignore_unavailable=true&allow_no_indices=true", q, &res); err != nil {
+		return nil, fmt.Errorf("derive summaries: %w", err)
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	out := make([]Summary, 0, len(res.Aggregations.T.Buckets))
+	for _, b := range res.Aggregations.T.Buckets {
+		sum := Summary{TraceID: b.Key, RecordCount: b.Count, UpdatedAt: now, Services: []string{}}
+		for _, x := range b.Services.Buckets {
+			sum.Services = append(sum.Services, x.Key)
+		}
+		slices.Sort(sum.Services)
+		for _, x := range b.Levels.Buckets {
+			if IsError(x.Key) {
+				sum.ErrorCount += x.Count
+			}
+			if levelRank[x.Key] > levelRank[sum.WorstLevel] {
+				sum.WorstLevel = x.Key
+			}
+		}
+		for _, x := range b.Sessions.Buckets {
+			sum.SessionIDs = append(sum.SessionIDs, x.Key)
+		}
+		for _, x := range b.Convs.Buckets {
+			sum.ConversationIDs = append(sum.ConversationIDs, x.Key)
+		}
+		if h := b.First.Hits.Hits; len(h) > 0 {
+			sum.First, _ = h[0].Source["@timestamp"].(string)
+			sum.RootService, _ = h[0].Source["service.name"].(string)
+			if sum.RootService == "" { // nested form
+				if sv, ok := h[0].Source["service"].(map[string]any); ok {
+					sum.RootService, _ = sv["name"].(string)
+				}
+			}
+		}
+		if h := b.Last.Hits.Hits; len(h) > 0 {
+			sum.Last, _ = h[0].Source["@timestamp"].(string)
+		}
+		sum.Timestamp = sum.First
+		t0, e0 := time.Parse(time.RFC3339Nano, sum.First)
+		t1, e1 := time.Parse(time.RFC3339Nano, sum.Last)
+		if e0 == nil && e1 == nil {
+			sum.DurationMS = float64(t1.Sub(t0)) / float64(time.Millisecond)
+		}
+		out = append(out, sum)
+	}
+	return out, nil
+}
+
+// WriteSummaries overwrites the summary documents (index op, _id = trace id).
+func (s *Store) WriteSummaries(ctx context.Context, sums []Summary) error {
+	if len(sums) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, sum := range sums {
+		fmt.Fprintf(&buf, `{"index":{"_index":%q,"_id":%q}}`+"\n", s.names.Traces, sum.TraceID)
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
+	}
+	var res struct {
+		Errors bool `json:"errors"`
+		Items  []map[string]struct {
+			Status int             `json:"status"`
+			Error  json.RawMessage `json:"error"`
+		} `json:"items"`
+	}
+	if err := s.do(ctx, http.MethodPost, "/_bulk?filter_path=errors,items.*.status,items.*.error", &buf, &res); err != nil {
+		return fmt.Errorf("write summaries: %w", err)
+	}
+	if res.Errors {
+		for _, it := range res.Items {
+			for _, v := range it {
+				if v.Status >= 300 {
+					return fmt.Errorf("write summaries: item status %d: %s", v.Status, v.Error)
+				}
+			}
+		}
+	}
+	return nil
+}
