@@ -1,0 +1,295 @@
+package plugin
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/config"
+	"github.com/agentobs/agentobs/internal/edge"
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/record"
+)
+
+// ConfigGetter reads one property of the [OUTPUT] section; "" when unset.
+// Fluent Bit serves it through output_get_property (case-insensitive keys,
+// ${ENV} already expanded); tests use a map.
+type ConfigGetter interface {
+	Get(key string) string
+}
+
+// MapConfig is a ConfigGetter over a map with case-insensitive keys.
+type MapConfig map[string]string
+
+// Get implements ConfigGetter.
+func (m MapConfig) Get(key string) string {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return ""
+}
+
+// Key strategies for the Kafka message key.
+const (
+	KeyTraceID = "trace_id" // trace id, else event.id (default: one trace, one partition, in order)
+	KeyEventID = "event_id" // always event.id: even spread, a retried record keeps its partition
+	KeyNone    = "none"     // no key: kafka-go's balancer spreads by murmur2 of an empty key
+)
+
+// Config is one [OUTPUT] instance. Every field's comment names its
+// property and default; Keys lists them for the README and tests.
+type Config struct {
+	// Instance (property "Instance") names the output in metrics (label
+	// output) and in the producer id. Default "agentobs.<n>", n counting
+	// instances of this process in init order, like Fluent Bit's own names.
+	// (Fluent Bit keeps "Alias" to itself; a Go plugin cannot read it.)
+	Instance string
+	// Source ("Source") is the host identity in event.id; two Fluent Bits
+	// reading the same tag must differ here. Default the host name.
+	Source string
+	// Kafka: Brokers, Kafka_TLS*, SASL_*.
+	Kafka kafkax.Config
+	// Producer: Topic, Compression, Required_Acks, Batch_Size, Batch_Bytes,
+	// Linger, Max_In_Flight, Timeout.
+	Producer kafkax.ProducerConfig
+	// Edge: Topic, Topic_Key, DLQ_Topic, Max_Record_Bytes, Oversize, Redact,
+	// Content_Max_Bytes.
+	Edge edge.Config
+	// KeyStrategy ("Key_Strategy"): trace_id (default), event_id or none.
+	KeyStrategy string
+	// Timeout ("Timeout") bounds one flush's wait for Kafka; past it the
+	// flush returns FLB_RETRY. Default 10s.
+	Timeout time.Duration
+	// Parse options: Level_Key, Service_Key, Message_Key, Time_Key (comma
+	// lists of extra field names), Default_Service.
+	Parse record.ParseOptions
+	// MetricsAddr ("Metrics_Addr") serves /metrics, /healthz, /readyz.
+	// Default "" (off). Instances naming the same address share one listener.
+	MetricsAddr string
+	// LogLevel ("Plugin_Log_Level"): debug, info (default), warn, error.
+	LogLevel string
+}
+
+// Keys are every property the plugin reads, for documentation and for
+// the host program's warning about unknown keys.
+var Keys = []string{"Instance", "Source", "Brokers", "Topic", "Topic_Key", "DLQ_Topic", "Key_Strategy",
+	"Compression", "Required_Acks", "Batch_Size", "Batch_Bytes", "Linger", "Max_In_Flight", "Timeout",
+	"Kafka_TLS", "Kafka_TLS_CA_File", "Kafka_TLS_Crt_File", "Kafka_TLS_Key_File", "Kafka_TLS_Verify",
+	"Kafka_TLS_Server_Name", "SASL_Mechanism", "SASL_Username", "SASL_Password", "SASL_Password_File",
+	"Level_Key", "Service_Key", "Message_Key", "Time_Key", "Default_Service", "Max_Record_Bytes", "Oversize",
+	"Redact", "Content_Max_Bytes", "Metrics_Addr", "Plugin_Log_Level"}
+
+// DefaultConfig mirrors the shared defaults (kafkax, edge) with the
+// collector's timeout; Instance and Source are filled by ParseConfig.
+func DefaultConfig() Config {
+	c := Config{Kafka: kafkax.DefaultConfig(), Producer: kafkax.DefaultProducerConfig(), Edge: edge.DefaultConfig(),
+		KeyStrategy: KeyTraceID, Timeout: 10 * time.Second, LogLevel: "info"}
+	c.Kafka.ClientID = "agentobs-collector"
+	return c
+}
+
+// ParseConfig reads every property from g over the defaults and validates
+// the result. instanceSeq numbers the default instance name. Fluent Bit
+// cannot enumerate an output's properties to a Go plugin, so a misspelt
+// key is silently unset; every value that is set is checked.
+func ParseConfig(g ConfigGetter, instanceSeq int) (Config, error) {
+	c := DefaultConfig()
+	p := parser{g: g}
+	c.Instance = p.str("Instance", fmt.Sprintf("agentobs.%d", instanceSeq))
+	host, _ := os.Hostname()
+	c.Source = p.str("Source", host)
+	if v := p.list("Brokers"); v != nil {
+		c.Kafka.Brokers = v
+	}
+	c.Producer.Topic = p.str("Topic", c.Producer.Topic)
+	c.Edge.Topic = c.Producer.Topic
+	c.Edge.TopicField = p.str("Topic_Key", "")
+	c.Edge.DLQTopic = p.str("DLQ_Topic", c.Edge.DLQTopic)
+	c.KeyStrategy = strings.ToLower(p.str("Key_Strategy", c.KeyStrategy))
+	c.Producer.Compression = strings.ToLower(p.str("Compression", c.Producer.Compression))
+	c.Producer.RequiredAcks = strings.ToLower(p.str("Required_Acks", c.Producer.RequiredAcks))
+	c.Producer.BatchSize = p.int("Batch_Size", c.Producer.BatchSize)
+	c.Producer.BatchBytes = p.size("Batch_Bytes", c.Producer.BatchBytes)
+	c.Producer.Linger = p.duration("Linger", c.Producer.Linger)
+	c.Producer.MaxInFlight = p.int("Max_In_Flight", c.Producer.MaxInFlight)
+	c.Timeout = p.duration("Timeout", c.Timeout)
+	c.Producer.WriteTimeout = c.Timeout
+	c.Kafka.TLS.Enabled = p.bool("Kafka_TLS", false)
+	c.Kafka.TLS.CAFile = p.str("Kafka_TLS_CA_File", "")
+	c.Kafka.TLS.CertFile = p.str("Kafka_TLS_Crt_File", "")
+	c.Kafka.TLS.KeyFile = p.str("Kafka_TLS_Key_File", "")
+	c.Kafka.TLS.InsecureSkipVerify = !p.bool("Kafka_TLS_Verify", true)
+	c.Kafka.TLS.ServerName = p.str("Kafka_TLS_Server_Name", "")
+	c.Kafka.SASL.Mechanism = strings.ToUpper(p.str("SASL_Mechanism", ""))
+	c.Kafka.SASL.Username = p.str("SASL_Username", "")
+	c.Kafka.SASL.Password = config.Secret(p.str("SASL_Password", ""))
+	c.Kafka.SASL.PasswordFile = p.str("SASL_Password_File", "")
+	c.Parse.LevelKeys = p.list("Level_Key")
+	c.Parse.ServiceKeys = p.list("Service_Key")
+	c.Parse.MessageKeys = p.list("Message_Key")
+	c.Parse.TimeKeys = p.list("Time_Key")
+	c.Parse.DefaultService = p.str("Default_Service", "")
+	c.Edge.MaxRecordBytes = int(p.size("Max_Record_Bytes", int64(c.Edge.MaxRecordBytes)))
+	c.Edge.Oversize = strings.ToLower(p.str("Oversize", c.Edge.Oversize))
+	c.Edge.Policy.Redact = p.bool("Redact", c.Edge.Policy.Redact)
+	c.Edge.Policy.MaxContentBytes = int(p.size("Content_Max_Bytes", int64(c.Edge.Policy.MaxContentBytes)))
+	c.MetricsAddr = p.str("Metrics_Addr", "")
+	c.LogLevel = strings.ToLower(p.str("Plugin_Log_Level", c.LogLevel))
+	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Validate reports every problem at once, each naming the property.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Instance == "" || strings.ContainsAny(c.Instance, " \t\n\"") {
+		errs = append(errs, fmt.Errorf("Instance: %q, want a non-empty name without spaces or quotes", c.Instance))
+	}
+	if c.Source == "" {
+		errs = append(errs, errors.New("Source: empty and the host name is unknown; set Source to this host's name"))
+	}
+	switch c.KeyStrategy {
+	case KeyTraceID, KeyEventID, KeyNone:
+	default:
+		errs = append(errs, fmt.Errorf("Key_Strategy: %q, want trace_id, event_id or none", c.KeyStrategy))
+	}
+	if c.Timeout < 100*time.Millisecond || c.Timeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("Timeout: %s, want 100ms..5m", c.Timeout))
+	}
+	if int64(c.Edge.MaxRecordBytes) > c.Producer.BatchBytes-4096 {
+		errs = append(errs, fmt.Errorf("Max_Record_Bytes: %d does not fit Batch_Bytes %d with room for headers; lower it or raise Batch_Bytes",
+			c.Edge.MaxRecordBytes, c.Producer.BatchBytes))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("Plugin_Log_Level: %q, want debug, info, warn or error", c.LogLevel))
+	}
+	errs = append(errs, rename(c.Kafka.Validate()), rename(c.Producer.Validate()), rename(c.Edge.Validate()))
+	return errors.Join(errs...)
+}
+
+// rename translates the shared packages' flag names in validation messages
+// into this plugin's property names, so the user reads the key they wrote.
+var renamer = strings.NewReplacer(
+	"kafka.brokers", "Brokers", "kafka.topic", "Topic", "kafka.dlq-topic", "DLQ_Topic",
+	"kafka.required-acks", "Required_Acks", "kafka.compression", "Compression",
+	"kafka.batch-size", "Batch_Size", "kafka.batch-bytes", "Batch_Bytes", "kafka.linger", "Linger",
+	"kafka.write-timeout", "Timeout", "kafka.max-in-flight", "Max_In_Flight",
+	"kafka.sasl.mechanism", "SASL_Mechanism", "kafka.sasl.username", "SASL_Username",
+	"kafka.sasl.password-file", "SASL_Password_File", "kafka.sasl.password", "SASL_Password",
+	"kafka.tls.cert-file", "Kafka_TLS_Crt_File", "kafka.tls.key-file", "Kafka_TLS_Key_File",
+	"kafka.tls.enabled=true", "Kafka_TLS On", "kafka.tls.enabled", "Kafka_TLS",
+	"record.max-bytes", "Max_Record_Bytes", "record.oversize", "Oversize",
+	"content.max-bytes", "Content_Max_Bytes")
+
+func rename(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(renamer.Replace(err.Error()))
+}
+
+// parser reads typed properties, collecting every error.
+type parser struct {
+	g    ConfigGetter
+	errs []error
+}
+
+func (p *parser) str(key, def string) string {
+	if v := strings.TrimSpace(p.g.Get(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) list(key string) []string {
+	v := p.str(key, "")
+	if v == "" {
+		return nil
+	}
+	var out []string
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, f)
+	}
+	return out
+}
+
+func (p *parser) int(key string, def int) int {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not an integer", key, v))
+		return def
+	}
+	return n
+}
+
+// bool accepts Fluent Bit's spellings: on/off, true/false, yes/no, 1/0.
+func (p *parser) bool(key string, def bool) bool {
+	v := strings.ToLower(p.str(key, ""))
+	switch v {
+	case "":
+		return def
+	case "on", "true", "yes", "1":
+		return true
+	case "off", "false", "no", "0":
+		return false
+	}
+	p.errs = append(p.errs, fmt.Errorf("%s: %q, want on or off", key, v))
+	return def
+}
+
+// duration accepts Go durations ("5ms", "10s") and, like Fluent Bit's own
+// time properties, a plain number of seconds.
+func (p *parser) duration(key string, def time.Duration) time.Duration {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(f * float64(time.Second))
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a duration (e.g. 5ms, 10s, or seconds)", key, v))
+		return def
+	}
+	return d
+}
+
+// size accepts Fluent Bit's size notation: a number with an optional
+// K/KB/M/MB/G/GB suffix (powers of 1024, case-insensitive).
+func (p *parser) size(key string, def int64) int64 {
+	v := strings.ToUpper(p.str(key, ""))
+	if v == "" {
+		return def
+	}
+	mult := int64(1)
+	for _, s := range []struct {
+		suffix string
+		m      int64
+	}{{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(v, s.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, s.suffix)), s.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a size (e.g. 1048576, 512K, 1M)", key, p.g.Get(key)))
+		return def
+	}
+	return n * mult
+}

@@ -1,0 +1,339 @@
+// Package plugin is the collector's Fluent Bit output, in plain Go: it
+// decodes the chunks Fluent Bit flushes, turns every event into the
+// canonical record through the shared record core, stamps the
+// deterministic event.id, runs the shared edge (policy, size limit, topic,
+// Kafka message) and produces synchronously, answering Fluent Bit with
+// FLB_OK, FLB_RETRY or FLB_ERROR. The cgo entry points in collector/main.go
+// only translate the C ABI into calls of this package, so everything here is
+// tested without Fluent Bit or cgo.
+package plugin
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/agentobs/agentobs/collector/internal/msgpack"
+	"github.com/agentobs/agentobs/internal/edge"
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/record"
+	"github.com/segmentio/kafka-go"
+)
+
+// Return codes of a flush, with Fluent Bit's values (flb_plugin.h).
+const (
+	FLBError = 0
+	FLBOK    = 1
+	FLBRetry = 2
+)
+
+// Sender produces messages synchronously: nil only when Kafka acknowledged
+// every one; on partial failure a kafka.WriteErrors aligned with msgs.
+// *kafkax.Producer implements it.
+type Sender interface {
+	Send(ctx context.Context, msgs []kafka.Message) error
+	Close() error
+}
+
+// Settings are what the host process gives an output (not user config).
+type Settings struct {
+	Logger  *slog.Logger
+	Metrics *Metrics // shared by the instances of one process
+	// Sender replaces the Kafka producer (benchmarks, unit tests). Default:
+	// a kafkax.Producer built from the Config.
+	Sender Sender
+	// Now is the clock for the producer-id epoch. Default time.Now.
+	Now func() time.Time
+}
+
+// Output is one [OUTPUT] instance. Flush is safe for concurrent use: Fluent
+// Bit calls it from every worker thread of the instance at once.
+type Output struct {
+	cfg    Config
+	log    *slog.Logger
+	edge   *edge.Edge
+	sender Sender
+	m      *outputMetrics
+	states sync.Pool // *flushState
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds the output. It makes no connection: Kafka is first contacted
+// by the first flush, so Fluent Bit starts even while Kafka is down.
+func New(cfg Config, set Settings) (*Output, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if set.Logger == nil {
+		set.Logger = slog.New(slog.DiscardHandler)
+	}
+	if set.Metrics == nil {
+		set.Metrics = NewMetrics(nil, cfg.Edge.Policy.ContentFields)
+	}
+	if set.Now == nil {
+		set.Now = time.Now
+	}
+	// A restart is a new epoch: sequence numbers restart at 0 (PRODUCT.md,
+	// loss accounting), and the indexer sees a new producer.
+	producerID := fmt.Sprintf("collector/%s/%s/%d", cfg.Source, cfg.Instance, set.Now().Unix())
+	e, err := edge.New(cfg.Edge, "collector", producerID, 0, set.Metrics.Edge)
+	if err != nil {
+		return nil, err
+	}
+	sender := set.Sender
+	if sender == nil {
+		p, err := kafkax.NewProducer(cfg.Kafka, cfg.Producer, set.Metrics.Producer)
+		if err != nil {
+			return nil, err
+		}
+		sender = p
+	}
+	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender,
+		m: set.Metrics.forOutput(cfg.Instance)}
+	o.states.New = func() any { return newFlushState(cfg.Parse) }
+	return o, nil
+}
+
+// Config is the instance's configuration.
+func (o *Output) Config() Config { return o.cfg }
+
+// flushState is the scratch memory of one flush, pooled across flushes.
+type flushState struct {
+	dec    *msgpack.Decoder
+	parser *record.Parser
+	rec    record.Record
+	msgs   []kafka.Message
+	occ    map[string]uint64
+	idbuf  []byte
+	arena  []byte
+	// decErr is the decode error of the current chunk; lastGood the offset
+	// just past its last decodable event.
+	decErr   error
+	lastGood int
+}
+
+func newFlushState(opts record.ParseOptions) *flushState {
+	return &flushState{dec: msgpack.NewDecoder(nil, true), parser: record.NewParser(opts), occ: map[string]uint64{}}
+}
+
+// Flush delivers one chunk for tag and returns FLBOK, FLBRetry or FLBError.
+//
+// chunk must be Go memory that is not modified afterwards (the cgo shim
+// copies Fluent Bit's buffer once); decoded strings alias it instead of
+// being copied one by one.
+//
+// Guarantees: FLBOK only after Kafka acknowledged every record of the
+// chunk (records it refuses permanently are acknowledged by the dead-letter
+// topic instead). FLBRetry when Kafka is unreachable, slow past Timeout, or
+// the dead-letter write failed: Fluent Bit re-sends the same bytes, which
+// map onto the same event.ids, so records already written are harmless
+// duplicates the indexer collapses. FLBError only for bytes that are not
+// MessagePack events; they are dead-lettered (reason invalid) and counted.
+// Nothing is buffered here between flushes: memory is bounded by Fluent
+// Bit's own chunk limits while Kafka is down.
+func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
+	start := time.Now()
+	st := o.states.Get().(*flushState)
+	ret, reusable := o.flush(ctx, st, chunk, tag)
+	if reusable {
+		o.states.Put(st)
+	}
+	o.m.flushDuration.Observe(time.Since(start).Seconds())
+	o.m.flushes[resultLabel(ret)].Inc()
+	return ret
+}
+
+func resultLabel(ret int) string {
+	switch ret {
+	case FLBOK:
+		return ResultOK
+	case FLBRetry:
+		return ResultRetry
+	}
+	return ResultError
+}
+
+// flush does the work; reusable is false when Kafka may still read the
+// messages (a timed-out Send leaves them queued in kafka-go's writer), so
+// their arena must not be handed to the next flush.
+func (o *Output) flush(ctx context.Context, st *flushState, chunk []byte, tag string) (ret int, reusable bool) {
+	msgs, undecodable := o.build(st, chunk, tag)
+	o.m.flushRecords.Observe(float64(len(msgs)))
+	if undecodable != nil {
+		o.m.decodeErrors.Inc()
+		o.log.Warn("chunk holds undecodable bytes; they go to the dead-letter topic", "tag", tag,
+			"offset", len(chunk)-len(undecodable), "bytes", len(undecodable), "error", st.decErr)
+	}
+	if len(msgs) == 0 {
+		return FLBOK, true
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
+	defer cancel()
+	err := o.sender.Send(sendCtx, msgs)
+	if err != nil {
+		var dead []kafka.Message
+		retry := false
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+			for i, e := range werrs {
+				if e == nil {
+					continue
+				}
+				if _, retryable := kafkax.Classify(e); retryable {
+					retry = true
+				} else if !retry {
+					dead = append(dead, o.deadLetter(msgs[i], e))
+				}
+			}
+		} else if _, retryable := kafkax.Classify(err); retryable {
+			retry = true
+		} else {
+			for i := range msgs {
+				dead = append(dead, o.deadLetter(msgs[i], err))
+			}
+		}
+		if retry {
+			// Permanently refused records will be dead-lettered on the retry
+			// that delivers the rest; doing it now would write them twice.
+			o.log.Warn("kafka did not acknowledge the chunk; Fluent Bit will retry", "tag", tag,
+				"records", len(msgs), "error", err)
+			return FLBRetry, false
+		}
+		if err := o.sender.Send(sendCtx, dead); err != nil {
+			o.log.Warn("dead-letter write failed; Fluent Bit will retry", "tag", tag, "records", len(dead), "error", err)
+			return FLBRetry, false
+		}
+	}
+	if undecodable != nil {
+		return FLBError, true
+	}
+	return FLBOK, true
+}
+
+// deadLetter addresses a refused message to the DLQ. A message that was
+// already a dead letter and is refused again cannot go anywhere: it is
+// re-sent as is, fails again, and the flush retries (it shows in
+// produce_errors_total and the log instead of vanishing).
+func (o *Output) deadLetter(m kafka.Message, cause error) kafka.Message {
+	if m.Topic == o.cfg.Edge.DLQTopic {
+		return m
+	}
+	reason := "rejected"
+	if r, _ := kafkax.Classify(cause); r == "too_large" {
+		reason = "too_large"
+	}
+	return o.edge.DeadLetter(m, reason, cause)
+}
+
+// build decodes the chunk into messages. undecodable is the tail of the
+// chunk that is not MessagePack events (nil when the whole chunk decoded);
+// it is appended as one dead-letter message.
+func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.Message, undecodable []byte) {
+	st.dec.Reset(chunk, true)
+	st.msgs = st.msgs[:0]
+	clear(st.occ)
+	st.decErr, st.lastGood = nil, 0
+	// One arena holds every encoded record of the chunk: JSON is usually
+	// within 2x of the msgpack size; records that do not fit get their own
+	// buffer from append.
+	if need := 2*len(chunk) + 4096; cap(st.arena) < need || cap(st.arena) > 4*need {
+		st.arena = make([]byte, 0, need)
+	}
+	arena := st.arena[:0]
+	source := o.cfg.Source + "/" + tag
+	var ev msgpack.Event
+	n := 0
+	for {
+		err := st.dec.Next(&ev)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			st.decErr = err
+			undecodable = chunk[st.lastGood:]
+			break
+		}
+		st.lastGood = st.dec.Offset()
+		n++
+		st.parser.FromMap(ev.Record, ev.Time, &st.rec)
+		rec := &st.rec
+		if ev.Meta != nil {
+			rec.Set("fluentbit.metadata", ev.Meta)
+		}
+		rec.Set(record.FieldSource, tag)
+		if rec.EventID == "" {
+			rec.EventID = st.eventID(source, ev)
+		}
+		msg, out, dead := o.edge.Message(rec, arena[len(arena):])
+		if len(out) > 0 && len(out) <= cap(arena)-len(arena) && &out[0] == &arena[len(arena):cap(arena)][0] {
+			arena = arena[:len(arena)+len(out)]
+		}
+		msg.Value = out[:len(out):len(out)]
+		if !dead {
+			switch o.cfg.KeyStrategy {
+			case KeyEventID:
+				msg.Key = []byte(rec.EventID)
+			case KeyNone:
+				msg.Key = nil
+			}
+		}
+		st.msgs = append(st.msgs, msg)
+	}
+	o.m.recordsIn.Add(float64(n))
+	if undecodable != nil {
+		raw := undecodable
+		if len(raw) > o.cfg.Edge.MaxRecordBytes {
+			raw = raw[:o.cfg.Edge.MaxRecordBytes]
+		}
+		orig := kafka.Message{Topic: o.cfg.Producer.Topic, Value: append([]byte(nil), raw...), Offset: -1,
+			Headers: []kafka.Header{{Key: "fluentbit.tag", Value: []byte(tag)}}}
+		st.msgs = append(st.msgs, o.edge.DeadLetter(orig, "invalid",
+			fmt.Errorf("fluent bit chunk for tag %q: %w", tag, st.decErr)))
+	}
+	return st.msgs, undecodable
+}
+
+// eventID is the deterministic id of a Fluent Bit event (see
+// record.EventID, "Collector"): source = Source/tag, position = event time
+// in ns, content = the record's raw msgpack bytes + the 8-byte occurrence
+// index of this exact (time, bytes) pair in the chunk. A retried chunk is
+// byte-identical, so it yields the same ids; two identical lines in the same
+// nanosecond get different ids.
+func (st *flushState) eventID(source string, ev msgpack.Event) string {
+	pos := uint64(ev.Time.UnixNano())
+	st.idbuf = append(append(st.idbuf[:0], ev.Raw...), 0, 0, 0, 0, 0, 0, 0, 0)
+	id := record.EventID(source, pos, st.idbuf)
+	// The first occurrence's id stands for the (time, bytes) pair: equal ids
+	// mean equal pairs (128-bit hash). Only repeats pay a second hash.
+	k, seen := st.occ[id]
+	if !seen {
+		st.occ[id] = 0
+		return id
+	}
+	k++
+	st.occ[id] = k
+	binary.BigEndian.PutUint64(st.idbuf[len(st.idbuf)-8:], k)
+	return record.EventID(source, pos, st.idbuf)
+}
+
+// Close flushes and closes the producer, waiting at most until ctx ends.
+// Safe to call twice.
+func (o *Output) Close(ctx context.Context) error {
+	o.closeOnce.Do(func() {
+		done := make(chan error, 1)
+		go func() { done <- o.sender.Close() }()
+		select {
+		case o.closeErr = <-done:
+		case <-ctx.Done():
+			o.closeErr = fmt.Errorf("close %s: %w", o.cfg.Instance, ctx.Err())
+		}
+	})
+	return o.closeErr
+}

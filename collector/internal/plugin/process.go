@@ -1,0 +1,161 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/internal/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Process is what every output instance of one Fluent Bit process shares:
+// the metrics registry, the metrics listeners (one per distinct
+// Metrics_Addr) and the list of instances to close on exit. Fluent Bit calls
+// FLBPluginInit once per [OUTPUT] section, possibly with different
+// Metrics_Addr values; a collector metric registered twice would panic, so
+// registration happens once here.
+type Process struct {
+	logOut io.Writer
+
+	mu      sync.Mutex
+	reg     *prometheus.Registry
+	metrics *Metrics
+	servers map[string]*serverRun
+	outputs []*Output
+	inits   int
+}
+
+type serverRun struct {
+	srv    *telemetry.Server
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewProcess returns the shared state; logs go to logOut (Fluent Bit's
+// stderr, which is its log unless redirected).
+func NewProcess(logOut io.Writer) *Process {
+	if logOut == nil {
+		logOut = os.Stderr
+	}
+	return &Process{logOut: logOut, servers: map[string]*serverRun{}}
+}
+
+// Registry is the shared metrics registry.
+func (p *Process) Registry() *prometheus.Registry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ensureMetrics()
+	return p.reg
+}
+
+func (p *Process) ensureMetrics() {
+	if p.reg == nil {
+		p.reg = telemetry.NewRegistry()
+		p.metrics = NewMetrics(p.reg, record.DefaultContentFields)
+	}
+}
+
+// Init parses one instance's properties and builds it (no connection to
+// Kafka yet). The error names every bad property; the caller returns
+// FLB_ERROR from FLBPluginInit with it, and Fluent Bit stops.
+func (p *Process) Init(g ConfigGetter) (*Output, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seq := p.inits
+	p.inits++
+	cfg, err := ParseConfig(g, seq)
+	if err != nil {
+		return nil, fmt.Errorf("agentobs output: invalid configuration:\n%w", err)
+	}
+	for _, o := range p.outputs {
+		if o.cfg.Instance == cfg.Instance {
+			return nil, fmt.Errorf("agentobs output: Instance %q is used by two [OUTPUT] sections; give each its own", cfg.Instance)
+		}
+	}
+	logger, err := telemetry.NewLogger(p.logOut, cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("agentobs output: %w", err)
+	}
+	logger = logger.With("component", "collector")
+	p.ensureMetrics()
+	if cfg.MetricsAddr != "" && p.servers[cfg.MetricsAddr] == nil {
+		srv := telemetry.NewServer(cfg.MetricsAddr, p.reg, logger)
+		if err := srv.Listen(); err != nil {
+			return nil, fmt.Errorf("agentobs output: Metrics_Addr: %w", err)
+		}
+		srv.SetReady(true)
+		ctx, cancel := context.WithCancel(context.Background())
+		run := &serverRun{srv: srv, cancel: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(run.done)
+			if err := srv.Run(ctx); err != nil {
+				logger.Error("metrics listener stopped", "error", err)
+			}
+		}()
+		p.servers[cfg.MetricsAddr] = run
+	}
+	o, err := New(cfg, Settings{Logger: logger, Metrics: p.metrics})
+	if err != nil {
+		return nil, fmt.Errorf("agentobs output: %w", err)
+	}
+	p.outputs = append(p.outputs, o)
+	logger.Info("output ready", "output", cfg.Instance, "brokers", cfg.Kafka.Brokers, "topic", cfg.Producer.Topic,
+		"dlq_topic", cfg.Edge.DLQTopic, "key_strategy", cfg.KeyStrategy, "required_acks", cfg.Producer.RequiredAcks,
+		"compression", cfg.Producer.Compression, "timeout", cfg.Timeout.String(), "tls", cfg.Kafka.TLS.Enabled,
+		"sasl", cfg.Kafka.SASL.Mechanism, "metrics_addr", cfg.MetricsAddr, "source", cfg.Source)
+	return o, nil
+}
+
+// MetricsAddr is the bound address of the listener configured as addr.
+func (p *Process) MetricsAddr(addr string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.servers[addr]; s != nil {
+		return s.srv.Addr()
+	}
+	return ""
+}
+
+// CloseOutput closes one instance (FLBPluginExitCtx) within timeout.
+func (p *Process) CloseOutput(o *Output, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return o.Close(ctx)
+}
+
+// Exit closes every instance not closed yet and the metrics listeners
+// (FLBPluginExit), all within timeout: Fluent Bit waits for this call.
+func (p *Process) Exit(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	p.mu.Lock()
+	outputs, servers := p.outputs, p.servers
+	p.outputs, p.servers = nil, map[string]*serverRun{}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(outputs))
+	for i, o := range outputs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = o.Close(ctx) }()
+	}
+	wg.Wait()
+	for _, s := range servers {
+		s.cancel()
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+		}
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		slog.New(slog.NewJSONHandler(p.logOut, nil)).Error("agentobs output: exit", "error", err)
+	}
+	return err
+}

@@ -1,0 +1,89 @@
+// Command collector is the agentobs Fluent Bit output plugin, built as a
+// shared object:
+//
+//	go build -buildmode=c-shared -o out_agentobs.so ./collector
+//	fluent-bit -e out_agentobs.so -c fluent-bit.yaml    # [OUTPUT] Name agentobs
+//
+// This file is only the cgo shim of Fluent Bit's Go proxy ABI
+// (src/proxy/go/go.c in fluent-bit, flb_plugin.h / flb_output.h in
+// fluent-bit-go): register, init per [OUTPUT] section, flush per chunk from
+// any worker thread, exit. The work lives in internal/plugin, in plain Go.
+package main
+
+import (
+	"C"
+	"context"
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/agentobs/agentobs/collector/internal/plugin"
+	"github.com/fluent/fluent-bit-go/output"
+)
+
+// exitTimeout bounds FLBPluginExitCtx/FLBPluginExit: Fluent Bit's shutdown
+// waits for them (its own grace period defaults to 5 s).
+const exitTimeout = 5 * time.Second
+
+// proc is the state shared by every [OUTPUT] instance of this process.
+var proc = plugin.NewProcess(os.Stderr)
+
+// flbConfig serves properties through Fluent Bit's output_get_property.
+type flbConfig struct{ plugin unsafe.Pointer }
+
+func (c flbConfig) Get(key string) string { return output.FLBPluginConfigKey(c.plugin, key) }
+
+//export FLBPluginRegister
+func FLBPluginRegister(def unsafe.Pointer) int {
+	return output.FLBPluginRegister(def, "agentobs", "agentobs: agent logs to Kafka (canonical records, event.id, DLQ)")
+}
+
+//export FLBPluginInit
+func FLBPluginInit(p unsafe.Pointer) int {
+	o, err := proc.Init(flbConfig{plugin: p})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "[error] [output:agentobs] %v\n", err)
+		return output.FLB_ERROR
+	}
+	output.FLBPluginSetContext(p, o)
+	return output.FLB_OK
+}
+
+//export FLBPluginFlush
+func FLBPluginFlush(data unsafe.Pointer, length C.int, tag *C.char) int {
+	// Only called by Fluent Bit versions without FlushCtx; never reached today.
+	return output.FLB_ERROR
+}
+
+//export FLBPluginFlushCtx
+func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) int {
+	o, ok := output.FLBPluginGetContext(ctx).(*plugin.Output)
+	if !ok {
+		fmt.Fprintln(os.Stderr, "[error] [output:agentobs] flush for an unknown instance")
+		return output.FLB_ERROR
+	}
+	// One copy of Fluent Bit's buffer into Go memory: Fluent Bit frees it
+	// after we return, while kafka-go may keep references (topic names) and
+	// the decoder aliases strings into the copy instead of copying each.
+	chunk := C.GoBytes(data, length)
+	return o.Flush(context.Background(), chunk, C.GoString(tag))
+}
+
+//export FLBPluginExitCtx
+func FLBPluginExitCtx(ctx unsafe.Pointer) int {
+	if o, ok := output.FLBPluginGetContext(ctx).(*plugin.Output); ok {
+		if err := proc.CloseOutput(o, exitTimeout); err != nil {
+			fmt.Fprintf(os.Stderr, "[warn] [output:agentobs] exit: %v\n", err)
+		}
+	}
+	return output.FLB_OK
+}
+
+//export FLBPluginExit
+func FLBPluginExit() int {
+	_ = proc.Exit(exitTimeout)
+	return output.FLB_OK
+}
+
+func main() {}
