@@ -29,6 +29,7 @@ type Senders struct {
 	log     *slog.Logger
 	m       *metrics.Metrics
 	wg      sync.WaitGroup
+	once    sync.Once
 	backoff time.Duration // first retry delay; doubles up to maxBackoff
 	maxWait time.Duration
 }
@@ -40,7 +41,12 @@ func NewSenders(q *Queue, p Producer, dlq DeadLetterFunc, log *slog.Logger, m *m
 
 // Start runs one sender per lane until the queue is closed and drained, or
 // ctx ends (then batches still queued are failed with ctx's error).
+// Start is idempotent.
 func (s *Senders) Start(ctx context.Context) {
+	s.once.Do(func() { s.start(ctx) })
+}
+
+func (s *Senders) start(ctx context.Context) {
 	for i := 0; i < s.q.Lanes(); i++ {
 		s.wg.Add(1)
 		go func() {

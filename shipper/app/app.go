@@ -1,0 +1,215 @@
+// Package app is the shipper: inputs (files, stdin, HTTP) → bounded queue →
+// Kafka, sharing the record core (internal/record) and the edge stage and
+// producer (internal/edge, internal/kafkax) with the collector plugin. main
+// only parses the configuration and runs it; the end-to-end tests and the
+// demo run it in-process.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/agentobs/agentobs/internal/edge"
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/internal/telemetry"
+	"github.com/agentobs/agentobs/shipper/internal/httpin"
+	"github.com/agentobs/agentobs/shipper/internal/metrics"
+	"github.com/agentobs/agentobs/shipper/internal/pipe"
+	"github.com/agentobs/agentobs/shipper/internal/tail"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+)
+
+// Settings are set by the caller, not the user.
+type Settings struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // served on /metrics; nil: a new telemetry registry
+	Stdin    io.Reader            // default os.Stdin
+	// EnablePprof serves /debug/pprof on the HTTP address.
+	EnablePprof bool
+}
+
+// App is one running shipper.
+type App struct {
+	cfg      Config
+	set      Settings
+	log      *slog.Logger
+	m        *metrics.Metrics
+	em       *edge.Metrics
+	producer *kafkax.Producer
+	queue    *pipe.Queue
+	senders  *pipe.Senders
+	server   *telemetry.Server
+	tailer   *tail.Tailer
+	epoch    string // random per process: stdin and HTTP producer ids
+
+	sendCtx    context.Context
+	sendCancel context.CancelFunc
+	closeOnce  sync.Once
+	closeErr   error
+	lane       atomic.Uint64
+}
+
+// New builds the shipper; it does no I/O (Run connects and listens).
+func New(cfg Config, set Settings) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if set.Logger == nil {
+		set.Logger = slog.New(slog.DiscardHandler)
+	}
+	if set.Registry == nil {
+		set.Registry = telemetry.NewRegistry()
+	}
+	if set.Stdin == nil {
+		set.Stdin = os.Stdin
+	}
+	cfg.Producer.Topic = cfg.Edge.Topic
+	a := &App{cfg: cfg, set: set, log: set.Logger, m: metrics.New(set.Registry),
+		em: edge.NewMetrics(set.Registry, "shipper", cfg.Edge.Policy.ContentFields)}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	a.epoch = hex.EncodeToString(rnd[:])
+	p, err := kafkax.NewProducer(cfg.Kafka, cfg.Producer, kafkax.NewProducerMetrics(set.Registry, "shipper"))
+	if err != nil {
+		return nil, err
+	}
+	a.producer = p
+	a.queue = pipe.NewQueue(cfg.QueueSize, cfg.Senders, a.m.QueueDepth)
+	a.m.QueueCapacity.Set(float64(cfg.QueueSize))
+	dlqEdge, err := a.newEdge(fmt.Sprintf("shipper/%s/dlq/%s", cfg.Host, a.epoch), 0)
+	if err != nil {
+		return nil, err
+	}
+	a.senders = pipe.NewSenders(a.queue, p, dlqEdge.DeadLetter, set.Logger.With("component", "sender"), a.m)
+	a.sendCtx, a.sendCancel = context.WithCancel(context.Background())
+	if len(cfg.Files.Include) > 0 {
+		a.tailer, err = tail.New(cfg.Files, tail.Settings{Host: cfg.Host, DefaultService: cfg.Service, Logger: set.Logger,
+			Metrics: a.m, Queue: a.queue, NewEdge: a.newEdge})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.HTTPAddr != "" {
+		a.server = telemetry.NewServer(cfg.HTTPAddr, set.Registry, set.Logger)
+		if set.EnablePprof {
+			a.server.EnablePprof()
+		}
+		a.server.AddReadyCheck("kafka", func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.Kafka) })
+		if cfg.HTTP.Ingest {
+			token, err := httpin.ResolveToken(cfg.HTTP)
+			if err != nil {
+				return nil, fmt.Errorf("http.token-file: %w", err)
+			}
+			e, err := a.newEdge(fmt.Sprintf("shipper/%s/http/%s", cfg.Host, a.epoch), 0)
+			if err != nil {
+				return nil, err
+			}
+			format, _ := record.ParseFormat(cfg.Files.Format)
+			a.server.Handle("POST /v1/logs", httpin.New(cfg.HTTP, httpin.Settings{Host: cfg.Host, DefaultService: cfg.Service,
+				Format: format, MaxLineBytes: cfg.Files.MaxLineBytes, Token: token, Edge: e, Sink: a.queue, Metrics: a.m,
+				Lane: func() uint64 { return a.lane.Add(1) }}))
+		}
+	}
+	return a, nil
+}
+
+// newEdge is the shared edge stage with its own producer id and sequence.
+func (a *App) newEdge(producerID string, startSeq uint64) (*edge.Edge, error) {
+	return edge.New(a.cfg.Edge, "shipper", producerID, startSeq, a.em)
+}
+
+// Addr is the bound HTTP address (after Run started listening), or "".
+func (a *App) Addr() string {
+	if a.server == nil {
+		return ""
+	}
+	return a.server.Addr()
+}
+
+// Listen binds the HTTP address so a taken port fails fast; Run calls it
+// when the caller did not.
+func (a *App) Listen() error {
+	if a.server == nil || a.server.Addr() != "" {
+		return nil
+	}
+	return a.server.Listen()
+}
+
+// Run ships until ctx ends, or, with only the stdin input, until stdin
+// ended. Delivery of what was read continues in Close.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Listen(); err != nil {
+		return err
+	}
+	a.senders.Start(a.sendCtx)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(ctx)
+	if a.server != nil {
+		g.Go(func() error { return a.server.Run(gctx) })
+	}
+	if a.tailer != nil {
+		g.Go(func() error { return a.tailer.Run(gctx) })
+	}
+	if a.cfg.Stdin {
+		g.Go(func() error {
+			err := a.runStdin(gctx)
+			if a.tailer == nil && !a.cfg.HTTP.Ingest {
+				stop() // stdin was the only input: its end is the end of the run
+			}
+			return err
+		})
+	}
+	if a.server != nil {
+		a.server.SetReady(true)
+	}
+	a.log.Info("shipper started", "host", a.cfg.Host, "files", a.cfg.Files.Include, "stdin", a.cfg.Stdin,
+		"http_ingest", a.cfg.HTTP.Ingest, "http_addr", a.Addr(), "brokers", a.cfg.Kafka.Brokers, "topic", a.cfg.Edge.Topic)
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// Close delivers what is queued (until ctx's deadline), writes the final
+// checkpoints and closes the producer. Call it after Run returned; safe to
+// call twice.
+func (a *App) Close(ctx context.Context) error {
+	a.closeOnce.Do(func() {
+		if a.server != nil {
+			a.server.SetReady(false)
+		}
+		// Inputs have stopped (Run returned): no more Puts, so the queue can
+		// close and the senders drain it.
+		a.queue.Close()
+		drained := make(chan struct{})
+		go func() { a.senders.Start(a.sendCtx); a.senders.Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			a.log.Warn("shutdown deadline: undelivered batches are left for the next start (files are re-read from their checkpoints)")
+			a.sendCancel()
+			<-drained
+		}
+		a.sendCancel()
+		var errs []error
+		if a.tailer != nil {
+			errs = append(errs, a.tailer.Finish())
+		}
+		errs = append(errs, a.producer.Close())
+		a.closeErr = errors.Join(errs...)
+		a.log.Info("shipper stopped")
+	})
+	return a.closeErr
+}

@@ -1,0 +1,129 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/config"
+	"github.com/agentobs/agentobs/internal/edge"
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/shipper/internal/httpin"
+	"github.com/agentobs/agentobs/shipper/internal/tail"
+)
+
+// Config is the shipper's configuration. Each flag's name is also its YAML
+// path (files.include ⇒ files: {include: …}) and, with the SHIPPER_ prefix,
+// its environment variable (SHIPPER_FILES_INCLUDE).
+type Config struct {
+	// Host is part of every event.id source and the producer ids, so two
+	// hosts with the same file path never share ids. Default os.Hostname().
+	Host string `yaml:"host"`
+	// Service is service.name of lines that name none. Default "".
+	Service string `yaml:"service"`
+	// LogLevel of the shipper's own logs. Default info.
+	LogLevel string `yaml:"log_level"`
+	// Stdin reads lines from standard input; the shipper exits when it
+	// ends (after delivering them) unless other inputs are enabled. Default false.
+	Stdin bool `yaml:"stdin"`
+	// HTTPAddr serves /metrics, /healthz, /readyz and, with HTTP.Ingest,
+	// POST /v1/logs. Default 127.0.0.1:9401; "" disables it.
+	HTTPAddr string `yaml:"http_addr"`
+	// QueueSize is how many batches wait for Kafka at most (memory bound:
+	// about queue.size × files.batch-bytes). Default 64.
+	QueueSize int `yaml:"queue_size"`
+	// Senders is how many batches are produced concurrently; batches of one
+	// file always go through the same sender, in order. Default 4.
+	Senders int `yaml:"senders"`
+	// ShutdownTimeout bounds the final flush on SIGTERM. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	Files    tail.Config           `yaml:"files"`
+	HTTP     httpin.Config         `yaml:"http"`
+	Kafka    kafkax.Config         `yaml:"kafka"`
+	Producer kafkax.ProducerConfig `yaml:"producer"`
+	Edge     edge.Config           `yaml:"edge"`
+}
+
+// DefaultConfig returns the defaults documented on each field.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", QueueSize: 64, Senders: 4,
+		ShutdownTimeout: 30 * time.Second, Files: tail.DefaultConfig(), HTTP: httpin.DefaultConfig(),
+		Kafka: kafkax.DefaultConfig(), Producer: kafkax.DefaultProducerConfig(), Edge: edge.DefaultConfig()}
+}
+
+// RegisterFlags binds c to the shipper's flags, with c's values as defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Host, "host", c.Host, "host name: part of every event.id and producer id (default the machine's host name)")
+	fs.StringVar(&c.Service, "service", c.Service, "service.name of lines that carry none")
+	fs.StringVar(&c.LogLevel, "log.level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.BoolVar(&c.Stdin, "stdin", c.Stdin, "read lines from standard input (exit after delivering them, unless other inputs are on)")
+	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, `listen address of /metrics, /healthz, /readyz and POST /v1/logs ("" disables)`)
+	fs.IntVar(&c.QueueSize, "queue.size", c.QueueSize, "batches waiting for Kafka at most; when full, readers pause and HTTP gets 503")
+	fs.IntVar(&c.Senders, "queue.senders", c.Senders, "batches produced concurrently (one file's batches stay in order)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long the final flush may take on SIGTERM")
+
+	f := &c.Files
+	config.NewStringList(fs, &f.Include, "files.include", f.Include, "glob patterns of files to tail, comma separated (e.g. /var/log/containers/*.log)")
+	config.NewStringList(fs, &f.Exclude, "files.exclude", f.Exclude, "glob patterns (full path or base name) of files not to tail")
+	fs.StringVar(&f.Format, "files.format", f.Format, "line format: auto, json, docker, cri or text")
+	fs.StringVar(&f.StartAt, "files.start-at", f.StartAt, "where files found at start-up without a checkpoint begin: beginning or end (new files always from the beginning)")
+	fs.DurationVar(&f.PollInterval, "files.poll-interval", f.PollInterval, "how often globs are re-read and idle files checked for data, rotation and truncation")
+	fs.StringVar(&f.CheckpointDir, "files.checkpoint-dir", f.CheckpointDir, "directory of the checkpoint file (must survive restarts: a volume in containers)")
+	fs.DurationVar(&f.CheckpointInterval, "files.checkpoint-interval", f.CheckpointInterval, "how often acknowledged positions are written")
+	fs.IntVar(&f.MaxLineBytes, "files.max-line-bytes", f.MaxLineBytes, "longer lines are cut to this size (counted as too_long); applies to stdin and HTTP too")
+	fs.IntVar(&f.BatchRecords, "files.batch-records", f.BatchRecords, "most records per batch")
+	fs.IntVar(&f.BatchBytes, "files.batch-bytes", f.BatchBytes, "most bytes per batch")
+
+	h := &c.HTTP
+	fs.BoolVar(&h.Ingest, "http.ingest", h.Ingest, "accept POST /v1/logs (NDJSON or a JSON array) on http.addr")
+	fs.Var(&h.Token, "http.token", "bearer token POST /v1/logs requires (prefer http.token-file or SHIPPER_HTTP_TOKEN)")
+	fs.StringVar(&h.TokenFile, "http.token-file", h.TokenFile, "file holding the bearer token")
+	fs.Int64Var(&h.MaxBodyBytes, "http.max-body-bytes", h.MaxBodyBytes, "largest request body; larger ones get 413")
+	fs.DurationVar(&h.EnqueueWait, "http.enqueue-wait", h.EnqueueWait, "how long a request waits for room in the queue before 503")
+	fs.DurationVar(&h.AckTimeout, "http.ack-timeout", h.AckTimeout, "how long a request waits for Kafka's acknowledgement before 503")
+
+	c.Kafka.RegisterFlags(fs, "kafka.")
+	c.Edge.RegisterFlags(fs, "")
+	// ProducerConfig registers kafka.topic too; the edge's kafka.topic is the
+	// one (records carry their topic), so every other producer flag is
+	// copied over and the topic is taken from the edge config in New.
+	tmp := flag.NewFlagSet("producer", flag.ContinueOnError)
+	c.Producer.RegisterFlags(tmp, "kafka.")
+	tmp.VisitAll(func(fl *flag.Flag) {
+		if fl.Name != "kafka.topic" {
+			fs.Var(fl.Value, fl.Name, fl.Usage)
+		}
+	})
+}
+
+// Validate reports every problem, each naming its flag.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Host == "" {
+		errs = append(errs, errors.New("host: required (the machine has no host name; set -host)"))
+	}
+	if len(c.Files.Include) == 0 && !c.Stdin && !c.HTTP.Ingest {
+		errs = append(errs, errors.New("no input: set files.include, stdin or http.ingest"))
+	}
+	if c.HTTP.Ingest && c.HTTPAddr == "" {
+		errs = append(errs, errors.New("http.ingest needs http.addr"))
+	}
+	if c.QueueSize < 1 || c.Senders < 1 || c.QueueSize < c.Senders {
+		errs = append(errs, fmt.Errorf("queue.size %d / queue.senders %d: want senders >= 1 and size >= senders", c.QueueSize, c.Senders))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown-timeout: must be positive"))
+	}
+	if _, err := record.ParseFormat(c.Files.Format); err != nil {
+		errs = append(errs, fmt.Errorf("files.format: %w", err))
+	}
+	p := c.Producer
+	p.Topic = c.Edge.Topic
+	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.Kafka.Validate(), p.Validate(), c.Edge.Validate())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,264 @@
+package tail
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/edge"
+	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/shipper/internal/checkpoint"
+	"github.com/agentobs/agentobs/shipper/internal/metrics"
+	"github.com/agentobs/agentobs/shipper/internal/pipe"
+)
+
+// Settings are what the tailer gets from the application.
+type Settings struct {
+	Host           string // host name: first part of the event.id source
+	DefaultService string // service.name of lines that name none
+	Logger         *slog.Logger
+	Metrics        *metrics.Metrics
+	Queue          *pipe.Queue
+	// NewEdge builds the edge stage of one file generation, with its own
+	// producer id and sequence (continuing from startSeq after a restart).
+	NewEdge func(producerID string, startSeq uint64) (*edge.Edge, error)
+}
+
+// Tailer discovers and follows files.
+type Tailer struct {
+	cfg    Config
+	set    Settings
+	format record.Format
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	store *checkpoint.Store
+	files map[string]*follower // by checkpoint key (dev:inode)
+	wg    sync.WaitGroup
+}
+
+// New builds the tailer; no I/O until Run.
+func New(cfg Config, set Settings) (*Tailer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	f, _ := record.ParseFormat(cfg.Format)
+	return &Tailer{cfg: cfg, set: set, format: f, log: set.Logger.With("component", "tail"), files: map[string]*follower{}}, nil
+}
+
+// Run opens the checkpoints, then globs every poll interval, following new
+// files and retiring vanished ones, until ctx ends. It returns after every
+// follower stopped; the batches they queued are still being delivered.
+func (t *Tailer) Run(ctx context.Context) error {
+	store, err := checkpoint.Open(t.cfg.CheckpointDir)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.store = store
+	t.mu.Unlock()
+	t.log.Info("tailing files", "include", t.cfg.Include, "exclude", t.cfg.Exclude, "checkpoint_dir", t.cfg.CheckpointDir,
+		"checkpointed_files", len(store.Entries()))
+	poll := time.NewTicker(t.cfg.PollInterval)
+	defer poll.Stop()
+	lastSave := time.Now()
+	t.scan(ctx, true)
+	for {
+		select {
+		case <-ctx.Done():
+			t.wg.Wait()
+			return nil
+		case <-poll.C:
+		}
+		t.scan(ctx, false)
+		if time.Since(lastSave) >= t.cfg.CheckpointInterval {
+			t.save(false)
+			lastSave = time.Now()
+		}
+	}
+}
+
+// Finish writes the final checkpoints; call it after the senders drained.
+func (t *Tailer) Finish() error {
+	t.mu.Lock()
+	s := t.store
+	t.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return t.save(true)
+}
+
+func (t *Tailer) save(force bool) error {
+	err := t.store.Save(force)
+	if err != nil {
+		t.set.Metrics.CheckpointWrites.WithLabelValues("error").Inc()
+		t.log.Error("checkpoint write failed; positions are kept in memory and retried", "err", err)
+		return err
+	}
+	t.set.Metrics.CheckpointWrites.WithLabelValues("ok").Inc()
+	return nil
+}
+
+// match lists the files the globs select now, by identity.
+func (t *Tailer) match() map[string]found {
+	out := map[string]found{}
+	for _, pat := range t.cfg.Include {
+		paths, _ := filepath.Glob(pat) // patterns were validated
+		sort.Strings(paths)
+		for _, p := range paths {
+			if t.excluded(p) {
+				continue
+			}
+			st, err := os.Stat(p) // follows the kubelet's symlinks to the real file
+			if err != nil || !st.Mode().IsRegular() {
+				continue
+			}
+			sys, ok := st.Sys().(*syscall.Stat_t)
+			if !ok {
+				continue
+			}
+			key := checkpoint.Key(uint64(sys.Dev), sys.Ino)
+			if _, dup := out[key]; !dup {
+				out[key] = found{path: p, dev: uint64(sys.Dev), ino: sys.Ino}
+			}
+		}
+	}
+	return out
+}
+
+type found struct {
+	path     string
+	dev, ino uint64
+}
+
+func (t *Tailer) excluded(p string) bool {
+	for _, ex := range t.cfg.Exclude {
+		if ok, _ := filepath.Match(ex, p); ok {
+			return true
+		}
+		if ok, _ := filepath.Match(ex, filepath.Base(p)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Tailer) scan(ctx context.Context, first bool) {
+	seen := t.match()
+	var lag int64
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for key, f := range t.files {
+		select {
+		case <-f.done:
+			delete(t.files, key)
+			continue
+		default:
+		}
+		if fd, ok := seen[key]; ok {
+			if fd.path != f.path() {
+				t.set.Metrics.Rotations.WithLabelValues(metrics.RotationRename).Inc()
+				t.log.Info("file renamed", "from", f.path(), "to", fd.path)
+				f.setPath(fd.path)
+			}
+		} else if f.retire() {
+			// Renamed out of the globs or deleted: read to its end, then stop.
+			t.set.Metrics.Rotations.WithLabelValues(metrics.RotationRename).Inc()
+			t.log.Info("file rotated away; draining it", "path", f.path())
+		}
+		lag += f.lag()
+	}
+	if first {
+		// Files that vanished while the shipper was stopped.
+		for _, e := range t.store.Entries() {
+			if _, ok := seen[e.Key()]; !ok {
+				t.store.Delete(e.Key())
+			}
+		}
+	}
+	for key, fd := range seen {
+		if _, ok := t.files[key]; ok {
+			continue
+		}
+		f, err := t.open(fd, first)
+		if err != nil {
+			t.log.Warn("cannot follow file", "path", fd.path, "err", err)
+			continue
+		}
+		t.files[key] = f
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			f.run(ctx)
+		}()
+	}
+	t.set.Metrics.FilesWatched.Set(float64(len(t.files)))
+	t.set.Metrics.CheckpointLag.Set(float64(lag))
+}
+
+// open starts following a file: resume from its checkpoint when the file
+// is the one checkpointed (same head bytes, not shorter), else begin a new
+// generation. The generation is written to disk before any record of it is
+// produced, so a crash cannot make the same lines come back under another
+// generation (and another event.id).
+func (t *Tailer) open(fd found, first bool) (*follower, error) {
+	file, err := os.Open(fd.path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	fd.dev, fd.ino = uint64(sys.Dev), sys.Ino // the opened file is the truth
+	key := checkpoint.Key(fd.dev, fd.ino)
+	e, ok := t.store.Get(key)
+	resume := ok && st.Size() >= e.Offset && fingerprintMatches(file, e.Fingerprint, e.FingerprintLen)
+	if ok && !resume {
+		t.set.Metrics.Rotations.WithLabelValues(metrics.RotationTruncate).Inc()
+		t.log.Info("checkpointed file was truncated or its inode reused; reading it as a new generation",
+			"path", fd.path, "checkpoint_offset", e.Offset, "size", st.Size())
+	}
+	if !resume {
+		e = checkpoint.Entry{Path: fd.path, Dev: fd.dev, Inode: fd.ino, Generation: t.store.NewGeneration()}
+		if first && t.cfg.StartAt == StartEnd {
+			e.Offset = st.Size()
+		}
+		e.Fingerprint, e.FingerprintLen = fingerprint(file, e.Offset)
+		t.store.Put(e)
+		if err := t.save(true); err != nil {
+			t.log.Warn("new generation not yet persisted; a crash now may re-send this file's lines under new ids", "path", fd.path)
+		}
+	}
+	f, err := t.newFollower(file, fd.path, e)
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	t.log.Info("following file", "path", fd.path, "key", key, "generation", e.Generation, "offset", e.Offset, "resumed", resume)
+	return f, nil
+}
+
+func lane(key string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return h.Sum64()
+}
+
+func producerID(host string, e checkpoint.Entry) string {
+	return fmt.Sprintf("shipper/%s/file/%d:%d:%d", host, e.Dev, e.Inode, e.Generation)
+}
+
+func sourceID(host string, e checkpoint.Entry) string {
+	return fmt.Sprintf("%s|%d:%d|%d", host, e.Dev, e.Inode, e.Generation)
+}
