@@ -2,6 +2,8 @@ package kafkax
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -125,15 +127,27 @@ func parseCompression(s string) (compress.Compression, error) {
 }
 
 // Produce error reasons, a closed set (metric label values).
-var ProduceErrorReasons = []string{"timeout", "unreachable", "too_large", "rejected", "canceled", "other"}
+var ProduceErrorReasons = []string{"timeout", "unreachable", "too_large", "rejected", "auth", "canceled", "other"}
 
 // Classify maps a produce error to a reason and whether retrying the same
 // records later can succeed. Unknown errors count as retryable: retrying a
 // record that cannot succeed costs time, dropping one that could loses data.
+//
+// "auth" is a refused connection, not a refused record: a wrong SASL
+// password or mechanism, a missing cluster/group permission, a broker
+// certificate that does not verify. kafka-go does not retry these within a
+// Send (they are not temporary), so a wrong password costs one handshake
+// per Send; they stay retryable because the records are fine and succeed
+// once the credentials are fixed, while dead-lettering them would fail the
+// same way and drop them.
 func Classify(err error) (reason string, retryable bool) {
 	var msgTooLarge kafka.MessageTooLargeError
 	var kerr kafka.Error
 	var nerr net.Error
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var badCert x509.CertificateInvalidError
 	switch {
 	case err == nil:
 		return "", false
@@ -143,6 +157,11 @@ func Classify(err error) (reason string, retryable bool) {
 		return "too_large", false
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, kafka.RequestTimedOut):
 		return "timeout", true
+	case errors.Is(err, kafka.SASLAuthenticationFailed), errors.Is(err, kafka.UnsupportedSASLMechanism),
+		errors.Is(err, kafka.IllegalSASLState), errors.Is(err, kafka.ClusterAuthorizationFailed),
+		errors.Is(err, kafka.GroupAuthorizationFailed), errors.Is(err, kafka.TransactionalIDAuthorizationFailed),
+		errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &badHost), errors.As(err, &badCert):
+		return "auth", true
 	case errors.As(err, &kerr):
 		if kerr.Temporary() {
 			return "rejected", true
