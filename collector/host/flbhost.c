@@ -9,13 +9,13 @@
  *   FLBPluginExitCtx(remote_context) per instance → FLBPluginExit().
  *
  * Usage:
- *   flbhost PLUGIN.so [-retry-max M] [-retry-wait-ms W]
+ *   flbhost PLUGIN.so [-retry-max M] [-retry-wait-ms W] [-interval-ms I]
  *           -i NAME [-p key=value]... [-chunk FILE]... [-tag TAG] [-workers N] [-repeat K]
  *           [-i NAME ...]
  *
  * Every instance gets its own properties, chunks, tag and worker threads;
  * all workers of all instances run at once. Worker w of an instance flushes
- * K times; flush k uses chunk (w*K + k) mod (number of chunks). A flush that
+ * K times, I ms apart; flush k uses chunk (w*K + k) mod (number of chunks). A flush that
  * returns FLB_RETRY is repeated with the same bytes (as Fluent Bit does) up
  * to M times, W ms apart. One line per flush call on stdout:
  *
@@ -99,14 +99,14 @@ struct instance {
     int workers;
     int repeat;
     struct flb_plugin_proxy_context ctx;
-    int ok, retry, error, gaveup;
+    int ok, error, gaveup;
     pthread_mutex_t mu;
 };
 
 static struct instance insts[MAXI];
 static int ninsts;
 static struct flbgo_output_plugin plugin;
-static int retry_max = 0, retry_wait_ms = 200;
+static int retry_max = 0, retry_wait_ms = 200, interval_ms = 0;
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *core_keys[] = {"match", "match_regex", "alias", "log_level", "log_suppress_interval",
@@ -172,6 +172,9 @@ static void *run_worker(void *arg)
     struct worker *w = arg;
     struct instance *in = w->in;
     for (int k = 0; k < in->repeat; k++) {
+        if (k > 0 && interval_ms > 0) {
+            usleep(interval_ms * 1000);
+        }
         struct chunk *c = &in->chunks[(w->id * in->repeat + k) % in->nchunks];
         int rc = FLB_RETRY;
         for (int attempt = 0; rc == FLB_RETRY && attempt <= retry_max; attempt++) {
@@ -204,7 +207,7 @@ static void *run_worker(void *arg)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: flbhost PLUGIN.so [-retry-max M] [-retry-wait-ms W] -i NAME [-p k=v]... "
+    fprintf(stderr, "usage: flbhost PLUGIN.so [-retry-max M] [-retry-wait-ms W] [-interval-ms I] -i NAME [-p k=v]... "
                     "[-chunk FILE]... [-tag TAG] [-workers N] [-repeat K] [-i NAME ...]\n");
     return 2;
 }
@@ -238,6 +241,9 @@ int main(int argc, char **argv)
         }
         else if (strcmp(a, "-retry-wait-ms") == 0) {
             retry_wait_ms = atoi(v);
+        }
+        else if (strcmp(a, "-interval-ms") == 0) {
+            interval_ms = atoi(v);
         }
         else if (!cur) {
             return usage();

@@ -59,7 +59,9 @@ type SyntaxError struct {
 	Msg    string
 }
 
-func (e *SyntaxError) Error() string { return "msgpack: " + e.Msg + " at offset " + strconv.Itoa(e.Offset) }
+func (e *SyntaxError) Error() string {
+	return "msgpack: " + e.Msg + " at offset " + strconv.Itoa(e.Offset)
+}
 
 // ErrTruncated is wrapped by a SyntaxError when the chunk ends inside a value.
 var ErrTruncated = errors.New("unexpected end of chunk")
