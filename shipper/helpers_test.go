@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/telemetry"
+	"github.com/agentobs/agentobs/shipper/app"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+)
+
+var shipperBin string
+
+// TestMain builds the shipper binary once for the tests that run it as a
+// subprocess (kill -9).
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "shipper-bin-")
+	if err != nil {
+		panic(err)
+	}
+	shipperBin = filepath.Join(dir, "shipper")
+	if out, err := exec.Command("go", "build", "-o", shipperBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build shipper: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// testConfig is a shipper config for tests: fast polls, a private
+// checkpoint dir, no fixed port.
+func testConfig(t testing.TB, brokers []string, topic string, include ...string) app.Config {
+	cfg := app.DefaultConfig()
+	cfg.Host = "test-host"
+	cfg.Kafka.Brokers = brokers
+	cfg.Edge.Topic = topic
+	cfg.Files.Include = include
+	cfg.Files.CheckpointDir = filepath.Join(t.TempDir(), "checkpoints")
+	cfg.Files.PollInterval = 50 * time.Millisecond
+	cfg.Files.CheckpointInterval = 100 * time.Millisecond
+	cfg.HTTPAddr = "127.0.0.1:0"
+	return cfg
+}
+
+// startApp runs the shipper in-process until the test ends.
+func startApp(t testing.TB, cfg app.Config) (*app.App, *prometheus.Registry, func()) {
+	t.Helper()
+	reg := telemetry.NewRegistry()
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	a, err := app.New(cfg, app.Settings{Logger: logger, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ccancel()
+		if err := a.Close(cctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return a, reg, stop
+}
+
+// consume reads topic from the beginning on every partition of brokers
+// until want messages arrived or timeout passed, then waits a moment more
+// for duplicates.
+func consume(t testing.TB, brokers []string, topic string, want int, timeout time.Duration) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		t.Fatalf("partitions of %s: %v", topic, err)
+	}
+	out := make(chan kafka.Message, 4096)
+	for _, p := range parts {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 200 * time.Millisecond})
+		go func() {
+			defer r.Close()
+			for {
+				m, err := r.ReadMessage(ctx)
+				if err != nil {
+					return
+				}
+				select {
+				case out <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	var msgs []kafka.Message
+	grace := (<-chan time.Time)(nil)
+	for {
+		select {
+		case m := <-out:
+			msgs = append(msgs, m)
+			if len(msgs) >= want && grace == nil {
+				grace = time.After(time.Second)
+			}
+		case <-grace:
+			return msgs
+		case <-ctx.Done():
+			return msgs
+		}
+	}
+}
+
+// tally is what arrived, by loadgen seq.
+type tally struct {
+	records    int            // messages read
+	ids        map[string]int // event.id -> copies
+	idsBySeq   map[int64]map[string]bool
+	missing    []int64
+	duplicates int // messages beyond the first copy of an event.id
+	conflicts  []int64
+}
+
+// check counts messages of one loadgen run (seq 1..n) by seq and event.id.
+func check(t testing.TB, msgs []kafka.Message, n int64) tally {
+	t.Helper()
+	ta := tally{records: len(msgs), ids: map[string]int{}, idsBySeq: map[int64]map[string]bool{}}
+	for _, m := range msgs {
+		var doc struct {
+			EventID string `json:"event.id"`
+			Seq     int64  `json:"seq"`
+		}
+		if err := json.Unmarshal(m.Value, &doc); err != nil {
+			t.Fatalf("bad record %q: %v", m.Value, err)
+		}
+		if kafkax.Header(m, kafkax.HeaderEventID) != doc.EventID {
+			t.Fatalf("event.id header %q != body %q", kafkax.Header(m, kafkax.HeaderEventID), doc.EventID)
+		}
+		ta.ids[doc.EventID]++
+		if ta.ids[doc.EventID] > 1 {
+			ta.duplicates++
+		}
+		if ta.idsBySeq[doc.Seq] == nil {
+			ta.idsBySeq[doc.Seq] = map[string]bool{}
+		}
+		ta.idsBySeq[doc.Seq][doc.EventID] = true
+	}
+	for s := int64(1); s <= n; s++ {
+		switch len(ta.idsBySeq[s]) {
+		case 0:
+			ta.missing = append(ta.missing, s)
+		case 1:
+		default:
+			ta.conflicts = append(ta.conflicts, s)
+		}
+	}
+	sort.Slice(ta.missing, func(i, j int) bool { return ta.missing[i] < ta.missing[j] })
+	return ta
+}
+
+func (ta tally) String() string {
+	miss := ta.missing
+	if len(miss) > 10 {
+		miss = miss[:10]
+	}
+	return fmt.Sprintf("%d messages, %d distinct event.ids, %d duplicate copies, %d seqs missing (first %v), %d seqs with >1 event.id",
+		ta.records, len(ta.ids), ta.duplicates, len(ta.missing), miss, len(ta.conflicts))
+}
