@@ -1,0 +1,305 @@
+package tail
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/edge"
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/shipper/internal/metrics"
+	"github.com/agentobs/agentobs/shipper/internal/pipe"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+)
+
+// fakeKafka acknowledges everything and remembers it.
+type fakeKafka struct {
+	mu   sync.Mutex
+	msgs []kafka.Message
+}
+
+func (f *fakeKafka) Send(_ context.Context, msgs []kafka.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs = append(f.msgs, msgs...)
+	return nil
+}
+
+type got struct{ msg, id, producer, path string }
+
+func (f *fakeKafka) records() []got {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []got
+	for _, m := range f.msgs {
+		var d map[string]any
+		_ = json.Unmarshal(m.Value, &d)
+		msg, _ := d["message"].(string)
+		prod, _ := d["agentobs.producer.id"].(string)
+		path, _ := d["log.file.path"].(string)
+		out = append(out, got{msg: msg, id: kafkax.Header(m, kafkax.HeaderEventID), producer: prod, path: path})
+	}
+	return out
+}
+
+type harness struct {
+	t      *testing.T
+	cfg    Config
+	kafka  *fakeKafka
+	m      *metrics.Metrics
+	cancel context.CancelFunc
+	done   chan struct{}
+	tailer *Tailer
+	q      *pipe.Queue
+	s      *pipe.Senders
+}
+
+func newHarness(t *testing.T, cpDir string, include ...string) *harness {
+	cfg := DefaultConfig()
+	cfg.Include, cfg.CheckpointDir, cfg.PollInterval, cfg.CheckpointInterval = include, cpDir, 20*time.Millisecond, 20*time.Millisecond
+	cfg.MaxLineBytes = 4096
+	return &harness{t: t, cfg: cfg, kafka: &fakeKafka{}, m: metrics.New(nil)}
+}
+
+func (h *harness) start() {
+	h.q = pipe.NewQueue(8, 2, nil)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h.s = pipe.NewSenders(h.q, h.kafka, nil, log, h.m)
+	em := edge.NewMetrics(nil, "test", nil)
+	tl, err := New(h.cfg, Settings{Host: "h1", Logger: log, Metrics: h.m, Queue: h.q,
+		NewEdge: func(id string, seq uint64) (*edge.Edge, error) { return edge.New(edge.DefaultConfig(), "test", id, seq, em) }})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.tailer = tl
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan struct{})
+	h.s.Start(context.Background())
+	go func() { _ = tl.Run(ctx); close(h.done) }()
+}
+
+// stop shuts down like the app: inputs, then drain, then final checkpoint.
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+	h.q.Close()
+	h.s.Wait()
+	if err := h.tailer.Finish(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) waitFor(n int) []got {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := h.kafka.records()
+		if len(r) >= n {
+			time.Sleep(100 * time.Millisecond)
+			return h.kafka.records()
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("want %d records, got %d: %v", n, len(r), r)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func appendLines(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, l := range lines {
+		if _, err := f.WriteString(l + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func distinct(rs []got) map[string]bool {
+	m := map[string]bool{}
+	for _, r := range rs {
+		m[r.id] = true
+	}
+	return m
+}
+
+// Identical lines (same text, same instant) are different records: the
+// offset makes their ids differ.
+func TestIdenticalLinesGetDistinctIDs(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	line := `{"time":"2025-01-01T00:00:00.000000001Z","msg":"same"}`
+	appendLines(t, p, line, line, line)
+	h := newHarness(t, filepath.Join(dir, "cp"), filepath.Join(dir, "*.log"))
+	h.start()
+	rs := h.waitFor(3)
+	h.stop()
+	if len(distinct(rs)) != 3 {
+		t.Fatalf("identical lines share ids: %v", rs)
+	}
+}
+
+// A restart resumes from the checkpoint; lines read again (here: the
+// checkpoint is rolled back, as after kill -9 before a write) get the
+// same ids and the same producer sequence.
+func TestRestartResumesAndRereadsWithSameIDs(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	cp := filepath.Join(dir, "cp")
+	appendLines(t, p, "one", "two")
+	h := newHarness(t, cp, p)
+	h.start()
+	first := h.waitFor(2)
+	h.stop()
+	saved, _ := os.ReadFile(filepath.Join(cp, "checkpoints.json"))
+
+	appendLines(t, p, "three")
+	h2 := newHarness(t, cp, p)
+	h2.start()
+	second := h2.waitFor(1)
+	h2.stop()
+	if len(second) != 1 || second[0].msg != "three" {
+		t.Fatalf("resume re-read or lost lines: %v", second)
+	}
+	// Roll the checkpoint back to before "three" was acknowledged.
+	if err := os.WriteFile(filepath.Join(cp, "checkpoints.json"), saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h3 := newHarness(t, cp, p)
+	h3.start()
+	third := h3.waitFor(1)
+	h3.stop()
+	if third[0].id != second[0].id || third[0].producer != second[0].producer {
+		t.Fatalf("re-read record changed identity: %+v vs %+v", third[0], second[0])
+	}
+	if first[0].producer != second[0].producer {
+		t.Fatalf("producer id changed across restart: %s vs %s", first[0].producer, second[0].producer)
+	}
+}
+
+// copytruncate: the file is copied away and truncated, then written again
+// from offset 0. The new lines sit at the offsets of old ones but are new
+// records: they must get a new generation and new ids.
+func TestCopyTruncateStartsNewGeneration(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	appendLines(t, p, "old-1", "old-2", "old-3")
+	h := newHarness(t, filepath.Join(dir, "cp"), p)
+	h.start()
+	h.waitFor(3)
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	appendLines(t, p, "new-1", "new-2", "new-3")
+	rs := h.waitFor(6)
+	h.stop()
+	if len(rs) != 6 || len(distinct(rs)) != 6 {
+		t.Fatalf("want 6 records with 6 ids: %v", rs)
+	}
+	if rs[0].producer == rs[5].producer {
+		t.Errorf("same producer id across generations: %s", rs[0].producer)
+	}
+	if v := testutil.ToFloat64(h.m.Rotations.WithLabelValues(metrics.RotationTruncate)); v != 1 {
+		t.Errorf("truncate rotations = %v", v)
+	}
+}
+
+// Truncated and regrown past the old offset while the shipper was down, or
+// an inode reused by a different file: the head bytes differ from the
+// checkpointed fingerprint, so the file is read from 0 as a new generation.
+func TestFingerprintMismatchWhileStoppedIsANewFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	cp := filepath.Join(dir, "cp")
+	appendLines(t, p, "first life 1", "first life 2")
+	h := newHarness(t, cp, p)
+	h.start()
+	old := h.waitFor(2)
+	h.stop()
+	// Rewrite in place (same inode), longer than before.
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "second life, longer line 1")
+	fmt.Fprintln(f, "second life, longer line 2")
+	f.Close()
+	h2 := newHarness(t, cp, p)
+	h2.start()
+	rs := h2.waitFor(2)
+	h2.stop()
+	if rs[0].msg != "second life, longer line 1" {
+		t.Fatalf("did not re-read from 0: %v", rs)
+	}
+	for _, o := range old {
+		if distinct(rs)[o.id] {
+			t.Fatalf("new file reused an old id %s", o.id)
+		}
+	}
+}
+
+// Rename rotation to a name outside the globs: the old file is drained to
+// its end (including a last line without newline), the new one is read.
+func TestRenameRotationDrainsOldFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	appendLines(t, p, "1", "2")
+	h := newHarness(t, filepath.Join(dir, "cp"), p)
+	h.start()
+	h.waitFor(2)
+	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("3\n4")
+	f.Close()
+	if err := os.Rename(p, p+".old"); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, p, "5")
+	rs := h.waitFor(5)
+	h.stop()
+	var msgs []string
+	for _, r := range rs {
+		msgs = append(msgs, r.msg)
+	}
+	sort.Strings(msgs) // the old and the new file may ship in either order
+	if strings.Join(msgs, ",") != "1,2,3,4,5" {
+		t.Fatalf("got %v", msgs)
+	}
+	if len(distinct(rs)) != 5 {
+		t.Fatalf("ids not distinct: %v", rs)
+	}
+}
+
+// Bad input is read past and counted by kind; the shipper goes on.
+func TestBadInputIsCountedAndReadPast(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bad.log")
+	huge := strings.Repeat("z", 10<<20) // 10 MiB, far over max-line-bytes
+	appendLines(t, p, "ok 1", "\x00\x01\x02binary\x00garbage", huge, "caf\xe9 latin-1", `{"truncated": "json`, "", "   ", "ok 2")
+	h := newHarness(t, filepath.Join(dir, "cp"), p)
+	h.start()
+	rs := h.waitFor(6)
+	h.stop()
+	if len(rs) != 6 || rs[0].msg != "ok 1" || rs[5].msg != "ok 2" {
+		t.Fatalf("records: %d, first %q last %q", len(rs), rs[0].msg, rs[len(rs)-1].msg)
+	}
+	for kind, want := range map[string]float64{"binary": 1, "too_long": 1, "invalid_utf8": 1, "invalid_json": 1, "empty": 2} {
+		if got := testutil.ToFloat64(h.m.BadLines.WithLabelValues(kind)); got != want {
+			t.Errorf("bad_lines_total{kind=%s} = %v, want %v", kind, got, want)
+		}
+	}
+}
