@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/telemetry"
+	"github.com/agentobs/agentobs/shipper/app"
+)
+
+// POST /v1/logs answers 200 only after Kafka acknowledged; a retry with the
+// same Idempotency-Key lands under the same event.ids.
+func TestHTTPIngestToKafka(t *testing.T) {
+	brokers := itest.RequireKafka(t).Brokers
+	topic := itest.Topic(t, 1)
+	cfg := testConfig(t, brokers, topic)
+	cfg.HTTP.Ingest = true
+	cfg.HTTP.Token = "tok"
+	a, _, stop := startApp(t, cfg)
+	body := "{\"msg\":\"one\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}\n{\"msg\":\"two\"}\n"
+	for i := 0; i < 2; i++ {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+a.Addr()+"/v1/logs", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer tok")
+		req.Header.Set("Idempotency-Key", "batch-42")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+	}
+	msgs := consume(t, brokers, topic, 4, 30*time.Second)
+	ids := map[string]int{}
+	for _, m := range msgs {
+		ids[kafkax.Header(m, kafkax.HeaderEventID)]++
+	}
+	if len(msgs) != 4 || len(ids) != 2 {
+		t.Fatalf("want 4 messages with 2 ids, got %d with %v", len(msgs), ids)
+	}
+	if err := telemetry.HealthCheck("http://" + a.Addr() + "/readyz"); err != nil {
+		t.Errorf("readyz: %v", err)
+	}
+	stop()
+}
+
+// some-agent | shipper -stdin: every line is delivered, then the run ends
+// by itself.
+func TestStdinToKafka(t *testing.T) {
+	brokers := itest.RequireKafka(t).Brokers
+	topic := itest.Topic(t, 1)
+	cfg := testConfig(t, brokers, topic)
+	cfg.Stdin, cfg.Service, cfg.HTTPAddr = true, "piped-agent", ""
+	a, err := app.New(cfg, app.Settings{Stdin: strings.NewReader("l1\nl2\n\nl3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs := consume(t, brokers, topic, 3, 20*time.Second)
+	if len(msgs) != 3 || kafkax.Header(msgs[0], kafkax.HeaderService) != "piped-agent" {
+		t.Fatalf("got %d messages", len(msgs))
+	}
+}
