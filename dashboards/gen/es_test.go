@@ -116,7 +116,13 @@ func (f *fixture) search(t *testing.T, index string, query map[string]any) []str
 		b, _ := io.ReadAll(res.Body)
 		t.Fatalf("search %s %s: %s %s", index, body, res.Status(), b)
 	}
-	var r struct{ Hits struct{ Hits []struct{ ID string `json:"_id"` } } }
+	var r struct {
+		Hits struct {
+			Hits []struct {
+				ID string `json:"_id"`
+			}
+		}
+	}
 	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
 		t.Fatal(err)
 	}

@@ -244,7 +244,9 @@ func kibanaFields(t *testing.T, uses fieldUses) {
 			for _, f := range queryFields(ss.Query.Query) {
 				uses.add(kind, f, where+" query")
 			}
-			var vis struct{ Aggs []struct{ Params map[string]any } }
+			var vis struct {
+				Aggs []struct{ Params map[string]any }
+			}
 			_ = json.Unmarshal([]byte(str(o.Attributes["visState"])), &vis)
 			for _, a := range vis.Aggs {
 				if f := str(a.Params["field"]); f != "" {
