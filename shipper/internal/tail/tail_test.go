@@ -77,7 +77,9 @@ func (h *harness) start() {
 	h.s = pipe.NewSenders(h.q, h.kafka, nil, log, h.m)
 	em := edge.NewMetrics(nil, "test", nil)
 	tl, err := New(h.cfg, Settings{Host: "h1", Logger: log, Metrics: h.m, Queue: h.q,
-		NewEdge: func(id string, seq uint64) (*edge.Edge, error) { return edge.New(edge.DefaultConfig(), "test", id, seq, em) }})
+		NewEdge: func(id string, seq uint64) (*edge.Edge, error) {
+			return edge.New(edge.DefaultConfig(), "test", id, seq, em)
+		}})
 	if err != nil {
 		h.t.Fatal(err)
 	}
