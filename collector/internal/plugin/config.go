@@ -186,7 +186,9 @@ var renamer = strings.NewReplacer(
 	"kafka.sasl.mechanism", "SASL_Mechanism", "kafka.sasl.username", "SASL_Username",
 	"kafka.sasl.password-file", "SASL_Password_File", "kafka.sasl.password", "SASL_Password",
 	"kafka.tls.cert-file", "Kafka_TLS_Crt_File", "kafka.tls.key-file", "Kafka_TLS_Key_File",
-	"kafka.tls.enabled=true", "Kafka_TLS On", "kafka.tls.enabled", "Kafka_TLS",
+	"kafka.tls.enabled: TLS files are set but TLS is off; set kafka.tls.enabled=true",
+	"Kafka_TLS_CA_File/Kafka_TLS_Crt_File: TLS files are set but TLS is off; set Kafka_TLS On",
+	"kafka.tls.enabled", "Kafka_TLS",
 	"record.max-bytes", "Max_Record_Bytes", "record.oversize", "Oversize",
 	"content.max-bytes", "Content_Max_Bytes")
 
