@@ -142,7 +142,6 @@ func (a *App) Run(ctx context.Context) error {
 	a.server.SetReady(true)
 	a.log.Info("indexing", "topic", a.cfg.Topic, "group", a.cfg.Group, "index", a.cfg.Names.IndexPattern, "alias", a.cfg.Names.Alias)
 
-	var drainCancel context.CancelFunc
 	drain, drainCancel := context.WithCancel(context.Background())
 	defer drainCancel()
 	go func() {
@@ -175,6 +174,9 @@ func (a *App) prepare(ctx context.Context) error {
 			var f schema.Features
 			if f, err = schema.Detect(ctx, a.es); err == nil {
 				a.log.Info("elasticsearch features", "modules", f.Modules, "data_streams", f.DataStreams, "ilm", f.ILM)
+				if a.cfg.DataStream && !f.DataStreams {
+					return errors.New("index.data-stream: the cluster has no data-streams module; use daily indices")
+				}
 				if a.cfg.InstallTemplates {
 					err = schema.Install(ctx, a.es, a.cfg.Names, a.cfg.Index, f, schema.Options{DataStream: a.cfg.DataStream, Retention: a.cfg.Retention}, a.log)
 				}
@@ -186,9 +188,6 @@ func (a *App) prepare(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		if a.cfg.DataStream && errors.Is(err, errNoRetry) {
-			return err
-		}
 		a.log.Warn("waiting for elasticsearch and kafka", "err", err)
 		select {
 		case <-ctx.Done():
@@ -198,8 +197,6 @@ func (a *App) prepare(ctx context.Context) error {
 		d = min(2*d, 10*time.Second)
 	}
 }
-
-var errNoRetry = errors.New("not retryable")
 
 func (a *App) pipeline(src source, op bulk.Op, tr *offsets.Tracker, dlq *kafkax.Producer) *pipeline {
 	p := &pipeline{cfg: a.cfg, src: src, writer: a.writer, dlq: dlq, tracker: tr, m: a.m,
