@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
 	"github.com/agentobs/agentobs/internal/kafkax"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -274,4 +275,10 @@ func TestProcessSharesMetricsListener(t *testing.T) {
 	if err := errors.Join(a.Close(context.Background())); err != nil {
 		t.Errorf("second close: %v", err)
 	}
+}
+
+func counterValue(c interface{ Write(*dto.Metric) error }) float64 {
+	var m dto.Metric
+	_ = c.Write(&m)
+	return m.GetCounter().GetValue()
 }
