@@ -45,7 +45,10 @@ func TestAmctlAgainstAlertmanager(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	url := "http://" + addr
-	eventually(t, func() bool { r, err := http.Get(url + "/-/ready"); return err == nil && r.Body.Close() == nil && r.StatusCode == 200 })
+	eventually(t, func() bool {
+		r, err := http.Get(url + "/-/ready")
+		return err == nil && r.Body.Close() == nil && r.StatusCode == 200
+	})
 
 	// An alert as Prometheus would send it.
 	body := fmt.Sprintf(`[{"labels":{"alertname":"AgentobsIngestionStalled","severity":"critical","component":"indexer"},"startsAt":%q}]`,
@@ -62,7 +65,10 @@ func TestAmctlAgainstAlertmanager(t *testing.T) {
 		return out.String()
 	}
 	var out string
-	eventually(t, func() bool { out = amctl("alerts", "-filter", `component="indexer"`); return strings.Contains(out, "1 alerts") })
+	eventually(t, func() bool {
+		out = amctl("alerts", "-filter", `component="indexer"`)
+		return strings.Contains(out, "1 alerts")
+	})
 	if want := `AgentobsIngestionStalled	active	since `; !strings.Contains(out, want) ||
 		!strings.Contains(out, `{alertname="AgentobsIngestionStalled", component="indexer", severity="critical"}`) {
 		t.Fatalf("amctl alerts:\n%s", out)
