@@ -6,6 +6,7 @@ package compose_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -324,5 +325,36 @@ func TestPrometheusConfig(t *testing.T) {
 	}
 	if len(cfg.Alerting.Alertmanagers) == 0 {
 		t.Error("prometheus.yml: no Alertmanager")
+	}
+}
+
+// TestFluentBitConfig: the compose config loads the plugin from where
+// collector/Dockerfile puts it, and serves the port the healthcheck calls.
+func TestFluentBitConfig(t *testing.T) {
+	raw, err := os.ReadFile("fluent-bit/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Plugins  []string `yaml:"plugins"`
+		Pipeline struct {
+			Outputs []map[string]any `yaml:"outputs"`
+		} `yaml:"pipeline"`
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	df, err := os.ReadFile("../collector/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cfg.Plugins {
+		if !strings.Contains(string(df), p) {
+			t.Errorf("plugin %s is not where collector/Dockerfile puts it", p)
+		}
+	}
+	if len(cfg.Pipeline.Outputs) != 1 || cfg.Pipeline.Outputs[0]["name"] != "agentobs" ||
+		!strings.HasSuffix(fmt.Sprint(cfg.Pipeline.Outputs[0]["metrics_addr"]), ":2021") {
+		t.Errorf("want one agentobs output with metrics_addr :2021 (healthcheck, scrape job), got %v", cfg.Pipeline.Outputs)
 	}
 }
