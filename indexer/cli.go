@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/app"
+	"github.com/agentobs/agentobs/indexer/audit"
 	"github.com/agentobs/agentobs/indexer/trace"
 )
 
@@ -70,4 +71,26 @@ func replay(ctx context.Context, a *app.App, o options) error {
 	st, err := a.Replay(ctx, ro)
 	fmt.Printf("indexed=%d duplicates=%d quarantined=%d failed=%d\n", st.Indexed, st.Duplicates, st.Quarantined, st.Failed)
 	return err
+}
+
+// runAudit prints the loss audit; it fails (exit 1) when records are missing,
+// so scripts and CI can use it as a check.
+func runAudit(ctx context.Context, a *app.App, o options) error {
+	r, err := a.Auditor().Run(ctx, o.window, o.grace)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		audit.WriteTable(os.Stdout, r)
+	}
+	if r.Missing > 0 {
+		return fmt.Errorf("%d records missing", r.Missing)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@
 //	indexer [run] [flags]                    index (the default)
 //	indexer trace [-json] <trace-id>         print a trace's summary and timeline
 //	indexer session [-json] <session-id>     the same for an agent session / conversation
+//	indexer audit [-since 1h] [-grace 2m] [-json]  per-producer loss check
 //	indexer replay -from-dlq | -topic T [-since RFC3339] [-until RFC3339]
 //	indexer -healthcheck                     GET the running indexer's /readyz
 //
@@ -19,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/agentobs/agentobs/indexer/app"
 	"github.com/agentobs/agentobs/internal/config"
@@ -30,7 +32,7 @@ func main() {
 	cmd := "run"
 	if len(args) > 0 {
 		switch args[0] {
-		case "run", "trace", "session", "replay":
+		case "run", "trace", "session", "replay", "audit":
 			cmd, args = args[0], args[1:]
 		}
 	}
@@ -54,6 +56,8 @@ type options struct {
 	since       string
 	until       string
 	size        int
+	window      time.Duration
+	grace       time.Duration
 }
 
 func dispatch(cmd string, args []string) error {
@@ -65,6 +69,10 @@ func dispatch(cmd string, args []string) error {
 	case "trace", "session":
 		fs.BoolVar(&o.jsonOut, "json", false, "print the lookup as JSON")
 		fs.IntVar(&o.size, "size", 1000, "records per page fetched")
+	case "audit":
+		fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+		fs.DurationVar(&o.window, "since", time.Hour, "audit records of this long ago up to now minus -grace")
+		fs.DurationVar(&o.grace, "grace", 2*time.Minute, "leave out records newer than this (still in flight)")
 	case "replay":
 		fs.BoolVar(&o.fromDLQ, "from-dlq", false, "re-index the dead-letter topic (overwriting quarantined versions)")
 		fs.StringVar(&o.topic, "topic", "", "re-index this topic")
@@ -103,6 +111,8 @@ func dispatch(cmd string, args []string) error {
 		return lookup(ctx, a, cmd, fs.Args(), o)
 	case "replay":
 		return replay(ctx, a, o)
+	case "audit":
+		return runAudit(ctx, a, o)
 	}
 	if err := a.Listen(); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/alerts"
+	"github.com/agentobs/agentobs/indexer/audit"
 	"github.com/agentobs/agentobs/indexer/bulk"
 	"github.com/agentobs/agentobs/indexer/internal/offsets"
 	"github.com/agentobs/agentobs/indexer/schema"
@@ -45,6 +46,8 @@ type App struct {
 	store   *trace.Store
 	dlq     *kafkax.Producer
 	server  *telemetry.Server
+	auditor *audit.Auditor
+	auditM  *audit.Metrics
 	closeMu sync.Once
 }
 
@@ -89,6 +92,9 @@ func New(cfg Config, set Settings) (*App, error) {
 		return nil
 	})
 	trace.Routes(a.server, a.store, token)
+	a.auditor = audit.New(es, cfg.Names.Alias, a.deadLetters)
+	a.auditM = audit.NewMetrics(set.Registry)
+	a.server.Handle("GET /v1/audit", trace.Auth(token, a.auditor.Handler(cfg.Audit)))
 	a.server.Handle("POST /v1/alerts", trace.Auth(token, alerts.NewReceiver(es, cfg.Names.Alerts, alertCounter{a.m}, set.Logger)))
 	return a, nil
 }
@@ -140,6 +146,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
 	a.server.SetReady(true)
+	go a.auditor.Loop(ctx, a.cfg.Audit, a.auditM, a.log.With("component", "audit"))
 	a.log.Info("indexing", "topic", a.cfg.Topic, "group", a.cfg.Group, "index", a.cfg.Names.IndexPattern, "alias", a.cfg.Names.Alias)
 
 	drain, drainCancel := context.WithCancel(context.Background())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/agentobs/agentobs/indexer/audit"
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/esx"
@@ -50,6 +51,10 @@ type Config struct {
 	// SummaryInterval is how often touched traces are re-derived. Default 1s.
 	SummaryInterval time.Duration `yaml:"summary_interval"`
 
+	// Audit is the periodic loss audit (see indexer/audit). Defaults: every
+	// 5m over the last 1h, leaving out the last 2m.
+	Audit audit.Config `yaml:"audit"`
+
 	// HTTPAddr serves /metrics, /healthz, /readyz and the API. Default 127.0.0.1:9400.
 	HTTPAddr string `yaml:"http_addr"`
 	// HTTPToken, when set, is required as a bearer token on POST /v1/alerts
@@ -88,6 +93,7 @@ func DefaultConfig() Config {
 			MaxDocBytes: 10 << 20, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
 		CommitInterval: time.Second, MaxPending: 100000,
 		SummaryEnabled: true, SummaryInterval: time.Second,
+		Audit:    audit.DefaultConfig(),
 		HTTPAddr: "127.0.0.1:9400", LogLevel: "info",
 	}
 }
@@ -122,6 +128,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxPending, "commit.max-pending", c.MaxPending, "fetched but uncommittable records at which fetching pauses")
 	fs.BoolVar(&c.SummaryEnabled, "summary.enabled", c.SummaryEnabled, "keep per-trace summary documents")
 	fs.DurationVar(&c.SummaryInterval, "summary.interval", c.SummaryInterval, "how often touched traces are re-derived")
+	c.Audit.RegisterFlags(fs, "audit.")
 	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, "listen address of /metrics, /healthz, /readyz and the /v1 API (empty: off)")
 	fs.Var(&c.HTTPToken, "http.token", "bearer token required by the /v1 API (empty: open; prefer -http.token-file or the env var)")
 	fs.StringVar(&c.HTTPTokenFile, "http.token-file", c.HTTPTokenFile, "file holding the bearer token")
@@ -130,7 +137,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate reports every problem at once, each naming the key and the fix.
 func (c Config) Validate() error {
-	errs := []error{c.Kafka.Validate(), c.ES.Validate(), c.Names.Validate()}
+	errs := []error{c.Kafka.Validate(), c.ES.Validate(), c.Names.Validate(), c.Audit.Validate()}
 	if c.Topic == "" {
 		errs = append(errs, errors.New("kafka.topic: required"))
 	}

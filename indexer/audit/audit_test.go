@@ -1,0 +1,116 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/audit"
+	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/segmentio/kafka-go"
+)
+
+type sliceSource struct{ msgs []kafka.Message }
+
+func (s *sliceSource) Fetch(context.Context) (kafka.Message, error) {
+	if len(s.msgs) == 0 {
+		return kafka.Message{}, io.EOF
+	}
+	m := s.msgs[0]
+	s.msgs = s.msgs[1:]
+	return m, nil
+}
+func (s *sliceSource) Close() error { return nil }
+
+// TestAuditFindsGaps indexes three producers into a real Elasticsearch:
+// one complete, one with a hole of 5 of which 2 are dead letters and 1 a
+// quarantined document (indexed, and its original dead-lettered), one with
+// records newer than the grace period missing (in flight, not lost).
+func TestAuditFindsGaps(t *testing.T) {
+	es := itest.RequireES(t)
+	idx := itest.Index(t)
+	mapping := `{"mappings":{"properties":{"@timestamp":{"type":"date_nanos"},"_conflicts":{"type":"flattened"},
+		"agentobs":{"properties":{"producer":{"properties":{"id":{"type":"keyword"},"seq":{"type":"long"}}}}}}}}`
+	res, err := es.Indices.Create(idx, es.Indices.Create.WithBody(strings.NewReader(mapping)))
+	if err != nil || res.IsError() {
+		t.Fatalf("create %s: %v %v", idx, err, res)
+	}
+	res.Body.Close()
+	now := time.Now().UTC()
+	var body bytes.Buffer
+	var dead []kafka.Message
+	doc := func(id string, seq int, age time.Duration, extra string) []byte {
+		return []byte(fmt.Sprintf(`{"@timestamp":%q,"agentobs.producer.id":%q,"agentobs.producer.seq":%d%s}`,
+			now.Add(-age).Format(time.RFC3339Nano), id, seq, extra))
+	}
+	add := func(id string, seq int, age time.Duration, extra string) {
+		fmt.Fprintf(&body, `{"create":{"_index":%q}}`+"\n%s\n", idx, doc(id, seq, age, extra))
+	}
+	for i := 1; i <= 100; i++ {
+		add("p/complete", i, 30*time.Minute-time.Duration(i)*time.Second, "")
+	}
+	for i := 1; i <= 100; i++ {
+		age := 30*time.Minute - time.Duration(i)*time.Second
+		switch {
+		case i >= 40 && i <= 41: // dead-lettered, not indexed
+			dead = append(dead, kafka.Message{Value: doc("p/gappy", i, age, "")})
+		case i == 42: // quarantined: indexed and dead-lettered
+			add("p/gappy", i, age, `,"_conflicts":{"x":"1"}`)
+			dead = append(dead, kafka.Message{Value: doc("p/gappy", i, age, "")}, kafka.Message{Value: doc("p/gappy", i, age, "")})
+		case i >= 43 && i <= 44: // lost
+		default:
+			add("p/gappy", i, age, "")
+		}
+	}
+	for i := 1; i <= 50; i++ {
+		if i == 45 { // newer than grace: in flight
+			continue
+		}
+		add("p/fresh", i, time.Duration(50-i)*15*time.Second, "")
+	}
+	dead = append(dead, kafka.Message{Value: []byte(`{not json`)})
+	res, err = es.Bulk(bytes.NewReader(body.Bytes()), es.Bulk.WithRefresh("true"))
+	if err != nil || res.IsError() {
+		t.Fatalf("bulk: %v %v", err, res)
+	}
+	var br struct{ Errors bool }
+	_ = json.NewDecoder(res.Body).Decode(&br)
+	res.Body.Close()
+	if br.Errors {
+		t.Fatal("bulk had item errors")
+	}
+	a := audit.New(es, idx, func(context.Context, time.Time) (audit.Source, error) {
+		return &sliceSource{msgs: append([]kafka.Message(nil), dead...)}, nil
+	})
+	r, err := a.Run(context.Background(), time.Hour, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	audit.WriteTable(&out, r)
+	t.Log("\n" + out.String())
+	got := map[string]audit.Producer{}
+	for _, p := range r.Producers {
+		got[p.ID] = p
+	}
+	f := func(id string, indexed, deadN, missing int64) {
+		t.Helper()
+		p := got[id]
+		if p.Indexed != indexed || p.DeadLettered != deadN || p.Missing != missing {
+			t.Errorf("%s: indexed %d dead %d missing %d, want %d %d %d", id, p.Indexed, p.DeadLettered, p.Missing, indexed, deadN, missing)
+		}
+	}
+	f("p/complete", 100, 0, 0)
+	f("p/gappy", 96, 2, 2)
+	if p, ok := got["p/fresh"]; !ok || p.Missing != 0 || p.LastSeq != 41 {
+		t.Errorf("p/fresh: %+v (records newer than grace are in flight)", got["p/fresh"])
+	}
+	if r.Missing != 2 || r.Unattributed != 1 {
+		t.Errorf("total missing %d unattributed %d, want 2 and 1", r.Missing, r.Unattributed)
+	}
+}
