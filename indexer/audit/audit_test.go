@@ -107,7 +107,7 @@ func TestAuditFindsGaps(t *testing.T) {
 	}
 	f("p/complete", 100, 0, 0)
 	f("p/gappy", 96, 2, 2)
-	if p, ok := got["p/fresh"]; !ok || p.Missing != 0 || p.LastSeq != 41 {
+	if p, ok := got["p/fresh"]; !ok || p.Missing != 0 || p.LastSeq >= 45 {
 		t.Errorf("p/fresh: %+v (records newer than grace are in flight)", got["p/fresh"])
 	}
 	if r.Missing != 2 || r.Unattributed != 1 {
