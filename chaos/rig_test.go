@@ -1,0 +1,322 @@
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentobs/agentobs/agent/loadgen"
+	"github.com/agentobs/agentobs/chaos"
+	"github.com/agentobs/agentobs/chaos/faultproxy"
+	"github.com/agentobs/agentobs/indexer/schema"
+	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/pipeline"
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/segmentio/kafka-go"
+)
+
+// memBound is the stated memory bound: no pipeline process may exceed it
+// at any sample during a scenario (indexer defaults: max-pending 100 000,
+// 2 workers × 5 MiB batches; shipper: 64 queued batches of 1 MiB).
+const memBound = 512 << 20
+
+// rig is one scenario's pipeline: a shipper tailing dir/*.log, one or more
+// indexers, Kafka (the local stack's or a private broker) and the shared
+// Elasticsearch behind a fault proxy.
+type rig struct {
+	t        *testing.T
+	dir      string
+	kafka    kafkax.Config
+	broker   *itest.KafkaServer // private broker, when the scenario has one
+	topic    string
+	dlq      string
+	group    string
+	names    schema.Names
+	es       *elasticsearch.Client // direct, for counting
+	esProxy  *faultproxy.Proxy
+	indexers []*proc
+	shipper  *proc
+	ledger   *chaos.Ledger
+	extraIdx []string // extra indexer flags
+
+	mu       sync.Mutex
+	ackedOld float64 // acked by earlier shipper incarnations
+	ackedCur float64
+	stop     chan struct{}
+	sampled  sync.WaitGroup
+}
+
+// proc is a pipeline process with its metrics address.
+type proc struct {
+	*pipeline.Proc
+	addr string
+	kind string
+}
+
+type rigOptions struct {
+	private     *itest.KafkaServer // nil: the local stack's Kafka
+	partitions  int
+	indexers    int
+	indexerArgs []string
+}
+
+func newRig(t *testing.T, name, fault string, o rigOptions) *rig {
+	t.Helper()
+	es := itest.RequireES(t)
+	if o.partitions == 0 {
+		o.partitions = 6
+	}
+	if o.indexers == 0 {
+		o.indexers = 1
+	}
+	r := &rig{t: t, dir: t.TempDir(), es: es, names: schema.WithPrefix(itest.Index(t)), group: itest.Name(t, "g"),
+		extraIdx: o.indexerArgs, stop: make(chan struct{}),
+		ledger: &chaos.Ledger{Scenario: name, Fault: fault, Poison: map[string]int64{}, DeadLetters: map[string]int64{},
+			PeakRSS: map[string]float64{}, MemBound: memBound}}
+	t.Cleanup(func() { schema.Uninstall(context.Background(), es, r.names) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if o.private != nil {
+		r.broker = o.private
+		r.kafka = o.private.PlainConfig()
+		r.topic, r.dlq = itest.Name(t, "t"), itest.Name(t, "dlq")
+		if err := kafkax.EnsureTopics(ctx, r.kafka, kafkax.TopicSpec{Name: r.topic, Partitions: o.partitions},
+			kafkax.TopicSpec{Name: r.dlq, Partitions: 3}); err != nil {
+			t.Fatalf("topics on the private broker: %v", err)
+		}
+	} else {
+		r.kafka = itest.RequireKafka(t)
+		r.topic, r.dlq = itest.Topic(t, o.partitions), itest.Topic(t, 3)
+	}
+	p, err := faultproxy.New("127.0.0.1:0", strings.TrimPrefix(itest.ESURL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.esProxy = p
+	t.Cleanup(func() { p.Close() })
+	for i := range o.indexers {
+		r.indexers = append(r.indexers, r.newIndexer(i))
+	}
+	r.shipper = r.newShipper()
+	t.Cleanup(r.close)
+	for _, ix := range r.indexers {
+		r.start(ix)
+	}
+	r.start(r.shipper)
+	r.sampled.Add(1)
+	go r.sample()
+	return r
+}
+
+func freeAddr(t *testing.T) string {
+	port, err := itest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(port)
+}
+
+func (r *rig) newIndexer(i int) *proc {
+	addr := freeAddr(r.t)
+	args := []string{"run", "-kafka.brokers", strings.Join(r.kafka.Brokers, ","), "-kafka.topic", r.topic,
+		"-kafka.dlq-topic", r.dlq, "-kafka.group", r.group, "-kafka.session-timeout", "6s",
+		"-es.addresses", r.esProxy.URL(), "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
+		"-index.traces", r.names.Traces, "-index.alerts", r.names.Alerts, "-index.replicas", "0",
+		"-bulk.max-doc-bytes", strconv.Itoa(poisonDocLimit), "-bulk.max-backoff", "2s",
+		"-commit.interval", "500ms", "-http.addr", addr, "-log.level", "warn", "-audit.interval", "0"}
+	args = append(args, r.extraIdx...)
+	return &proc{Proc: &pipeline.Proc{Name: fmt.Sprintf("indexer-%d", i), Bin: bins["indexer"], Args: args,
+		LogPath: filepath.Join(r.dir, fmt.Sprintf("indexer-%d.log", i))}, addr: addr, kind: "indexer"}
+}
+
+func (r *rig) newShipper() *proc {
+	addr := freeAddr(r.t)
+	args := []string{"-files.include", filepath.Join(r.dir, "logs", "*.log*"), "-files.checkpoint-dir", filepath.Join(r.dir, "ckpt"),
+		"-files.poll-interval", "100ms", "-kafka.brokers", strings.Join(r.kafka.Brokers, ","), "-kafka.topic", r.topic,
+		"-kafka.dlq-topic", r.dlq, "-kafka.dial-timeout", "3s", "-host", "chaos", "-http.addr", addr, "-log.level", "warn"}
+	return &proc{Proc: &pipeline.Proc{Name: "shipper", Bin: bins["shipper"], Args: args,
+		LogPath: filepath.Join(r.dir, "shipper.log")}, addr: addr, kind: "shipper"}
+}
+
+func (r *rig) start(p *proc) {
+	r.t.Helper()
+	if p.kind == "shipper" {
+		r.mu.Lock()
+		r.ackedOld += r.ackedCur
+		r.ackedCur = 0
+		r.mu.Unlock()
+	}
+	if err := p.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	// The indexer is ready only with Elasticsearch up; healthz is enough here.
+	if err := pipeline.WaitHTTP(context.Background(), "http://"+p.addr+"/healthz", 60*time.Second); err != nil {
+		r.t.Fatalf("%s: %v\n%s", p.Name, err, p.Tail(30))
+	}
+}
+
+// sample scrapes every running process twice a second: peak RSS, and the
+// shipper's acknowledged count (kept per incarnation: a restart resets it).
+func (r *rig) sample() {
+	defer r.sampled.Done()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		}
+		for _, p := range append([]*proc{r.shipper}, r.indexers...) {
+			if !p.Running() {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			m, err := pipeline.Scrape(ctx, "http://"+p.addr+"/metrics")
+			cancel()
+			if err != nil {
+				continue
+			}
+			rss := m.Sum("process_resident_memory_bytes")
+			r.mu.Lock()
+			if rss > r.ledger.PeakRSS[p.kind] {
+				r.ledger.PeakRSS[p.kind] = rss
+			}
+			if p.kind == "shipper" {
+				if v := m.Sum("agentobs_shipper_records_produced_total", "outcome", "ok"); v >= r.ackedCur {
+					r.ackedCur = v
+				}
+			}
+			r.mu.Unlock()
+		}
+	}
+}
+
+func (r *rig) acked() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int64(r.ackedOld + r.ackedCur)
+}
+
+func (r *rig) close() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	r.sampled.Wait()
+	if r.shipper.Running() {
+		_ = r.shipper.Stop()
+	}
+	for _, ix := range r.indexers {
+		if ix.Running() {
+			_ = ix.Stop()
+		}
+	}
+	if r.t.Failed() {
+		for _, p := range append([]*proc{r.shipper}, r.indexers...) {
+			r.t.Logf("%s log tail:\n%s", p.Name, p.Tail(15))
+		}
+	}
+}
+
+// lag is the indexers' summed consumer lag (records behind the high watermark).
+func (r *rig) lag() float64 {
+	var s float64
+	for _, ix := range r.indexers {
+		if !ix.Running() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		m, err := pipeline.Scrape(ctx, "http://"+ix.addr+"/metrics")
+		cancel()
+		if err != nil {
+			return -1
+		}
+		s += m.Sum("agentobs_indexer_consumer_lag_records")
+	}
+	return s
+}
+
+// count is the run's documents and distinct seq values in Elasticsearch.
+func (r *rig) count(runID string) pipeline.Tally {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = pipeline.Refresh(ctx, r.es, r.names.Alias)
+	t, err := pipeline.CountRun(ctx, r.es, r.names.Alias, runID)
+	if err != nil {
+		r.t.Logf("count: %v", err)
+	}
+	return t
+}
+
+// writeLoad runs the load generator into dir/logs/<name>.log in the background.
+func (r *rig) writeLoad(name string, cfg loadgen.Config) <-chan loadgen.Report {
+	if err := os.MkdirAll(filepath.Join(r.dir, "logs"), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	out := make(chan loadgen.Report, 1)
+	go func() {
+		rep, err := loadgen.RunFile(context.Background(), cfg, filepath.Join(r.dir, "logs", name+".log"))
+		if err != nil {
+			r.t.Errorf("loadgen: %v", err)
+		}
+		out <- rep
+	}()
+	return out
+}
+
+// deadLetters reads the whole dead-letter topic.
+func (r *rig) deadLetters() []kafka.Message {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, err := r.kafka.Dialer()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	conn, err := d.DialContext(ctx, "tcp", r.kafka.Brokers[0])
+	if err != nil {
+		r.t.Fatalf("dial: %v", err)
+	}
+	parts, err := conn.ReadPartitions(r.dlq)
+	conn.Close()
+	if err != nil {
+		r.t.Fatalf("partitions of %s: %v", r.dlq, err)
+	}
+	var out []kafka.Message
+	for _, p := range parts {
+		lc, err := d.DialLeader(ctx, "tcp", r.kafka.Brokers[0], r.dlq, p.ID)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		first, last, err := lc.ReadOffsets()
+		lc.Close()
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if last <= first {
+			continue
+		}
+		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.kafka.Brokers, Topic: r.dlq, Partition: p.ID, Dialer: d, MaxBytes: 16 << 20})
+		_ = rd.SetOffset(first)
+		for {
+			m, err := rd.ReadMessage(ctx)
+			if err != nil {
+				r.t.Fatalf("read %s/%d: %v", r.dlq, p.ID, err)
+			}
+			out = append(out, m)
+			if m.Offset >= last-1 {
+				break
+			}
+		}
+		rd.Close()
+	}
+	return out
+}

@@ -1,0 +1,168 @@
+package chaos_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentobs/agentobs/agent/loadgen"
+	"github.com/agentobs/agentobs/internal/itest"
+)
+
+// dur picks the short or the full length of a fault.
+func dur(short, long time.Duration) time.Duration {
+	if full {
+		return long
+	}
+	return short
+}
+
+func privateBroker(t *testing.T) rigOptions {
+	return rigOptions{private: itest.StartKafka(t, itest.KafkaServerOptions{Partitions: 6})}
+}
+
+func restartIndexer(sig string) func(t *testing.T, r *rig) {
+	return func(t *testing.T, r *rig) {
+		ix := r.indexers[0]
+		if sig == "KILL" {
+			ix.Kill()
+		} else if err := ix.Stop(); err != nil {
+			t.Logf("indexer SIGTERM: %v", err)
+		}
+		time.Sleep(2 * time.Second)
+		r.start(ix)
+	}
+}
+
+// scenarios: the short version (make test) runs those marked short.
+func scenarios() []struct {
+	short bool
+	sc    scenario
+} {
+	type s = struct {
+		short bool
+		sc    scenario
+	}
+	return []s{
+		{true, scenario{name: "indexer-sigkill", fault: "indexer SIGKILL mid-batch, restarted after 2s", inject: restartIndexer("KILL")}},
+		{false, scenario{name: "indexer-sigterm", fault: "indexer SIGTERM mid-batch, restarted after 2s", inject: restartIndexer("TERM")}},
+		{false, scenario{name: "indexer-rebalance", fault: "two indexers, one SIGKILLed (partitions move after the 6s session timeout)",
+			opts: func(*testing.T) rigOptions { return rigOptions{indexers: 2} },
+			inject: func(t *testing.T, r *rig) { r.indexers[1].Kill() }}},
+		{true, scenario{name: "broker-outage", fault: "private Kafka broker stopped " + dur(10*time.Second, 20*time.Second).String() + ", restarted",
+			opts: privateBroker,
+			inject: func(t *testing.T, r *rig) {
+				b := r.broker
+				b.Stop()
+				time.Sleep(dur(10*time.Second, 20*time.Second))
+				if err := b.Start(); err != nil {
+					t.Fatalf("broker restart: %v", err)
+				}
+			}}},
+		{true, scenario{name: "es-outage", fault: "Elasticsearch link cut " + dur(15*time.Second, 60*time.Second).String() + " (refused + reset)",
+			inject: func(t *testing.T, r *rig) {
+				r.esProxy.Cut()
+				time.Sleep(dur(15*time.Second, 60*time.Second))
+				if err := r.esProxy.Restore(); err != nil {
+					t.Fatal(err)
+				}
+			}}},
+		{false, scenario{name: "es-latency", fault: "300ms added to every Elasticsearch chunk for 20s",
+			inject: func(t *testing.T, r *rig) {
+				r.esProxy.SetLatency(300 * time.Millisecond)
+				time.Sleep(20 * time.Second)
+				r.esProxy.SetLatency(0)
+			}}},
+		{false, scenario{name: "es-resets", fault: "Elasticsearch connections reset every 500ms for 15s",
+			inject: func(t *testing.T, r *rig) {
+				for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+					r.esProxy.Reset()
+					time.Sleep(500 * time.Millisecond)
+				}
+			}}},
+		{false, scenario{name: "es-bandwidth", fault: "Elasticsearch link limited to 256 KiB/s per direction for 20s",
+			inject: func(t *testing.T, r *rig) {
+				r.esProxy.SetBandwidth(256 << 10)
+				time.Sleep(20 * time.Second)
+				r.esProxy.SetBandwidth(0)
+			}}},
+		{false, scenario{name: "es-timeouts", fault: "Elasticsearch link a black hole for 20s (requests time out), open connections reset at the end",
+			inject: func(t *testing.T, r *rig) {
+				r.esProxy.SetStall(true)
+				time.Sleep(20 * time.Second)
+				r.esProxy.SetStall(false)
+				r.esProxy.Reset()
+			}}},
+		{false, scenario{name: "es-read-only", fault: "index.blocks.write on the log indices for 20s",
+			inject: func(t *testing.T, r *rig) {
+				r.block(true)
+				time.Sleep(20 * time.Second)
+				r.block(false)
+			}}},
+		{false, scenario{name: "shipper-sigkill", fault: "shipper SIGKILL mid-file, restarted after 2s",
+			inject: func(t *testing.T, r *rig) {
+				r.shipper.Kill()
+				time.Sleep(2 * time.Second)
+				r.start(r.shipper)
+			}}},
+		{false, scenario{name: "shipper-sigkill-rotation", fault: "shipper SIGKILL while files rotate every 2 MiB, restarted after 2s",
+			rotate: 2 << 20,
+			inject: func(t *testing.T, r *rig) {
+				r.shipper.Kill()
+				time.Sleep(2 * time.Second)
+				r.start(r.shipper)
+			}}},
+		{true, scenario{name: "poison-mix", fault: "2000 poison records (bad JSON, mapping conflict, oversize, invalid UTF-8) mixed in", poison: 500}},
+	}
+}
+
+// TestChaos runs every scenario in order and prints the ledger.
+func TestChaos(t *testing.T) {
+	itest.RequireES(t)
+	itest.RequireKafka(t)
+	if full {
+		t.Run("capacity", measureCapacity)
+	}
+	for _, s := range scenarios() {
+		if !s.short && !full {
+			continue
+		}
+		t.Run(s.sc.name, func(t *testing.T) { run(t, s.sc) })
+	}
+}
+
+// measureCapacity pushes 100 000 records as fast as the load generator
+// writes them and measures how fast they are indexed.
+func measureCapacity(t *testing.T) {
+	r := newRig(t, "capacity", "none (unthrottled, to measure capacity)", rigOptions{})
+	const n = 100000
+	runID := itest.Name(t, "cap")
+	start := time.Now()
+	<-r.writeLoad("app", loadgen.Config{Records: n, RunID: runID, Seed: 1})
+	deadline := time.Now().Add(5 * time.Minute)
+	for r.count(runID).Distinct < n {
+		if time.Now().After(deadline) {
+			t.Fatal("capacity run did not finish in 5 minutes")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	el := time.Since(start)
+	measuredCap = int(float64(n) / el.Seconds())
+	t.Logf("capacity: %d records in %s = %d records/s; scenarios run at %d/s", n, el.Round(time.Millisecond), measuredCap, rate())
+}
+
+// block sets or clears a write block on the run's log indices (Elasticsearch
+// answers 403 cluster_block_exception to every write meanwhile).
+func (r *rig) block(on bool) {
+	body := `{"index.blocks.write":` + map[bool]string{true: "true", false: "null"}[on] + `}`
+	res, err := r.es.Indices.PutSettings(strings.NewReader(body), r.es.Indices.PutSettings.WithIndex(r.names.Alias),
+		r.es.Indices.PutSettings.WithContext(context.Background()))
+	if err != nil {
+		r.t.Fatalf("block %v: %v", on, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		r.t.Fatalf("block %v: %s", on, res.String())
+	}
+}
