@@ -1,0 +1,246 @@
+package suite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentobs/agentobs/agent/loadgen"
+	"github.com/agentobs/agentobs/bench/internal/report"
+)
+
+// e2eRun is one agent file → shipper → Kafka → indexer → ES run.
+type e2eRun struct {
+	Rate             float64
+	Shipper, Indexer Usage
+}
+
+// startShipper starts the shipper binary tailing include into topic.
+func (s *Suite) startShipper(include, topic string, extra ...string) (*Proc, string, func(), error) {
+	ck, err := os.MkdirTemp(s.env.Tmp, "ck-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	addr := FreeAddr()
+	p, err := Start(s.env.Tmp, s.env.Shipper, append([]string{
+		"-files.include", include, "-files.checkpoint-dir", ck, "-files.start-at", "beginning",
+		"-kafka.brokers", strings.Join(s.env.Brokers, ","), "-kafka.topic", topic, "-kafka.dlq-topic", s.dlq,
+		"-http.addr", addr, "-log.level", "warn", "-host", "bench",
+	}, extra...), nil)
+	if err != nil {
+		os.RemoveAll(ck)
+		return nil, "", nil, err
+	}
+	return p, addr, func() { os.RemoveAll(ck) }, nil
+}
+
+// runE2E ships the corpus through the whole pipeline, measuring docs/s at
+// the far end from the first document indexed to the last.
+func (s *Suite) runE2E(ctx context.Context, c *Corpus, step string) (e2eRun, error) {
+	topic := s.topic("e2e")
+	if err := s.env.CreateTopic(ctx, topic, s.opt.Partitions); err != nil {
+		return e2eRun{}, err
+	}
+	defer s.env.DeleteTopics(topic)
+	ix, err := s.startIndexers(topic, 1)
+	if err != nil {
+		return e2eRun{}, err
+	}
+	defer ix.drop()
+	if err := waitPort(ix.addrs[0], 30*time.Second); err != nil {
+		ix.stop()
+		return e2eRun{}, err
+	}
+	sh, _, rm, err := s.startShipper(c.Path, topic)
+	if err != nil {
+		ix.stop()
+		return e2eRun{}, err
+	}
+	defer rm()
+	alive := func() error {
+		if err := sh.Exited(); err != nil {
+			return err
+		}
+		return ix.alive()
+	}
+	s.prog.Step(step, float64(c.Records), ix.count)
+	rate, err := measureRate(ctx, float64(c.Records), ix.count, alive, 10*time.Minute)
+	r := e2eRun{Rate: rate, Shipper: sh.Stop(30 * time.Second), Indexer: ix.stop()}
+	if err != nil {
+		return e2eRun{}, fmt.Errorf("end to end: %w", err)
+	}
+	s.prog.Logf("end to end: %.0f docs/s (shipper CPU %.1fs, indexer CPU %.1fs)", rate, r.Shipper.CPU.Seconds(), r.Indexer.CPU.Seconds())
+	return r, nil
+}
+
+// runLatency writes agent lines at rate into a file the shipper tails for
+// d, and measures for a sample of them (every k-th seq) the time from the
+// write to the moment a search finds the document.
+func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (*report.Latency, error) {
+	topic := s.topic("lat")
+	if err := s.env.CreateTopic(ctx, topic, s.opt.Partitions); err != nil {
+		return nil, err
+	}
+	defer s.env.DeleteTopics(topic)
+	ix, err := s.startIndexers(topic, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer ix.drop()
+	defer ix.stop()
+	if err := waitPort(ix.addrs[0], 30*time.Second); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(s.env.Tmp, "latency.log")
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sh, _, rm, err := s.startShipper(path, topic)
+	if err != nil {
+		return nil, err
+	}
+	defer rm()
+	defer sh.Stop(30 * time.Second)
+	time.Sleep(time.Second) // the shipper has found the file
+
+	total := int64(rate * d.Seconds())
+	every := max(1, total/2000)
+	cfg := loadgen.DefaultConfig()
+	cfg.Seed, cfg.RecordSize, cfg.Rate, cfg.Records = s.opt.Seed+7, 1024, int(rate), total
+	cfg.RunID, cfg.Start = s.env.Name("lat"), time.Now().UTC()
+	g, err := loadgen.NewGenerator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	written := map[int64]time.Time{} // probe seq → write time
+	seen := map[int64]float64{}
+	stopPoll := make(chan struct{})
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		for {
+			select {
+			case <-stopPoll:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			mu.Lock()
+			var pending []int64
+			for seq := range written {
+				if _, ok := seen[seq]; !ok {
+					pending = append(pending, seq)
+				}
+			}
+			mu.Unlock()
+			if len(pending) == 0 {
+				continue
+			}
+			found, err := s.searchSeqs(ix.names.Glob(), pending)
+			now := time.Now()
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			for _, seq := range found {
+				if t, ok := written[seq]; ok {
+					if _, dup := seen[seq]; !dup {
+						seen[seq] = now.Sub(t).Seconds()
+					}
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	s.prog.Step(fmt.Sprintf("R5 latency: %d records at %.0f/s for %s", total, rate, d), float64(total), func() float64 { return ix.count() })
+	start := time.Now()
+	var buf []byte
+	var probes []int64
+	var n int64
+	for n < total {
+		due := min(total, int64(time.Since(start).Seconds()*rate)+1)
+		buf, probes = buf[:0], probes[:0]
+		for ; n < due; n++ {
+			l := g.Next()
+			buf = append(buf, l.Data...)
+			if l.Seq%every == 0 {
+				probes = append(probes, l.Seq)
+			}
+		}
+		if _, err := f.Write(buf); err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		mu.Lock()
+		for _, p := range probes {
+			written[p] = now
+		}
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	achieved := float64(total) / time.Since(start).Seconds()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		done := len(seen) == len(written)
+		mu.Unlock()
+		if done || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	close(stopPoll)
+	<-pollDone
+	lat := make([]float64, 0, len(seen))
+	for _, v := range seen {
+		lat = append(lat, v)
+	}
+	slices.Sort(lat)
+	l := &report.Latency{TargetRate: rate, Achieved: achieved, Probes: len(written), Missing: len(written) - len(seen), Samples: lat,
+		P50: report.Percentile(lat, 50), P90: report.Percentile(lat, 90), P99: report.Percentile(lat, 99)}
+	if len(lat) > 0 {
+		l.Max = lat[len(lat)-1]
+	}
+	s.prog.Logf("latency: p50 %.2fs p99 %.2fs over %d probes (%d missing)", l.P50, l.P99, l.Probes, l.Missing)
+	return l, nil
+}
+
+// searchSeqs returns which of seqs are searchable in the indices of glob.
+func (s *Suite) searchSeqs(glob string, seqs []int64) ([]int64, error) {
+	q, _ := json.Marshal(map[string]any{"size": len(seqs), "_source": false, "docvalue_fields": []string{"seq"},
+		"query": map[string]any{"terms": map[string]any{"seq": seqs}}})
+	res, err := s.es.Search(s.es.Search.WithIndex(glob), s.es.Search.WithBody(strings.NewReader(string(q))),
+		s.es.Search.WithIgnoreUnavailable(true), s.es.Search.WithAllowNoIndices(true))
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		return nil, fmt.Errorf("search: %s", res.Status())
+	}
+	var out struct {
+		Hits struct {
+			Hits []struct {
+				Fields map[string][]int64 `json:"fields"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	var found []int64
+	for _, h := range out.Hits.Hits {
+		if v := h.Fields["seq"]; len(v) > 0 {
+			found = append(found, v[0])
+		}
+	}
+	return found, nil
+}
