@@ -223,6 +223,9 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 	tally = r.count(runID)
 	l.Docs, l.Indexed = tally.Docs, tally.Distinct
 
+	t.Logf("all %d indexed %s after the fault ended", l.Indexed, l.Recovery.Round(time.Millisecond))
+	l.Acked = r.acked() // before the probe adds to it
+
 	// Lag back to 0.
 	lagDeadline := time.Now().Add(30 * time.Second)
 	for {
@@ -253,7 +256,7 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	l.Acked = r.acked()
+	t.Logf("lag 0 and probe searchable after %s", l.Probe.Round(time.Millisecond))
 
 	// Dead letters: distinct by original partition and offset, by reason.
 	seen := map[string]bool{}
@@ -271,6 +274,7 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 			l.DeadRun++
 		}
 	}
+	t.Logf("dead letters read")
 	r.mu.Lock()
 	peaks := l.PeakRSS
 	r.mu.Unlock()

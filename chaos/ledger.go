@@ -99,9 +99,9 @@ func kv(m map[string]int64) string {
 // WriteTable prints ledgers as a Markdown table (readable as text too),
 // then the dead letters by reason and every failed check.
 func WriteTable(w io.Writer, ls []*Ledger) {
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| scenario\t fault\t sent\t acked\t indexed\t poison\t dead-lettered\t lost\t duplicates\t recovery\t probe\t lag 0\t peak RSS MiB\t result\t|")
-	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t---\t---\t---\t---\t---\t---\t---\t|")
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	fmt.Fprintln(tw, "| scenario\t| fault\t| sent\t| acked\t| indexed\t| poison\t| dead-lettered\t| lost\t| duplicates\t| recovery\t| probe\t| lag 0\t| peak RSS MiB\t| result\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
 	for _, l := range ls {
 		res := "PASS"
 		if !l.Pass() {
@@ -116,7 +116,7 @@ func WriteTable(w io.Writer, ls []*Ledger) {
 		for _, k := range ks {
 			rss = append(rss, k+" "+mib(l.PeakRSS[k]))
 		}
-		fmt.Fprintf(tw, "| %s\t %s\t %d\t %d\t %d\t %d\t %d\t %d\t %d\t %.1fs\t %.1fs\t %v\t %s\t %s\t|\n",
+		fmt.Fprintf(tw, "| %s\t| %s\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %.1fs\t| %.1fs\t| %v\t| %s\t| %s\t|\n",
 			l.Scenario, l.Fault, l.Sent, l.Acked, l.Indexed, l.PoisonTotal(), l.DeadTotal(), l.Lost(), l.Duplicates(),
 			l.Recovery.Seconds(), l.Probe.Seconds(), l.LagZero, strings.Join(rss, ", "), res)
 	}
