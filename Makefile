@@ -12,14 +12,15 @@ FUZZTIME ?= 10s
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## build every binary into bin/ and the Fluent Bit plugin
+build: ## build every binary into bin/: agent, shipper, indexer, demo, the plugin .so and its host program
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./agent ./shipper ./indexer $(EXTRA_BINS)
-	$(MAKE) plugin
+	$(GO) build -o $(BIN)/ ./agent ./shipper ./indexer ./cmd/demo ./collector/cmd/flbchunk ./alerts/amctl
+	$(MAKE) --no-print-directory plugin
 
-plugin: ## build the Fluent Bit output plugin bin/out_agentobs.so
+plugin: ## build the Fluent Bit output plugin bin/out_agentobs.so and the test host bin/flbhost
 	@mkdir -p $(BIN)
 	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(BIN)/out_agentobs.so ./collector
+	gcc -O2 -Wall -pthread -o $(BIN)/flbhost collector/host/flbhost.c -ldl
 
 stack-up: ## start the local stack (Kafka, Elasticsearch, Prometheus, Alertmanager) on loopback; idempotent
 	scripts/stack.sh up
@@ -48,8 +49,8 @@ unit-test: ## fast tests, no servers needed
 test: stack-up lint ## the whole suite on the real local stack: unit, integration, end-to-end, brief fuzzing
 	TEST_FLAGS="$(TEST_FLAGS)" FUZZTIME=$(FUZZTIME) scripts/test.sh
 
-demo: ## the main job: agents → shipper + plugin → Kafka → indexer → Elasticsearch, live progress and a report
-	scripts/demo.sh
+demo: build ## the main job: agents → shipper + plugin → Kafka → indexer → Elasticsearch, live progress and a report
+	scripts/demo.sh $(DEMO_ARGS)
 
 bench: ## the benchmark suite against the real stack (see bench/README.md)
 	scripts/bench.sh

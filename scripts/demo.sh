@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make demo`: the main job. Placeholder until the end-to-end demo lands:
-# it brings up the local stack and says what is not built yet.
+# `make demo`: bring up the local stack, then run the whole pipeline with
+# live progress and a closing report (bin/demo; see cmd/demo). Arguments go
+# to bin/demo, e.g. `make demo DEMO_ARGS="-duration 2m -rate 5000"`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/stack.sh up
-echo
-echo "The local stack is up. The full demo (agents → shipper + plugin → Kafka → indexer → Elasticsearch) is not built yet."
+eval "$(scripts/stack.sh env | sed 's/^/export /')"
+exec bin/demo -stack-dir "$AGENTOBS_STACK_DIR" "$@"

@@ -1,0 +1,151 @@
+// Command demo is `make demo`: it runs the whole pipeline on this machine
+// against the local stack — live agents calling each other and a load
+// generator write JSON logs; the shipper tails them and the Fluent Bit plugin
+// (through the host program) sends a second stream; the indexer writes both
+// to Elasticsearch — shows live progress, and ends with a report: records
+// written, indexed, lost, duplicated, dead-lettered, latency, and one failing
+// trace as a timeline across services.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/trace"
+	"github.com/agentobs/agentobs/internal/esx"
+	"github.com/agentobs/agentobs/internal/pipeline"
+	"golang.org/x/term"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "directory with agent, shipper, indexer, flbhost, flbchunk and out_agentobs.so")
+	work := flag.String("workdir", "/tmp/agentobs-demo", "logs, checkpoints and chunk files of this run")
+	dur := flag.Duration("duration", 60*time.Second, "how long traffic flows (Ctrl-C stops earlier)")
+	rate := flag.Int("rate", 2000, "load generator records/s through the shipper")
+	pluginRate := flag.Int("plugin-rate", 1000, "load generator records/s through the Fluent Bit plugin (0: off)")
+	agents := flag.Int("agents", 3, "live agents that call each other")
+	agentRate := flag.Float64("agent-rate", 2, "tasks/s per live agent")
+	brokers := flag.String("kafka.brokers", "127.0.0.1:9092", "Kafka of the local stack")
+	es := flag.String("es.url", "http://127.0.0.1:9200", "Elasticsearch of the local stack")
+	stack := flag.String("stack-dir", envOr("AGENTOBS_STACK_DIR", "/tmp/agentobs-stack"), "local stack state dir (Prometheus targets)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *bin, *work, *dur, *rate, *pluginRate, *agents, *agentRate, *brokers, *es, *stack); err != nil {
+		fmt.Fprintln(os.Stderr, "\ndemo failed:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
+
+func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginRate, agents int, agentRate float64, brokers, esURL, stack string) error {
+	runID := "demo-" + time.Now().UTC().Format("20060102-150405")
+	workDir := filepath.Join(work, runID)
+	abs := func(n string) string { p, _ := filepath.Abs(filepath.Join(bin, n)); return p }
+	opt := pipeline.Options{
+		Bins:    map[string]string{"agent": abs("agent"), "shipper": abs("shipper"), "indexer": abs("indexer"), "flbhost": abs("flbhost"), "flbchunk": abs("flbchunk"), "plugin": abs("out_agentobs.so")},
+		WorkDir: workDir, StackDir: stack, Brokers: []string{brokers}, ESURL: esURL, Names: pipeline.DefaultNames(), RunID: runID,
+		Agents: agents, AgentRate: agentRate, Rate: rate, PluginRate: pluginRate, Duration: dur, Seed: time.Now().UnixNano() % 1e6,
+		RotateBytes: 8 << 20, IndexerAddr: "127.0.0.1:9400", ShipperAddr: "127.0.0.1:9401", PluginAddr: "127.0.0.1:9402",
+		AgentBasePort: 9410, Register: true,
+	}
+	fmt.Printf("agentobs demo %s: %d live agents, %d rec/s via shipper, %d rec/s via the Fluent Bit plugin, for %s\n", runID, agents, rate, pluginRate, dur)
+	fmt.Printf("work dir %s\n\n", workDir)
+	p, err := pipeline.Start(ctx, opt)
+	if p != nil {
+		defer func() {
+			fmt.Println("\nstopping the pipeline (the local stack stays up; `make stack-down` stops it)")
+			_ = p.Close()
+		}()
+	}
+	if err != nil {
+		return err
+	}
+	cl, err := esx.Config{Addresses: []string{esURL}, RequestTimeout: 30 * time.Second}.NewClient()
+	if err != nil {
+		return err
+	}
+	tty := term.IsTerminal(int(os.Stdout.Fd()))
+	show := func(line string, final bool) {
+		if tty {
+			fmt.Printf("\r\033[K%s", line)
+			if final {
+				fmt.Println()
+			}
+		} else {
+			fmt.Println(line)
+		}
+	}
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	end := time.After(dur)
+	every := 0
+traffic:
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Println("\ninterrupted: stopping traffic and draining")
+			break traffic
+		case <-end:
+			break traffic
+		case <-tick.C:
+			every++
+			if tty || every%5 == 0 {
+				show(p.Status(context.Background()).Line(), false)
+			}
+		}
+	}
+	show(p.Status(context.Background()).Line(), true)
+	p.StopTraffic()
+	dctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for !p.LoadgenDone() || !p.PluginDone() {
+		time.Sleep(200 * time.Millisecond)
+	}
+	fmt.Println("traffic stopped; waiting until every record written is searchable…")
+	drains := 0
+	rep, err := p.Drain(dctx, cl, 2*time.Minute, func(r pipeline.Report) {
+		if drains++; !tty && drains%5 != 0 {
+			return
+		}
+		show(fmt.Sprintf("  draining: %d of %d records searchable", r.Written()-r.Lost(), r.Written()), false)
+	})
+	fmt.Println()
+	rep.Write(os.Stdout)
+	if err != nil {
+		return err
+	}
+	if v, terr := p.FailingTrace(dctx); terr == nil {
+		fmt.Printf("\none failing trace, as the indexer's trace lookup returns it (GET /v1/traces/%s):\n\n", v.ID)
+		trace.WriteTimeline(os.Stdout, v)
+	} else {
+		fmt.Println("\nno failing trace to show:", terr)
+	}
+	fmt.Printf(`
+look further (the local stack stays up until `+"`make stack-down`"+`):
+  Prometheus     http://127.0.0.1:9090/alerts      (the repo's alert rules; targets registered by the demo)
+  Alertmanager   http://127.0.0.1:9093
+  Elasticsearch  curl 'http://127.0.0.1:9200/agentobs-logs/_search?q=loadgen.run_id:%s&size=3&pretty'
+  trace lookup   bin/indexer trace <trace-id>       (summary and every record, all services, in order)
+  logs           %s/proc/*.log
+  with Docker:   docker compose -f compose/docker-compose.yml up  → Grafana http://localhost:3000, Kibana http://localhost:5601
+`, runID, workDir)
+	if rep.Lost() != 0 || rep.Duplicates() != 0 {
+		return fmt.Errorf("%d lost, %d duplicated", rep.Lost(), rep.Duplicates())
+	}
+	return nil
+}
