@@ -274,7 +274,14 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 			l.DeadRun++
 		}
 	}
-	t.Logf("dead letters read")
+	if missing, producers, err := r.audit(); err != nil {
+		l.Fail("indexer audit: %v", err)
+	} else {
+		l.AuditMissing, l.AuditProducers = missing, producers
+		if missing != l.Lost() {
+			l.Fail("indexer audit reports %d missing, the ledger %d lost", missing, l.Lost())
+		}
+	}
 	r.mu.Lock()
 	peaks := l.PeakRSS
 	r.mu.Unlock()

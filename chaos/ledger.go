@@ -40,6 +40,9 @@ type Ledger struct {
 	// Recovery is from the end of the fault until everything sent was
 	// indexed; Probe is how long a fresh batch took to become searchable.
 	Recovery, Probe time.Duration
+	// AuditMissing is what `indexer audit` reported missing after the run
+	// (-1: not run); AuditProducers the producers it saw.
+	AuditMissing, AuditProducers int64
 	// LagZero: consumer lag returned to 0 after the run.
 	LagZero bool
 	// PeakRSS by component, bytes; MemBound is the stated bound.
@@ -73,7 +76,9 @@ func (l *Ledger) PoisonTotal() int64 {
 }
 
 // Fail records a failed check.
-func (l *Ledger) Fail(format string, args ...any) { l.Failures = append(l.Failures, fmt.Sprintf(format, args...)) }
+func (l *Ledger) Fail(format string, args ...any) {
+	l.Failures = append(l.Failures, fmt.Sprintf(format, args...))
+}
 
 // Pass is true when no check failed.
 func (l *Ledger) Pass() bool { return len(l.Failures) == 0 }
@@ -100,12 +105,16 @@ func kv(m map[string]int64) string {
 // then the dead letters by reason and every failed check.
 func WriteTable(w io.Writer, ls []*Ledger) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "| scenario\t| fault\t| sent\t| acked\t| indexed\t| poison\t| dead-lettered\t| lost\t| duplicates\t| recovery\t| probe\t| lag 0\t| peak RSS MiB\t| result\t|")
-	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
+	fmt.Fprintln(tw, "| scenario\t| fault\t| sent\t| acked\t| indexed\t| poison\t| dead-lettered\t| lost\t| duplicates\t| audit missing\t| recovery\t| probe\t| lag 0\t| peak RSS MiB\t| result\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
 	for _, l := range ls {
 		res := "PASS"
 		if !l.Pass() {
 			res = "FAIL"
+		}
+		audit := "-"
+		if l.AuditMissing >= 0 {
+			audit = fmt.Sprintf("%d (%d producers)", l.AuditMissing, l.AuditProducers)
 		}
 		var rss []string
 		ks := make([]string, 0, len(l.PeakRSS))
@@ -116,9 +125,9 @@ func WriteTable(w io.Writer, ls []*Ledger) {
 		for _, k := range ks {
 			rss = append(rss, k+" "+mib(l.PeakRSS[k]))
 		}
-		fmt.Fprintf(tw, "| %s\t| %s\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %.1fs\t| %.1fs\t| %v\t| %s\t| %s\t|\n",
+		fmt.Fprintf(tw, "| %s\t| %s\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %s\t| %.1fs\t| %.1fs\t| %v\t| %s\t| %s\t|\n",
 			l.Scenario, l.Fault, l.Sent, l.Acked, l.Indexed, l.PoisonTotal(), l.DeadTotal(), l.Lost(), l.Duplicates(),
-			l.Recovery.Seconds(), l.Probe.Seconds(), l.LagZero, strings.Join(rss, ", "), res)
+			audit, l.Recovery.Seconds(), l.Probe.Seconds(), l.LagZero, strings.Join(rss, ", "), res)
 	}
 	tw.Flush()
 	for _, l := range ls {

@@ -1,9 +1,12 @@
 package chaos_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"github.com/agentobs/agentobs/agent/loadgen"
 	"github.com/agentobs/agentobs/chaos"
 	"github.com/agentobs/agentobs/chaos/faultproxy"
+	"github.com/agentobs/agentobs/indexer/audit"
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/internal/itest"
 	"github.com/agentobs/agentobs/internal/kafkax"
@@ -78,7 +82,7 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *rig {
 	}
 	r := &rig{t: t, dir: t.TempDir(), es: es, names: schema.WithPrefix(itest.Index(t)), group: itest.Name(t, "g"),
 		extraIdx: o.indexerArgs, stop: make(chan struct{}),
-		ledger: &chaos.Ledger{Scenario: name, Fault: fault, Poison: map[string]int64{}, DeadLetters: map[string]int64{},
+		ledger: &chaos.Ledger{Scenario: name, AuditMissing: -1, Fault: fault, Poison: map[string]int64{}, DeadLetters: map[string]int64{},
 			PeakRSS: map[string]float64{}, MemBound: memBound}}
 	t.Cleanup(func() { schema.Uninstall(context.Background(), es, r.names) })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -319,4 +323,22 @@ func (r *rig) deadLetters() []kafka.Message {
 		rd.Close()
 	}
 	return out
+}
+
+// audit runs `indexer audit -json` over the run's indices and dead-letter
+// topic: the loss check a user runs, which must agree with the ledger.
+func (r *rig) audit() (missing, producers int64, err error) {
+	args := []string{"audit", "-json", "-since", "2h", "-grace", "0s",
+		"-kafka.brokers", strings.Join(r.kafka.Brokers, ","), "-kafka.topic", r.topic, "-kafka.dlq-topic", r.dlq,
+		"-es.addresses", itest.ESURL(), "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
+		"-index.traces", r.names.Traces, "-index.alerts", r.names.Alerts, "-log.level", "warn"}
+	cmd := exec.Command(bins["indexer"], args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, runErr := cmd.Output() // exit 1 when records are missing: the JSON is still there
+	var rep audit.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return 0, 0, fmt.Errorf("indexer audit: %v (%v)\n%s", err, runErr, stderr.String())
+	}
+	return rep.Missing, int64(len(rep.Producers)), nil
 }

@@ -48,7 +48,7 @@ func scenarios() []struct {
 		{true, scenario{name: "indexer-sigkill", fault: "indexer SIGKILL mid-batch, restarted after 2s", inject: restartIndexer("KILL")}},
 		{false, scenario{name: "indexer-sigterm", fault: "indexer SIGTERM mid-batch, restarted after 2s", inject: restartIndexer("TERM")}},
 		{false, scenario{name: "indexer-rebalance", fault: "two indexers, one SIGKILLed (partitions move after the 6s session timeout)",
-			opts: func(*testing.T) rigOptions { return rigOptions{indexers: 2} },
+			opts:   func(*testing.T) rigOptions { return rigOptions{indexers: 2} },
 			inject: func(t *testing.T, r *rig) { r.indexers[1].Kill() }}},
 		{true, scenario{name: "broker-outage", fault: "private Kafka broker stopped " + dur(10*time.Second, 20*time.Second).String() + ", restarted",
 			opts: privateBroker,

@@ -256,4 +256,3 @@ func (p *Proxy) Close() error {
 	p.mu.Unlock()
 	return nil
 }
-
