@@ -1,18 +1,15 @@
 package schema
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
 
+	"github.com/agentobs/agentobs/internal/esx"
 	"github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 )
 
 // Features are the optional cluster features the indexer can use.
@@ -123,36 +120,9 @@ func ensureIndex(ctx context.Context, es *elasticsearch.Client, index string, se
 	return nil
 }
 
-// do sends a JSON request and decodes a JSON answer into out (may be nil).
+// do is esx.Do: one JSON request, the answer decoded into out.
 func do(ctx context.Context, es *elasticsearch.Client, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := es.Perform(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	r := &esapi.Response{StatusCode: res.StatusCode, Body: res.Body, Header: res.Header}
-	defer r.Body.Close()
-	if r.IsError() {
-		msg, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
-		return fmt.Errorf("%s %s: %s: %s", method, path, r.Status(), msg)
-	}
-	if out != nil {
-		return json.NewDecoder(r.Body).Decode(out)
-	}
-	_, _ = io.Copy(io.Discard, r.Body)
-	return nil
+	return esx.Do(ctx, es, method, path, in, out)
 }
 
 // Uninstall removes the templates (tests; the indices are removed by name).

@@ -1,18 +1,16 @@
 package trace
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/agentobs/agentobs/internal/esx"
 )
 
 // ErrNotFound: no summary and no record for the id.
@@ -183,43 +181,12 @@ func (s *Store) records(ctx context.Context, query any, p Page, v *View) error {
 	return nil
 }
 
-// do sends a JSON request (in: nil, an io.Reader of NDJSON, or a value to
-// encode) and decodes the answer into out. 404 is ErrNotFound.
+// do is esx.Do with 404 on a GET mapped to ErrNotFound.
 func (s *Store) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	ctype := "application/json"
-	switch b := in.(type) {
-	case nil:
-	case io.Reader:
-		body, ctype = b, "application/x-ndjson"
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", ctype)
-	res, err := s.es.Perform(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	r := &esapi.Response{StatusCode: res.StatusCode, Body: res.Body, Header: res.Header}
-	defer r.Body.Close()
-	if r.StatusCode == http.StatusNotFound && method == http.MethodGet {
+	err := esx.Do(ctx, s.es, method, path, in, out)
+	var se *esx.StatusError
+	if errors.As(err, &se) && se.Code == http.StatusNotFound && method == http.MethodGet {
 		return ErrNotFound
 	}
-	if r.IsError() {
-		msg, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
-		return fmt.Errorf("%s %s: %s: %s", method, path, r.Status(), msg)
-	}
-	if out != nil {
-		return json.NewDecoder(r.Body).Decode(out)
-	}
-	_, _ = io.Copy(io.Discard, r.Body)
-	return nil
+	return err
 }
