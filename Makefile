@@ -7,7 +7,7 @@ export AGENTOBS_REQUIRE_STACK ?= 1
 TEST_FLAGS ?= -p 1 -timeout 30m
 FUZZTIME ?= 10s
 
-.PHONY: help build plugin test unit-test fuzz lint vet fmt-check stack-up stack-down stack-status demo bench chaos images clean
+.PHONY: helm-sync help build plugin test unit-test fuzz lint vet fmt-check stack-up stack-down stack-status demo bench chaos images clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench: ## the benchmark suite against the real stack (see bench/README.md)
 
 chaos: ## the fault-injection suite
 	AGENTOBS_CHAOS=full $(GO) test -p 1 -timeout 60m -run 'Chaos' -v ./chaos/...
+
+helm-sync: ## refresh the Helm chart's copies of alerts/rules and dashboards (a test fails when they drift)
+	helm/sync.sh
 
 images: ## build the container images (needs a Docker engine)
 	docker build -f agent/Dockerfile -t agentobs/agent:dev .
