@@ -92,6 +92,10 @@ func run() error {
 	res.Params = report.Params{Seed: opt.Seed, Records: opt.Records, Reps: opt.Reps, Quick: opt.Quick, Sizes: opt.Sizes, Partitions: opt.Partitions}
 	runErr := suite.Run(ctx, env, opt, res)
 	res.Elapsed = time.Since(res.Started).Seconds()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil && m.Load1 > 0.5 {
+		res.Notes = append(res.Notes, fmt.Sprintf("The machine was not idle: load average %.2f at the start (%s at the end), other work shared the cores; spreads are wider than on a quiet machine.",
+			m.Load1, strings.Fields(string(b))[0]))
+	}
 
 	stamp := res.Started.Format("2006-01-02-1504") + "-" + m.Host
 	if err := res.WriteJSON(filepath.Join(*out, stamp+".json")); err != nil {

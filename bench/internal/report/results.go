@@ -110,6 +110,10 @@ type Point struct {
 type Latency struct {
 	TargetRate float64   `json:"target_rate"`
 	Achieved   float64   `json:"achieved_rate"`
+	// FarEnd is the indexed rate while the lines were written.
+	FarEnd float64 `json:"far_end_rate"`
+	// Sustained is the rate the 80 % refers to.
+	Sustained float64 `json:"sustained_rate"`
 	P50        float64   `json:"p50_s"`
 	P90        float64   `json:"p90_s"`
 	P99        float64   `json:"p99_s"`

@@ -57,7 +57,7 @@ func (s *Suite) runE2E(ctx context.Context, c *Corpus, step string) (e2eRun, err
 		ix.stop()
 		return e2eRun{}, err
 	}
-	sh, _, rm, err := s.startShipper(c.Path, topic)
+	sh, shAddr, rm, err := s.startShipper(c.Path, topic)
 	if err != nil {
 		ix.stop()
 		return e2eRun{}, err
@@ -70,7 +70,8 @@ func (s *Suite) runE2E(ctx context.Context, c *Corpus, step string) (e2eRun, err
 		return ix.alive()
 	}
 	s.prog.Step(step, float64(c.Records), ix.count)
-	rate, err := measureRate(ctx, float64(c.Records), ix.count, alive, 10*time.Minute)
+	read := func() float64 { return Scrape(shAddr, "agentobs_shipper_lines_read_total") }
+	rate, err := measureRate(ctx, float64(c.Records), ix.count, read, alive, 10*time.Minute)
 	r := e2eRun{Rate: rate, Shipper: sh.Stop(30 * time.Second), Indexer: ix.stop()}
 	if err != nil {
 		return e2eRun{}, fmt.Errorf("end to end: %w", err)
@@ -162,6 +163,8 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 	}()
 	s.prog.Step(fmt.Sprintf("R5 latency: %d records at %.0f/s for %s", total, rate, d), float64(total), func() float64 { return ix.count() })
 	start := time.Now()
+	var t1 time.Time
+	var c1 float64
 	var buf []byte
 	var probes []int64
 	var n int64
@@ -184,9 +187,15 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 			written[p] = now
 		}
 		mu.Unlock()
+		if t1.IsZero() && n >= total/4 {
+			t1, c1 = time.Now(), ix.count()
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	achieved := float64(total) / time.Since(start).Seconds()
+	// The far end's rate over the last three quarters of the writing: below
+	// the written rate, the pipeline falls behind and latency only grows.
+	farEnd := (ix.count() - c1) / time.Since(t1).Seconds()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		mu.Lock()
@@ -204,12 +213,12 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 		lat = append(lat, v)
 	}
 	slices.Sort(lat)
-	l := &report.Latency{TargetRate: rate, Achieved: achieved, Probes: len(written), Missing: len(written) - len(seen), Samples: lat,
+	l := &report.Latency{TargetRate: rate, Achieved: achieved, FarEnd: farEnd, Probes: len(written), Missing: len(written) - len(seen), Samples: lat,
 		P50: report.Percentile(lat, 50), P90: report.Percentile(lat, 90), P99: report.Percentile(lat, 99)}
 	if len(lat) > 0 {
 		l.Max = lat[len(lat)-1]
 	}
-	s.prog.Logf("latency: p50 %.2fs p99 %.2fs over %d probes (%d missing)", l.P50, l.P99, l.Probes, l.Missing)
+	s.prog.Logf("latency: p50 %.2fs p99 %.2fs over %d probes (%d missing); written %.0f/s, indexed %.0f/s meanwhile", l.P50, l.P99, l.Probes, l.Missing, achieved, farEnd)
 	return l, nil
 }
 

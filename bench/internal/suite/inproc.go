@@ -56,7 +56,7 @@ func (s *Suite) runIndexerInProc(ctx context.Context, topic string, n int, mode 
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	espid := StackPID("elasticsearch")
-	e0, u0 := ProcCPU(espid), Self()
+	e0, u0 := TreeCPU(espid), Self()
 	go func() { done <- a.RunBenchMode(rctx, mode) }()
 	if profile != "" {
 		f, err := os.Create(profile)
@@ -84,14 +84,15 @@ func (s *Suite) runIndexerInProc(ctx context.Context, topic string, n int, mode 
 		}
 	}
 	s.prog.Step(step, float64(n), count)
-	rate, err := measureRate(ctx, float64(n), count, alive, 10*time.Minute)
+	fetched := func() float64 { return gathered(reg, "agentobs_indexer_records_consumed_total") }
+	rate, err := measureRate(ctx, float64(n), count, fetched, alive, 10*time.Minute)
 	cancel()
 	<-done
 	u1 := Self()
 	if err != nil {
 		return indexRun{}, err
 	}
-	r := indexRun{Rate: rate, Usage: Usage{CPU: u1.CPU - u0.CPU, PeakRSS: u1.PeakRSS}, ES: ProcCPU(espid) - e0}
+	r := indexRun{Rate: rate, Usage: Usage{CPU: u1.CPU - u0.CPU, PeakRSS: u1.PeakRSS}, ES: TreeCPU(espid) - e0}
 	s.prog.Logf("indexer in-process %+v: %.0f docs/s, CPU %.1fs", mode, rate, r.Usage.CPU.Seconds())
 	return r, nil
 }

@@ -123,6 +123,25 @@ func ProcCPU(pid int) time.Duration {
 	return time.Duration(u+st) * time.Second / 100 // USER_HZ
 }
 
+// TreeCPU is the CPU time of pid and its descendants (the stack's start
+// scripts fork the real JVM).
+func TreeCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	t := ProcCPU(pid)
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, c := range strings.Fields(string(b)) {
+			if cp, err := strconv.Atoi(c); err == nil {
+				t += TreeCPU(cp)
+			}
+		}
+	}
+	return t
+}
+
 // StackPID is the pid of a stack server ("kafka", "elasticsearch"), or 0.
 func StackPID(name string) int {
 	b, err := os.ReadFile("/tmp/agentobs-stack/" + name + ".pid")

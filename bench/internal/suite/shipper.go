@@ -80,7 +80,7 @@ func (s *Suite) runShipper(ctx context.Context, c *Corpus, topic, step string) (
 	defer os.RemoveAll(ck)
 	addr := FreeAddr()
 	kpid := StackPID("kafka")
-	k0 := ProcCPU(kpid)
+	k0 := TreeCPU(kpid)
 	p, err := Start(s.env.Tmp, s.env.Shipper, []string{
 		"-files.include", c.Path, "-files.checkpoint-dir", ck, "-files.start-at", "beginning",
 		"-kafka.brokers", strings.Join(s.env.Brokers, ","), "-kafka.topic", topic, "-kafka.dlq-topic", topic + "-dlq",
@@ -91,12 +91,13 @@ func (s *Suite) runShipper(ctx context.Context, c *Corpus, topic, step string) (
 	}
 	count := func() float64 { return Scrape(addr, "agentobs_shipper_records_produced_total", `outcome="ok"`) }
 	s.prog.Step(step, float64(c.Records), count)
-	rate, err := measureRate(ctx, float64(c.Records), count, p.Exited, 10*time.Minute)
+	read := func() float64 { return Scrape(addr, "agentobs_shipper_lines_read_total") }
+	rate, err := measureRate(ctx, float64(c.Records), count, read, p.Exited, 10*time.Minute)
 	use := p.Stop(30 * time.Second)
 	if err != nil {
 		return shipperRun{}, fmt.Errorf("shipper: %w", err)
 	}
-	r := shipperRun{Rate: rate, MBps: rate * float64(c.Bytes) / float64(c.Records) / 1e6, Usage: use, Kafka: ProcCPU(kpid) - k0}
+	r := shipperRun{Rate: rate, MBps: rate * float64(c.Bytes) / float64(c.Records) / 1e6, Usage: use, Kafka: TreeCPU(kpid) - k0}
 	s.prog.Logf("shipper %s: %.0f records/s, %.1f MB/s, CPU %.1fs, peak RSS %d MiB", filepath.Base(c.Path), r.Rate, r.MBps, use.CPU.Seconds(), use.PeakRSS>>20)
 	return r, nil
 }
@@ -123,7 +124,7 @@ func (s *Suite) runPerfTest(ctx context.Context, c *Corpus, n int, topic, step s
 	cmd.Stdout, cmd.Stderr = &out, &out
 	s.prog.Step(step, float64(n), nil)
 	kpid := StackPID("kafka")
-	k0 := ProcCPU(kpid)
+	k0 := TreeCPU(kpid)
 	if err := cmd.Run(); err != nil {
 		return shipperRun{}, fmt.Errorf("perf-test: %w: %s", err, tailString(out.String(), 800))
 	}
@@ -133,7 +134,7 @@ func (s *Suite) runPerfTest(ctx context.Context, c *Corpus, n int, topic, step s
 	}
 	last := m[len(m)-1]
 	rate, _ := strconv.ParseFloat(last[2], 64)
-	r := shipperRun{Rate: rate, MBps: rate * float64(c.Bytes) / float64(c.Records) / 1e6, Usage: rusage(cmd.ProcessState), Kafka: ProcCPU(kpid) - k0}
+	r := shipperRun{Rate: rate, MBps: rate * float64(c.Bytes) / float64(c.Records) / 1e6, Usage: rusage(cmd.ProcessState), Kafka: TreeCPU(kpid) - k0}
 	s.prog.Logf("perf-test: %.0f records/s, %.1f MB/s (JVM CPU %.1fs incl. start-up)", r.Rate, r.MBps, r.Usage.CPU.Seconds())
 	return r, nil
 }

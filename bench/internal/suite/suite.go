@@ -378,10 +378,22 @@ func (s *Suite) r5(ctx context.Context) error {
 		f.Err = "needs R1's reference"
 	}
 	s.res.Figures = append(s.res.Figures, f)
-	lat, err := s.runLatency(ctx, 0.8*f.Value.Median, s.opt.LatencyFor)
+	// Sustained is first the backlog-drain rate above; when the pipeline,
+	// all stages running at once, cannot index 95 % of 80 % of it, the rate
+	// it did index is what it sustains, and the latency is taken again at
+	// 80 % of that.
+	sustained := f.Value.Median
+	lat, err := s.runLatency(ctx, 0.8*sustained, s.opt.LatencyFor)
+	if err == nil && lat.FarEnd < 0.95*lat.Achieved {
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("R5: at %.0f/s written (80 %% of the drain rate %.0f/s) the pipeline indexed only %.0f/s with every stage running at once (p99 %.1f s); its sustained rate is taken as that, and the latency measured again at 80 %% of it.",
+			lat.Achieved, sustained, lat.FarEnd, lat.P99))
+		sustained = lat.FarEnd
+		lat, err = s.runLatency(ctx, 0.8*sustained, s.opt.LatencyFor)
+	}
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
+	lat.Sustained = sustained
 	s.res.Latency = lat
 	lf := report.Figure{ID: "R5b", Name: "end-to-end p99 write → searchable at 80 % of sustained rate", Unit: "s",
 		Value: report.Of(lat.P99), RefName: "budget", Ref: report.Of(2), Goal: 1,
