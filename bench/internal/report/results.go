@@ -108,19 +108,19 @@ type Point struct {
 
 // Latency is write-to-searchable latency of R5's paced run.
 type Latency struct {
-	TargetRate float64   `json:"target_rate"`
-	Achieved   float64   `json:"achieved_rate"`
+	TargetRate float64 `json:"target_rate"`
+	Achieved   float64 `json:"achieved_rate"`
 	// FarEnd is the indexed rate while the lines were written.
 	FarEnd float64 `json:"far_end_rate"`
 	// Sustained is the rate the 80 % refers to.
-	Sustained float64 `json:"sustained_rate"`
-	P50        float64   `json:"p50_s"`
-	P90        float64   `json:"p90_s"`
-	P99        float64   `json:"p99_s"`
-	Max        float64   `json:"max_s"`
-	Probes     int       `json:"probes"`
-	Missing    int       `json:"missing"`
-	Samples    []float64 `json:"samples_s,omitempty"`
+	Sustained float64   `json:"sustained_rate"`
+	P50       float64   `json:"p50_s"`
+	P90       float64   `json:"p90_s"`
+	P99       float64   `json:"p99_s"`
+	Max       float64   `json:"max_s"`
+	Probes    int       `json:"probes"`
+	Missing   int       `json:"missing"`
+	Samples   []float64 `json:"samples_s,omitempty"`
 }
 
 // Profile names the top costs of a component whose goal was missed.

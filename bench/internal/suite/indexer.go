@@ -150,7 +150,9 @@ type bulkConfig struct {
 	FlushBytes, Workers int
 }
 
-func (b bulkConfig) String() string { return fmt.Sprintf("flush %d MiB × %d workers", b.FlushBytes>>20, b.Workers) }
+func (b bulkConfig) String() string {
+	return fmt.Sprintf("flush %d MiB × %d workers", b.FlushBytes>>20, b.Workers)
+}
 
 // runBulkIndexer loads msgs with esutil.BulkIndexer ("create" with the
 // record's event.id, the indexer's template) into fresh indices.

@@ -103,7 +103,9 @@ func rusage(ps *os.ProcessState) Usage {
 func Self() Usage {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond }
+	tv := func(t syscall.Timeval) time.Duration {
+		return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
+	}
 	return Usage{CPU: tv(ru.Utime) + tv(ru.Stime), PeakRSS: ru.Maxrss << 10}
 }
 
