@@ -45,12 +45,20 @@ func run() error {
 	seed := fs.Int64("seed", 1, "load generator seed: the corpus is the same for the same seed and sizes")
 	only := fs.String("only", "", "comma-separated subset: R1..R6, size, scale (default all)")
 	latency := fs.Duration("latency", 0, "how long R5's paced latency run writes (default 30s, quick 10s)")
+	replot := fs.String("replot", "", "only redraw the plots, latest.md and the README section from this results JSON")
 	root := fs.String("root", ".", "repository root (scripts/stack.sh, ./shipper, ./indexer, ./collector)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *replot != "" {
+		res, err := report.ReadJSON(*replot)
+		if err != nil {
+			return err
+		}
+		return write(res, *out, *readme, "")
 	}
 	opt := suite.Options{Seed: *seed, Records: 200000, Reps: 3, ScaleReps: *scaleReps, Partitions: *partitions,
 		Sizes: []int{256, 1024, 4096}, Scale: [][2]int{{1, 1}, {2, 1}, {2, 2}, {6, 1}, {6, 2}},
@@ -98,26 +106,37 @@ func run() error {
 	}
 
 	stamp := res.Started.Format("2006-01-02-1504") + "-" + m.Host
-	if err := res.WriteJSON(filepath.Join(*out, stamp+".json")); err != nil {
+	if err := write(res, *out, *readme, stamp); err != nil {
 		return err
 	}
-	if err := report.WritePlots(res, filepath.Join(*out, "plots")); err != nil {
+	return runErr
+}
+
+// write writes the results JSON (when stamp is set), the plots, latest.md
+// and the README section, and prints the table.
+func write(res *report.Results, out, readme, stamp string) error {
+	if stamp != "" {
+		if err := res.WriteJSON(filepath.Join(out, stamp+".json")); err != nil {
+			return err
+		}
+	}
+	if err := report.WritePlots(res, filepath.Join(out, "plots")); err != nil {
 		return err
 	}
 	var sum bytes.Buffer
 	report.WriteSummary(&sum, res, "plots")
-	if err := os.WriteFile(filepath.Join(*out, "latest.md"), sum.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, "latest.md"), sum.Bytes(), 0o644); err != nil {
 		return err
 	}
 	fmt.Println()
 	report.WriteTable(os.Stdout, res.Figures)
-	fmt.Printf("\nwrote %s/{%s.json,latest.md,plots/}\n", *out, stamp)
-	if *readme != "" {
-		if err := updateReadme(*readme, res, *out); err != nil {
+	fmt.Printf("\nwrote %s (%s.json, latest.md, plots/)\n", out, stamp)
+	if readme != "" {
+		if err := updateReadme(readme, res, out); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: README not updated:", err)
 		}
 	}
-	return runErr
+	return nil
 }
 
 // updateReadme replaces the README's marked section with the summary, its

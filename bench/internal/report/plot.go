@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -141,7 +142,11 @@ func sizePlot(r *Results, path string) error {
 	p.Y.Label.Text = "MB/s"
 	if len(r.SizeCurve) > 0 { // a log axis without data panics
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		var ticks []plot.Tick
+		for _, pt := range r.SizeCurve {
+			ticks = append(ticks, plot.Tick{Value: pt.X, Label: pt.Label})
+		}
+		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	}
 	return curves(p, r.SizeCurve, func(pt Point) float64 { return pt.MBps }, path)
 }
@@ -200,7 +205,22 @@ func curves(p *plot.Plot, pts []Point, y func(Point) float64, path string) error
 	return save(p, path)
 }
 
+// plainTicks are the default ticks labelled without trailing zeros.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'g', -1, 64)
+		}
+	}
+	return ts
+}
+
 func save(p *plot.Plot, path string) error {
 	p.Y.Min = 0
+	p.Y.Tick.Marker = plainTicks{}
+	p.Legend.Left = true
 	return p.Save(plotW, plotH, path)
 }
