@@ -96,6 +96,7 @@ func (s *Suite) runCollector(ctx context.Context, c *Corpus, n int, topic, step 
 	if err := cmd.Start(); err != nil {
 		return shipperRun{}, err
 	}
+	hwm := watchHWM(cmd.Process.Pid)
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if l := sc.Text(); strings.HasPrefix(l, "flush ") && strings.Contains(l, " rc=1 ") {
@@ -106,6 +107,7 @@ func (s *Suite) runCollector(ctx context.Context, c *Corpus, n int, topic, step 
 			}
 		}
 	}
+	peak := hwm()
 	if err := cmd.Wait(); err != nil {
 		return shipperRun{}, fmt.Errorf("flbhost: %w: %s", err, tailString(errb.String(), 800))
 	}
@@ -115,6 +117,7 @@ func (s *Suite) runCollector(ctx context.Context, c *Corpus, n int, topic, step 
 	rate := (ok - okAtFirst) / last.Sub(first).Seconds()
 	bytesPer := float64(c.Bytes) / float64(c.Records)
 	r := shipperRun{Rate: rate, MBps: rate * bytesPer / 1e6, Usage: rusage(cmd.ProcessState), Kafka: TreeCPU(kpid) - k0}
+	r.Usage.PeakRSS = peak
 	s.prog.Logf("collector (flbhost, %d workers): %.0f records/s, %.1f MB/s, CPU %.1fs, peak RSS %d MiB", workers, rate, r.MBps, r.Usage.CPU.Seconds(), r.Usage.PeakRSS>>20)
 	return r, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -26,6 +27,44 @@ type Proc struct {
 	cmd  *exec.Cmd
 	done chan error
 	out  *os.File
+	hwm  func() int64
+}
+
+// watchHWM samples /proc/<pid>/status VmHWM every 100 ms until the process
+// is gone; the returned func gives the largest value seen, in bytes.
+// ru_maxrss of a child cannot be used: Go starts children with
+// clone(CLONE_VM|CLONE_VFORK), so the high-water mark carried over exec is
+// the bench process's own RSS.
+func watchHWM(pid int) func() int64 {
+	var mu sync.Mutex
+	var peak int64
+	sample := func() bool {
+		v := vmHWM(pid)
+		mu.Lock()
+		peak = max(peak, v)
+		mu.Unlock()
+		return v > 0
+	}
+	go func() {
+		for sample() {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	return func() int64 { sample(); mu.Lock(); defer mu.Unlock(); return peak }
+}
+
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // Start runs bin with args and extra env; stderr goes to a log file in dir.
@@ -41,7 +80,7 @@ func Start(dir, bin string, args, env []string) (*Proc, error) {
 		f.Close()
 		return nil, err
 	}
-	p := &Proc{cmd: cmd, done: make(chan error, 1), out: f}
+	p := &Proc{cmd: cmd, done: make(chan error, 1), out: f, hwm: watchHWM(cmd.Process.Pid)}
 	go func() { p.done <- cmd.Wait() }()
 	return p, nil
 }
@@ -67,6 +106,7 @@ func (p *Proc) logTail() string {
 
 // Stop sends SIGTERM, waits (SIGKILL after timeout) and returns the usage.
 func (p *Proc) Stop(timeout time.Duration) Usage {
+	p.hwm() // the last sample while it runs
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -75,7 +115,13 @@ func (p *Proc) Stop(timeout time.Duration) Usage {
 		<-p.done
 	}
 	p.out.Close()
-	return rusage(p.cmd.ProcessState)
+	return p.usage()
+}
+
+func (p *Proc) usage() Usage {
+	u := rusage(p.cmd.ProcessState)
+	u.PeakRSS = p.hwm()
+	return u
 }
 
 // Wait waits for a process that ends by itself.
@@ -85,7 +131,7 @@ func (p *Proc) Wait() (Usage, error) {
 	if err != nil {
 		err = fmt.Errorf("%v: %s", err, p.logTail())
 	}
-	return rusage(p.cmd.ProcessState), err
+	return p.usage(), err
 }
 
 func rusage(ps *os.ProcessState) Usage {
@@ -96,7 +142,8 @@ func rusage(ps *os.ProcessState) Usage {
 	if !ok {
 		return Usage{CPU: ps.UserTime() + ps.SystemTime()}
 	}
-	return Usage{CPU: ps.UserTime() + ps.SystemTime(), PeakRSS: ru.Maxrss << 10}
+	_ = ru
+	return Usage{CPU: ps.UserTime() + ps.SystemTime()} // PeakRSS: see watchHWM
 }
 
 // Self is the bench process's own usage so far (in-process figures take deltas).

@@ -125,7 +125,11 @@ func (s *Suite) runPerfTest(ctx context.Context, c *Corpus, n int, topic, step s
 	s.prog.Step(step, float64(n), nil)
 	kpid := StackPID("kafka")
 	k0 := TreeCPU(kpid)
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		return shipperRun{}, err
+	}
+	hwm := watchHWM(cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
 		return shipperRun{}, fmt.Errorf("perf-test: %w: %s", err, tailString(out.String(), 800))
 	}
 	m := perfLine.FindAllStringSubmatch(out.String(), -1)
@@ -135,6 +139,7 @@ func (s *Suite) runPerfTest(ctx context.Context, c *Corpus, n int, topic, step s
 	last := m[len(m)-1]
 	rate, _ := strconv.ParseFloat(last[2], 64)
 	r := shipperRun{Rate: rate, MBps: rate * float64(c.Bytes) / float64(c.Records) / 1e6, Usage: rusage(cmd.ProcessState), Kafka: TreeCPU(kpid) - k0}
+	r.Usage.PeakRSS = hwm()
 	s.prog.Logf("perf-test: %.0f records/s, %.1f MB/s (JVM CPU %.1fs incl. start-up)", r.Rate, r.MBps, r.Usage.CPU.Seconds())
 	return r, nil
 }
