@@ -6,8 +6,8 @@
 package suite
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -114,8 +114,11 @@ func (e *Env) Machine() (host string, nproc int, memGiB float64, cpu, kernel, go
 	}
 	kafka = strings.TrimPrefix(filepath.Base(e.KafkaHome), "kafka-")
 	if out, err := exec.Command("curl", "-s", e.ESURL).Output(); err == nil {
-		if i := bytes.Index(out, []byte(`"number" : "`)); i >= 0 {
-			es, _, _ = strings.Cut(string(out[i+12:]), `"`)
+		var v struct {
+			Version struct{ Number string } `json:"version"`
+		}
+		if json.Unmarshal(out, &v) == nil {
+			es = v.Version.Number
 		}
 	}
 	if out, err := exec.Command("git", "-C", e.Root, "rev-parse", "--short", "HEAD").Output(); err == nil {
