@@ -153,6 +153,10 @@ func TestTwoIndexersOneGroup(t *testing.T) {
 	a1, _ := e.start(e.cfg)
 	e.produce(recs[:n/2])
 	a2, _ := e.start(e.cfg) // joins mid-stream: a rebalance
+	// Produce the second half only once both members hold partitions, so
+	// both must index some of it (otherwise the first indexer may finish
+	// everything before the second has joined, and the test proves nothing).
+	itest.Eventually(t, 60*time.Second, func() (bool, string) { return groupMembersAssigned(t, e.cfg.Group) })
 	e.produce(recs[n/2:])
 	total := func() int {
 		return int(testutil.ToFloat64(a1.m.Indexed) + testutil.ToFloat64(a2.m.Indexed))
@@ -303,4 +307,30 @@ func TestAlertmanagerWebhook(t *testing.T) {
 	if testutil.ToFloat64(a.m.Alerts.WithLabelValues("firing")) != 2 {
 		t.Errorf("alerts counter")
 	}
+}
+
+// groupMembersAssigned reports whether the consumer group has two members
+// that each own at least one partition.
+func groupMembersAssigned(t *testing.T, group string) (bool, string) {
+	cl, err := itest.KafkaConfig().Client()
+	if err != nil {
+		return false, err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := cl.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil || len(res.Groups) != 1 {
+		return false, fmt.Sprintf("describe group %s: %v", group, err)
+	}
+	g := res.Groups[0]
+	owning := 0
+	for _, m := range g.Members {
+		for _, tp := range m.MemberAssignments.Topics {
+			if len(tp.Partitions) > 0 {
+				owning++
+				break
+			}
+		}
+	}
+	return owning == 2, fmt.Sprintf("group %s state %s: %d members, %d owning partitions", group, g.GroupState, len(g.Members), owning)
 }
