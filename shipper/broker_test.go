@@ -3,39 +3,40 @@ package main
 import (
 	"context"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/agentobs/agentobs/internal/kafkax"
-	"github.com/agentobs/agentobs/shipper/internal/testbroker"
+	"github.com/agentobs/agentobs/internal/itest"
 )
 
 // The broker dies mid-stream (SIGKILL) and comes back on the same data:
 // the shipper retries, its queue fills, reading pauses, and nothing is lost.
 func TestBrokerStopMidStreamLosesNothing(t *testing.T) {
-	b := testbroker.Start(t)
+	b := itest.StartKafka(t, itest.KafkaServerOptions{})
 	const topic = "agentobs-logs-broker-test"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafkax.EnsureTopics(ctx, b.Config(), kafkax.TopicSpec{Name: topic, Partitions: 3}); err != nil {
+	if err := kafkax.EnsureTopics(ctx, b.PlainConfig(), kafkax.TopicSpec{Name: topic, Partitions: 3}); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	const n = 30_000
-	cfg := testConfig(t, []string{b.Addr()}, topic, filepath.Join(dir, "*.log"))
+	cfg := testConfig(t, []string{b.PlainAddr()}, topic, filepath.Join(dir, "*.log"))
 	cfg.QueueSize = 8
 	cfg.Producer.WriteTimeout = 2 * time.Second
 	cfg.Producer.MaxAttempts = 1
 	_, reg, stop := startApp(t, cfg)
 	repc := runLoadgen(t, filepath.Join(dir, "agent.log"), n, 10_000, 1<<20)
 	time.Sleep(time.Second)
-	b.Stop(syscall.SIGKILL)
+	b.Kill()
 	time.Sleep(3 * time.Second)
 	depth := value(t, reg, "agentobs_shipper_queue_depth")
-	b.Start()
+	if err := b.Start(); err != nil {
+		t.Fatalf("restart broker: %v", err)
+	}
 	rep := <-repc
-	msgs := consume(t, []string{b.Addr()}, topic, n, 90*time.Second)
+	msgs := consume(t, []string{b.PlainAddr()}, topic, n, 90*time.Second)
 	ta := check(t, msgs, n)
 	t.Logf("rotated files %d, queue depth while down %v, produce errors %v: %s", len(rep.Files), depth,
 		value(t, reg, "agentobs_shipper_produce_errors_total", "reason", "unreachable"), ta)
