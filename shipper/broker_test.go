@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/internal/kafkax"
 	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/agentobs/agentobs/internal/kafkax"
 )
 
 // The broker dies mid-stream (SIGKILL) and comes back on the same data:
