@@ -172,6 +172,16 @@ func New(cfg Config, component, producerID string, startSeq uint64, m *Metrics) 
 	return e, nil
 }
 
+// WithProducer returns an edge for another producer (its own id and
+// sequence, starting after startSeq) that shares this edge's compiled policy,
+// configuration and metrics: a front door with many producers (the shipper
+// has one per file generation) compiles the redaction rules once.
+func (e *Edge) WithProducer(producerID string, startSeq uint64) *Edge {
+	n := &Edge{cfg: e.cfg, component: e.component, producerID: producerID, policy: e.policy, m: e.m}
+	n.seq.Store(startSeq)
+	return n
+}
+
 // Seq is the last sequence number handed out.
 func (e *Edge) Seq() uint64 { return e.seq.Load() }
 

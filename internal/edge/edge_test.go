@@ -104,3 +104,19 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestWithProducerKeepsOwnSequence(t *testing.T) {
+	base, err := New(DefaultConfig(), "test", "", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := base.WithProducer("p/a", 10), base.WithProducer("p/b", 0)
+	a.Message(newRec("x", nil), nil)
+	msg, _, _ := b.Message(newRec("token=supersecretvalue123", nil), nil)
+	if a.Seq() != 11 || b.Seq() != 1 || base.Seq() != 0 {
+		t.Fatalf("sequences a=%d b=%d base=%d, want 11 1 0", a.Seq(), b.Seq(), base.Seq())
+	}
+	if strings.Contains(string(msg.Value), "supersecretvalue123") || !strings.Contains(string(msg.Value), `"agentobs.producer.id":"p/b"`) {
+		t.Fatalf("shared policy or producer id wrong: %s", msg.Value)
+	}
+}

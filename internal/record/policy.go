@@ -113,6 +113,7 @@ const (
 type Policy struct {
 	cfg    PolicyConfig
 	rules  []redactRule
+	lits   *litIndex // first byte → rule literals: one pass finds the candidate rules
 	secret map[string]bool // field names whose string value is a secret
 	stats  PolicyStats
 }
@@ -143,6 +144,7 @@ func NewPolicy(cfg PolicyConfig, stats PolicyStats) (*Policy, error) {
 	for _, pat := range cfg.ExtraPatterns {
 		p.rules = append(slices.Clip(p.rules), redactRule{name: RuleCustom, re: regexp.MustCompile(pat)})
 	}
+	p.lits = newLitIndex(p.rules)
 	return p, nil
 }
 

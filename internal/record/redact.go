@@ -55,7 +55,7 @@ var builtinRules = []redactRule{
 		re: regexp.MustCompile(`\b(?:sk-(?:proj-|ant-(?:api\d\d-)?|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,})`)},
 	{name: RuleAWSKey, lits: []string{"akia", "asia"},
 		re: regexp.MustCompile(`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`)},
-	{name: RuleGitHubToken, lits: []string{"gh", "github_pat_"},
+	{name: RuleGitHubToken, lits: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"},
 		re: regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`)},
 	{name: RuleSlackToken, lits: []string{"xox"},
 		re: regexp.MustCompile(`\bxox[abposre]-[A-Za-z0-9-]{10,}`)},
@@ -63,9 +63,12 @@ var builtinRules = []redactRule{
 		re: regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----`)},
 	{name: RuleURLPassword, group: 1, lits: []string{"://"},
 		re: regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@"']+:([^\s/@"']+)@`)},
-	{name: RuleKeyValue, group: 1, lits: []string{"="},
+	// The literals are the secret names followed by what the pattern
+	// requires next ('=' or a closing quote): "=" alone is in most messages
+	// and would run the regexp on nearly every string.
+	{name: RuleKeyValue, group: 1, lits: []string{"password=", "passwd=", "pwd=", "secret=", "token=", "api_key=", "apikey=", "api-key=", "private_key="},
 		re: regexp.MustCompile(`(?i)\b(?:` + secretNames + `)=([^\s&,;"']+)`)},
-	{name: RuleJSONSecret, group: 1, lits: []string{`":`, `" :`},
+	{name: RuleJSONSecret, group: 1, lits: []string{`password"`, `passwd"`, `pwd"`, `secret"`, `token"`, `api_key"`, `apikey"`, `api-key"`, `private_key"`, `authorization"`},
 		re: regexp.MustCompile(`(?i)"(?:` + secretNames + `|authorization)"\s*:\s*"((?:[^"\\]|\\.)+)"`)},
 }
 
@@ -91,12 +94,71 @@ func secretKeyName(key string) string {
 
 const redactedPrefix = "[REDACTED:"
 
-// redact runs every rule over s and returns the redacted text.
+// ruleLit is one literal of one rule, indexed by its first byte.
+type ruleLit struct {
+	rule   int
+	lit    string
+	second byte // lower-cased second byte: a cheap reject before EqualFold
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// litIndex maps a byte (either case) to the literals that start with it, so
+// one pass over a string finds every rule that could match it.
+type litIndex [256][]ruleLit
+
+func newLitIndex(rules []redactRule) *litIndex {
+	var idx litIndex
+	for i, r := range rules {
+		if i >= 64 || r.lits == nil {
+			continue
+		}
+		for _, l := range r.lits {
+			rl := ruleLit{rule: i, lit: l}
+			if len(l) > 1 {
+				rl.second = lowerASCII(l[1])
+			}
+			lo := lowerASCII(l[0])
+			idx[lo] = append(idx[lo], rl)
+			if up := lo - 'a' + 'A'; lo >= 'a' && lo <= 'z' {
+				idx[up] = append(idx[up], rl)
+			}
+		}
+	}
+	return &idx
+}
+
+// candidates is the set of rules (bit i = rule i) whose literals occur in s,
+// ASCII case ignored, found in a single pass. Rules without literals (and any
+// past the 64th) are not in the set: they always run.
+func (p *Policy) candidates(s string) uint64 {
+	var mask uint64
+	for i := 0; i < len(s); i++ {
+		for _, rl := range p.lits[s[i]] {
+			bit := uint64(1) << rl.rule
+			if mask&bit == 0 && i+len(rl.lit) <= len(s) && (len(rl.lit) == 1 || lowerASCII(s[i+1]) == rl.second) &&
+				strings.EqualFold(s[i:i+len(rl.lit)], rl.lit) {
+				mask |= bit
+			}
+		}
+	}
+	return mask
+}
+
+// redact runs every rule over s and returns the redacted text. A rule's
+// literals are a necessary condition of its pattern, so rules whose
+// literals are absent are skipped without running the regexp.
 func (p *Policy) redact(s string) (string, bool) {
 	changed := false
+	mask := p.candidates(s)
 	for i := range p.rules {
 		rule := &p.rules[i]
-		if rule.lits != nil && !containsAnyFold(s, rule.lits) {
+		if rule.lits != nil && i < 64 && mask&(1<<i) == 0 {
 			continue
 		}
 		locs := rule.re.FindAllStringSubmatchIndex(s, -1)
@@ -127,25 +189,10 @@ func (p *Policy) redact(s string) (string, bool) {
 		b.WriteString(s[last:])
 		s = b.String()
 		changed = true
+		mask = p.candidates(s) // the text changed: later rules see the redacted string
 	}
 	return s, changed
 }
 
 func hasDigit(s string) bool { return strings.ContainsAny(s, "0123456789") }
 
-// containsAnyFold reports whether s contains one of lits (lower-case ASCII)
-// ignoring ASCII case, without allocating.
-func containsAnyFold(s string, lits []string) bool {
-	for _, lit := range lits {
-		c0 := lit[0]
-		for i := 0; i+len(lit) <= len(s); i++ {
-			if s[i]|0x20 != c0|0x20 && s[i] != c0 {
-				continue
-			}
-			if strings.EqualFold(s[i:i+len(lit)], lit) {
-				return true
-			}
-		}
-	}
-	return false
-}

@@ -45,6 +45,7 @@ type App struct {
 	log      *slog.Logger
 	m        *metrics.Metrics
 	em       *edge.Metrics
+	edge     *edge.Edge // compiled policy shared by every producer (newEdge)
 	producer *kafkax.Producer
 	queue    *pipe.Queue
 	senders  *pipe.Senders
@@ -79,6 +80,11 @@ func New(cfg Config, set Settings) (*App, error) {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	a.epoch = hex.EncodeToString(rnd[:])
+	e, err := edge.New(cfg.Edge, "shipper", "", 0, a.em)
+	if err != nil {
+		return nil, err
+	}
+	a.edge = e
 	p, err := kafkax.NewProducer(cfg.Kafka, cfg.Producer, kafkax.NewProducerMetrics(set.Registry, "shipper"))
 	if err != nil {
 		return nil, err
@@ -123,9 +129,10 @@ func New(cfg Config, set Settings) (*App, error) {
 	return a, nil
 }
 
-// newEdge is the shared edge stage with its own producer id and sequence.
+// newEdge is the shared edge stage with its own producer id and sequence;
+// every producer shares one compiled policy.
 func (a *App) newEdge(producerID string, startSeq uint64) (*edge.Edge, error) {
-	return edge.New(a.cfg.Edge, "shipper", producerID, startSeq, a.em)
+	return a.edge.WithProducer(producerID, startSeq), nil
 }
 
 // Addr is the bound HTTP address (after Run started listening), or "".
