@@ -113,7 +113,7 @@ const (
 type Policy struct {
 	cfg    PolicyConfig
 	rules  []redactRule
-	lits   *litIndex // first byte → rule literals: one pass finds the candidate rules
+	lits   *litIndex       // first byte → rule literals: one pass finds the candidate rules
 	secret map[string]bool // field names whose string value is a secret
 	stats  PolicyStats
 }

@@ -195,4 +195,3 @@ func (p *Policy) redact(s string) (string, bool) {
 }
 
 func hasDigit(s string) bool { return strings.ContainsAny(s, "0123456789") }
-
