@@ -17,7 +17,8 @@ type Key struct {
 }
 
 type partition struct {
-	pending   []int64        // fetched, not yet committable, in fetch order
+	pending   []int64        // fetched offsets in fetch order; pending[head:] are not yet committable
+	head      int            // first not-yet-committable index (a moving head, so acks cost O(1) amortised)
 	done      map[int64]bool // acked offsets still in pending
 	last      int64          // last fetched offset
 	committed int64          // highest committable offset handed out, -1 none
@@ -48,8 +49,8 @@ func (t *Tracker) Fetched(k Key, offset int64) {
 		t.parts[k] = p
 	}
 	if offset <= p.last {
-		t.n -= len(p.pending)
-		p.pending = p.pending[:0]
+		t.n -= len(p.pending) - p.head
+		p.pending, p.head = p.pending[:0], 0
 		clear(p.done)
 		p.committed, p.ready = -1, -1
 	}
@@ -68,15 +69,25 @@ func (t *Tracker) Done(k Key, offset int64) {
 		return
 	}
 	p.done[offset] = true
-	i := 0
-	for i < len(p.pending) && p.done[p.pending[i]] {
-		delete(p.done, p.pending[i])
-		p.ready = p.pending[i]
-		i++
+	advanced := 0
+	for p.head < len(p.pending) && p.done[p.pending[p.head]] {
+		delete(p.done, p.pending[p.head])
+		p.ready = p.pending[p.head]
+		p.head++
+		advanced++
 	}
-	if i > 0 {
-		p.pending = append(p.pending[:0], p.pending[i:]...)
-		t.n -= i
+	if advanced == 0 {
+		return
+	}
+	t.n -= advanced
+	switch {
+	case p.head == len(p.pending):
+		p.pending, p.head = p.pending[:0], 0
+	case p.head >= 1024 && 2*p.head >= len(p.pending):
+		// Compact rarely: copying the tail on every advance made each ack
+		// cost O(pending) (about a tenth of the indexer's CPU under load).
+		n := copy(p.pending, p.pending[p.head:])
+		p.pending, p.head = p.pending[:n], 0
 	}
 }
 

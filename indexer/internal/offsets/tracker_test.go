@@ -96,3 +96,29 @@ func TestTrackerRebalanceRestart(t *testing.T) {
 		t.Fatalf("after failed commit got %v want %v", got, want)
 	}
 }
+
+// BenchmarkTrackerBatches: 20 000 offsets in flight, acked a batch of 500 at
+// a time in fetch order with the batches shuffled pairwise, as bulk workers
+// finish them; reports the cost per acked offset.
+func BenchmarkTrackerBatches(b *testing.B) {
+	const inFlight, batch = 20000, 500
+	k := Key{Topic: "t", Partition: 0}
+	b.ReportAllocs()
+	for b.Loop() {
+		tr := New()
+		for o := int64(0); o < inFlight; o++ {
+			tr.Fetched(k, o)
+		}
+		for start := int64(0); start < inFlight; start += 2 * batch {
+			for _, s := range []int64{start + batch, start} {
+				for o := s; o < s+batch && o < inFlight; o++ {
+					tr.Done(k, o)
+				}
+			}
+		}
+		if tr.Pending() != 0 {
+			b.Fatalf("pending %d", tr.Pending())
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inFlight), "ns/ack")
+}
