@@ -72,10 +72,15 @@ func (s *Server) AddReadyCheck(name string, c ReadyCheck) {
 	s.checks[name] = c
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+// readyTimeout bounds the ready checks of one /readyz request or one
+// scrape of the readiness gauge.
+const readyTimeout = 2 * time.Second
+
+// Ready runs what /readyz answers: nil when the server was set ready and
+// every check passes, else the first problem.
+func (s *Server) Ready(ctx context.Context) error {
 	if !s.ready.Load() {
-		http.Error(w, "not ready: starting or draining", http.StatusServiceUnavailable)
-		return
+		return errors.New("starting or draining")
 	}
 	s.mu.Lock()
 	checks := make(map[string]ReadyCheck, len(s.checks))
@@ -83,16 +88,49 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		checks[k] = v
 	}
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	for name, c := range checks {
 		if err := c(ctx); err != nil {
-			http.Error(w, fmt.Sprintf("not ready: %s: %v", name, err), http.StatusServiceUnavailable)
-			return
+			return fmt.Errorf("%s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.Ready(r.Context()); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
 	}
 	fmt.Fprintln(w, "ready")
 }
+
+// ExportReadiness registers the gauge agentobs_<component>_ready on reg: 1
+// when /readyz would answer 200, else 0. It is a GaugeFunc, so each scrape
+// runs the same checks as /readyz (bounded by the same timeout) and no
+// goroutine keeps it up to date; a Prometheus scrape sees exactly what a
+// Kubernetes readiness probe would see at that moment. Register it once per
+// registry: a second call on the same registry returns the registration
+// error.
+func (s *Server) ExportReadiness(reg prometheus.Registerer, component string) error {
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: ReadinessMetric(component),
+		Help: "1 when the component is ready to do its job (/readyz answers 200: started, not draining, every dependency check passes), else 0.",
+	}, func() float64 {
+		if s.Ready(context.Background()) != nil {
+			return 0
+		}
+		return 1
+	})
+	if err := reg.Register(g); err != nil {
+		return fmt.Errorf("readiness metric: %w", err)
+	}
+	return nil
+}
+
+// ReadinessMetric is the name of the gauge ExportReadiness registers.
+func ReadinessMetric(component string) string { return "agentobs_" + component + "_ready" }
 
 // Listen binds the configured address ("" disables the server). Binding
 // before Run lets main fail fast on a taken port and lets tests use ":0".

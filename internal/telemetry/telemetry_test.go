@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,6 +76,62 @@ func TestServerReadiness(t *testing.T) {
 	if err := HealthCheck("http://" + s.Addr() + "/healthz"); err != nil {
 		t.Fatal(err)
 	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The readiness gauge follows /readyz on every scrape: flag, checks, drain.
+func TestServerExportReadiness(t *testing.T) {
+	reg := NewRegistry()
+	s := NewServer("127.0.0.1:0", reg, MustLogger())
+	if err := s.ExportReadiness(reg, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ExportReadiness(reg, "test"); err == nil {
+		t.Fatal("second registration on one registry accepted")
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + s.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	f := func(wantCode int, wantLine string) {
+		t.Helper()
+		code, _ := get("/readyz")
+		_, m := get("/metrics")
+		if code != wantCode || !strings.Contains(m, "\n"+wantLine+"\n") {
+			t.Errorf("readyz %d (want %d); metrics lack %q", code, wantCode, wantLine)
+		}
+	}
+	f(503, "agentobs_test_ready 0") // starting
+	s.SetReady(true)
+	f(200, "agentobs_test_ready 1")
+	fail := atomic.Bool{}
+	s.AddReadyCheck("dep", func(context.Context) error {
+		if fail.Load() {
+			return io.ErrUnexpectedEOF
+		}
+		return nil
+	})
+	f(200, "agentobs_test_ready 1")
+	fail.Store(true)
+	f(503, "agentobs_test_ready 0")
+	fail.Store(false)
+	s.SetReady(false) // draining
+	f(503, "agentobs_test_ready 0")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
