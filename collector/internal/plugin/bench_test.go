@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/collector/internal/flbchunk"
-	"github.com/agentobs/agentobs/internal/itest"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/agentobs/agentobs/collector/internal/flbchunk"
+	"github.com/agentobs/agentobs/collector/pluginmetrics"
+	"github.com/agentobs/agentobs/internal/itest"
 )
 
 // benchChunk is n agent log events of about 1 KiB each (v2 format, a JSON
@@ -75,7 +77,7 @@ func BenchmarkFlushKafka(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			m := NewMetrics(nil, cfg.Edge.Policy.ContentFields)
+			m := pluginmetrics.New(nil, cfg.Edge.Policy.ContentFields)
 			o, err := New(cfg, Settings{Metrics: m})
 			if err != nil {
 				b.Fatal(err)

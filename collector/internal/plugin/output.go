@@ -18,11 +18,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/agentobs/agentobs/collector/internal/msgpack"
+	"github.com/agentobs/agentobs/collector/pluginmetrics"
 	"github.com/agentobs/agentobs/internal/edge"
 	"github.com/agentobs/agentobs/internal/kafkax"
 	"github.com/agentobs/agentobs/internal/record"
-	"github.com/segmentio/kafka-go"
 )
 
 // Return codes of a flush, with Fluent Bit's values (flb_plugin.h).
@@ -43,7 +45,7 @@ type Sender interface {
 // Settings are what the host process gives an output (not user config).
 type Settings struct {
 	Logger  *slog.Logger
-	Metrics *Metrics // shared by the instances of one process
+	Metrics *pluginmetrics.Metrics // shared by the instances of one process
 	// Sender replaces the Kafka producer (benchmarks, unit tests). Default:
 	// a kafkax.Producer built from the Config.
 	Sender Sender
@@ -58,7 +60,7 @@ type Output struct {
 	log    *slog.Logger
 	edge   *edge.Edge
 	sender Sender
-	m      *outputMetrics
+	m      *pluginmetrics.Output
 	states sync.Pool // *flushState
 
 	closeOnce sync.Once
@@ -75,7 +77,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 		set.Logger = slog.New(slog.DiscardHandler)
 	}
 	if set.Metrics == nil {
-		set.Metrics = NewMetrics(nil, cfg.Edge.Policy.ContentFields)
+		set.Metrics = pluginmetrics.New(nil, cfg.Edge.Policy.ContentFields)
 	}
 	if set.Now == nil {
 		set.Now = time.Now
@@ -96,7 +98,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 		sender = p
 	}
 	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender,
-		m: set.Metrics.forOutput(cfg.Instance)}
+		m: set.Metrics.ForOutput(cfg.Instance)}
 	o.states.New = func() any { return newFlushState(cfg.Parse) }
 	return o, nil
 }
@@ -145,19 +147,19 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	if reusable {
 		o.states.Put(st)
 	}
-	o.m.flushDuration.Observe(time.Since(start).Seconds())
-	o.m.flushes[resultLabel(ret)].Inc()
+	o.m.FlushDuration.Observe(time.Since(start).Seconds())
+	o.m.Flushes[resultLabel(ret)].Inc()
 	return ret
 }
 
 func resultLabel(ret int) string {
 	switch ret {
 	case FLBOK:
-		return ResultOK
+		return pluginmetrics.ResultOK
 	case FLBRetry:
-		return ResultRetry
+		return pluginmetrics.ResultRetry
 	}
-	return ResultError
+	return pluginmetrics.ResultError
 }
 
 // flush does the work; reusable is false when Kafka may still read the
@@ -165,9 +167,9 @@ func resultLabel(ret int) string {
 // their arena must not be handed to the next flush.
 func (o *Output) flush(ctx context.Context, st *flushState, chunk []byte, tag string) (ret int, reusable bool) {
 	msgs, undecodable := o.build(st, chunk, tag)
-	o.m.flushRecords.Observe(float64(len(msgs)))
+	o.m.FlushRecords.Observe(float64(len(msgs)))
 	if undecodable != nil {
-		o.m.decodeErrors.Inc()
+		o.m.DecodeErrors.Inc()
 		o.log.Warn("chunk holds undecodable bytes; they go to the dead-letter topic", "tag", tag,
 			"offset", len(chunk)-len(undecodable), "bytes", len(undecodable), "error", st.decErr)
 	}
@@ -286,7 +288,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		}
 		st.msgs = append(st.msgs, msg)
 	}
-	o.m.recordsIn.Add(float64(n))
+	o.m.RecordsIn.Add(float64(n))
 	if undecodable != nil {
 		raw := undecodable
 		if len(raw) > o.cfg.Edge.MaxRecordBytes {

@@ -260,7 +260,7 @@ func TestProcessSharesMetricsListener(t *testing.T) {
 		`agentobs_collector_flush_duration_seconds_count{output="a"} 1`, `agentobs_collector_decode_errors_total{output="a"} 0`,
 		`agentobs_collector_produce_errors_total{reason="unreachable"} 0`, `agentobs_collector_dead_letters_total{reason="too_large"} 0`,
 		`agentobs_collector_produce_duration_seconds_bucket`, `agentobs_collector_produce_batch_records_bucket`,
-		`agentobs_collector_produced_bytes_total`, `agentobs_collector_redactions_total`,
+		`agentobs_collector_produced_bytes_total`, `agentobs_collector_redactions_total`, "\nagentobs_collector_ready 1\n",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)

@@ -10,9 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/agentobs/agentobs/collector/pluginmetrics"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/internal/telemetry"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Process is what every output instance of one Fluent Bit process shares:
@@ -26,10 +28,15 @@ type Process struct {
 
 	mu      sync.Mutex
 	reg     *prometheus.Registry
-	metrics *Metrics
+	metrics *pluginmetrics.Metrics
 	servers map[string]*serverRun
 	outputs []*Output
 	inits   int
+	// readyExported: agentobs_collector_ready is registered with the first
+	// listener. Every listener of the process turns ready at the same time
+	// (when it starts serving) and the registry is shared, so one gauge
+	// answers for the process.
+	readyExported bool
 }
 
 type serverRun struct {
@@ -58,7 +65,7 @@ func (p *Process) Registry() *prometheus.Registry {
 func (p *Process) ensureMetrics() {
 	if p.reg == nil {
 		p.reg = telemetry.NewRegistry()
-		p.metrics = NewMetrics(p.reg, record.DefaultContentFields)
+		p.metrics = pluginmetrics.New(p.reg, record.DefaultContentFields)
 	}
 }
 
@@ -89,6 +96,12 @@ func (p *Process) Init(g ConfigGetter) (*Output, error) {
 		srv := telemetry.NewServer(cfg.MetricsAddr, p.reg, logger)
 		if err := srv.Listen(); err != nil {
 			return nil, fmt.Errorf("agentobs output: Metrics_Addr: %w", err)
+		}
+		if !p.readyExported {
+			if err := srv.ExportReadiness(p.reg, "collector"); err != nil {
+				return nil, fmt.Errorf("agentobs output: %w", err)
+			}
+			p.readyExported = true
 		}
 		srv.SetReady(true)
 		ctx, cancel := context.WithCancel(context.Background())

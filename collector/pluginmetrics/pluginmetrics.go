@@ -1,9 +1,17 @@
-package plugin
+// Package pluginmetrics builds the Prometheus metrics of the collector (the
+// Fluent Bit output plugin): its own flush and decode metrics plus the
+// shared-core edge and producer metrics it registers as component
+// "collector". collector/internal/plugin registers them in the Fluent Bit
+// process; alerts/promcheck builds the same registry to check that alert
+// rules and dashboards read only series the collector exports. One
+// constructor, so the two cannot drift; collector/METRICS.md lists them.
+package pluginmetrics
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/agentobs/agentobs/internal/edge"
 	"github.com/agentobs/agentobs/internal/kafkax"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Flush results as metric label values (and Fluent Bit return codes).
@@ -12,6 +20,9 @@ const (
 	ResultRetry = "retry"
 	ResultError = "error"
 )
+
+// Results is the closed set of the result label, pre-created at 0.
+var Results = []string{ResultOK, ResultRetry, ResultError}
 
 // Metrics are the collector's metrics for every output instance of the
 // process. Fluent Bit loads the plugin once and calls FLBPluginInit per
@@ -29,8 +40,8 @@ type Metrics struct {
 	DecodeErrors  *prometheus.CounterVec   // output
 }
 
-// NewMetrics registers the collector metrics on reg (nil: unregistered).
-func NewMetrics(reg prometheus.Registerer, contentFields []string) *Metrics {
+// New registers the collector metrics on reg (nil: unregistered).
+func New(reg prometheus.Registerer, contentFields []string) *Metrics {
 	const ns = "agentobs_collector"
 	m := &Metrics{
 		Edge:     edge.NewMetrics(reg, "collector", contentFields),
@@ -52,26 +63,28 @@ func NewMetrics(reg prometheus.Registerer, contentFields []string) *Metrics {
 	return m
 }
 
-// outputMetrics are the collector metrics curried for one instance, with
-// every label value created at 0 when the instance starts.
-type outputMetrics struct {
-	recordsIn     prometheus.Counter
-	flushes       map[string]prometheus.Counter
-	flushDuration prometheus.Observer
-	flushRecords  prometheus.Observer
-	decodeErrors  prometheus.Counter
+// Output are the collector metrics curried for one output instance.
+type Output struct {
+	RecordsIn     prometheus.Counter
+	Flushes       map[string]prometheus.Counter // by result
+	FlushDuration prometheus.Observer
+	FlushRecords  prometheus.Observer
+	DecodeErrors  prometheus.Counter
 }
 
-func (m *Metrics) forOutput(name string) *outputMetrics {
-	o := &outputMetrics{
-		recordsIn:     m.RecordsIn.WithLabelValues(name),
-		flushes:       map[string]prometheus.Counter{},
-		flushDuration: m.FlushDuration.WithLabelValues(name),
-		flushRecords:  m.FlushRecords.WithLabelValues(name),
-		decodeErrors:  m.DecodeErrors.WithLabelValues(name),
+// ForOutput curries the metrics for the instance named name, creating every
+// label value at 0 so that rate() and alerts see the series before the
+// first flush.
+func (m *Metrics) ForOutput(name string) *Output {
+	o := &Output{
+		RecordsIn:     m.RecordsIn.WithLabelValues(name),
+		Flushes:       map[string]prometheus.Counter{},
+		FlushDuration: m.FlushDuration.WithLabelValues(name),
+		FlushRecords:  m.FlushRecords.WithLabelValues(name),
+		DecodeErrors:  m.DecodeErrors.WithLabelValues(name),
 	}
-	for _, r := range []string{ResultOK, ResultRetry, ResultError} {
-		o.flushes[r] = m.Flushes.WithLabelValues(name, r)
+	for _, r := range Results {
+		o.Flushes[r] = m.Flushes.WithLabelValues(name, r)
 	}
 	return o
 }
