@@ -18,6 +18,7 @@ import (
 
 	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/esx"
+	"github.com/agentobs/agentobs/internal/proc"
 )
 
 // ESServerOptions shape a private Elasticsearch node.
@@ -41,7 +42,7 @@ type ESServer struct {
 	opts                ESServerOptions
 	dir, home           string
 	httpPort, transPort int
-	p                   *proc
+	p                   *proc.Proc
 }
 
 // ESUser is the Unix user Elasticsearch runs as when the tests are root
@@ -137,12 +138,12 @@ func LaunchES(o ESServerOptions) (*ESServer, error) {
 			return fail(err)
 		}
 	}
-	s.p = &proc{
-		name:    "private Elasticsearch " + s.URL(),
-		argv:    []string{filepath.Join(home, "bin", "elasticsearch")},
-		env:     append(os.Environ(), "ES_JAVA_HOME="+java, "ES_PATH_CONF="+conf),
-		logFile: filepath.Join(dir, "stdout.log"),
-		cred:    cred,
+	s.p = &proc.Proc{
+		Name:       "private Elasticsearch " + s.URL(),
+		Bin:        filepath.Join(home, "bin", "elasticsearch"),
+		Env:        []string{"ES_JAVA_HOME=" + java, "ES_PATH_CONF=" + conf},
+		LogPath:    filepath.Join(dir, "stdout.log"),
+		Credential: cred,
 	}
 	// The log file is created by us (root) before the server starts.
 	if err := s.Start(); err != nil {
@@ -224,7 +225,7 @@ func (s *ESServer) Config(user, password string) esx.Config {
 
 // Start (re)starts the node and waits until it is at least yellow (up to 180s).
 func (s *ESServer) Start() error {
-	if err := s.p.start(); err != nil {
+	if err := s.p.Start(); err != nil {
 		return err
 	}
 	u := sortedKeys(s.opts.Users)[0]
@@ -249,20 +250,20 @@ func (s *ESServer) Start() error {
 		}
 		return nil
 	}
-	return waitReady(s.p, 180*time.Second, ready, s.LogFile(), s.p.logFile)
+	return s.p.WaitReady(180*time.Second, ready, s.LogFile(), s.p.LogPath)
 }
 
 // Stop shuts the node down with SIGTERM and waits (killed after 60s).
 func (s *ESServer) Stop() {
 	if s.p != nil {
-		s.p.stop(60 * time.Second)
+		_ = s.p.Signal(syscall.SIGTERM, 60*time.Second)
 	}
 }
 
 // Kill ends the node with SIGKILL.
 func (s *ESServer) Kill() {
 	if s.p != nil {
-		s.p.kill()
+		s.p.Kill()
 	}
 }
 

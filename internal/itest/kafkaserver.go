@@ -12,10 +12,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/proc"
 )
 
 // KafkaServerOptions shape a private broker.
@@ -46,7 +48,7 @@ type KafkaServer struct {
 	opts                      KafkaServerOptions
 	dir                       string
 	plainPort, ctrlPort, port int
-	p                         *proc
+	p                         *proc.Proc
 	startOffset               int // size of server.log when the current run started
 }
 
@@ -135,12 +137,12 @@ func LaunchKafka(o KafkaServerOptions) (*KafkaServer, error) {
 	if err != nil {
 		return fail(fmt.Errorf("kafka storage format: %v\n%s", err, out))
 	}
-	s.p = &proc{
-		name: "private Kafka " + s.PlainAddr(),
-		argv: []string{javaBin, fmt.Sprintf("-Xms%dm", o.HeapMB), fmt.Sprintf("-Xmx%dm", o.HeapMB), "-XX:+UseG1GC",
+	s.p = &proc.Proc{
+		Name: "private Kafka " + s.PlainAddr(),
+		Bin:  javaBin,
+		Args: []string{fmt.Sprintf("-Xms%dm", o.HeapMB), fmt.Sprintf("-Xmx%dm", o.HeapMB), "-XX:+UseG1GC",
 			"-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true", log4j, logsDir, "-cp", cp, "kafka.Kafka", filepath.Join(dir, "server.properties")},
-		env:     os.Environ(),
-		logFile: filepath.Join(dir, "logs", "stdout.log"),
+		LogPath: filepath.Join(dir, "logs", "stdout.log"),
 	}
 	if err := s.Start(); err != nil {
 		return fail(err)
@@ -251,7 +253,7 @@ func (s *KafkaServer) PlainConfig() kafkax.Config {
 }
 
 // Running reports whether the broker process is alive.
-func (s *KafkaServer) Running() bool { return s.p != nil && s.p.running() }
+func (s *KafkaServer) Running() bool { return s.p != nil && s.p.Running() }
 
 // Start (re)starts the broker on the same data directory and ports and
 // waits until it answers metadata requests (up to 90s).
@@ -260,7 +262,7 @@ func (s *KafkaServer) Start() error {
 	if fi, err := os.Stat(s.LogFile()); err == nil {
 		s.startOffset = int(fi.Size())
 	}
-	if err := s.p.start(); err != nil {
+	if err := s.p.Start(); err != nil {
 		return err
 	}
 	ready := func() error {
@@ -278,21 +280,21 @@ func (s *KafkaServer) Start() error {
 		}
 		return nil
 	}
-	return waitReady(s.p, 90*time.Second, ready, s.LogFile(), s.p.logFile)
+	return s.p.WaitReady(90*time.Second, ready, s.LogFile(), s.p.LogPath)
 }
 
 // Stop shuts the broker down with SIGTERM (a controlled shutdown) and waits
 // for it to exit (killed after 30s).
 func (s *KafkaServer) Stop() {
 	if s.p != nil {
-		s.p.stop(30 * time.Second)
+		_ = s.p.Signal(syscall.SIGTERM, 30*time.Second)
 	}
 }
 
 // Kill ends the broker with SIGKILL: a crash, no controlled shutdown.
 func (s *KafkaServer) Kill() {
 	if s.p != nil {
-		s.p.kill()
+		s.p.Kill()
 	}
 }
 

@@ -1,8 +1,6 @@
 package itest
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -12,9 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // ErrUnavailable marks a private server that cannot be started on this
@@ -96,152 +92,6 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// proc is one server process: started, stopped, killed and restarted with
-// the same command line, its output appended to one log file.
-type proc struct {
-	name    string
-	argv    []string
-	env     []string
-	logFile string
-	cred    *syscall.Credential
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (p *proc) start() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd != nil {
-		select {
-		case <-p.done:
-		default:
-			return fmt.Errorf("%s is already running (pid %d)", p.name, p.cmd.Process.Pid)
-		}
-	}
-	lf, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(p.argv[0], p.argv[1:]...)
-	cmd.Env = p.env
-	cmd.Stdout, cmd.Stderr = lf, lf
-	// Own process group: Stop and Kill reach the server's children too
-	// (Elasticsearch's launcher runs the server as a child). Pdeathsig:
-	// a test binary that dies (timeout, panic) takes its servers along.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: p.cred}
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		return fmt.Errorf("start %s: %w", p.name, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		lf.Close()
-		close(done)
-	}()
-	p.cmd, p.done = cmd, done
-	return nil
-}
-
-func (p *proc) running() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return false
-	}
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *proc) exited() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.done
-}
-
-// stop sends SIGTERM to the process group and waits up to grace, then kills.
-func (p *proc) stop(grace time.Duration) {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-done:
-		return
-	case <-time.After(grace):
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
-}
-
-func (p *proc) kill() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
-}
-
-// tail returns the last n lines of a log file, for failure messages.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log %s: %v)", path, err)
-	}
-	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return path + ":\n" + strings.Join(lines, "\n")
-}
-
-// waitReady polls ready every 250ms until it succeeds, the process exits or
-// timeout passes; errors carry the tail of the server logs.
-func waitReady(p *proc, timeout time.Duration, ready func() error, logs ...string) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		if last = ready(); last == nil {
-			return nil
-		}
-		var why string
-		select {
-		case <-p.exited():
-			why = "exited during start-up"
-		default:
-			if time.Now().After(deadline) {
-				why = fmt.Sprintf("not ready after %s", timeout)
-			}
-		}
-		if why != "" {
-			var b strings.Builder
-			fmt.Fprintf(&b, "%s %s (last check: %v)", p.name, why, last)
-			for _, l := range logs {
-				b.WriteString("\n" + tail(l, 40))
-			}
-			return errors.New(b.String())
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 // Shared holds one private server per test binary: the first test that
