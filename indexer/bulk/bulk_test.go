@@ -14,12 +14,14 @@ func TestParseResponseAndClassify(t *testing.T) {
 	{"create":{"status":503,"error":{"type":"unavailable_shards_exception","reason":"primary shard is not active"}}},
 	{"create":{"status":400,"error":{"type":"document_parsing_exception","reason":"[1:114] failed to parse field [n] of type [long] in document with id '1'. Preview of field's value: 'x'"}}},
 	{"create":{"status":400,"error":{"type":"illegal_argument_exception","reason":"id is too long, must be no longer than 512 bytes"}}},
-	{"index":{"status":200}}]}`
-	res, err := ParseResponse(strings.NewReader(body), 7)
+	{"index":{"status":200}},
+	{"create":{"status":403,"error":{"type":"cluster_block_exception","reason":"index [agentobs-logs-2026.11.26] blocked by: [FORBIDDEN/8/index write (api)];"}}},
+	{"create":{"status":429,"error":{"type":"cluster_block_exception","reason":"index [x] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"}}}]}`
+	res, err := ParseResponse(strings.NewReader(body), 9)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Class{ClassOK, ClassDuplicate, ClassRetry, ClassRetry, ClassConflict, ClassPermanent, ClassOK}
+	want := []Class{ClassOK, ClassDuplicate, ClassRetry, ClassRetry, ClassConflict, ClassPermanent, ClassOK, ClassRetry, ClassRetry}
 	for i, w := range want {
 		if got, _ := Classify(res[i]); got != w {
 			t.Errorf("item %d: class %d want %d (%+v)", i, got, w, res[i])
@@ -27,6 +29,11 @@ func TestParseResponseAndClassify(t *testing.T) {
 	}
 	if _, r := Classify(res[2]); r != RetryTooMany {
 		t.Errorf("429 reason %q", r)
+	}
+	for _, i := range []int{7, 8} { // a write block waits, it never dead-letters
+		if _, r := Classify(res[i]); r != RetryBlocked {
+			t.Errorf("item %d: block reason %q, want %q", i, r, RetryBlocked)
+		}
 	}
 	if _, err := ParseResponse(strings.NewReader(body), 3); err == nil {
 		t.Error("item count mismatch not detected")

@@ -49,10 +49,11 @@ const (
 	RetryTooMany     = "too_many_requests" // 429, es_rejected_execution_exception
 	RetryServer      = "server_error"      // 5xx item or response
 	RetryUnreachable = "unreachable"       // transport error, timeout
+	RetryBlocked     = "index_blocked"     // cluster_block_exception: read-only / write block (e.g. disk flood stage)
 )
 
 // RetryReasons lists every retry reason.
-var RetryReasons = []string{RetryTooMany, RetryServer, RetryUnreachable}
+var RetryReasons = []string{RetryTooMany, RetryServer, RetryUnreachable, RetryBlocked}
 
 // Op is the bulk action.
 type Op string

@@ -75,6 +75,11 @@ func Classify(it ResponseItem) (Class, string) {
 		return ClassOK, ""
 	case it.Status == 409:
 		return ClassDuplicate, ""
+	case hasType(it.Error, "cluster_block_exception"):
+		// A write block (read-only index, disk flood stage) is an outage of
+		// the index, not a bad record: wait for it to lift, like a 5xx, and
+		// never dead-letter records because of it.
+		return ClassRetry, RetryBlocked
 	case it.Status == 429 || hasType(it.Error, "es_rejected_execution_exception", "circuit_breaking_exception"):
 		return ClassRetry, RetryTooMany
 	case it.Status >= 500 || it.Status == 0:
