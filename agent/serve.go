@@ -61,6 +61,9 @@ func runServe(args []string) error {
 		}
 		return nil
 	})
+	if err := srv.ExportReadiness(reg, "agent"); err != nil {
+		return err
+	}
 	if err := srv.Listen(); err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/agentobs/agentobs/agent/agentmetrics"
 	"github.com/agentobs/agentobs/agent/internal/env"
 	"github.com/agentobs/agentobs/agent/internal/executor"
 	"github.com/agentobs/agentobs/agent/internal/policy"
@@ -64,7 +65,7 @@ type Agent struct {
 	logger  *slog.Logger
 	tracer  trace.Tracer
 	prop    propagation.TextMapPropagator
-	metrics *metrics
+	metrics *agentmetrics.Metrics
 	engine  *policy.Engine
 	exec    *executor.Executor
 	source  *env.Source
@@ -100,14 +101,14 @@ func New(cfg Config, set Settings) (*Agent, error) {
 		queue:  make(chan *job, cfg.QueueSize),
 		source: env.NewSource(cfg.Env, cfg.ID),
 	}
-	a.metrics = newMetrics(set.Registerer, func() float64 { return float64(len(a.queue)) })
-	a.metrics.queueCapacity.Set(float64(cfg.QueueSize))
+	a.metrics = agentmetrics.New(set.Registerer, func() float64 { return float64(len(a.queue)) })
+	a.metrics.QueueCapacity.Set(float64(cfg.QueueSize))
 	engine, err := policy.NewEngine(cfg.Policy, cfg.Arms())
 	if err != nil {
 		return nil, err
 	}
 	a.engine = engine
-	a.metrics.setPolicy(engine.Name())
+	a.metrics.SetPolicy(engine.Name())
 	a.exec, err = executor.New(cfg.Executor, executor.Settings{
 		Logger: logger.With("component", "executor"), Tracer: a.tracer, Propagator: a.prop,
 		Client: set.Client, Observer: a.metrics,
@@ -182,9 +183,9 @@ func (a *Agent) ReloadPolicy(cfg policy.Config) error {
 		a.ReloadFailed(err)
 		return err
 	}
-	a.metrics.reloads.WithLabelValues("success").Inc()
-	a.metrics.reloadSuccess.Set(1)
-	a.metrics.setPolicy(cfg.Kind)
+	a.metrics.Reloads.WithLabelValues("success").Inc()
+	a.metrics.ReloadSuccess.Set(1)
+	a.metrics.SetPolicy(cfg.Kind)
 	a.logger.Info("policy reloaded", "policy", cfg.Kind, "threshold", cfg.Threshold,
 		"window", cfg.Window, "epsilon", cfg.Epsilon, "arms", fmt.Sprint(cfg.Arms))
 	return nil
@@ -192,8 +193,8 @@ func (a *Agent) ReloadPolicy(cfg policy.Config) error {
 
 // ReloadFailed counts a reload whose configuration could not be loaded.
 func (a *Agent) ReloadFailed(err error) {
-	a.metrics.reloads.WithLabelValues("failure").Inc()
-	a.metrics.reloadSuccess.Set(0)
+	a.metrics.Reloads.WithLabelValues("failure").Inc()
+	a.metrics.ReloadSuccess.Set(0)
 	a.logger.Error("policy reload failed; keeping the current policy", "error", err.Error())
 }
 
@@ -224,7 +225,7 @@ func (a *Agent) Submit(parent context.Context, task env.Task, source string, don
 			attribute.String("task.source", source),
 			attribute.Int("task.depth", task.Depth),
 		))
-	a.metrics.tasksReceived.WithLabelValues(source).Inc()
+	a.metrics.TasksReceived.WithLabelValues(source).Inc()
 	j := &job{task: task, source: source, ctx: ctx, start: time.Now(), done: done}
 
 	a.mu.RLock()
@@ -238,7 +239,7 @@ func (a *Agent) Submit(parent context.Context, task env.Task, source string, don
 	}
 	a.mu.RUnlock()
 	if !ok {
-		a.metrics.tasks.WithLabelValues(TaskRejected).Inc()
+		a.metrics.Tasks.WithLabelValues(TaskRejected).Inc()
 		span.SetStatus(codes.Error, "rejected: queue full or draining")
 		span.SetAttributes(semconv.ErrorTypeKey.String(TaskRejected))
 		a.logger.WarnContext(ctx, "task rejected", "task.id", task.ID, "task.source", source,
@@ -257,9 +258,9 @@ func (a *Agent) work(ctx context.Context) {
 			a.finish(j, TaskCanceled, 0, errors.New("agent draining before the task started"))
 			continue
 		}
-		a.metrics.inFlight.Inc()
+		a.metrics.InFlight.Inc()
 		a.process(ctx, j)
-		a.metrics.inFlight.Dec()
+		a.metrics.InFlight.Dec()
 	}
 }
 
@@ -296,8 +297,8 @@ func (a *Agent) process(workCtx context.Context, j *job) {
 func (a *Agent) finish(j *job, outcome string, steps int, err error) {
 	span := trace.SpanFromContext(j.ctx)
 	d := time.Since(j.start)
-	a.metrics.tasks.WithLabelValues(outcome).Inc()
-	observe(a.metrics.taskDuration, j.ctx, d.Seconds())
+	a.metrics.Tasks.WithLabelValues(outcome).Inc()
+	agentmetrics.Observe(a.metrics.TaskDuration, j.ctx, d.Seconds())
 	attrs := []any{slog.String("task.id", j.task.ID), slog.String("outcome", outcome), slog.Int("steps", steps),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000)}
 	resp := executor.TaskResponse{ID: j.task.ID, Outcome: outcome, Steps: steps}
@@ -322,7 +323,7 @@ func (a *Agent) step(ctx context.Context, task env.Task, step int) error {
 
 	pctx, span := a.tracer.Start(ctx, "perceive", trace.WithAttributes(stepAttr))
 	p := env.Perceive(task)
-	a.metrics.perceived(p)
+	a.metrics.Perceived(p)
 	span.SetAttributes(attribute.Float64("percept.value", p.Value),
 		attribute.Int("percept.kept", p.Kept), attribute.Int("percept.dropped", p.Dropped))
 	a.logger.DebugContext(pctx, "perceived", "task.kind", p.Kind, "percept.value", round(p.Value),
@@ -339,7 +340,7 @@ func (a *Agent) step(ctx context.Context, task env.Task, step int) error {
 		arm = policy.Preferred[task.Kind]
 	}
 	name := a.engine.Name()
-	a.metrics.decisions.WithLabelValues(name, d.Choice).Inc()
+	a.metrics.Decisions.WithLabelValues(name, d.Choice).Inc()
 	span.SetAttributes(attribute.String("policy.name", name), attribute.String("decision.choice", d.Choice),
 		attribute.String("decision.action", arm))
 	a.logger.InfoContext(dctx, "decided", "policy", name, "decision.choice", d.Choice, "decision.action", arm)
@@ -354,9 +355,9 @@ func (a *Agent) step(ctx context.Context, task env.Task, step int) error {
 	}
 	span.End()
 
-	a.metrics.steps.Inc()
-	observe(a.metrics.stepDuration, ctx, time.Since(start).Seconds())
-	a.metrics.lastStep.SetToCurrentTime()
+	a.metrics.Steps.Inc()
+	agentmetrics.Observe(a.metrics.StepDuration, ctx, time.Since(start).Seconds())
+	a.metrics.LastStep.SetToCurrentTime()
 	return res.Err
 }
 

@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 
+	"github.com/agentobs/agentobs/agent/agentmetrics"
 	"github.com/agentobs/agentobs/agent/internal/env"
 	"github.com/agentobs/agentobs/agent/internal/executor"
 	"github.com/agentobs/agentobs/internal/record"
@@ -119,8 +120,8 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func (a *testAgent) finished() float64 {
 	var n float64
-	for _, o := range taskOutcomes {
-		n += testutil.ToFloat64(a.metrics.tasks.WithLabelValues(o))
+	for _, o := range agentmetrics.Outcomes {
+		n += testutil.ToFloat64(a.metrics.Tasks.WithLabelValues(o))
 	}
 	return n
 }
@@ -340,10 +341,10 @@ func TestTwoAgentsShareOneTrace(t *testing.T) {
 	if !bytes.Contains(b.logs.Bytes(), []byte(`"trace_id":"`+traceID+`"`)) || !bytes.Contains(a.logs.Bytes(), []byte(`"trace_id":"`+traceID+`"`)) {
 		t.Fatal("the logs of both agents do not carry the shared trace id")
 	}
-	if got := testutil.ToFloat64(a.metrics.peerCalls.WithLabelValues(executor.OutcomeSuccess)); got != 1 {
+	if got := testutil.ToFloat64(a.metrics.PeerCalls.WithLabelValues(executor.OutcomeSuccess)); got != 1 {
 		t.Fatalf("peer_calls_total{success} = %v", got)
 	}
-	if got := testutil.ToFloat64(b.metrics.tasksReceived.WithLabelValues(SourcePeer)); got != 1 {
+	if got := testutil.ToFloat64(b.metrics.TasksReceived.WithLabelValues(SourcePeer)); got != 1 {
 		t.Fatalf("B received %v peer tasks", got)
 	}
 }
@@ -357,7 +358,7 @@ func TestBackpressureAndDrain(t *testing.T) {
 	a := start(t, cfg, nil)
 	task := env.Task{Kind: "compute", Steps: 1}
 	_ = a.Submit(context.Background(), task, SourceHTTP, nil)
-	waitFor(t, func() bool { return testutil.ToFloat64(a.metrics.inFlight) == 1 })
+	waitFor(t, func() bool { return testutil.ToFloat64(a.metrics.InFlight) == 1 })
 	if err := a.Submit(context.Background(), task, SourceHTTP, nil); err != nil {
 		t.Fatalf("queue of 1 rejected the first queued task: %v", err)
 	}
@@ -375,10 +376,10 @@ func TestBackpressureAndDrain(t *testing.T) {
 	if a.Accepting() {
 		t.Fatal("still accepting after stop")
 	}
-	if got := testutil.ToFloat64(a.metrics.tasks.WithLabelValues(TaskCanceled)); got != 2 {
+	if got := testutil.ToFloat64(a.metrics.Tasks.WithLabelValues(TaskCanceled)); got != 2 {
 		t.Fatalf("canceled tasks = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(a.metrics.tasks.WithLabelValues(TaskRejected)); got != 1 {
+	if got := testutil.ToFloat64(a.metrics.Tasks.WithLabelValues(TaskRejected)); got != 1 {
 		t.Fatalf("rejected tasks = %v, want 1", got)
 	}
 	resp, err = http.Post(srv.URL, "application/json", strings.NewReader(`{"kind":"compute"}`))
@@ -403,10 +404,10 @@ func TestReloadPolicy(t *testing.T) {
 		t.Fatal("invalid reload accepted")
 	}
 	if a.engine.Name() != "epsilon_greedy" ||
-		testutil.ToFloat64(a.metrics.policyInfo.WithLabelValues("epsilon_greedy")) != 1 ||
-		testutil.ToFloat64(a.metrics.reloads.WithLabelValues("success")) != 1 ||
-		testutil.ToFloat64(a.metrics.reloads.WithLabelValues("failure")) != 1 ||
-		testutil.ToFloat64(a.metrics.reloadSuccess) != 0 {
+		testutil.ToFloat64(a.metrics.PolicyInfo.WithLabelValues("epsilon_greedy")) != 1 ||
+		testutil.ToFloat64(a.metrics.Reloads.WithLabelValues("success")) != 1 ||
+		testutil.ToFloat64(a.metrics.Reloads.WithLabelValues("failure")) != 1 ||
+		testutil.ToFloat64(a.metrics.ReloadSuccess) != 0 {
 		t.Fatal("reload state or metrics wrong")
 	}
 }
