@@ -91,6 +91,9 @@ func New(cfg Config, set Settings) (*App, error) {
 		}
 		return nil
 	})
+	if err := a.server.ExportReadiness(set.Registry, "indexer"); err != nil {
+		return nil, err
+	}
 	trace.Routes(a.server, a.store, token)
 	a.auditor = audit.New(es, cfg.Names.Alias, a.deadLetters)
 	a.auditM = audit.NewMetrics(set.Registry)

@@ -111,6 +111,9 @@ func New(cfg Config, set Settings) (*App, error) {
 			a.server.EnablePprof()
 		}
 		a.server.AddReadyCheck("kafka", func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.Kafka) })
+		if err := a.server.ExportReadiness(set.Registry, "shipper"); err != nil {
+			return nil, err
+		}
 		if cfg.HTTP.Ingest {
 			token, err := httpin.ResolveToken(cfg.HTTP)
 			if err != nil {
