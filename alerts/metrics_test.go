@@ -3,10 +3,11 @@ package alerts_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,11 +15,8 @@ import (
 
 	"github.com/agentobs/agentobs/alerts/lint"
 	"github.com/agentobs/agentobs/alerts/promcheck"
+	"github.com/agentobs/agentobs/alerts/promcheck/components"
 	indexer "github.com/agentobs/agentobs/indexer/app"
-	"github.com/agentobs/agentobs/internal/edge"
-	"github.com/agentobs/agentobs/internal/kafkax"
-	"github.com/agentobs/agentobs/internal/telemetry"
-	shipperapp "github.com/agentobs/agentobs/shipper/app"
 )
 
 func loadRules(t *testing.T) []lint.Rule {
@@ -39,64 +37,20 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-// exported gathers what the components export, from their own registries:
-// the indexer's and the shipper's metric constructors, the shared producer
-// and edge metrics of the collector, and a scrape of a running agent (its
-// metrics live in agent/internal, which only the agent may import). The
-// collector's own series come from metrics_expected.txt until it offers an
-// importable constructor.
-func exported(t *testing.T) (gathered, all promcheck.Exported) {
+// exported is what the components export (alerts/promcheck/components: the
+// real registries of every component) plus the recording rules' outputs.
+func exported(t *testing.T, rules []lint.Rule) promcheck.Exported {
 	t.Helper()
-	gathered = promcheck.Exported{}
-	add := func(source string, register func(reg *prometheus.Registry)) {
-		reg := telemetry.NewRegistry() // go_* and process_* as every component has them
-		register(reg)
-		if err := gathered.AddGatherer(reg, source); err != nil {
-			t.Fatal(err)
-		}
-	}
-	add("indexer/app.NewMetrics", func(reg *prometheus.Registry) {
-		m := indexer.NewMetrics(reg)
-		// Vectors keyed by open values appear once used; create one series each.
-		m.Consumed.WithLabelValues("agentobs-logs", "0")
-		m.LagRecords.WithLabelValues("0")
-		m.LagSeconds.WithLabelValues("0")
-		m.WithoutTrace.WithLabelValues("checkout")
-		m.Records.WithLabelValues("checkout")
-	})
-	add("shipper/app.New", func(reg *prometheus.Registry) {
-		cfg := shipperapp.DefaultConfig()
-		cfg.HTTP.Ingest = true // any input: New only builds, it opens nothing
-		a, err := shipperapp.New(cfg, shipperapp.Settings{Logger: slog.New(slog.DiscardHandler), Registry: reg})
-		if err != nil {
-			t.Fatalf("shipper app.New: %v", err)
-		}
-		_ = a // built, never run
-	})
-	add("internal/kafkax+edge (collector)", func(reg *prometheus.Registry) {
-		kafkax.NewProducerMetrics(reg, "collector")
-		edge.NewMetrics(reg, "collector", []string{"gen_ai.prompt"})
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	addr := freeAddr(t)
-	agent := startAgent(t, addr, "0")
-	if err := gathered.AddScrape(ctx, "http://"+addr+"/metrics", "agent scrape"); err != nil {
+	all, err := components.Exported()
+	if err != nil {
 		t.Fatal(err)
 	}
-	agent.stop()
-
-	all = promcheck.Exported{}
-	for n, s := range gathered {
-		all.Add(n, s)
+	for _, r := range rules {
+		if r.Record != "" {
+			all.Add(r.Record, "rule "+r.File)
+		}
 	}
-	if err := all.AddListFile("metrics_expected.txt", "metrics_expected.txt"); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range promcheck.WellKnown {
-		all.Add(n, "Prometheus")
-	}
-	return gathered, all
+	return all
 }
 
 // TestRulesReferenceExportedMetrics fails when a rule reads a series that no
@@ -104,12 +58,7 @@ func exported(t *testing.T) (gathered, all promcheck.Exported) {
 // empty and never fires.
 func TestRulesReferenceExportedMetrics(t *testing.T) {
 	rules := loadRules(t)
-	gathered, all := exported(t)
-	for _, r := range rules {
-		if r.Record != "" {
-			all.Add(r.Record, "rule "+r.File)
-		}
-	}
+	all := exported(t, rules)
 	for _, r := range rules {
 		names, err := promcheck.MetricNames(r.Expr)
 		if err != nil {
@@ -120,15 +69,45 @@ func TestRulesReferenceExportedMetrics(t *testing.T) {
 			t.Errorf("%s: group %s: rule %s reads %s, which no component exports (fix the name, or export it)", r.File, r.Group, r.Name(), n)
 		}
 	}
-	// The hand-kept list must not repeat what a registry already gives.
-	expected := promcheck.Exported{}
-	if err := expected.AddListFile("metrics_expected.txt", ""); err != nil {
+}
+
+// TestAgentRegistryMatchesBinary: components builds the agent's registry
+// from agent/agentmetrics and the readiness gauge the way agent/serve.go
+// wires them; a scrape of the real binary must show the same agentobs_agent_*
+// series, so a metric wired only in serve.go (or dropped from it) is caught.
+func TestAgentRegistryMatchesBinary(t *testing.T) {
+	reg, err := components.Registry("agent")
+	if err != nil {
 		t.Fatal(err)
 	}
-	for n := range expected {
-		if src, ok := gathered[n]; ok {
-			t.Errorf("metrics_expected.txt lists %s, which %s now exports: delete the line", n, src)
+	built := promcheck.Exported{}
+	if err := built.AddGatherer(reg, "agent registry"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr := freeAddr(t)
+	agent := startAgent(t, addr, "0")
+	defer agent.stop()
+	scraped := promcheck.Exported{}
+	if err := scraped.AddScrape(ctx, "http://"+addr+"/metrics", "agent scrape"); err != nil {
+		t.Fatal(err)
+	}
+	own := func(e promcheck.Exported) []string {
+		var out []string
+		for n := range e {
+			if strings.HasPrefix(n, "agentobs_agent_") {
+				out = append(out, n)
+			}
 		}
+		sort.Strings(out)
+		return out
+	}
+	if got, want := own(scraped), own(built); !slices.Equal(got, want) {
+		t.Errorf("the running agent exports %v\nbut components.Registry(\"agent\") builds %v", got, want)
+	}
+	if len(own(built)) == 0 {
+		t.Fatal("no agentobs_agent_* series built")
 	}
 }
 

@@ -1,14 +1,11 @@
 package promcheck
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -18,7 +15,7 @@ import (
 // Exported is a set of series names as Prometheus stores them: a counter
 // as its name (…_total), a histogram as …_bucket, …_sum and …_count, a
 // summary as its name, …_sum and …_count. Each name keeps where it came
-// from, so a failing check can say "exported by agent scrape".
+// from, so a failing check can say "exported by indexer registry".
 type Exported map[string]string
 
 // Has reports whether name is in the set.
@@ -91,26 +88,6 @@ func (e Exported) AddScrape(ctx context.Context, url, source string) error {
 	}
 	e.AddFamilies(mfs, source)
 	return nil
-}
-
-// AddListFile adds the series names listed in path, one a line; blank
-// lines and lines starting with # are ignored, and anything after the
-// first whitespace on a line is a comment.
-func (e Exported) AddListFile(path, source string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		e.Add(strings.Fields(line)[0], source)
-	}
-	return sc.Err()
 }
 
 // WellKnown are series that Prometheus itself writes for every scrape and

@@ -117,6 +117,9 @@ func (a *App) Addr() string { return a.server.Addr() }
 // Listen binds the HTTP port (Run does it too); main calls it to fail fast.
 func (a *App) Listen() error { return a.server.Listen() }
 
+// Metrics are the indexer's own metrics, registered on Settings.Registry.
+func (a *App) Metrics() *Metrics { return a.m }
+
 // Store is the trace lookup over this indexer's indices.
 func (a *App) Store() *trace.Store { return a.store }
 
