@@ -36,6 +36,13 @@ type KafkaServerOptions struct {
 	HeapMB int
 	// Partitions is num.partitions for auto-created topics. Default 3.
 	Partitions int
+	// AdvertisedAddr, when set, is the host:port the PLAINTEXT client
+	// listener advertises instead of its own: clients bootstrap there and
+	// metadata sends them back there, so a chaos/faultproxy listening on it
+	// (forwarding to PlainAddr) carries all of their traffic. Broker and
+	// controller traffic then use an INTERNAL listener (DirectAddr) that
+	// advertises itself and never passes the proxy.
+	AdvertisedAddr string
 }
 
 // KafkaServer is a private single-node KRaft broker+controller on free
@@ -45,11 +52,11 @@ type KafkaServerOptions struct {
 // same cluster with the same topics and committed offsets: outage tests
 // stop it, watch the pipeline back off, start it, and count records.
 type KafkaServer struct {
-	opts                      KafkaServerOptions
-	dir                       string
-	plainPort, ctrlPort, port int
-	p                         *proc.Proc
-	startOffset               int // size of server.log when the current run started
+	opts                                    KafkaServerOptions
+	dir                                     string
+	plainPort, ctrlPort, port, internalPort int
+	p                                       *proc.Proc
+	startOffset                             int // size of server.log when the current run started
 }
 
 // StartKafka starts a private broker that is removed when the test ends.
@@ -95,7 +102,7 @@ func LaunchKafka(o KafkaServerOptions) (*KafkaServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -103,6 +110,9 @@ func LaunchKafka(o KafkaServerOptions) (*KafkaServer, error) {
 	s := &KafkaServer{opts: o, dir: dir, plainPort: ports[0], ctrlPort: ports[1], port: ports[2]}
 	if !o.SASLSSL {
 		s.port = s.plainPort
+	}
+	if o.AdvertisedAddr != "" {
+		s.internalPort = ports[3]
 	}
 	fail := func(err error) (*KafkaServer, error) {
 		s.Close()
@@ -178,16 +188,25 @@ func (s *KafkaServer) properties() (string, error) {
 	w("node.id", "1")
 	w("controller.quorum.voters", fmt.Sprintf("1@127.0.0.1:%d", s.ctrlPort))
 	w("controller.listener.names", "CONTROLLER")
-	w("inter.broker.listener.name", "PLAINTEXT")
 	listeners := fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", s.plainPort, s.ctrlPort)
 	advertised := fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", s.plainPort)
+	if s.opts.AdvertisedAddr != "" {
+		// Clients go through the address the test chose (a fault proxy);
+		// the broker's own traffic must not, or cutting the proxy would
+		// also cut the broker off from itself.
+		w("inter.broker.listener.name", "INTERNAL")
+		listeners += fmt.Sprintf(",INTERNAL://127.0.0.1:%d", s.internalPort)
+		advertised = fmt.Sprintf("PLAINTEXT://%s,INTERNAL://127.0.0.1:%d", s.opts.AdvertisedAddr, s.internalPort)
+	} else {
+		w("inter.broker.listener.name", "PLAINTEXT")
+	}
 	if s.opts.SASLSSL {
 		listeners += fmt.Sprintf(",SASL_SSL://127.0.0.1:%d", s.port)
 		advertised += fmt.Sprintf(",SASL_SSL://127.0.0.1:%d", s.port)
 	}
 	w("listeners", listeners)
 	w("advertised.listeners", advertised)
-	w("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL")
+	w("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL")
 	w("log.dirs", filepath.Join(s.dir, "data"))
 	w("num.partitions", strconv.Itoa(s.opts.Partitions))
 	w("auto.create.topics.enable", "true")
@@ -231,8 +250,14 @@ func (s *KafkaServer) properties() (string, error) {
 	return b.String(), nil
 }
 
-// Addr is the client listener: SASL_SSL when SASLSSL, else PLAINTEXT.
-func (s *KafkaServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+// Addr is the client listener: SASL_SSL when SASLSSL, else PLAINTEXT (by
+// way of AdvertisedAddr when set).
+func (s *KafkaServer) Addr() string {
+	if s.opts.SASLSSL {
+		return fmt.Sprintf("127.0.0.1:%d", s.port)
+	}
+	return s.ClientAddr()
+}
 
 // PlainAddr is the PLAINTEXT listener (no TLS, no authentication).
 func (s *KafkaServer) PlainAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.plainPort) }
@@ -243,10 +268,35 @@ func (s *KafkaServer) Dir() string { return s.dir }
 // LogFile is the broker's server.log.
 func (s *KafkaServer) LogFile() string { return filepath.Join(s.dir, "logs", "server.log") }
 
-// PlainConfig is a kafkax connection to the PLAINTEXT listener.
-func (s *KafkaServer) PlainConfig() kafkax.Config {
+// ClientAddr is where PLAINTEXT clients bootstrap: AdvertisedAddr when
+// set (the fault proxy), else PlainAddr.
+func (s *KafkaServer) ClientAddr() string {
+	if s.opts.AdvertisedAddr != "" {
+		return s.opts.AdvertisedAddr
+	}
+	return s.PlainAddr()
+}
+
+// DirectAddr is a PLAINTEXT listener that advertises itself: the INTERNAL
+// listener when AdvertisedAddr is set (traffic that must bypass the proxy:
+// readiness, test bookkeeping, a consumer kept out of the fault), else PlainAddr.
+func (s *KafkaServer) DirectAddr() string {
+	if s.internalPort != 0 {
+		return fmt.Sprintf("127.0.0.1:%d", s.internalPort)
+	}
+	return s.PlainAddr()
+}
+
+// PlainConfig is a kafkax connection to the PLAINTEXT client listener, by
+// way of AdvertisedAddr when set.
+func (s *KafkaServer) PlainConfig() kafkax.Config { return s.config(s.ClientAddr()) }
+
+// DirectConfig is a kafkax connection that never passes AdvertisedAddr.
+func (s *KafkaServer) DirectConfig() kafkax.Config { return s.config(s.DirectAddr()) }
+
+func (s *KafkaServer) config(addr string) kafkax.Config {
 	c := kafkax.DefaultConfig()
-	c.Brokers = []string{s.PlainAddr()}
+	c.Brokers = []string{addr}
 	c.ClientID = "agentobs-itest"
 	c.DialTimeout = 5 * time.Second
 	return c
@@ -271,7 +321,7 @@ func (s *KafkaServer) Start() error {
 		// A metadata answer alone comes before the broker finished its
 		// start-up (it can still refuse produce requests); the log line
 		// is the same signal scripts/stack.sh waits for.
-		if err := kafkax.Ping(ctx, s.PlainConfig()); err != nil {
+		if err := kafkax.Ping(ctx, s.DirectConfig()); err != nil {
 			return err
 		}
 		b, _ := os.ReadFile(s.LogFile())

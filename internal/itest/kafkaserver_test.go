@@ -2,9 +2,11 @@ package itest_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/agentobs/agentobs/chaos/faultproxy"
 	"github.com/agentobs/agentobs/internal/itest"
 	"github.com/agentobs/agentobs/internal/kafkax"
 	"github.com/segmentio/kafka-go"
@@ -68,5 +70,62 @@ func TestKafkaServerStopKillRestart(t *testing.T) {
 		if err != nil || string(m.Value) != want {
 			t.Fatalf("read %q: got %q, %v", want, m.Value, err)
 		}
+	}
+}
+
+// With AdvertisedAddr, clients that bootstrap at a fault proxy stay on it
+// (metadata names the proxy), so cutting the proxy is an outage for them,
+// while the broker itself and DirectConfig clients never pass it.
+func TestKafkaServerAdvertisedAddr(t *testing.T) {
+	p, err := faultproxy.New("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s := itest.StartKafka(t, itest.KafkaServerOptions{AdvertisedAddr: p.Addr()})
+	p.SetTarget(s.PlainAddr())
+	if s.Addr() != p.Addr() || s.PlainConfig().Brokers[0] != p.Addr() || s.DirectAddr() == s.PlainAddr() {
+		t.Fatalf("Addr %s PlainConfig %v DirectAddr %s, proxy %s", s.Addr(), s.PlainConfig().Brokers, s.DirectAddr(), p.Addr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	meta := func(conn kafkax.Config) (string, error) {
+		c, err := conn.Client()
+		if err != nil {
+			return "", err
+		}
+		mctx, mcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer mcancel()
+		r, err := c.Metadata(mctx, &kafka.MetadataRequest{Topics: []string{}})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s:%d", r.Brokers[0].Host, r.Brokers[0].Port), nil
+	}
+	if got, err := meta(s.PlainConfig()); err != nil || got != p.Addr() {
+		t.Fatalf("through the proxy: metadata names %q (%v), want the proxy %s", got, err, p.Addr())
+	}
+	if got, err := meta(s.DirectConfig()); err != nil || got != s.DirectAddr() {
+		t.Fatalf("direct: metadata names %q (%v), want %s", got, err, s.DirectAddr())
+	}
+	before, _ := p.Stats()
+	if err := kafkax.EnsureTopics(ctx, s.PlainConfig(), kafkax.TopicSpec{Name: "adv", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := p.Stats(); after <= before {
+		t.Fatalf("topic admin did not pass the proxy (%d → %d connections)", before, after)
+	}
+	p.Cut()
+	if _, err := meta(s.PlainConfig()); err == nil {
+		t.Fatal("metadata through a cut proxy succeeded")
+	}
+	if _, err := meta(s.DirectConfig()); err != nil {
+		t.Fatalf("direct listener while the proxy is cut: %v", err)
+	}
+	if err := p.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := meta(s.PlainConfig()); err != nil {
+		t.Fatalf("after Restore: %v", err)
 	}
 }
