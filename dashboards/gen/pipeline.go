@@ -31,6 +31,12 @@ func pipelineOverview() *dashboard.DashboardBuilder {
 	b.WithPanel(singleStat(s, "Shipper queue saturation", "Shipper queue depth over capacity; at 100% the shipper stops reading (backpressure).", "percentunit",
 		steps("green", 0.5, "orange", 0.9, "red"), target{expr: `max(agentobs_shipper_queue_depth{SEL} / agentobs_shipper_queue_capacity{SEL})`, legend: "saturation"}))
 
+	b.WithPanel(graph(s, "Instances not ready", "Instances running but not ready, per component: agentobs_<component>_ready is 0 while /readyz answers 503 (starting, draining, or Kafka/Elasticsearch unreachable). Five minutes above 0 fires AgentobsComponentNotReady; instances that are down are not counted (see up).", "short", 24, 6,
+		target{expr: `sum(1 - agentobs_collector_ready{SEL})`, legend: "collector"},
+		target{expr: `sum(1 - agentobs_shipper_ready{SEL})`, legend: "shipper"},
+		target{expr: `sum(1 - agentobs_indexer_ready{SEL})`, legend: "indexer"},
+	).Decimals(0))
+
 	b.WithRow(dashboard.NewRowBuilder("Throughput"))
 	b.WithPanel(graph(s, "Records per second by stage", "Each stage's rate: what the edge took in, what reached Kafka, what the indexer consumed and what Elasticsearch acknowledged. A gap between two lines is records queued (or lost) between them.", "recps", 16, 8,
 		target{expr: `sum(rate(agentobs_collector_records_in_total{SEL}[$__rate_interval]))`, legend: "collector in"},
