@@ -57,7 +57,9 @@ func TestHostBrokerOutage(t *testing.T) {
 	b.proxy.Cut()
 	wait("rc=2", 30*time.Second)
 	wait("rc=2", 30*time.Second) // at least two retries of the same chunk
-	b.proxy.Restore()
+	if err := b.proxy.Restore(); err != nil {
+		t.Fatal(err)
+	}
 	for l := range lines {
 		seen = append(seen, l)
 	}
