@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -46,6 +47,16 @@ func TestHTTPIngestToKafka(t *testing.T) {
 	}
 	if err := telemetry.HealthCheck("http://" + a.Addr() + "/readyz"); err != nil {
 		t.Errorf("readyz: %v", err)
+	}
+	// The readiness gauge runs the same checks (Kafka reachable) per scrape.
+	if res, err := http.Get("http://" + a.Addr() + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(b), "\nagentobs_shipper_ready 1\n") {
+			t.Error("/metrics lacks agentobs_shipper_ready 1 while /readyz answers 200")
+		}
 	}
 	stop()
 }

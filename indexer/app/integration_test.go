@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -268,6 +269,15 @@ func TestAlertmanagerWebhook(t *testing.T) {
 	itest.Eventually(t, 30*time.Second, func() (bool, string) {
 		return e.get(a, "/readyz", nil) == 200, "not ready"
 	})
+	if res, err := http.Get("http://" + a.Addr() + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(b), "\nagentobs_indexer_ready 1\n") {
+			t.Error("/metrics lacks agentobs_indexer_ready 1 while /readyz answers 200")
+		}
+	}
 	payload := `{"version":"4","groupKey":"{}:{alertname=\"AgentErrors\"}","truncatedAlerts":0,"status":"firing","receiver":"indexer",
 	"groupLabels":{"alertname":"AgentErrors"},"commonLabels":{"alertname":"AgentErrors","severity":"page"},"commonAnnotations":{},
 	"externalURL":"http://127.0.0.1:9093","alerts":[{"status":"firing","labels":{"alertname":"AgentErrors","severity":"page","service":"planner"},
