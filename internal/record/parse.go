@@ -142,6 +142,11 @@ func (p *Parser) parseLine(line []byte, origLen int, fallback time.Time, rec *Re
 			rec.Fields[FieldOriginalBytes] = orig
 		}
 		rec.AddFlag(FlagUnparsedJSON)
+		if sc.depth > maxNesting {
+			// Valid or not, the structure was abandoned at the nesting
+			// bound: that is a depth cap too (Policy.Apply counts it).
+			rec.AddFlag(FlagDepthLimited)
+		}
 	case p.opts.Format == FormatJSON || p.opts.Format == FormatDocker:
 		if len(trimmed) > 0 {
 			rec.AddFlag(FlagUnparsedJSON)

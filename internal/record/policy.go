@@ -162,6 +162,12 @@ func (p *Policy) Apply(r *Record) {
 			r.AddFlag(FlagRedacted)
 		}
 	}
+	// A line nested past the parser's bound arrives as text already
+	// flagged: count that cap here, with the others.
+	parsedTooDeep := r.HasFlag(FlagDepthLimited)
+	if parsedTooDeep && p.stats != nil {
+		p.stats.Limited(LimitDepth)
+	}
 	if len(r.Fields) == 0 {
 		return
 	}
@@ -175,7 +181,7 @@ func (p *Policy) Apply(r *Record) {
 	}
 	if p.limitDepth(r.Fields, 1) {
 		r.AddFlag(FlagDepthLimited)
-		if p.stats != nil {
+		if p.stats != nil && !parsedTooDeep {
 			p.stats.Limited(LimitDepth)
 		}
 	}

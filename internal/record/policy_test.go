@@ -240,3 +240,25 @@ func TestPolicyRulesClosedSet(t *testing.T) {
 		t.Errorf("rules missing from PolicyRules: %v", seen)
 	}
 }
+
+// A line nested past the scanner's bound cannot be decoded: it is kept whole
+// as the message, and the cap is flagged and counted as a depth cap (once),
+// not only as unparsed JSON.
+func TestPolicyCountsParserDepthCap(t *testing.T) {
+	line := `{"msg":"deep","d":` + strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000) + `}`
+	var r Record
+	NewParser(ParseOptions{}).Parse([]byte(line), &r)
+	if r.Message != line || !r.HasFlag(FlagUnparsedJSON) || !r.HasFlag(FlagDepthLimited) {
+		t.Fatalf("flags %v, message kept: %v", r.Flags, r.Message == line)
+	}
+	p, st := newTestPolicy(t, DefaultPolicyConfig())
+	p.Apply(&r)
+	if st.limits[LimitDepth] != 1 || st.limits[LimitFields] != 0 {
+		t.Fatalf("stats %v", st.limits)
+	}
+	// A line that is merely broken is not a depth cap.
+	NewParser(ParseOptions{}).Parse([]byte(`{"msg":"broken",`), &r)
+	if r.HasFlag(FlagDepthLimited) {
+		t.Fatalf("broken line flagged depth_limited: %v", r.Flags)
+	}
+}
