@@ -29,6 +29,7 @@ func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Ti
 	payload = strings.TrimRight(payload, "\r\n")
 	if t := strings.TrimLeft(payload, " \t"); len(t) > 0 && t[0] == '{' && p.opts.Format != FormatText {
 		sc := scanner{buf: t}
+		tooDeep := false
 		if len(m) == 0 {
 			// A json-file line: m holds nothing of the wrapper any more, so a
 			// failed decode is undone by clearing it.
@@ -39,6 +40,7 @@ func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Ti
 			if err == nil {
 				return false, stream, fallback, true
 			}
+			tooDeep = sc.depth > maxNesting
 			*cs = candSet{}
 			clear(m)
 		} else {
@@ -48,11 +50,15 @@ func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Ti
 			if err == nil {
 				err = sc.end()
 			}
+			tooDeep = sc.depth > maxNesting
 			if sc = (scanner{buf: t}); err == nil && sc.object(m) == nil {
 				return false, stream, fallback, false
 			}
 		}
 		rec.AddFlag(FlagUnparsedJSON)
+		if tooDeep { // see parseLine: abandoned at the nesting bound
+			rec.AddFlag(FlagDepthLimited)
+		}
 	}
 	rec.Message = payload
 	rec.Level = textLevel(payload)

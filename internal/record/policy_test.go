@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -255,6 +256,12 @@ func TestPolicyCountsParserDepthCap(t *testing.T) {
 	p.Apply(&r)
 	if st.limits[LimitDepth] != 1 || st.limits[LimitFields] != 0 {
 		t.Fatalf("stats %v", st.limits)
+	}
+	// The same payload inside a Docker json-file line.
+	docker, _ := json.Marshal(map[string]string{"log": line + "\n", "stream": "stdout"})
+	NewParser(ParseOptions{}).Parse(docker, &r)
+	if r.Message != line || !r.HasFlag(FlagUnparsedJSON) || !r.HasFlag(FlagDepthLimited) {
+		t.Fatalf("docker: flags %v, message kept: %v", r.Flags, r.Message == line)
 	}
 	// A line that is merely broken is not a depth cap.
 	NewParser(ParseOptions{}).Parse([]byte(`{"msg":"broken",`), &r)
