@@ -23,11 +23,20 @@ import (
 
 // ESServerOptions shape a private Elasticsearch node.
 type ESServerOptions struct {
-	// CA signs the node's HTTP certificate (for 127.0.0.1 and localhost). Required.
+	// CA signs the node's HTTP certificate (for 127.0.0.1 and localhost).
+	// Required unless PlainHTTP.
 	CA *CA
 	// Users are file-realm users with the superuser role (name → password).
-	// At least one is required: the readiness check logs in with it.
+	// At least one is required unless PlainHTTP: the readiness check logs in with it.
 	Users map[string]string
+	// PlainHTTP runs the node like the local stack's: security off, plain
+	// HTTP, no users (for fault tests that need a node of their own, not
+	// security). Default false: secured.
+	PlainHTTP bool
+	// Settings are extra elasticsearch.yml lines (key → value, written as
+	// "key: value" after the defaults, so a key here wins), e.g. static node
+	// settings the shared node must not get: thread_pool.write.queue_size.
+	Settings map[string]string
 	// HeapMB is the JVM heap. Default 512.
 	HeapMB int
 }
@@ -68,8 +77,8 @@ func StartES(t testing.TB, o ESServerOptions) *ESServer {
 // LaunchES starts a private node and waits until it answers an
 // authenticated cluster health over HTTPS; the caller must Close it.
 func LaunchES(o ESServerOptions) (*ESServer, error) {
-	if o.CA == nil || len(o.Users) == 0 {
-		return nil, errors.New("ESServerOptions: CA and at least one user are required")
+	if !o.PlainHTTP && (o.CA == nil || len(o.Users) == 0) {
+		return nil, errors.New("ESServerOptions: CA and at least one user are required (or PlainHTTP)")
 	}
 	if o.HeapMB == 0 {
 		o.HeapMB = 512
@@ -101,13 +110,17 @@ func LaunchES(o ESServerOptions) (*ESServer, error) {
 	if err := exec.Command("cp", "-r", filepath.Join(home, "config"), conf).Run(); err != nil {
 		return fail(fmt.Errorf("copy config: %w", err))
 	}
-	sc, err := o.CA.Issue("127.0.0.1", "localhost")
-	if err != nil {
-		return fail(err)
+	files := map[string][]byte{"elasticsearch.yml": []byte(s.yml()),
+		"jvm.options.d/heap.options": []byte(fmt.Sprintf("-Xms%dm\n-Xmx%dm\n", o.HeapMB, o.HeapMB))}
+	if !o.PlainHTTP {
+		sc, err := o.CA.Issue("127.0.0.1", "localhost")
+		if err != nil {
+			return fail(err)
+		}
+		// Elasticsearch reads TLS files only from inside its config directory.
+		files["certs/http.crt"], files["certs/http.key"], files["certs/ca.crt"] = sc.CertPEM, sc.KeyPEM, o.CA.CertPEM()
 	}
-	// Elasticsearch reads TLS files only from inside its config directory.
-	for name, data := range map[string][]byte{"certs/http.crt": sc.CertPEM, "certs/http.key": sc.KeyPEM, "certs/ca.crt": o.CA.CertPEM(),
-		"elasticsearch.yml": []byte(s.yml()), "jvm.options.d/heap.options": []byte(fmt.Sprintf("-Xms%dm\n-Xmx%dm\n", o.HeapMB, o.HeapMB))} {
+	for name, data := range files {
 		p := filepath.Join(conf, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return fail(err)
@@ -153,7 +166,7 @@ func LaunchES(o ESServerOptions) (*ESServer, error) {
 }
 
 func (s *ESServer) yml() string {
-	return strings.Join([]string{
+	lines := []string{
 		"cluster.name: agentobs-itest",
 		"node.name: itest-1",
 		// Single-node discovery on loopback: development mode, so the
@@ -165,17 +178,25 @@ func (s *ESServer) yml() string {
 		"transport.port: " + strconv.Itoa(s.transPort),
 		"path.data: " + filepath.Join(s.dir, "data"),
 		"path.logs: " + filepath.Join(s.dir, "logs"),
-		"xpack.security.enabled: true",
-		"xpack.security.http.ssl.enabled: true",
-		"xpack.security.http.ssl.key: certs/http.key",
-		"xpack.security.http.ssl.certificate: certs/http.crt",
-		"xpack.security.http.ssl.certificate_authorities: [ certs/ca.crt ]",
-		"xpack.security.transport.ssl.enabled: false",
-		"xpack.security.authc.api_key.enabled: true",
 		"cluster.routing.allocation.disk.threshold_enabled: false",
 		"action.destructive_requires_name: false",
-		"",
-	}, "\n")
+	}
+	if s.opts.PlainHTTP {
+		lines = append(lines, "xpack.security.enabled: false")
+	} else {
+		lines = append(lines,
+			"xpack.security.enabled: true",
+			"xpack.security.http.ssl.enabled: true",
+			"xpack.security.http.ssl.key: certs/http.key",
+			"xpack.security.http.ssl.certificate: certs/http.crt",
+			"xpack.security.http.ssl.certificate_authorities: [ certs/ca.crt ]",
+			"xpack.security.transport.ssl.enabled: false",
+			"xpack.security.authc.api_key.enabled: true")
+	}
+	for _, k := range sortedKeys(s.opts.Settings) {
+		lines = append(lines, k+": "+s.opts.Settings[k])
+	}
+	return strings.Join(lines, "\n") + "\n"
 }
 
 // esCredential is the unprivileged user, created like scripts/stack.sh does when missing.
@@ -204,8 +225,13 @@ func chownR(dir string, uid, gid int) error {
 	})
 }
 
-// URL is the node's HTTPS address.
-func (s *ESServer) URL() string { return fmt.Sprintf("https://127.0.0.1:%d", s.httpPort) }
+// URL is the node's address: HTTPS, or HTTP with PlainHTTP.
+func (s *ESServer) URL() string {
+	if s.opts.PlainHTTP {
+		return fmt.Sprintf("http://127.0.0.1:%d", s.httpPort)
+	}
+	return fmt.Sprintf("https://127.0.0.1:%d", s.httpPort)
+}
 
 // Dir is the node's directory (config/, data/, logs/).
 func (s *ESServer) Dir() string { return s.dir }
@@ -213,12 +239,15 @@ func (s *ESServer) Dir() string { return s.dir }
 // LogFile is the node's main log.
 func (s *ESServer) LogFile() string { return filepath.Join(s.dir, "logs", "agentobs-itest.log") }
 
-// Config is an esx config for the node: the test CA, basic auth as user.
+// Config is an esx config for the node: the test CA, basic auth as user
+// (with PlainHTTP: plain HTTP, user and password ignored).
 func (s *ESServer) Config(user, password string) esx.Config {
 	c := esx.DefaultConfig()
 	c.Addresses = []string{s.URL()}
-	c.CAFile = s.opts.CA.CAFile
-	c.Username, c.Password = user, config.Secret(password)
+	if !s.opts.PlainHTTP {
+		c.CAFile = s.opts.CA.CAFile
+		c.Username, c.Password = user, config.Secret(password)
+	}
 	c.RequestTimeout = 30 * time.Second
 	return c
 }
@@ -228,7 +257,10 @@ func (s *ESServer) Start() error {
 	if err := s.p.Start(); err != nil {
 		return err
 	}
-	u := sortedKeys(s.opts.Users)[0]
+	var u string
+	if !s.opts.PlainHTTP {
+		u = sortedKeys(s.opts.Users)[0]
+	}
 	tr, err := s.Config(u, s.opts.Users[u]).HTTPTransport()
 	if err != nil {
 		return err
@@ -238,7 +270,9 @@ func (s *ESServer) Start() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL()+"/_cluster/health?wait_for_status=yellow&timeout=1s", nil)
-		req.SetBasicAuth(u, s.opts.Users[u])
+		if u != "" {
+			req.SetBasicAuth(u, s.opts.Users[u])
+		}
 		res, err := hc.Do(req)
 		if err != nil {
 			return err
