@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentobs/agentobs/internal/itest"
 	"github.com/agentobs/agentobs/internal/kafkax"
 	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/agentobs/agentobs/shipper/app"
@@ -93,54 +94,12 @@ func startApp(t testing.TB, cfg app.Config) (*app.App, *prometheus.Registry, fun
 }
 
 // consume reads topic from the beginning on every partition of brokers
-// until want messages arrived or timeout passed, then waits a moment more
-// for duplicates.
+// (itest.ConsumeFrom) until want messages arrived or timeout passed.
 func consume(t testing.TB, brokers []string, topic string, want int, timeout time.Duration) []kafka.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	parts, err := conn.ReadPartitions(topic)
-	conn.Close()
-	if err != nil {
-		t.Fatalf("partitions of %s: %v", topic, err)
-	}
-	out := make(chan kafka.Message, 4096)
-	for _, p := range parts {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 200 * time.Millisecond})
-		go func() {
-			defer r.Close()
-			for {
-				m, err := r.ReadMessage(ctx)
-				if err != nil {
-					return
-				}
-				select {
-				case out <- m:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	var msgs []kafka.Message
-	grace := (<-chan time.Time)(nil)
-	for {
-		select {
-		case m := <-out:
-			msgs = append(msgs, m)
-			if len(msgs) >= want && grace == nil {
-				grace = time.After(time.Second)
-			}
-		case <-grace:
-			return msgs
-		case <-ctx.Done():
-			return msgs
-		}
-	}
+	conf := kafkax.DefaultConfig()
+	conf.Brokers = brokers
+	return itest.ConsumeFrom(t, conf, topic, want, timeout)
 }
 
 // tally is what arrived, by loadgen seq.

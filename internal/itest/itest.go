@@ -188,17 +188,26 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() (bool, string))
 	}
 }
 
-// ConsumeAll reads topic from the beginning on every partition until want
-// messages were read or timeout passes, and returns what was read.
+// ConsumeAll reads topic of the local stack's Kafka from the beginning on
+// every partition until want messages were read or timeout passes, and
+// returns what was read.
 func ConsumeAll(t testing.TB, topic string, want int, timeout time.Duration) []kafka.Message {
 	t.Helper()
-	d, err := KafkaConfig().Dialer()
+	return ConsumeFrom(t, KafkaConfig(), topic, want, timeout)
+}
+
+// ConsumeFrom is ConsumeAll against any cluster (a private broker): it reads
+// every partition from the beginning until want messages arrived or timeout
+// passed, then waits a moment more so callers can count duplicates.
+func ConsumeFrom(t testing.TB, conf kafkax.Config, topic string, want int, timeout time.Duration) []kafka.Message {
+	t.Helper()
+	d, err := conf.Dialer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	conn, err := d.DialContext(ctx, "tcp", Brokers()[0])
+	conn, err := d.DialContext(ctx, "tcp", conf.Brokers[0])
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -209,7 +218,7 @@ func ConsumeAll(t testing.TB, topic string, want int, timeout time.Duration) []k
 	}
 	out := make(chan kafka.Message, 1024)
 	for _, p := range parts {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: Brokers(), Topic: topic, Partition: p.ID, Dialer: d, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 200 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: conf.Brokers, Topic: topic, Partition: p.ID, Dialer: d, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 200 * time.Millisecond})
 		go func() {
 			defer r.Close()
 			for {
@@ -235,7 +244,7 @@ func ConsumeAll(t testing.TB, topic string, want int, timeout time.Duration) []k
 		}
 	}
 	// Give duplicates a moment to show up: callers count them.
-	grace := time.After(500 * time.Millisecond)
+	grace := time.After(time.Second)
 	for {
 		select {
 		case m := <-out:
