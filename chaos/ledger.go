@@ -49,6 +49,9 @@ type Ledger struct {
 	PeakRSS  map[string]float64
 	MemBound float64
 	Failures []string
+	// Notes are scenario facts printed under the table (how many 429s
+	// the indexer retried, what was in flight at a kill).
+	Notes []string
 }
 
 // Lost is sent minus indexed minus the run's own dead letters.
@@ -78,6 +81,11 @@ func (l *Ledger) PoisonTotal() int64 {
 // Fail records a failed check.
 func (l *Ledger) Fail(format string, args ...any) {
 	l.Failures = append(l.Failures, fmt.Sprintf(format, args...))
+}
+
+// Note records a scenario fact for the report.
+func (l *Ledger) Note(format string, args ...any) {
+	l.Notes = append(l.Notes, fmt.Sprintf(format, args...))
 }
 
 // Pass is true when no check failed.
@@ -133,6 +141,9 @@ func WriteTable(w io.Writer, ls []*Ledger) {
 	for _, l := range ls {
 		if len(l.DeadLetters) > 0 || len(l.Poison) > 0 {
 			fmt.Fprintf(w, "\n%s: poison injected %s; dead letters by reason %s", l.Scenario, kv(l.Poison), kv(l.DeadLetters))
+		}
+		for _, n := range l.Notes {
+			fmt.Fprintf(w, "\n%s: %s", l.Scenario, n)
 		}
 		for _, f := range l.Failures {
 			fmt.Fprintf(w, "\n%s: FAILED: %s", l.Scenario, f)

@@ -31,24 +31,32 @@ import (
 // 2 workers × 5 MiB batches; shipper: 64 queued batches of 1 MiB).
 const memBound = 512 << 20
 
-// rig is one scenario's pipeline: a shipper tailing dir/*.log, one or more
-// indexers, Kafka (the local stack's or a private broker) and the shared
-// Elasticsearch behind a fault proxy.
+// rig is one scenario's pipeline: a shipper tailing dir/*.log (or the
+// Fluent Bit plugin host as the front door), one or more indexers, Kafka
+// (the local stack's or a private broker, optionally behind a fault proxy)
+// and Elasticsearch (the shared node or a private one) behind a fault proxy.
 type rig struct {
-	t        *testing.T
-	dir      string
-	kafka    kafkax.Config
-	broker   *itest.KafkaServer // private broker, when the scenario has one
-	topic    string
-	dlq      string
-	group    string
-	names    schema.Names
-	es       *elasticsearch.Client // direct, for counting
-	esProxy  *faultproxy.Proxy
-	indexers []*proc
-	shipper  *proc
-	ledger   *chaos.Ledger
-	extraIdx []string // extra indexer flags
+	t     *testing.T
+	dir   string
+	kafka kafkax.Config // indexers, topic admin, dead letters, audit: never through kafkaProxy
+	// edgeKafka is what the shipper and the plugin produce to: kafka, or
+	// the private broker by way of kafkaProxy.
+	edgeKafka  kafkax.Config
+	kafkaProxy *faultproxy.Proxy
+	broker     *itest.KafkaServer // private broker, when the scenario has one
+	esURL      string             // where esProxy forwards and the audit reads
+	topic      string
+	dlq        string
+	group      string
+	names      schema.Names
+	es         *elasticsearch.Client // direct, for counting
+	esProxy    *faultproxy.Proxy
+	indexers   []*proc
+	shipper    *proc
+	plugin     *proc // the Fluent Bit plugin host, when it is the front door
+	front      *proc // whose acknowledged records the ledger counts: shipper or plugin
+	ledger     *chaos.Ledger
+	extraIdx   []string // extra indexer flags
 
 	mu       sync.Mutex
 	ackedOld float64 // acked by earlier shipper incarnations
@@ -64,8 +72,15 @@ type proc struct {
 	kind string
 }
 
+// ackMetric is the counter of records Kafka acknowledged, by kind.
+var ackMetric = map[string]string{"shipper": "agentobs_shipper_records_produced_total", "collector": "agentobs_collector_records_produced_total"}
+
 type rigOptions struct {
-	private     *itest.KafkaServer // nil: the local stack's Kafka
+	private *itest.KafkaServer // nil: the local stack's Kafka
+	// kafkaProxy fronts private (which advertises it): the shipper and the
+	// plugin produce through it, the indexers and the bookkeeping do not.
+	kafkaProxy  *faultproxy.Proxy
+	es          *itest.ESServer // nil: the local stack's Elasticsearch
 	partitions  int
 	indexers    int
 	indexerArgs []string
@@ -74,13 +89,21 @@ type rigOptions struct {
 func newRig(t *testing.T, name, fault string, o rigOptions) *rig {
 	t.Helper()
 	es := itest.RequireES(t)
+	esURL := itest.ESURL()
+	if o.es != nil {
+		var err error
+		esURL = o.es.URL()
+		if es, err = o.es.Config("", "").NewClient(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if o.partitions == 0 {
 		o.partitions = 6
 	}
 	if o.indexers == 0 {
 		o.indexers = 1
 	}
-	r := &rig{t: t, dir: t.TempDir(), es: es, names: schema.WithPrefix(itest.Index(t)), group: itest.Name(t, "g"),
+	r := &rig{t: t, dir: t.TempDir(), es: es, esURL: esURL, kafkaProxy: o.kafkaProxy, names: schema.WithPrefix(itest.Index(t)), group: itest.Name(t, "g"),
 		extraIdx: o.indexerArgs, stop: make(chan struct{}),
 		ledger: &chaos.Ledger{Scenario: name, AuditMissing: -1, Fault: fault, Poison: map[string]int64{}, DeadLetters: map[string]int64{},
 			PeakRSS: map[string]float64{}, MemBound: memBound}}
@@ -89,7 +112,7 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *rig {
 	defer cancel()
 	if o.private != nil {
 		r.broker = o.private
-		r.kafka = o.private.PlainConfig()
+		r.kafka, r.edgeKafka = o.private.DirectConfig(), o.private.PlainConfig()
 		r.topic, r.dlq = itest.Name(t, "t"), itest.Name(t, "dlq")
 		if err := kafkax.EnsureTopics(ctx, r.kafka, kafkax.TopicSpec{Name: r.topic, Partitions: o.partitions},
 			kafkax.TopicSpec{Name: r.dlq, Partitions: 3}); err != nil {
@@ -97,9 +120,10 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *rig {
 		}
 	} else {
 		r.kafka = itest.RequireKafka(t)
+		r.edgeKafka = r.kafka
 		r.topic, r.dlq = itest.Topic(t, o.partitions), itest.Topic(t, 3)
 	}
-	p, err := faultproxy.New("127.0.0.1:0", strings.TrimPrefix(itest.ESURL(), "http://"))
+	p, err := faultproxy.New("127.0.0.1:0", strings.TrimPrefix(esURL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +133,7 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *rig {
 		r.indexers = append(r.indexers, r.newIndexer(i))
 	}
 	r.shipper = r.newShipper()
+	r.front = r.shipper
 	t.Cleanup(r.close)
 	for _, ix := range r.indexers {
 		r.start(ix)
@@ -143,7 +168,7 @@ func (r *rig) newIndexer(i int) *proc {
 func (r *rig) newShipper() *proc {
 	addr := freeAddr(r.t)
 	args := []string{"-files.include", filepath.Join(r.dir, "logs", "*.log*"), "-files.checkpoint-dir", filepath.Join(r.dir, "ckpt"),
-		"-files.poll-interval", "100ms", "-kafka.brokers", strings.Join(r.kafka.Brokers, ","), "-kafka.topic", r.topic,
+		"-files.poll-interval", "100ms", "-kafka.brokers", strings.Join(r.edgeKafka.Brokers, ","), "-kafka.topic", r.topic,
 		"-kafka.dlq-topic", r.dlq, "-kafka.dial-timeout", "3s", "-host", "chaos", "-http.addr", addr, "-log.level", "warn"}
 	return &proc{Proc: &pipeline.Proc{Name: "shipper", Bin: bins["shipper"], Args: args,
 		LogPath: filepath.Join(r.dir, "shipper.log")}, addr: addr, kind: "shipper"}
@@ -151,7 +176,7 @@ func (r *rig) newShipper() *proc {
 
 func (r *rig) start(p *proc) {
 	r.t.Helper()
-	if p.kind == "shipper" {
+	if p == r.front {
 		r.mu.Lock()
 		r.ackedOld += r.ackedCur
 		r.ackedCur = 0
@@ -178,7 +203,7 @@ func (r *rig) sample() {
 			return
 		case <-tick.C:
 		}
-		for _, p := range append([]*proc{r.shipper}, r.indexers...) {
+		for _, p := range r.procs() {
 			if !p.Running() {
 				continue
 			}
@@ -193,14 +218,23 @@ func (r *rig) sample() {
 			if rss > r.ledger.PeakRSS[p.kind] {
 				r.ledger.PeakRSS[p.kind] = rss
 			}
-			if p.kind == "shipper" {
-				if v := m.Sum("agentobs_shipper_records_produced_total", "outcome", "ok"); v >= r.ackedCur {
+			if p == r.front {
+				if v := m.Sum(ackMetric[p.kind], "outcome", "ok"); v >= r.ackedCur {
 					r.ackedCur = v
 				}
 			}
 			r.mu.Unlock()
 		}
 	}
+}
+
+// procs are the rig's pipeline processes.
+func (r *rig) procs() []*proc {
+	ps := append([]*proc{r.shipper}, r.indexers...)
+	if r.plugin != nil {
+		ps = append(ps, r.plugin)
+	}
+	return ps
 }
 
 func (r *rig) acked() int64 {
@@ -216,16 +250,13 @@ func (r *rig) close() {
 		close(r.stop)
 	}
 	r.sampled.Wait()
-	if r.shipper.Running() {
-		_ = r.shipper.Stop()
-	}
-	for _, ix := range r.indexers {
-		if ix.Running() {
-			_ = ix.Stop()
+	for _, p := range r.procs() {
+		if p.Running() {
+			_ = p.Stop()
 		}
 	}
 	if r.t.Failed() {
-		for _, p := range append([]*proc{r.shipper}, r.indexers...) {
+		for _, p := range r.procs() {
 			r.t.Logf("%s log tail:\n%s", p.Name, p.Tail(15))
 		}
 	}
@@ -330,7 +361,7 @@ func (r *rig) deadLetters() []kafka.Message {
 func (r *rig) audit() (missing, producers int64, err error) {
 	args := []string{"audit", "-json", "-since", "2h", "-grace", "0s",
 		"-kafka.brokers", strings.Join(r.kafka.Brokers, ","), "-kafka.topic", r.topic, "-kafka.dlq-topic", r.dlq,
-		"-es.addresses", itest.ESURL(), "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
+		"-es.addresses", r.esURL, "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
 		"-index.traces", r.names.Traces, "-index.alerts", r.names.Alerts, "-log.level", "warn"}
 	cmd := exec.Command(bins["indexer"], args...)
 	var stderr bytes.Buffer

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/agent/loadgen"
+	"github.com/agentobs/agentobs/chaos/faultproxy"
 	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/agentobs/agentobs/internal/pipeline"
 )
 
 // dur picks the short or the full length of a fault.
@@ -20,6 +22,57 @@ func dur(short, long time.Duration) time.Duration {
 
 func privateBroker(t *testing.T) rigOptions {
 	return rigOptions{private: itest.StartKafka(t, itest.KafkaServerOptions{Partitions: 6})}
+}
+
+// proxiedBroker is a private broker that the shipper and the plugin reach
+// only through a fault proxy (the broker advertises the proxy's address);
+// the indexers and the suite's bookkeeping use its direct listener, so a
+// fault on the proxy is a fault on the edge → Kafka link alone.
+func proxiedBroker(t *testing.T) rigOptions {
+	p, err := faultproxy.New("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	s := itest.StartKafka(t, itest.KafkaServerOptions{Partitions: 6, AdvertisedAddr: p.Addr()})
+	p.SetTarget(s.PlainAddr())
+	return rigOptions{private: s, kafkaProxy: p}
+}
+
+// tinyWriteQueue is a private plain-HTTP Elasticsearch node whose write
+// thread pool is one thread with a queue of 2 (static node settings the
+// shared node must not get), and an indexer with 16 bulk requests of 250
+// documents in flight over 3 shards: far more shard-level writes than the
+// node queues, so it answers 429 (es_rejected_execution_exception).
+func tinyWriteQueue(t *testing.T) rigOptions {
+	es := itest.StartES(t, itest.ESServerOptions{PlainHTTP: true,
+		Settings: map[string]string{"node.processors": "1", "thread_pool.write.queue_size": "2"}})
+	return rigOptions{es: es, indexerArgs: []string{"-bulk.workers", "16", "-bulk.max-docs", "250", "-index.shards", "3"}}
+}
+
+// bulkRetries is the indexers' agentobs_indexer_bulk_retries_total{reason}.
+func (r *rig) bulkRetries(reason string) float64 {
+	var n float64
+	for _, ix := range r.indexers {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m, err := pipeline.Scrape(ctx, "http://"+ix.addr+"/metrics")
+		cancel()
+		if err != nil {
+			r.t.Logf("scrape %s: %v", ix.Name, err)
+			continue
+		}
+		n += m.Sum("agentobs_indexer_bulk_retries_total", "reason", reason)
+	}
+	return n
+}
+
+// pluginSigkill: the Fluent Bit plugin host is the front door and is
+// SIGKILLed during a flush, then replays every chunk.
+func pluginSigkill() scenario {
+	replayed := make(chan struct{})
+	return scenario{name: "plugin-sigkill", fault: "Fluent Bit plugin host SIGKILLed mid-flush, restarted after 2s replaying every chunk",
+		load:   func(r *rig, cfg loadgen.Config) <-chan loadgen.Report { return r.pluginLoad(cfg, replayed) },
+		inject: killPluginMidFlush(replayed)}
 }
 
 func restartIndexer(sig string) func(t *testing.T, r *rig) {
@@ -113,6 +166,46 @@ func scenarios() []struct {
 				time.Sleep(2 * time.Second)
 				r.start(r.shipper)
 			}}},
+		{false, scenario{name: "kafka-latency", fault: "300ms added to every chunk on the shipper → Kafka link for 20s",
+			opts: proxiedBroker,
+			inject: func(t *testing.T, r *rig) {
+				r.kafkaProxy.SetLatency(300 * time.Millisecond)
+				time.Sleep(20 * time.Second)
+				r.kafkaProxy.SetLatency(0)
+			}}},
+		{false, scenario{name: "kafka-resets", fault: "shipper → Kafka connections reset every 500ms for 15s",
+			opts: proxiedBroker,
+			inject: func(t *testing.T, r *rig) {
+				for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+					r.kafkaProxy.Reset()
+					time.Sleep(500 * time.Millisecond)
+				}
+			}}},
+		{false, scenario{name: "kafka-bandwidth", fault: "shipper → Kafka link limited to 256 KiB/s per direction for 20s",
+			opts: proxiedBroker,
+			inject: func(t *testing.T, r *rig) {
+				r.kafkaProxy.SetBandwidth(256 << 10)
+				time.Sleep(20 * time.Second)
+				r.kafkaProxy.SetBandwidth(0)
+			}}},
+		{false, scenario{name: "kafka-timeouts", fault: "shipper → Kafka link a black hole for 20s (requests time out), open connections reset at the end",
+			opts: proxiedBroker,
+			inject: func(t *testing.T, r *rig) {
+				r.kafkaProxy.SetStall(true)
+				time.Sleep(20 * time.Second)
+				r.kafkaProxy.SetStall(false)
+				r.kafkaProxy.Reset()
+			}}},
+		{false, scenario{name: "es-429", fault: "private Elasticsearch, write pool 1 thread + queue 2, indexer 16 bulks × 250 docs in flight: 429s all run",
+			opts: tinyWriteQueue,
+			check: func(t *testing.T, r *rig) {
+				n := r.bulkRetries("too_many_requests")
+				r.ledger.Note("agentobs_indexer_bulk_retries_total{reason=\"too_many_requests\"} = %.0f", n)
+				if n == 0 {
+					r.ledger.Fail("Elasticsearch never answered 429: the scenario did not test what it claims")
+				}
+			}}},
+		{false, pluginSigkill()},
 		{true, scenario{name: "poison-mix", fault: "2000 poison records (bad JSON, mapping conflict, oversize, invalid UTF-8) mixed in", poison: 500}},
 	}
 }

@@ -262,7 +262,11 @@ int main(int argc, char **argv)
             cur->vals[cur->nprops++] = eq + 1;
         }
         else if (strcmp(a, "-chunk") == 0) {
-            if (cur->nchunks == MAXC || load_chunk(&cur->chunks[cur->nchunks++], v) != 0) {
+            if (cur->nchunks == MAXC) {
+                fprintf(stderr, "flbhost: more than %d chunks for instance %s\n", MAXC, cur->name);
+                return 2;
+            }
+            if (load_chunk(&cur->chunks[cur->nchunks++], v) != 0) {
                 return 2;
             }
         }
