@@ -327,6 +327,15 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 			l.Fail("%s peak RSS %.0f MiB over the %d MiB bound", k, v/(1<<20), memBound>>20)
 		}
 	}
+	if r.kafkaProxy != nil {
+		// The Kafka-link faults mean something only if the edge's traffic
+		// went through the proxy (the broker advertises it).
+		accepted, _ := r.kafkaProxy.Stats()
+		l.Note("Kafka fault proxy accepted %d connections from the edge", accepted)
+		if accepted == 0 {
+			l.Fail("no connection passed the Kafka fault proxy")
+		}
+	}
 	if sc.check != nil {
 		sc.check(t, r)
 	}

@@ -173,10 +173,10 @@ func scenarios() []struct {
 				time.Sleep(20 * time.Second)
 				r.kafkaProxy.SetLatency(0)
 			}}},
-		{false, scenario{name: "kafka-resets", fault: "shipper → Kafka connections reset every 500ms for 15s",
+		{true, scenario{name: "kafka-resets", fault: "shipper → Kafka connections reset every 500ms for " + dur(10*time.Second, 15*time.Second).String(),
 			opts: proxiedBroker,
 			inject: func(t *testing.T, r *rig) {
-				for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+				for end := time.Now().Add(dur(10*time.Second, 15*time.Second)); time.Now().Before(end); {
 					r.kafkaProxy.Reset()
 					time.Sleep(500 * time.Millisecond)
 				}
