@@ -248,14 +248,19 @@ func TestTraceLookupSummaryReplayAndSession(t *testing.T) {
 	}
 	checkSummary(s.Summary)
 	// Session: both traces, in order.
-	var sv trace.View
-	if code := e.get(a, "/v1/sessions/sess-42", &sv); code != 200 || len(sv.Traces) != 2 || sv.Traces[0].TraceID != tid || sv.Total != 31 {
-		t.Errorf("session lookup: %d %+v", code, sv.Traces)
-	}
-	var list struct{ Traces []trace.Summary }
-	if code := e.get(a, "/v1/traces?service=tool-runner&errors=true&since=1h", &list); code != 200 || len(list.Traces) != 1 || list.Traces[0].TraceID != tid {
-		t.Errorf("trace list: %d %+v", code, list.Traces)
-	}
+	// Lists are searches over the summary index: near real time (its
+	// refresh interval), so they may trail the summary write by a second.
+	itest.Eventually(t, 15*time.Second, func() (bool, string) {
+		var sv trace.View
+		code := e.get(a, "/v1/sessions/sess-42", &sv)
+		ok := code == 200 && len(sv.Traces) == 2 && sv.Traces[0].TraceID == tid && sv.Total == 31
+		return ok, fmt.Sprintf("session lookup: %d %+v total %d", code, sv.Traces, sv.Total)
+	})
+	itest.Eventually(t, 15*time.Second, func() (bool, string) {
+		var list struct{ Traces []trace.Summary }
+		code := e.get(a, "/v1/traces?service=tool-runner&errors=true&since=1h", &list)
+		return code == 200 && len(list.Traces) == 1 && list.Traces[0].TraceID == tid, fmt.Sprintf("trace list: %d %+v", code, list.Traces)
+	})
 	if code := e.get(a, "/v1/traces/"+traceID(999), nil); code != 404 {
 		t.Errorf("unknown trace: %d", code)
 	}
