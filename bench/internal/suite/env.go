@@ -113,12 +113,15 @@ func (e *Env) Machine() (host string, nproc int, memGiB float64, cpu, kernel, go
 		java = strings.Trim(strings.Fields(strings.SplitN(string(out), "\n", 2)[0] + " ? ? ?")[2], `"`)
 	}
 	kafka = strings.TrimPrefix(filepath.Base(e.KafkaHome), "kafka-")
-	if out, err := exec.Command("curl", "-s", e.ESURL).Output(); err == nil {
+	// GET / is not served by the test distribution (405): ask the nodes API.
+	if out, err := exec.Command("curl", "-s", e.ESURL+"/_nodes/_local?filter_path=nodes.*.version").Output(); err == nil {
 		var v struct {
-			Version struct{ Number string } `json:"version"`
+			Nodes map[string]struct{ Version string } `json:"nodes"`
 		}
 		if json.Unmarshal(out, &v) == nil {
-			es = v.Version.Number
+			for _, n := range v.Nodes {
+				es = n.Version
+			}
 		}
 	}
 	if out, err := exec.Command("git", "-C", e.Root, "rev-parse", "--short", "HEAD").Output(); err == nil {
