@@ -1,8 +1,13 @@
 package kafkax
 
 import (
+	"errors"
+	"fmt"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/segmentio/kafka-go"
 )
 
 func TestValidateNamesEveryProblem(t *testing.T) {
@@ -38,5 +43,28 @@ func TestSASLNeedsCredentials(t *testing.T) {
 	c.SASL.Username, c.SASL.Password = "u", "p"
 	if _, err := c.Transport(); err != nil {
 		t.Fatalf("transport: %v", err)
+	}
+}
+
+func TestSendErrorIsShortAndUnwraps(t *testing.T) {
+	werrs := make(kafka.WriteErrors, 500)
+	for i := range werrs {
+		if i%2 == 0 {
+			werrs[i] = fmt.Errorf("dial tcp 127.0.0.1:1: %w", syscall.ECONNREFUSED)
+		}
+	}
+	var err error = newSendError(len(werrs), werrs)
+	if len(err.Error()) > 200 || !strings.Contains(err.Error(), "500 records: 250 failed") {
+		t.Fatalf("message %d bytes: %.300s", len(err.Error()), err)
+	}
+	var got kafka.WriteErrors
+	if !errors.As(err, &got) || len(got) != 500 {
+		t.Fatalf("errors.As WriteErrors: %v", got)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatal("first cause not reachable with errors.Is")
+	}
+	if reason, retry := Classify(err); reason != "unreachable" || !retry {
+		t.Fatalf("Classify = %s %v, want unreachable, retryable", reason, retry)
 	}
 }

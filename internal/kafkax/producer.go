@@ -318,6 +318,9 @@ func (p *Producer) Send(ctx context.Context, msgs []kafka.Message) error {
 	p.m.Records.WithLabelValues("error").Add(float64(len(msgs) - ok))
 	p.m.Bytes.Add(float64(okBytes))
 	if err != nil {
+		if errors.As(err, &werrs) {
+			return newSendError(len(msgs), werrs)
+		}
 		return fmt.Errorf("produce %d records: %w", len(msgs), err)
 	}
 	return nil
@@ -330,3 +333,34 @@ func (p *Producer) Close() error {
 	}
 	return nil
 }
+
+// SendError is a partial or total failure of one Send. Its message names
+// the count and the first cause only: kafka.WriteErrors prints every
+// message's error, which turned one failed batch into a log line of
+// hundreds of kilobytes. errors.As still finds the kafka.WriteErrors
+// (aligned with the messages) and errors.Is the first cause.
+type SendError struct {
+	Records, Failed int
+	First           error
+	Errs            kafka.WriteErrors
+}
+
+func newSendError(n int, werrs kafka.WriteErrors) *SendError {
+	e := &SendError{Records: n, Errs: werrs}
+	for _, x := range werrs {
+		if x != nil {
+			e.Failed++
+			if e.First == nil {
+				e.First = x
+			}
+		}
+	}
+	return e
+}
+
+func (e *SendError) Error() string {
+	return fmt.Sprintf("produce %d records: %d failed, first: %v", e.Records, e.Failed, e.First)
+}
+
+// Unwrap exposes the per-message errors and the first cause.
+func (e *SendError) Unwrap() []error { return []error{e.Errs, e.First} }
