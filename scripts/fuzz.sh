@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 t=${1:-10s}
 n=0
 while IFS=: read -r file line; do
-  pkg=./$(dirname "$file")
+  pkg=./$(dirname "${file#./}")
   name=$(sed -n "${line}p" "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/')
   echo "fuzz $pkg $name for $t"
   go test -run='^$' -fuzz="^${name}\$" -fuzztime="$t" "$pkg" 2>&1 | tail -3
