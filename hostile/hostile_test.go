@@ -349,23 +349,7 @@ func startIndexer(t *testing.T, cfg app.Config) (*app.App, func()) {
 	if err := a.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("indexer run: %v", err)
-		}
-		a.Close(context.Background())
-	}
-	t.Cleanup(stop)
-	return a, stop
+	return a, itest.RunStage(t, a)
 }
 
 func search(t *testing.T, es *elasticsearch.Client, path string, q any) map[string]any {

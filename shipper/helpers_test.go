@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,27 +69,7 @@ func startApp(t testing.TB, cfg app.Config) (*app.App, *prometheus.Registry, fun
 	if err := a.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer ccancel()
-		if err := a.Close(cctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return a, reg, stop
+	return a, reg, itest.RunStage(t, a)
 }
 
 // consume reads topic from the beginning on every partition of brokers

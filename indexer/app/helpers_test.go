@@ -80,23 +80,7 @@ func (e *env) start(cfg Config) (a *App, stop func()) {
 	if err := a.Listen(); err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	var once bool
-	stop = func() {
-		if once {
-			return
-		}
-		once = true
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("run: %v", err)
-		}
-		a.Close(context.Background())
-	}
-	e.t.Cleanup(stop)
-	return a, stop
+	return a, itest.RunStage(e.t, a)
 }
 
 // rec builds record i of a trace.

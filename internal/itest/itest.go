@@ -17,6 +17,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,4 +256,38 @@ func ConsumeFrom(t testing.TB, conf kafkax.Config, topic string, want int, timeo
 			return msgs
 		}
 	}
+}
+
+// Stage is a component run in process (shipper/app, indexer/app): Run
+// until its context ends, then Close flushes, commits and releases.
+type Stage interface {
+	Run(ctx context.Context) error
+	Close(ctx context.Context) error
+}
+
+// RunStage runs s in the background and returns stop, which cancels Run,
+// waits for it and closes s within 30 s; a failure of either fails the
+// test. stop is idempotent and registered as clean-up, so a test may call
+// it early (to restart or to check what a graceful stop flushed).
+func RunStage(t testing.TB, s Stage) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+			cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer ccancel()
+			if err := s.Close(cctx); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
