@@ -15,7 +15,8 @@
  *
  * Every instance gets its own properties, chunks, tag and worker threads;
  * all workers of all instances run at once. Worker w of an instance flushes
- * K times, I ms apart; flush k uses chunk (w*K + k) mod (number of chunks). A flush that
+ * K times, flush k at I*k ms after the start (a fixed schedule); flush k uses chunk
+ * (w*K + k) mod (number of chunks). A flush that
  * returns FLB_RETRY is repeated with the same bytes (as Fluent Bit does) up
  * to M times, W ms apart. One line per flush call on stdout:
  *
@@ -80,7 +81,7 @@ struct flbgo_output_plugin {
 };
 
 #define MAXP 64
-#define MAXC 64
+#define MAXC 4096 /* a minute of demo traffic at 1000 records/s is 300 chunks of 200 */
 #define MAXI 8
 
 struct chunk {
@@ -171,9 +172,14 @@ static void *run_worker(void *arg)
 {
     struct worker *w = arg;
     struct instance *in = w->in;
+    double start = now_ms();
     for (int k = 0; k < in->repeat; k++) {
-        if (k > 0 && interval_ms > 0) {
-            usleep(interval_ms * 1000);
+        /* A fixed schedule (flush k at start + k*I), not I after the previous
+         * flush: slow flushes must not make the paced stream drift behind
+         * the timestamps of the records it carries. */
+        double due = start + (double)k * interval_ms;
+        if (interval_ms > 0 && due > now_ms()) {
+            usleep((useconds_t)((due - now_ms()) * 1000));
         }
         struct chunk *c = &in->chunks[(w->id * in->repeat + k) % in->nchunks];
         int rc = FLB_RETRY;

@@ -60,7 +60,16 @@ func (p *Pipeline) startPlugin(ctx context.Context) error {
 		"-i", "demo", "-p", "Brokers=" + strings.Join(o.Brokers, ","), "-p", "Topic=" + o.Names.Topic, "-p", "DLQ_Topic=" + o.Names.DLQTopic,
 		"-p", "Metrics_Addr=" + o.PluginAddr, "-p", "Source=demo-fluent-bit", "-tag", "agents.loadgen",
 		"-workers", strconv.Itoa(workers), "-repeat", strconv.Itoa(perWorker)}
-	for _, f := range files {
+	// flbhost gives worker w the chunks at positions w*K … w*K+K-1; order
+	// the files so that at every step the workers send consecutive chunks
+	// (step k: chunks k*W … k*W+W-1), the way time-ordered traffic arrives.
+	ordered := make([]string, len(files))
+	for w := 0; w < workers; w++ {
+		for k := 0; k < perWorker; k++ {
+			ordered[w*perWorker+k] = files[k*workers+w]
+		}
+	}
+	for _, f := range ordered {
 		args = append(args, "-chunk", f)
 	}
 	p.Plugin = &Proc{Name: "plugin", Bin: o.Bins["flbhost"], Args: args, LogPath: filepath.Join(o.WorkDir, "proc", "plugin.log")}
