@@ -137,7 +137,7 @@ start_kafka() {
   if [ ! -f "$STATE/kafka/data/meta.properties" ]; then
     local id; id=$("$java" -cp "$home/libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
     "$java" -cp "$home/libs/*" -Dlog4j2.configurationFile="$REPO/stack/kafka/log4j2.properties" -Dkafka.logs.dir="$STATE/kafka/logs" \
-      kafka.tools.StorageTool format -t "$id" -c "$STATE/kafka/server.properties" >"$STATE/kafka/logs/format.log" 2>&1 \
+      kafka.tools.StorageTool format --cluster-id="$id" -c "$STATE/kafka/server.properties" >"$STATE/kafka/logs/format.log" 2>&1 \
       || { cat "$STATE/kafka/logs/format.log" >&2; die "kafka storage format failed"; }
   fi
   log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT"

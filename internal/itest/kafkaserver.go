@@ -137,7 +137,9 @@ func LaunchKafka(o KafkaServerOptions) (*KafkaServer, error) {
 	// records (KRaft has no ZooKeeper to write them to later without a
 	// running broker and an admin client that speaks SASL).
 	format := []string{javaBin, "-Xmx128m", log4j, logsDir, "-cp", cp, "kafka.tools.StorageTool", "format",
-		"-t", clusterID(), "-c", filepath.Join(dir, "server.properties")}
+		// --cluster-id=ID, not "-t ID": a random id may begin with '-', which
+		// the tool's argument parser would read as another flag (1 in 64).
+		"--cluster-id=" + clusterID(), "-c", filepath.Join(dir, "server.properties")}
 	for _, u := range sortedKeys(o.ScramUsers) {
 		for _, mech := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512"} {
 			format = append(format, "--add-scram", fmt.Sprintf("%s=[name=%s,password=%s]", mech, u, o.ScramUsers[u]))
