@@ -175,16 +175,7 @@ func appendValue(dst []byte, v any, depth int) []byte {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendValue(dst, x[k], depth+1)
-		}
-		return append(dst, '}')
+		return appendObject(dst, keys, func(k string) any { return x[k] }, depth)
 	case map[any]any:
 		keys := make([]string, 0, len(x))
 		byKey := make(map[string]any, len(x))
@@ -195,16 +186,7 @@ func appendValue(dst []byte, v any, depth int) []byte {
 		}
 		slices.Sort(keys)
 		keys = slices.Compact(keys)
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendValue(dst, byKey[k], depth+1)
-		}
-		return append(dst, '}')
+		return appendObject(dst, keys, func(k string) any { return byKey[k] }, depth)
 	case []any:
 		dst = append(dst, '[')
 		for i, e := range x {
@@ -362,4 +344,19 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendObject writes {"k":v,...} for keys in the given (sorted) order: the
+// one object writer for both map shapes (decoded JSON and msgpack).
+func appendObject(dst []byte, keys []string, get func(string) any, depth int) []byte {
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = appendValue(dst, get(k), depth+1)
+	}
+	return append(dst, '}')
 }
