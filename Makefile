@@ -15,7 +15,7 @@ help: ## list the targets
 
 build: ## build every binary into bin/: agent, shipper, indexer, demo, the plugin .so and its host program
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./agent ./shipper ./indexer ./cmd/demo ./collector/cmd/flbchunk ./alerts/amctl
+	$(GO) build -o $(BIN)/ ./agent ./shipper ./indexer ./cmd/demo ./collector/cmd/flbchunk ./cmd/amctl
 	$(MAKE) --no-print-directory plugin
 
 plugin: ## build the Fluent Bit output plugin bin/out_agentobs.so and the test host bin/flbhost
@@ -57,7 +57,7 @@ bench: ## the benchmark suite against the real stack (see bench/README.md)
 	scripts/bench.sh
 
 chaos: ## the fault-injection suite
-	AGENTOBS_CHAOS=full $(GO) test -p 1 -timeout 60m -run 'Chaos' -v ./chaos/...
+	AGENTOBS_CHAOS=full $(GO) test -p 1 -timeout 60m -run 'Chaos' -v ./test/chaos/...
 
 helm-sync: ## refresh the Helm chart's copies of alerts/rules and dashboards (a test fails when they drift)
 	helm/sync.sh

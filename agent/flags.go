@@ -6,8 +6,8 @@ import (
 
 	"github.com/agentobs/agentobs/agent/internal/agent"
 	"github.com/agentobs/agentobs/agent/internal/executor"
-	"github.com/agentobs/agentobs/agent/loadgen"
 	"github.com/agentobs/agentobs/internal/config"
+	"github.com/agentobs/agentobs/internal/loadgen"
 )
 
 // serveConfig is the configuration of `agent serve`. Each flag's name is

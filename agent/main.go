@@ -15,8 +15,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/agentobs/agentobs/agent/loadgen"
 	"github.com/agentobs/agentobs/internal/config"
+	"github.com/agentobs/agentobs/internal/loadgen"
 	"github.com/agentobs/agentobs/internal/telemetry"
 )
 

@@ -17,15 +17,15 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/alerts/amapi"
-	idxalerts "github.com/agentobs/agentobs/indexer/alerts"
-	"github.com/agentobs/agentobs/internal/itest"
+	idxalerts "github.com/agentobs/agentobs/indexer/webhook"
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 // TestAlertFiresAndResolvesEndToEnd proves the rules fire for real: a real
 // Prometheus (the Debian binary, its own temp dir and port) scrapes a real
 // agent with alerts/rules loaded and sends to a real Alertmanager running
 // alerts/alertmanager.yml, whose webhook is the indexer's own receiver
-// (indexer/alerts) writing into the stack's Elasticsearch. The fault: the
+// (indexer/webhook) writing into the stack's Elasticsearch. The fault: the
 // agent is stopped, so its scrape fails (up == 0). The test sees
 // AgentobsAgentDown firing through the Alertmanager API v2 client with the
 // exact labels, finds the webhook's copy in Elasticsearch, restarts the
@@ -41,8 +41,8 @@ func TestAlertFiresAndResolvesEndToEnd(t *testing.T) {
 	}
 	promBin := requireTool(t, "prometheus")
 	amBin := requireTool(t, "prometheus-alertmanager")
-	es := itest.RequireES(t)
-	index := itest.Index(t) + "-alerts"
+	es := harness.RequireES(t)
+	index := harness.Index(t) + "-alerts"
 	dir := t.TempDir()
 
 	// The indexer's webhook receiver, in-process.
@@ -115,7 +115,7 @@ scrape_configs:
 	}
 
 	// Healthy: the agent is scraped, and a few evaluations later nothing fires.
-	itest.Eventually(t, 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
 		v := promQuery(t, promAddr, `up{job="agentobs-agent"}`)
 		return v == "1", "up = " + v
 	})
@@ -128,7 +128,7 @@ scrape_configs:
 	agent.stop()
 	want := map[string]string{"alertname": "AgentobsAgentDown", "severity": "warning", "component": "agent",
 		"job": "agentobs-agent", "instance": agentAddr}
-	itest.Eventually(t, 90*time.Second, func() (bool, string) {
+	harness.Eventually(t, 90*time.Second, func() (bool, string) {
 		as := agentDown()
 		if len(as) != 1 {
 			return false, fmt.Sprintf("%d AgentobsAgentDown alerts", len(as))
@@ -143,17 +143,17 @@ scrape_configs:
 	if got, want := a.Annotations["summary"], "agent "+agentAddr+" is down"; got != want {
 		t.Errorf("summary = %q, want %q", got, want)
 	}
-	itest.Eventually(t, 60*time.Second, func() (bool, string) {
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
 		return esHas(t, index, "firing", agentAddr)
 	})
 
 	// Remove the fault: the agent comes back on the same address.
 	startAgent(t, agentAddr, "0")
-	itest.Eventually(t, 90*time.Second, func() (bool, string) {
+	harness.Eventually(t, 90*time.Second, func() (bool, string) {
 		as := agentDown()
 		return len(as) == 0, fmt.Sprintf("%d AgentobsAgentDown alerts still active", len(as))
 	})
-	itest.Eventually(t, 60*time.Second, func() (bool, string) {
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
 		return esHas(t, index, "resolved", agentAddr)
 	})
 	mu.Lock()
@@ -197,7 +197,7 @@ func promQuery(t *testing.T, addr, q string) string {
 // with status for instance, as the indexer's webhook stores it.
 func esHas(t *testing.T, index, status, instance string) (bool, string) {
 	q := fmt.Sprintf(`alertname:AgentobsAgentDown AND status:%s`, status)
-	resp, err := http.Get(itest.ESURL() + "/" + index + "/_search?q=" + url.QueryEscape(q))
+	resp, err := http.Get(harness.ESURL() + "/" + index + "/_search?q=" + url.QueryEscape(q))
 	if err != nil {
 		return false, err.Error()
 	}

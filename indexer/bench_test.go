@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/schema"
-	"github.com/agentobs/agentobs/internal/itest"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/test/harness"
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 	"github.com/segmentio/kafka-go"
 )
@@ -31,14 +31,14 @@ import (
 //
 //	go test -run X -bench IndexerVsBulkIndexer -benchtime 1x ./indexer
 func BenchmarkIndexerVsBulkIndexer(b *testing.B) {
-	kc := itest.RequireKafka(b)
-	es := itest.RequireES(b)
+	kc := harness.RequireKafka(b)
+	es := harness.RequireES(b)
 	n := 60000
 	if s := os.Getenv("INDEXER_BENCH_DOCS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	topic, dlq := itest.Topic(b, 6), itest.Topic(b, 1)
-	direct, viaKafka := schema.WithPrefix(itest.Index(b)), schema.WithPrefix(itest.Index(b))
+	topic, dlq := harness.Topic(b, 6), harness.Topic(b, 1)
+	direct, viaKafka := schema.WithPrefix(harness.Index(b)), schema.WithPrefix(harness.Index(b))
 	b.Cleanup(func() {
 		schema.Uninstall(context.Background(), es, direct)
 		schema.Uninstall(context.Background(), es, viaKafka)
@@ -59,16 +59,16 @@ func BenchmarkIndexerVsBulkIndexer(b *testing.B) {
 		docs[i], values[i] = r, r.AppendJSON(nil)
 	}
 	b.Logf("record size %d bytes", len(values[0]))
-	pc := kafkax.DefaultProducerConfig()
+	pc := kafkaclient.DefaultProducerConfig()
 	pc.Topic = topic
-	prod, err := kafkax.NewProducer(kc, pc, nil)
+	prod, err := kafkaclient.NewProducer(kc, pc, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for i := 0; i < n; i += 5000 {
 		msgs := make([]kafka.Message, 0, 5000)
 		for j := i; j < min(i+5000, n); j++ {
-			msgs = append(msgs, kafkax.RecordMessage(topic, docs[j], values[j]))
+			msgs = append(msgs, kafkaclient.RecordMessage(topic, docs[j], values[j]))
 		}
 		if err := prod.Send(context.Background(), msgs); err != nil {
 			b.Fatal(err)
@@ -105,8 +105,8 @@ func BenchmarkIndexerVsBulkIndexer(b *testing.B) {
 	ln.Close()
 	cmd := exec.Command(binary, "run")
 	cmd.Env = append(os.Environ(),
-		"INDEXER_KAFKA_BROKERS="+strings.Join(kc.Brokers, ","), "INDEXER_ES_ADDRESSES="+itest.ESURL(),
-		"INDEXER_KAFKA_TOPIC="+topic, "INDEXER_KAFKA_DLQ_TOPIC="+dlq, "INDEXER_KAFKA_GROUP="+itest.Name(b, "g"),
+		"INDEXER_KAFKA_BROKERS="+strings.Join(kc.Brokers, ","), "INDEXER_ES_ADDRESSES="+harness.ESURL(),
+		"INDEXER_KAFKA_TOPIC="+topic, "INDEXER_KAFKA_DLQ_TOPIC="+dlq, "INDEXER_KAFKA_GROUP="+harness.Name(b, "g"),
 		"INDEXER_KAFKA_SESSION_TIMEOUT=6s", "INDEXER_INDEX_PATTERN="+viaKafka.IndexPattern, "INDEXER_INDEX_ALIAS="+viaKafka.Alias,
 		"INDEXER_INDEX_TRACES="+viaKafka.Traces, "INDEXER_INDEX_ALERTS="+viaKafka.Alerts, "INDEXER_INDEX_REPLICAS=0",
 		"INDEXER_HTTP_ADDR="+addr, "INDEXER_LOG_LEVEL=warn")

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/schema"
-	"github.com/agentobs/agentobs/internal/itest"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/test/harness"
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/segmentio/kafka-go"
 )
@@ -56,15 +56,15 @@ func count(t testing.TB, es *elasticsearch.Client, index string) int {
 // duplicates), the indexer process killed with SIGKILL mid-stream and
 // started again: exactly N documents.
 func TestSIGKILLMidStreamExactlyOnce(t *testing.T) {
-	kc := itest.RequireKafka(t)
-	es := itest.RequireES(t)
-	topic, dlq, prefix := itest.Topic(t, 6), itest.Topic(t, 1), itest.Index(t)
+	kc := harness.RequireKafka(t)
+	es := harness.RequireES(t)
+	topic, dlq, prefix := harness.Topic(t, 6), harness.Topic(t, 1), harness.Index(t)
 	names := schema.WithPrefix(prefix)
 	t.Cleanup(func() { schema.Uninstall(context.Background(), es, names) })
 	const n = 100000
-	pc := kafkax.DefaultProducerConfig()
+	pc := kafkaclient.DefaultProducerConfig()
 	pc.Topic = topic
-	prod, err := kafkax.NewProducer(kc, pc, nil)
+	prod, err := kafkaclient.NewProducer(kc, pc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestSIGKILLMidStreamExactlyOnce(t *testing.T) {
 			r := record.Record{Timestamp: base.Add(time.Duration(i) * time.Microsecond), Message: "agent step " + strings.Repeat("x", 150),
 				Level: record.LevelInfo, Service: fmt.Sprintf("agent-%d", i%5), TraceID: fmt.Sprintf("%032x", 1+i/20),
 				EventID: record.EventID("sigkill", uint64(i), nil)}
-			m := kafkax.RecordMessage(topic, &r, r.AppendJSON(nil))
+			m := kafkaclient.RecordMessage(topic, &r, r.AppendJSON(nil))
 			msgs = append(msgs, m)
 			if i%10 == 0 { // a producer retry
 				msgs = append(msgs, m)
@@ -94,8 +94,8 @@ func TestSIGKILLMidStreamExactlyOnce(t *testing.T) {
 		flush()
 	}
 	env := append(os.Environ(),
-		"INDEXER_KAFKA_BROKERS="+strings.Join(kc.Brokers, ","), "INDEXER_ES_ADDRESSES="+itest.ESURL(),
-		"INDEXER_KAFKA_TOPIC="+topic, "INDEXER_KAFKA_DLQ_TOPIC="+dlq, "INDEXER_KAFKA_GROUP="+itest.Name(t, "g"),
+		"INDEXER_KAFKA_BROKERS="+strings.Join(kc.Brokers, ","), "INDEXER_ES_ADDRESSES="+harness.ESURL(),
+		"INDEXER_KAFKA_TOPIC="+topic, "INDEXER_KAFKA_DLQ_TOPIC="+dlq, "INDEXER_KAFKA_GROUP="+harness.Name(t, "g"),
 		"INDEXER_KAFKA_SESSION_TIMEOUT=6s", "INDEXER_INDEX_PATTERN="+names.IndexPattern, "INDEXER_INDEX_ALIAS="+names.Alias,
 		"INDEXER_INDEX_TRACES="+names.Traces, "INDEXER_INDEX_ALERTS="+names.Alerts, "INDEXER_INDEX_REPLICAS=0",
 		"INDEXER_HTTP_ADDR=127.0.0.1:0", "INDEXER_COMMIT_INTERVAL=200ms", "INDEXER_LOG_LEVEL=warn")
@@ -110,7 +110,7 @@ func TestSIGKILLMidStreamExactlyOnce(t *testing.T) {
 	}
 	produce(0, n/2)
 	cmd := start()
-	itest.Eventually(t, 120*time.Second, func() (bool, string) {
+	harness.Eventually(t, 120*time.Second, func() (bool, string) {
 		c := count(t, es, names.Alias)
 		return c >= n/5, fmt.Sprintf("%d documents before the kill", c)
 	})
@@ -121,7 +121,7 @@ func TestSIGKILLMidStreamExactlyOnce(t *testing.T) {
 	produce(n/2, n)
 	cmd = start()
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	itest.Eventually(t, 150*time.Second, func() (bool, string) {
+	harness.Eventually(t, 150*time.Second, func() (bool, string) {
 		c := count(t, es, names.Alias)
 		return c == n, fmt.Sprintf("%d documents, want %d", c, n)
 	})
@@ -130,7 +130,7 @@ func TestSIGKILLMidStreamExactlyOnce(t *testing.T) {
 		t.Fatalf("documents %d, want exactly %d", c, n)
 	}
 	// Summaries: every trace has exactly 20 records.
-	itest.Eventually(t, 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
 		count(t, es, names.Traces)
 		res, err := es.Search(es.Search.WithIndex(names.Traces), es.Search.WithBody(strings.NewReader(
 			`{"size":0,"aggs":{"n":{"sum":{"field":"record_count"}},"c":{"value_count":{"field":"trace.id"}}}}`)))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make lint`'s alert checks: promtool over the rule files, amtool over the
-# Alertmanager config, and the Go rule lint (alerts/cmd/rulelint: names,
+# Alertmanager config, and the Go rule lint (cmd/rulelint: names,
 # labels, annotations, for, rate() over gauges, range windows, by() labels,
 # runbook sections). promtool/amtool come from the Debian packages
 # prometheus and prometheus-alertmanager (scripts/stack.sh install); without
@@ -21,5 +21,5 @@ fi
 if have amtool; then
   amtool check-config alerts/alertmanager.yml || status=1
 fi
-go run ./alerts/cmd/rulelint -runbooks alerts/runbooks.md alerts/rules/*.yml || status=1
+go run ./cmd/rulelint -runbooks alerts/runbooks.md alerts/rules/*.yml || status=1
 exit $status

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/agent/loadgen"
-	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/agentobs/agentobs/internal/loadgen"
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 // BenchmarkFileToKafka measures file → Kafka acknowledgement for 1 KiB
@@ -20,8 +20,8 @@ import (
 //
 //	go test ./shipper -run '^$' -bench FileToKafka -benchtime 200000x
 func BenchmarkFileToKafka(b *testing.B) {
-	brokers := itest.RequireKafka(b).Brokers
-	topic := itest.Topic(b, 6)
+	brokers := harness.RequireKafka(b).Brokers
+	topic := harness.Topic(b, 6)
 	dir := b.TempDir()
 	path := filepath.Join(dir, "bench.log")
 	cfg := loadgen.DefaultConfig()

@@ -6,18 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/internal/itest"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 // The broker dies mid-stream (SIGKILL) and comes back on the same data:
 // the shipper retries, its queue fills, reading pauses, and nothing is lost.
 func TestBrokerStopMidStreamLosesNothing(t *testing.T) {
-	b := itest.StartKafka(t, itest.KafkaServerOptions{})
+	b := harness.StartKafka(t, harness.KafkaServerOptions{})
 	const topic = "agentobs-logs-broker-test"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafkax.EnsureTopics(ctx, b.PlainConfig(), kafkax.TopicSpec{Name: topic, Partitions: 3}); err != nil {
+	if err := kafkaclient.EnsureTopics(ctx, b.PlainConfig(), kafkaclient.TopicSpec{Name: topic, Partitions: 3}); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/agent/loadgen"
-	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/agentobs/agentobs/internal/loadgen"
+	"github.com/agentobs/agentobs/test/harness"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -36,8 +36,8 @@ func runLoadgen(t *testing.T, path string, n int64, rate int, rotate int64) <-ch
 // once: the glob also matches the rotated names (app.log.1, …), so the
 // shipper must recognise them by device+inode and not read them again.
 func TestFilesExactlyOnceWithRotation(t *testing.T) {
-	brokers := itest.RequireKafka(t).Brokers
-	topic := itest.Topic(t, 3)
+	brokers := harness.RequireKafka(t).Brokers
+	topic := harness.Topic(t, 3)
 	dir := t.TempDir()
 	const n = 30_000
 	cfg := testConfig(t, brokers, topic, filepath.Join(dir, "app.log*"))
@@ -62,8 +62,8 @@ func TestFilesExactlyOnceWithRotation(t *testing.T) {
 // no line is missing, and a line shipped twice has the same event.id both
 // times (the indexer keeps one).
 func TestKill9AndRestartLosesNothing(t *testing.T) {
-	brokers := itest.RequireKafka(t).Brokers
-	topic := itest.Topic(t, 3)
+	brokers := harness.RequireKafka(t).Brokers
+	topic := harness.Topic(t, 3)
 	dir := t.TempDir()
 	cpDir := filepath.Join(dir, "checkpoints")
 	const n = 40_000

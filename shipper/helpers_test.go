@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/internal/itest"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/agentobs/agentobs/shipper/app"
+	"github.com/agentobs/agentobs/test/harness"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
@@ -69,16 +69,16 @@ func startApp(t testing.TB, cfg app.Config) (*app.App, *prometheus.Registry, fun
 	if err := a.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	return a, reg, itest.RunStage(t, a)
+	return a, reg, harness.RunStage(t, a)
 }
 
 // consume reads topic from the beginning on every partition of brokers
-// (itest.ConsumeFrom) until want messages arrived or timeout passed.
+// (harness.ConsumeFrom) until want messages arrived or timeout passed.
 func consume(t testing.TB, brokers []string, topic string, want int, timeout time.Duration) []kafka.Message {
 	t.Helper()
-	conf := kafkax.DefaultConfig()
+	conf := kafkaclient.DefaultConfig()
 	conf.Brokers = brokers
-	return itest.ConsumeFrom(t, conf, topic, want, timeout)
+	return harness.ConsumeFrom(t, conf, topic, want, timeout)
 }
 
 // tally is what arrived, by loadgen seq.
@@ -103,8 +103,8 @@ func check(t testing.TB, msgs []kafka.Message, n int64) tally {
 		if err := json.Unmarshal(m.Value, &doc); err != nil {
 			t.Fatalf("bad record %q: %v", m.Value, err)
 		}
-		if kafkax.Header(m, kafkax.HeaderEventID) != doc.EventID {
-			t.Fatalf("event.id header %q != body %q", kafkax.Header(m, kafkax.HeaderEventID), doc.EventID)
+		if kafkaclient.Header(m, kafkaclient.HeaderEventID) != doc.EventID {
+			t.Fatalf("event.id header %q != body %q", kafkaclient.Header(m, kafkaclient.HeaderEventID), doc.EventID)
 		}
 		ta.ids[doc.EventID]++
 		if ta.ids[doc.EventID] > 1 {

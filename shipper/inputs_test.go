@@ -8,17 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/internal/itest"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/agentobs/agentobs/shipper/app"
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 // POST /v1/logs answers 200 only after Kafka acknowledged; a retry with the
 // same Idempotency-Key lands under the same event.ids.
 func TestHTTPIngestToKafka(t *testing.T) {
-	brokers := itest.RequireKafka(t).Brokers
-	topic := itest.Topic(t, 1)
+	brokers := harness.RequireKafka(t).Brokers
+	topic := harness.Topic(t, 1)
 	cfg := testConfig(t, brokers, topic)
 	cfg.HTTP.Ingest = true
 	cfg.HTTP.Token = "tok"
@@ -40,7 +40,7 @@ func TestHTTPIngestToKafka(t *testing.T) {
 	msgs := consume(t, brokers, topic, 4, 30*time.Second)
 	ids := map[string]int{}
 	for _, m := range msgs {
-		ids[kafkax.Header(m, kafkax.HeaderEventID)]++
+		ids[kafkaclient.Header(m, kafkaclient.HeaderEventID)]++
 	}
 	if len(msgs) != 4 || len(ids) != 2 {
 		t.Fatalf("want 4 messages with 2 ids, got %d with %v", len(msgs), ids)
@@ -64,8 +64,8 @@ func TestHTTPIngestToKafka(t *testing.T) {
 // some-agent | shipper -stdin: every line is delivered, then the run ends
 // by itself.
 func TestStdinToKafka(t *testing.T) {
-	brokers := itest.RequireKafka(t).Brokers
-	topic := itest.Topic(t, 1)
+	brokers := harness.RequireKafka(t).Brokers
+	topic := harness.Topic(t, 1)
 	cfg := testConfig(t, brokers, topic)
 	cfg.Stdin, cfg.Service, cfg.HTTPAddr = true, "piped-agent", ""
 	a, err := app.New(cfg, app.Settings{Stdin: strings.NewReader("l1\nl2\n\nl3")})
@@ -81,7 +81,7 @@ func TestStdinToKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := consume(t, brokers, topic, 3, 20*time.Second)
-	if len(msgs) != 3 || kafkax.Header(msgs[0], kafkax.HeaderService) != "piped-agent" {
+	if len(msgs) != 3 || kafkaclient.Header(msgs[0], kafkaclient.HeaderService) != "piped-agent" {
 		t.Fatalf("got %d messages", len(msgs))
 	}
 }

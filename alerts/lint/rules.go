@@ -2,7 +2,7 @@
 // beyond what promtool checks: names, required labels and annotations, a
 // `for` on every alert, no rate() over a gauge, range windows of at least
 // four scrape intervals, and only bounded labels in by(). It runs in
-// `make lint` and in CI (alerts/cmd/rulelint), and users run it over their
+// `make lint` and in CI (cmd/rulelint), and users run it over their
 // own copies of alerts/rules. Every problem names the file, the group, the
 // rule and the fix.
 package lint

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/trace"
-	"github.com/agentobs/agentobs/internal/esx"
-	"github.com/agentobs/agentobs/internal/pipeline"
+	"github.com/agentobs/agentobs/internal/esclient"
+	"github.com/agentobs/agentobs/test/rig"
 	"golang.org/x/term"
 )
 
@@ -55,16 +55,16 @@ func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginR
 	runID := "demo-" + time.Now().UTC().Format("20060102-150405")
 	workDir := filepath.Join(work, runID)
 	abs := func(n string) string { p, _ := filepath.Abs(filepath.Join(bin, n)); return p }
-	opt := pipeline.Options{
+	opt := rig.Options{
 		Bins:    map[string]string{"agent": abs("agent"), "shipper": abs("shipper"), "indexer": abs("indexer"), "flbhost": abs("flbhost"), "flbchunk": abs("flbchunk"), "plugin": abs("out_agentobs.so")},
-		WorkDir: workDir, StackDir: stack, Brokers: []string{brokers}, ESURL: esURL, Names: pipeline.DefaultNames(), RunID: runID,
+		WorkDir: workDir, StackDir: stack, Brokers: []string{brokers}, ESURL: esURL, Names: rig.DefaultNames(), RunID: runID,
 		Agents: agents, AgentRate: agentRate, Rate: rate, PluginRate: pluginRate, Duration: dur, Seed: time.Now().UnixNano() % 1e6,
 		RotateBytes: 8 << 20, IndexerAddr: "127.0.0.1:9400", ShipperAddr: "127.0.0.1:9401", PluginAddr: "127.0.0.1:9402",
 		AgentBasePort: 9410, Register: true,
 	}
 	fmt.Printf("agentobs demo %s: %d live agents, %d rec/s via shipper, %d rec/s via the Fluent Bit plugin, for %s\n", runID, agents, rate, pluginRate, dur)
 	fmt.Printf("work dir %s\n\n", workDir)
-	p, err := pipeline.Start(ctx, opt)
+	p, err := rig.Start(ctx, opt)
 	if p != nil {
 		defer func() {
 			fmt.Println("\nstopping the pipeline (the local stack stays up; `make stack-down` stops it)")
@@ -74,7 +74,7 @@ func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginR
 	if err != nil {
 		return err
 	}
-	cl, err := esx.Config{Addresses: []string{esURL}, RequestTimeout: 30 * time.Second}.NewClient()
+	cl, err := esclient.Config{Addresses: []string{esURL}, RequestTimeout: 30 * time.Second}.NewClient()
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ traffic:
 	}
 	fmt.Println("traffic stopped; waiting until every record written is searchable…")
 	drains := 0
-	rep, err := p.Drain(dctx, cl, 2*time.Minute, func(r pipeline.Report) {
+	rep, err := p.Drain(dctx, cl, 2*time.Minute, func(r rig.Report) {
 		if drains++; !tty && drains%5 != 0 {
 			return
 		}

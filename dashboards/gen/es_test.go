@@ -21,8 +21,8 @@ import (
 
 	"github.com/agentobs/agentobs/dashboards/links"
 	"github.com/agentobs/agentobs/indexer/schema"
-	"github.com/agentobs/agentobs/internal/itest"
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 // fixture is a multi-service trace with an error, a record written just
@@ -39,8 +39,8 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	es := itest.RequireES(t)
-	prefix := itest.Index(t)
+	es := harness.RequireES(t)
+	prefix := harness.Index(t)
 	f := &fixture{es: es, names: schema.WithPrefix(prefix), ids: map[string][]string{},
 		traceA: "4bf92f3577b34da6a3ce929d0e0e4736", traceB: "0af7651916cd43dd8448eb211c80319c"}
 	ctx := context.Background()

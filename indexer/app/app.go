@@ -11,15 +11,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentobs/agentobs/indexer/alerts"
 	"github.com/agentobs/agentobs/indexer/audit"
 	"github.com/agentobs/agentobs/indexer/bulk"
 	"github.com/agentobs/agentobs/indexer/internal/offsets"
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/indexer/trace"
+	"github.com/agentobs/agentobs/indexer/webhook"
 	"github.com/agentobs/agentobs/internal/config"
-	"github.com/agentobs/agentobs/internal/esx"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/esclient"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +44,7 @@ type App struct {
 	m       *Metrics
 	writer  *bulk.Writer
 	store   *trace.Store
-	dlq     *kafkax.Producer
+	dlq     *kafkaclient.Producer
 	server  *telemetry.Server
 	auditor *audit.Auditor
 	auditM  *audit.Metrics
@@ -74,10 +74,10 @@ func New(cfg Config, set Settings) (*App, error) {
 	bc.InitialBackoff, bc.MaxBackoff = cfg.Bulk.InitialBackoff, cfg.Bulk.MaxBackoff
 	a.writer = bulk.NewWriter(es, bc, a.m, set.Logger)
 	a.store = trace.NewStore(es, cfg.Names)
-	pc := kafkax.DefaultProducerConfig()
+	pc := kafkaclient.DefaultProducerConfig()
 	pc.Topic = cfg.DLQTopic
 	pc.BatchBytes = int64(max(cfg.Bulk.MaxDocBytes+64<<10, 1<<20))
-	if a.dlq, err = kafkax.NewProducer(cfg.Kafka, pc, kafkax.NewProducerMetrics(set.Registry, "indexer")); err != nil {
+	if a.dlq, err = kafkaclient.NewProducer(cfg.Kafka, pc, kafkaclient.NewProducerMetrics(set.Registry, "indexer")); err != nil {
 		return nil, err
 	}
 	token, err := config.Resolve(cfg.HTTPToken, cfg.HTTPTokenFile)
@@ -98,7 +98,7 @@ func New(cfg Config, set Settings) (*App, error) {
 	a.auditor = audit.New(es, cfg.Names.Alias, a.deadLetters)
 	a.auditM = audit.NewMetrics(set.Registry)
 	a.server.Handle("GET /v1/audit", trace.Auth(token, a.auditor.Handler(cfg.Audit)))
-	a.server.Handle("POST /v1/alerts", trace.Auth(token, alerts.NewReceiver(es, cfg.Names.Alerts, alertCounter{a.m}, set.Logger)))
+	a.server.Handle("POST /v1/alerts", trace.Auth(token, webhook.NewReceiver(es, cfg.Names.Alerts, alertCounter{a.m}, set.Logger)))
 	return a, nil
 }
 
@@ -182,7 +182,7 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) prepare(ctx context.Context) error {
 	d := 500 * time.Millisecond
 	for {
-		err := esx.Ping(ctx, a.es)
+		err := esclient.Ping(ctx, a.es)
 		if err == nil {
 			var f schema.Features
 			if f, err = schema.Detect(ctx, a.es); err == nil {
@@ -196,7 +196,7 @@ func (a *App) prepare(ctx context.Context) error {
 			}
 		}
 		if err == nil {
-			err = kafkax.EnsureTopics(ctx, a.cfg.Kafka, kafkax.TopicSpec{Name: a.cfg.DLQTopic, Partitions: 3})
+			err = kafkaclient.EnsureTopics(ctx, a.cfg.Kafka, kafkaclient.TopicSpec{Name: a.cfg.DLQTopic, Partitions: 3})
 		}
 		if err == nil {
 			return nil
@@ -211,7 +211,7 @@ func (a *App) prepare(ctx context.Context) error {
 	}
 }
 
-func (a *App) pipeline(src source, op bulk.Op, tr *offsets.Tracker, dlq *kafkax.Producer) *pipeline {
+func (a *App) pipeline(src source, op bulk.Op, tr *offsets.Tracker, dlq *kafkaclient.Producer) *pipeline {
 	p := &pipeline{cfg: a.cfg, src: src, writer: a.writer, dlq: dlq, tracker: tr, m: a.m,
 		log: a.log.With("component", "pipeline"), op: op, names: a.cfg.Names}
 	if a.cfg.SummaryEnabled {

@@ -9,13 +9,13 @@ import (
 	"github.com/agentobs/agentobs/indexer/audit"
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/internal/config"
-	"github.com/agentobs/agentobs/internal/esx"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/esclient"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 )
 
 // Config is everything a user sets. Every field's default is in DefaultConfig.
 type Config struct {
-	Kafka kafkax.Config `yaml:"kafka"`
+	Kafka kafkaclient.Config `yaml:"kafka"`
 	// Topic is the record topic. Default "agentobs-logs".
 	Topic string `yaml:"topic"`
 	// DLQTopic receives records that cannot be indexed. Default "agentobs-logs-dlq".
@@ -31,7 +31,7 @@ type Config struct {
 	// MaxFetchBytes bounds one fetch response. Default 16 MiB.
 	MaxFetchBytes int `yaml:"max_fetch_bytes"`
 
-	ES         esx.Config      `yaml:"es"`
+	ES         esclient.Config `yaml:"es"`
 	Names      schema.Names    `yaml:"index"`
 	Index      schema.Settings `yaml:"index_settings"`
 	DataStream bool            `yaml:"data_stream"` // default false; see schema.Options
@@ -86,9 +86,9 @@ type BulkConfig struct {
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	return Config{
-		Kafka: kafkax.DefaultConfig(), Topic: kafkax.DefaultTopic, DLQTopic: kafkax.DefaultDLQTopic,
+		Kafka: kafkaclient.DefaultConfig(), Topic: kafkaclient.DefaultTopic, DLQTopic: kafkaclient.DefaultDLQTopic,
 		Group: "agentobs-indexer", StartOffset: "earliest", SessionTimeout: 30 * time.Second, MaxFetchBytes: 16 << 20,
-		ES: esx.DefaultConfig(), Names: schema.DefaultNames(), Index: schema.DefaultSettings(), InstallTemplates: true,
+		ES: esclient.DefaultConfig(), Names: schema.DefaultNames(), Index: schema.DefaultSettings(), InstallTemplates: true,
 		Bulk: BulkConfig{MaxDocs: 2000, MaxBytes: 5 << 20, FlushInterval: 200 * time.Millisecond, Workers: 2,
 			MaxDocBytes: 10 << 20, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
 		CommitInterval: time.Second, MaxPending: 100000,

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/schema"
-	"github.com/agentobs/agentobs/internal/itest"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/test/harness"
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/segmentio/kafka-go"
 )
@@ -29,21 +29,21 @@ type env struct {
 	dlq    string
 	names  schema.Names
 	cfg    Config
-	prod   *kafkax.Producer
+	prod   *kafkaclient.Producer
 	prefix string
 }
 
 func newEnv(t *testing.T, partitions int) *env {
 	t.Helper()
-	kc := itest.RequireKafka(t)
-	es := itest.RequireES(t)
-	e := &env{t: t, es: es, topic: itest.Topic(t, partitions), dlq: itest.Topic(t, 1), prefix: itest.Index(t)}
+	kc := harness.RequireKafka(t)
+	es := harness.RequireES(t)
+	e := &env{t: t, es: es, topic: harness.Topic(t, partitions), dlq: harness.Topic(t, 1), prefix: harness.Index(t)}
 	e.names = schema.WithPrefix(e.prefix)
 	t.Cleanup(func() { schema.Uninstall(context.Background(), es, e.names) })
 	c := DefaultConfig()
 	c.Kafka = kc
-	c.ES = itest.ESConfig()
-	c.Topic, c.DLQTopic, c.Group = e.topic, e.dlq, itest.Name(t, "g")
+	c.ES = harness.ESConfig()
+	c.Topic, c.DLQTopic, c.Group = e.topic, e.dlq, harness.Name(t, "g")
 	c.Names = e.names
 	c.Index.Replicas = 0
 	c.SessionTimeout = 6 * time.Second
@@ -52,9 +52,9 @@ func newEnv(t *testing.T, partitions int) *env {
 	c.SummaryInterval = 300 * time.Millisecond
 	c.Bulk.MaxBackoff = 2 * time.Second
 	e.cfg = c
-	pc := kafkax.DefaultProducerConfig()
+	pc := kafkaclient.DefaultProducerConfig()
 	pc.Topic = e.topic
-	p, err := kafkax.NewProducer(kc, pc, nil)
+	p, err := kafkaclient.NewProducer(kc, pc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func (e *env) start(cfg Config) (a *App, stop func()) {
 	if err := a.Listen(); err != nil {
 		e.t.Fatal(err)
 	}
-	return a, itest.RunStage(e.t, a)
+	return a, harness.RunStage(e.t, a)
 }
 
 // rec builds record i of a trace.
@@ -98,7 +98,7 @@ func (e *env) produce(recs []*record.Record) {
 	e.t.Helper()
 	msgs := make([]kafka.Message, 0, len(recs))
 	for _, r := range recs {
-		msgs = append(msgs, kafkax.RecordMessage(e.topic, r, r.AppendJSON(nil)))
+		msgs = append(msgs, kafkaclient.RecordMessage(e.topic, r, r.AppendJSON(nil)))
 	}
 	e.produceRaw(msgs)
 }

@@ -13,9 +13,9 @@ import (
 
 	"github.com/agentobs/agentobs/indexer/bulk"
 	"github.com/agentobs/agentobs/indexer/trace"
-	"github.com/agentobs/agentobs/internal/itest"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/test/harness"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 )
@@ -54,13 +54,13 @@ func TestExactlyOnceWithDuplicatesAndReplay(t *testing.T) {
 	}
 	e.produce(withDups)
 	a, _ := e.start(e.cfg)
-	itest.Eventually(t, 60*time.Second, func() (bool, string) {
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
 		got := int(testutil.ToFloat64(a.m.Indexed)) + int(testutil.ToFloat64(a.m.Duplicates))
 		return got == len(withDups), fmt.Sprintf("indexed+duplicates %d of %d", got, len(withDups))
 	})
 	// A replay of everything.
 	e.produce(recs)
-	itest.Eventually(t, 60*time.Second, func() (bool, string) {
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
 		d := int(testutil.ToFloat64(a.m.Duplicates))
 		return d == n/5+n, fmt.Sprintf("duplicates %d want %d", d, n/5+n)
 	})
@@ -98,7 +98,7 @@ func TestConflictQuarantineAndInvalidJSON(t *testing.T) {
 	first := rec(1, traceID(1), "svc", now, record.LevelInfo)
 	first.Fields["user"] = map[string]any{"age": 42}
 	e.produce([]*record.Record{first})
-	itest.Eventually(t, 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
 		return testutil.ToFloat64(a.m.Indexed) == 1, "first record not indexed"
 	})
 	bad := rec(2, traceID(1), "svc", now.Add(time.Millisecond), record.LevelError)
@@ -107,7 +107,7 @@ func TestConflictQuarantineAndInvalidJSON(t *testing.T) {
 	e.produceRaw([]kafka.Message{{Topic: e.topic, Key: []byte("x"), Value: []byte(`{"message": "cut off`)}})
 	ok := rec(3, traceID(1), "svc", now.Add(2*time.Millisecond), record.LevelInfo)
 	e.produce([]*record.Record{ok})
-	itest.Eventually(t, 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
 		return testutil.ToFloat64(a.m.Indexed) == 3, fmt.Sprintf("indexed %v, want 3 (the malformed message must not block)", testutil.ToFloat64(a.m.Indexed))
 	})
 	if got := e.count(map[string]any{"term": map[string]any{"_conflicts.user.age": `"forty-two"`}}); got != 1 {
@@ -116,10 +116,10 @@ func TestConflictQuarantineAndInvalidJSON(t *testing.T) {
 	if got := e.count(map[string]any{"term": map[string]any{"event.id": bad.EventID}}); got != 1 {
 		t.Errorf("quarantined record not findable by event.id")
 	}
-	dl := itest.ConsumeAll(t, e.dlq, 2, 30*time.Second)
+	dl := harness.ConsumeAll(t, e.dlq, 2, 30*time.Second)
 	reasons := map[string]kafka.Message{}
 	for _, m := range dl {
-		reasons[kafkax.Header(m, kafkax.HeaderDLQReason)] = m
+		reasons[kafkaclient.Header(m, kafkaclient.HeaderDLQReason)] = m
 	}
 	mc, okc := reasons[bulk.ReasonMappingConflict]
 	ij, oki := reasons[bulk.ReasonInvalidJSON]
@@ -130,11 +130,11 @@ func TestConflictQuarantineAndInvalidJSON(t *testing.T) {
 			}
 		}))
 	}
-	if !bytes.Equal(mc.Value, bad.AppendJSON(nil)) || kafkax.Header(mc, kafkax.HeaderDLQTopic) != e.topic ||
-		kafkax.Header(mc, kafkax.HeaderDLQOffset) != "1" || !strings.Contains(kafkax.Header(mc, kafkax.HeaderDLQError), "user.age") {
+	if !bytes.Equal(mc.Value, bad.AppendJSON(nil)) || kafkaclient.Header(mc, kafkaclient.HeaderDLQTopic) != e.topic ||
+		kafkaclient.Header(mc, kafkaclient.HeaderDLQOffset) != "1" || !strings.Contains(kafkaclient.Header(mc, kafkaclient.HeaderDLQError), "user.age") {
 		t.Errorf("conflict dead letter lacks original bytes or origin headers: %v", mc.Headers)
 	}
-	if string(ij.Value) != `{"message": "cut off` || kafkax.Header(ij, kafkax.HeaderDLQPartition) != "0" {
+	if string(ij.Value) != `{"message": "cut off` || kafkaclient.Header(ij, kafkaclient.HeaderDLQPartition) != "0" {
 		t.Errorf("invalid JSON dead letter: %q %v", ij.Value, ij.Headers)
 	}
 	if testutil.ToFloat64(a.m.DeadLetters.WithLabelValues(bulk.ReasonInvalidJSON)) != 1 ||
@@ -157,12 +157,12 @@ func TestTwoIndexersOneGroup(t *testing.T) {
 	// Produce the second half only once both members hold partitions, so
 	// both must index some of it (otherwise the first indexer may finish
 	// everything before the second has joined, and the test proves nothing).
-	itest.Eventually(t, 60*time.Second, func() (bool, string) { return groupMembersAssigned(t, e.cfg.Group) })
+	harness.Eventually(t, 60*time.Second, func() (bool, string) { return groupMembersAssigned(t, e.cfg.Group) })
 	e.produce(recs[n/2:])
 	total := func() int {
 		return int(testutil.ToFloat64(a1.m.Indexed) + testutil.ToFloat64(a2.m.Indexed))
 	}
-	itest.Eventually(t, 90*time.Second, func() (bool, string) {
+	harness.Eventually(t, 90*time.Second, func() (bool, string) {
 		return total() == n, fmt.Sprintf("indexed by both: %d of %d", total(), n)
 	})
 	if got := e.count(nil); got != n {
@@ -198,14 +198,14 @@ func TestTraceLookupSummaryReplayAndSession(t *testing.T) {
 	// different services with a key per service spread over partitions.
 	var msgs []kafka.Message
 	for i := len(recs) - 1; i >= 0; i-- {
-		m := kafkax.RecordMessage(e.topic, recs[i], recs[i].AppendJSON(nil))
+		m := kafkaclient.RecordMessage(e.topic, recs[i], recs[i].AppendJSON(nil))
 		m.Key = []byte(recs[i].Service)
 		msgs = append(msgs, m)
 	}
 	e.produceRaw(msgs)
 	e.produce([]*record.Record{other})
 	var v trace.View
-	itest.Eventually(t, 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
 		code := e.get(a, "/v1/traces/"+tid+"?size=7", &v)
 		return code == 200 && v.Summary != nil && v.Summary.RecordCount == 30, fmt.Sprintf("status %d summary %+v", code, v.Summary)
 	})
@@ -250,13 +250,13 @@ func TestTraceLookupSummaryReplayAndSession(t *testing.T) {
 	// Session: both traces, in order.
 	// Lists are searches over the summary index: near real time (its
 	// refresh interval), so they may trail the summary write by a second.
-	itest.Eventually(t, 15*time.Second, func() (bool, string) {
+	harness.Eventually(t, 15*time.Second, func() (bool, string) {
 		var sv trace.View
 		code := e.get(a, "/v1/sessions/sess-42", &sv)
 		ok := code == 200 && len(sv.Traces) == 2 && sv.Traces[0].TraceID == tid && sv.Total == 31
 		return ok, fmt.Sprintf("session lookup: %d %+v total %d", code, sv.Traces, sv.Total)
 	})
-	itest.Eventually(t, 15*time.Second, func() (bool, string) {
+	harness.Eventually(t, 15*time.Second, func() (bool, string) {
 		var list struct{ Traces []trace.Summary }
 		code := e.get(a, "/v1/traces?service=tool-runner&errors=true&since=1h", &list)
 		return code == 200 && len(list.Traces) == 1 && list.Traces[0].TraceID == tid, fmt.Sprintf("trace list: %d %+v", code, list.Traces)
@@ -271,7 +271,7 @@ func TestAlertmanagerWebhook(t *testing.T) {
 	cfg := e.cfg
 	cfg.HTTPToken = "s3cret"
 	a, _ := e.start(cfg)
-	itest.Eventually(t, 30*time.Second, func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
 		return e.get(a, "/readyz", nil) == 200, "not ready"
 	})
 	if res, err := http.Get("http://" + a.Addr() + "/metrics"); err != nil {
@@ -327,7 +327,7 @@ func TestAlertmanagerWebhook(t *testing.T) {
 // groupMembersAssigned reports whether the consumer group has two members
 // that each own at least one partition.
 func groupMembersAssigned(t *testing.T, group string) (bool, string) {
-	cl, err := itest.KafkaConfig().Client()
+	cl, err := harness.KafkaConfig().Client()
 	if err != nil {
 		return false, err.Error()
 	}

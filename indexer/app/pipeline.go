@@ -16,7 +16,7 @@ import (
 	"github.com/agentobs/agentobs/indexer/bulk"
 	"github.com/agentobs/agentobs/indexer/internal/offsets"
 	"github.com/agentobs/agentobs/indexer/schema"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -38,9 +38,9 @@ type pipeline struct {
 	cfg     Config
 	src     source
 	writer  *bulk.Writer
-	dlq     *kafkax.Producer // nil: dead letters are only counted (replay)
-	tracker *offsets.Tracker // nil: nothing is committed (replay)
-	sum     *summarizer      // nil: summaries off
+	dlq     *kafkaclient.Producer // nil: dead letters are only counted (replay)
+	tracker *offsets.Tracker      // nil: nothing is committed (replay)
+	sum     *summarizer           // nil: summaries off
 	m       *Metrics
 	log     *slog.Logger
 	op      bulk.Op
@@ -301,7 +301,7 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 		}
 		if it.Outcome == bulk.DeadLetter || it.Outcome == bulk.Quarantined {
 			p.m.DeadLetters.WithLabelValues(it.Reason).Inc()
-			dead = append(dead, kafkax.DeadLetter(p.cfg.DLQTopic, it.Msg, "indexer", it.Reason, it.Err))
+			dead = append(dead, kafkaclient.DeadLetter(p.cfg.DLQTopic, it.Msg, "indexer", it.Reason, it.Err))
 		}
 		if inf.traceID != "" && it.Outcome != bulk.DeadLetter {
 			traces = append(traces, inf.traceID)
@@ -337,8 +337,8 @@ func (p *pipeline) deadLetter(ctx context.Context, msgs []kafka.Message) error {
 		defer p.deadMu.Unlock()
 		for _, m := range msgs {
 			if p.deadSeen < 20 {
-				p.log.Warn("record not indexed", "reason", kafkax.Header(m, kafkax.HeaderDLQReason),
-					"error", kafkax.Header(m, kafkax.HeaderDLQError), "topic", m.Topic)
+				p.log.Warn("record not indexed", "reason", kafkaclient.Header(m, kafkaclient.HeaderDLQReason),
+					"error", kafkaclient.Header(m, kafkaclient.HeaderDLQError), "topic", m.Topic)
 			}
 			p.deadSeen++
 		}

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -68,7 +68,7 @@ type rangeSource struct {
 	wg     sync.WaitGroup
 }
 
-func newRangeSource(ctx context.Context, conn kafkax.Config, topic string, since, until time.Time) (*rangeSource, error) {
+func newRangeSource(ctx context.Context, conn kafkaclient.Config, topic string, since, until time.Time) (*rangeSource, error) {
 	d, err := conn.Dialer()
 	if err != nil {
 		return nil, err
@@ -176,12 +176,12 @@ func (s *rangeSource) Close() error                                  { s.cancel(
 // DLQ message, else the message itself. Ids derived for records without
 // event.id use it, so a replayed dead letter gets the same id.
 func origin(m kafka.Message) (topic string, partition int, offset int64) {
-	t := kafkax.Header(m, kafkax.HeaderDLQTopic)
+	t := kafkaclient.Header(m, kafkaclient.HeaderDLQTopic)
 	if t == "" {
 		return m.Topic, m.Partition, m.Offset
 	}
-	p, err1 := strconv.Atoi(kafkax.Header(m, kafkax.HeaderDLQPartition))
-	o, err2 := strconv.ParseInt(kafkax.Header(m, kafkax.HeaderDLQOffset), 10, 64)
+	p, err1 := strconv.Atoi(kafkaclient.Header(m, kafkaclient.HeaderDLQPartition))
+	o, err2 := strconv.ParseInt(kafkaclient.Header(m, kafkaclient.HeaderDLQOffset), 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
 		return m.Topic, m.Partition, m.Offset
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/audit"
-	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/agentobs/agentobs/test/harness"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -32,8 +32,8 @@ func (s *sliceSource) Close() error { return nil }
 // quarantined document (indexed, and its original dead-lettered), one with
 // records newer than the grace period missing (in flight, not lost).
 func TestAuditFindsGaps(t *testing.T) {
-	es := itest.RequireES(t)
-	idx := itest.Index(t)
+	es := harness.RequireES(t)
+	idx := harness.Index(t)
 	mapping := `{"mappings":{"properties":{"@timestamp":{"type":"date_nanos"},"_conflicts":{"type":"flattened"},
 		"agentobs":{"properties":{"producer":{"properties":{"id":{"type":"keyword"},"seq":{"type":"long"}}}}}}}}`
 	res, err := es.Indices.Create(idx, es.Indices.Create.WithBody(strings.NewReader(mapping)))

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/agentobs/agentobs/internal/esx"
+	"github.com/agentobs/agentobs/internal/esclient"
 	"github.com/elastic/go-elasticsearch/v8"
 )
 
@@ -120,9 +120,9 @@ func ensureIndex(ctx context.Context, es *elasticsearch.Client, index string, se
 	return nil
 }
 
-// do is esx.Do: one JSON request, the answer decoded into out.
+// do is esclient.Do: one JSON request, the answer decoded into out.
 func do(ctx context.Context, es *elasticsearch.Client, method, path string, in, out any) error {
-	return esx.Do(ctx, es, method, path, in, out)
+	return esclient.Do(ctx, es, method, path, in, out)
 }
 
 // Uninstall removes the templates (tests; the indices are removed by name).

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 func TestInstallIdempotent(t *testing.T) {
-	es := itest.RequireES(t)
-	prefix := itest.Index(t)
+	es := harness.RequireES(t)
+	prefix := harness.Index(t)
 	n := WithPrefix(prefix)
 	t.Cleanup(func() { Uninstall(context.Background(), es, n) })
 	ctx := context.Background()

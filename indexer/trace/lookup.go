@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/agentobs/agentobs/internal/esx"
+	"github.com/agentobs/agentobs/internal/esclient"
 )
 
 // ErrNotFound: no summary and no record for the id.
@@ -181,10 +181,10 @@ func (s *Store) records(ctx context.Context, query any, p Page, v *View) error {
 	return nil
 }
 
-// do is esx.Do with 404 on a GET mapped to ErrNotFound.
+// do is esclient.Do with 404 on a GET mapped to ErrNotFound.
 func (s *Store) do(ctx context.Context, method, path string, in, out any) error {
-	err := esx.Do(ctx, s.es, method, path, in, out)
-	var se *esx.StatusError
+	err := esclient.Do(ctx, s.es, method, path, in, out)
+	var se *esclient.StatusError
 	if errors.As(err, &se) && se.Code == http.StatusNotFound && method == http.MethodGet {
 		return ErrNotFound
 	}

@@ -1,6 +1,6 @@
 // Package app is the shipper: inputs (files, stdin, HTTP) → bounded queue →
 // Kafka, sharing the record core (internal/record) and the edge stage and
-// producer (internal/edge, internal/kafkax) with the collector plugin. main
+// producer (internal/publish, internal/kafkaclient) with the collector plugin. main
 // only parses the configuration and runs it; the end-to-end tests and the
 // demo run it in-process.
 package app
@@ -17,13 +17,13 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/agentobs/agentobs/internal/edge"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/internal/telemetry"
-	"github.com/agentobs/agentobs/shipper/internal/httpin"
-	"github.com/agentobs/agentobs/shipper/internal/metrics"
-	"github.com/agentobs/agentobs/shipper/internal/pipe"
+	"github.com/agentobs/agentobs/shipper/internal/ingest"
+	"github.com/agentobs/agentobs/shipper/internal/queue"
+	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
 	"github.com/agentobs/agentobs/shipper/internal/tail"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -43,12 +43,12 @@ type App struct {
 	cfg      Config
 	set      Settings
 	log      *slog.Logger
-	m        *metrics.Metrics
-	em       *edge.Metrics
-	edge     *edge.Edge // compiled policy shared by every producer (newEdge)
-	producer *kafkax.Producer
-	queue    *pipe.Queue
-	senders  *pipe.Senders
+	m        *shippermetrics.Metrics
+	em       *publish.Metrics
+	edge     *publish.Edge // compiled policy shared by every producer (newEdge)
+	producer *kafkaclient.Producer
+	queue    *queue.Queue
+	senders  *queue.Senders
 	server   *telemetry.Server
 	tailer   *tail.Tailer
 	epoch    string // random per process: stdin and HTTP producer ids
@@ -75,28 +75,28 @@ func New(cfg Config, set Settings) (*App, error) {
 		set.Stdin = os.Stdin
 	}
 	cfg.Producer.Topic = cfg.Edge.Topic
-	a := &App{cfg: cfg, set: set, log: set.Logger, m: metrics.New(set.Registry),
-		em: edge.NewMetrics(set.Registry, "shipper", cfg.Edge.Policy.ContentFields)}
+	a := &App{cfg: cfg, set: set, log: set.Logger, m: shippermetrics.New(set.Registry),
+		em: publish.NewMetrics(set.Registry, "shipper", cfg.Edge.Policy.ContentFields)}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	a.epoch = hex.EncodeToString(rnd[:])
-	e, err := edge.New(cfg.Edge, "shipper", "", 0, a.em)
+	e, err := publish.New(cfg.Edge, "shipper", "", 0, a.em)
 	if err != nil {
 		return nil, err
 	}
 	a.edge = e
-	p, err := kafkax.NewProducer(cfg.Kafka, cfg.Producer, kafkax.NewProducerMetrics(set.Registry, "shipper"))
+	p, err := kafkaclient.NewProducer(cfg.Kafka, cfg.Producer, kafkaclient.NewProducerMetrics(set.Registry, "shipper"))
 	if err != nil {
 		return nil, err
 	}
 	a.producer = p
-	a.queue = pipe.NewQueue(cfg.QueueSize, cfg.Senders, a.m.QueueDepth)
+	a.queue = queue.NewQueue(cfg.QueueSize, cfg.Senders, a.m.QueueDepth)
 	a.m.QueueCapacity.Set(float64(cfg.QueueSize))
 	dlqEdge, err := a.newEdge(fmt.Sprintf("shipper/%s/dlq/%s", cfg.Host, a.epoch), 0)
 	if err != nil {
 		return nil, err
 	}
-	a.senders = pipe.NewSenders(a.queue, p, dlqEdge.DeadLetter, set.Logger.With("component", "sender"), a.m)
+	a.senders = queue.NewSenders(a.queue, p, dlqEdge.DeadLetter, set.Logger.With("component", "sender"), a.m)
 	a.sendCtx, a.sendCancel = context.WithCancel(context.Background())
 	if len(cfg.Files.Include) > 0 {
 		a.tailer, err = tail.New(cfg.Files, tail.Settings{Host: cfg.Host, DefaultService: cfg.Service, Logger: set.Logger,
@@ -110,12 +110,12 @@ func New(cfg Config, set Settings) (*App, error) {
 		if set.EnablePprof {
 			a.server.EnablePprof()
 		}
-		a.server.AddReadyCheck("kafka", func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.Kafka) })
+		a.server.AddReadyCheck("kafka", func(ctx context.Context) error { return kafkaclient.Ping(ctx, cfg.Kafka) })
 		if err := a.server.ExportReadiness(set.Registry, "shipper"); err != nil {
 			return nil, err
 		}
 		if cfg.HTTP.Ingest {
-			token, err := httpin.ResolveToken(cfg.HTTP)
+			token, err := ingest.ResolveToken(cfg.HTTP)
 			if err != nil {
 				return nil, fmt.Errorf("http.token-file: %w", err)
 			}
@@ -124,7 +124,7 @@ func New(cfg Config, set Settings) (*App, error) {
 				return nil, err
 			}
 			format, _ := record.ParseFormat(cfg.Files.Format)
-			a.server.Handle("POST /v1/logs", httpin.New(cfg.HTTP, httpin.Settings{Host: cfg.Host, DefaultService: cfg.Service,
+			a.server.Handle("POST /v1/logs", ingest.New(cfg.HTTP, ingest.Settings{Host: cfg.Host, DefaultService: cfg.Service,
 				Format: format, MaxLineBytes: cfg.Files.MaxLineBytes, Token: token, Edge: e, Sink: a.queue, Metrics: a.m,
 				Lane: func() uint64 { return a.lane.Add(1) }}))
 		}
@@ -134,7 +134,7 @@ func New(cfg Config, set Settings) (*App, error) {
 
 // newEdge is the shared edge stage with its own producer id and sequence;
 // every producer shares one compiled policy.
-func (a *App) newEdge(producerID string, startSeq uint64) (*edge.Edge, error) {
+func (a *App) newEdge(producerID string, startSeq uint64) (*publish.Edge, error) {
 	return a.edge.WithProducer(producerID, startSeq), nil
 }
 

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/config"
-	"github.com/agentobs/agentobs/internal/edge"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
-	"github.com/agentobs/agentobs/shipper/internal/httpin"
+	"github.com/agentobs/agentobs/shipper/internal/ingest"
 	"github.com/agentobs/agentobs/shipper/internal/tail"
 )
 
@@ -41,19 +41,19 @@ type Config struct {
 	// ShutdownTimeout bounds the final flush on SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
-	Files    tail.Config           `yaml:"files"`
-	HTTP     httpin.Config         `yaml:"http"`
-	Kafka    kafkax.Config         `yaml:"kafka"`
-	Producer kafkax.ProducerConfig `yaml:"producer"`
-	Edge     edge.Config           `yaml:"edge"`
+	Files    tail.Config                `yaml:"files"`
+	HTTP     ingest.Config              `yaml:"http"`
+	Kafka    kafkaclient.Config         `yaml:"kafka"`
+	Producer kafkaclient.ProducerConfig `yaml:"producer"`
+	Edge     publish.Config             `yaml:"edge"`
 }
 
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", QueueSize: 64, Senders: 4,
-		ShutdownTimeout: 30 * time.Second, Files: tail.DefaultConfig(), HTTP: httpin.DefaultConfig(),
-		Kafka: kafkax.DefaultConfig(), Producer: kafkax.DefaultProducerConfig(), Edge: edge.DefaultConfig()}
+		ShutdownTimeout: 30 * time.Second, Files: tail.DefaultConfig(), HTTP: ingest.DefaultConfig(),
+		Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig()}
 }
 
 // RegisterFlags binds c to the shipper's flags, with c's values as defaults.

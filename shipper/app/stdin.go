@@ -9,8 +9,8 @@ import (
 
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/shipper/internal/lines"
-	"github.com/agentobs/agentobs/shipper/internal/metrics"
-	"github.com/agentobs/agentobs/shipper/internal/pipe"
+	"github.com/agentobs/agentobs/shipper/internal/queue"
+	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
 )
 
 // runStdin ships standard input until it ends or ctx ends. stdin cannot be
@@ -24,7 +24,7 @@ func (a *App) runStdin(ctx context.Context) error {
 	}
 	format, _ := record.ParseFormat(a.cfg.Files.Format)
 	p := record.NewParser(record.ParseOptions{Format: format, MaxLineBytes: a.cfg.Files.MaxLineBytes, DefaultService: a.cfg.Service})
-	b := pipe.NewBuilder(p, e, a.cfg.Host+"|stdin|"+a.epoch, metrics.InputStdin,
+	b := queue.NewBuilder(p, e, a.cfg.Host+"|stdin|"+a.epoch, shippermetrics.InputStdin,
 		map[string]any{"host.name": a.cfg.Host, record.FieldSource: "stdin"}, a.m, 0)
 	var mu, putMu sync.Mutex // mu guards b; putMu keeps batches in read order
 	lane := a.lane.Add(1)
@@ -37,7 +37,7 @@ func (a *App) runStdin(ctx context.Context) error {
 		if len(msgs) == 0 {
 			return nil
 		}
-		return a.queue.Put(ctx, &pipe.Batch{Msgs: msgs, Lane: lane, Done: func(error) {}})
+		return a.queue.Put(ctx, &queue.Batch{Msgs: msgs, Lane: lane, Done: func(error) {}})
 	}
 	readDone := make(chan error, 1)
 	go func() {

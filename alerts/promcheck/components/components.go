@@ -7,7 +7,7 @@
 // this set reads nothing, forever.
 //
 // It lives apart from alerts/promcheck so that the rule lint
-// (alerts/cmd/rulelint, installed on its own in users' CI) does not pull in
+// (cmd/rulelint, installed on its own in users' CI) does not pull in
 // every component.
 package components
 
@@ -19,7 +19,7 @@ import (
 
 	"github.com/agentobs/agentobs/agent/agentmetrics"
 	"github.com/agentobs/agentobs/alerts/promcheck"
-	"github.com/agentobs/agentobs/collector/pluginmetrics"
+	"github.com/agentobs/agentobs/collector/collectormetrics"
 	indexer "github.com/agentobs/agentobs/indexer/app"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/internal/telemetry"
@@ -46,7 +46,7 @@ func Registry(component string) (*prometheus.Registry, error) {
 	case "collector":
 		// collector/internal/plugin.Process: one registry per Fluent Bit
 		// process, readiness on the first Metrics_Addr listener.
-		m := pluginmetrics.New(reg, record.DefaultContentFields)
+		m := collectormetrics.New(reg, record.DefaultContentFields)
 		m.ForOutput("agentobs.0")
 		if err := telemetry.NewServer("", reg, discard).ExportReadiness(reg, "collector"); err != nil {
 			return nil, err

@@ -79,7 +79,7 @@ func WriteSummary(w io.Writer, r *Results, plotDir string) {
 	fmt.Fprintf(w, "# make bench — %s on %s (%s mode)\n\n", r.Started.Format("2006-01-02 15:04 MST"), m.Host, mode)
 	fmt.Fprintf(w, "Machine: %d CPUs (%s), %.1f GiB RAM, %s; Go %s, Java %s, Kafka %s, Elasticsearch %s (local stack, one node each, on the same cores); commit %s. Run took %.0f s.\n\n",
 		m.NProc, m.CPU, m.MemGiB, m.Kernel, m.Go, m.Java, m.Kafka, m.ES, m.Commit, r.Elapsed)
-	fmt.Fprintf(w, "Corpus: agent/loadgen, seed %d; %d records per figure at 1 KiB (fewer at 4 KiB: same bytes), sizes %v B; %d repetitions after a warm-up; topics with %d partitions, acks=all, lz4.\n\n",
+	fmt.Fprintf(w, "Corpus: internal/loadgen, seed %d; %d records per figure at 1 KiB (fewer at 4 KiB: same bytes), sizes %v B; %d repetitions after a warm-up; topics with %d partitions, acks=all, lz4.\n\n",
 		p.Seed, p.Records, p.Sizes, p.Reps, p.Partitions)
 	WriteTable(w, r.Figures)
 	if l := r.Latency; l != nil {

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentobs/agentobs/agent/loadgen"
 	"github.com/agentobs/agentobs/bench/internal/report"
+	"github.com/agentobs/agentobs/internal/loadgen"
 )
 
 // e2eRun is one agent file → shipper → Kafka → indexer → ES run.

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/schema"
-	"github.com/agentobs/agentobs/internal/esx"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/esclient"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/segmentio/kafka-go"
 )
@@ -119,15 +119,15 @@ func measureRate(ctx context.Context, total float64, count, started func() float
 }
 
 // kconf is the Kafka connection of the local stack.
-func (e *Env) kconf() kafkax.Config {
-	c := kafkax.DefaultConfig()
+func (e *Env) kconf() kafkaclient.Config {
+	c := kafkaclient.DefaultConfig()
 	c.Brokers = e.Brokers
 	return c
 }
 
 // CreateTopic creates a topic with n partitions.
 func (e *Env) CreateTopic(ctx context.Context, name string, n int) error {
-	return kafkax.EnsureTopics(ctx, e.kconf(), kafkax.TopicSpec{Name: name, Partitions: n})
+	return kafkaclient.EnsureTopics(ctx, e.kconf(), kafkaclient.TopicSpec{Name: name, Partitions: n})
 }
 
 // DeleteTopics deletes topics, ignoring those that do not exist.
@@ -210,7 +210,7 @@ func (e *Env) Produce(ctx context.Context, topic string, msgs []kafka.Message) e
 
 // ES is a client of the stack's Elasticsearch.
 func (e *Env) ES() (*elasticsearch.Client, error) {
-	c := esx.DefaultConfig()
+	c := esclient.DefaultConfig()
 	c.Addresses = []string{e.ESURL}
 	return c.NewClient()
 }

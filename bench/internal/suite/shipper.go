@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentobs/agentobs/agent/loadgen"
+	"github.com/agentobs/agentobs/internal/loadgen"
 )
 
 // Corpus is a file of loadgen lines, the same for every pair of a figure.

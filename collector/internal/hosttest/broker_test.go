@@ -6,18 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/chaos/faultproxy"
-	"github.com/agentobs/agentobs/internal/itest"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/test/faultproxy"
+	"github.com/agentobs/agentobs/test/harness"
 	"github.com/segmentio/kafka-go"
 )
 
-// privateBroker is a private single-node broker (itest.StartKafka) that
+// privateBroker is a private single-node broker (harness.StartKafka) that
 // clients reach only through a fault proxy it advertises, so cutting the
 // proxy is a broker outage as the plugin sees it (connections refused and
 // reset) while the broker itself keeps running.
 type privateBroker struct {
-	*itest.KafkaServer
+	*harness.KafkaServer
 	proxy *faultproxy.Proxy
 }
 
@@ -30,7 +30,7 @@ func startPrivateBroker(t *testing.T) *privateBroker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	s := itest.StartKafka(t, itest.KafkaServerOptions{AdvertisedAddr: p.Addr()})
+	s := harness.StartKafka(t, harness.KafkaServerOptions{AdvertisedAddr: p.Addr()})
 	p.SetTarget(s.PlainAddr())
 	return &privateBroker{KafkaServer: s, proxy: p}
 }
@@ -40,7 +40,7 @@ func (b *privateBroker) createTopic(t *testing.T, name string, partitions int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafkax.EnsureTopics(ctx, b.PlainConfig(), kafkax.TopicSpec{Name: name, Partitions: partitions}); err != nil {
+	if err := kafkaclient.EnsureTopics(ctx, b.PlainConfig(), kafkaclient.TopicSpec{Name: name, Partitions: partitions}); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
 }

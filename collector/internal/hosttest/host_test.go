@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
-	"github.com/agentobs/agentobs/internal/itest"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/test/harness"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -24,19 +24,19 @@ func checkRecords(t *testing.T, msgs []kafka.Message, tag string) map[string][]k
 		if err := json.Unmarshal(m.Value, &doc); err != nil {
 			t.Fatalf("value is not JSON: %v: %s", err, m.Value)
 		}
-		id := kafkax.Header(m, kafkax.HeaderEventID)
+		id := kafkaclient.Header(m, kafkaclient.HeaderEventID)
 		if id == "" || doc[record.FieldEventID] != id {
 			t.Errorf("event.id header %q, value %v", id, doc[record.FieldEventID])
 		}
-		trace := kafkax.Header(m, kafkax.HeaderTraceID)
+		trace := kafkaclient.Header(m, kafkaclient.HeaderTraceID)
 		if len(trace) != 32 || doc[record.FieldTraceID] != trace || string(m.Key) != trace {
 			t.Errorf("trace: header %q value %v key %q", trace, doc[record.FieldTraceID], m.Key)
 		}
-		if span := kafkax.Header(m, kafkax.HeaderSpanID); len(span) != 16 || doc[record.FieldSpanID] != span {
+		if span := kafkaclient.Header(m, kafkaclient.HeaderSpanID); len(span) != 16 || doc[record.FieldSpanID] != span {
 			t.Errorf("span: header %q value %v", span, doc[record.FieldSpanID])
 		}
-		if kafkax.Header(m, kafkax.HeaderService) != "planner" || kafkax.Header(m, kafkax.HeaderSchema) != record.SchemaVersion ||
-			kafkax.Header(m, kafkax.HeaderContentType) != record.ContentType {
+		if kafkaclient.Header(m, kafkaclient.HeaderService) != "planner" || kafkaclient.Header(m, kafkaclient.HeaderSchema) != record.SchemaVersion ||
+			kafkaclient.Header(m, kafkaclient.HeaderContentType) != record.ContentType {
 			t.Errorf("headers: %v", m.Headers)
 		}
 		if doc[record.FieldSource] != tag {
@@ -55,7 +55,7 @@ func checkRecords(t *testing.T, msgs []kafka.Message, tag string) map[string][]k
 // FLB_RETRY): every record arrives with key, headers and trace context, and
 // the re-sent chunk repeats exactly the same event.ids.
 func TestHostDeliversBothEventFormats(t *testing.T) {
-	topic, dlq := itest.Topic(t, 3), itest.Topic(t, 1)
+	topic, dlq := harness.Topic(t, 3), harness.Topic(t, 1)
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	v1 := writeChunk(t, flbchunk.V1, flbchunk.Int, agentRecords("v1", 60), base)
 	v2 := writeChunk(t, flbchunk.V2, flbchunk.EventTime, agentRecords("v2", 60), base)
@@ -65,7 +65,7 @@ func TestHostDeliversBothEventFormats(t *testing.T) {
 	if r.code != 0 || r.count("rc=1 ms=") != 3 {
 		t.Fatalf("host: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	msgs := itest.ConsumeAll(t, topic, 180, 30*time.Second)
+	msgs := harness.ConsumeAll(t, topic, 180, 30*time.Second)
 	if len(msgs) != 180 {
 		t.Fatalf("got %d messages, want 180", len(msgs))
 	}
@@ -90,7 +90,7 @@ func TestHostDeliversBothEventFormats(t *testing.T) {
 // TestHostTwoInstances runs two [OUTPUT] sections with different topics in
 // one process, each with its own context and producer, flushing at once.
 func TestHostTwoInstances(t *testing.T) {
-	topicA, topicB, dlq := itest.Topic(t, 2), itest.Topic(t, 2), itest.Topic(t, 1)
+	topicA, topicB, dlq := harness.Topic(t, 2), harness.Topic(t, 2), harness.Topic(t, 1)
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	a := writeChunk(t, flbchunk.V2, flbchunk.EventTime, agentRecords("a", 50), base)
 	b := writeChunk(t, flbchunk.V2, flbchunk.EventTime, agentRecords("bb", 70), base)
@@ -104,8 +104,8 @@ func TestHostTwoInstances(t *testing.T) {
 		t.Fatalf("host: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	// Instance a flushed its chunk from two workers: 100 messages, 50 ids.
-	ma := itest.ConsumeAll(t, topicA, 100, 30*time.Second)
-	mb := itest.ConsumeAll(t, topicB, 70, 30*time.Second)
+	ma := harness.ConsumeAll(t, topicA, 100, 30*time.Second)
+	mb := harness.ConsumeAll(t, topicB, 70, 30*time.Second)
 	if len(ma) != 100 || len(mb) != 70 {
 		t.Fatalf("got %d and %d messages, want 100 and 70", len(ma), len(mb))
 	}
@@ -128,7 +128,7 @@ func TestHostTwoInstances(t *testing.T) {
 // of one instance at once (Fluent Bit's "workers 4"): all records arrive
 // once, none mixed up between chunks.
 func TestHostConcurrentFlushes(t *testing.T) {
-	topic, dlq := itest.Topic(t, 6), itest.Topic(t, 1)
+	topic, dlq := harness.Topic(t, 6), harness.Topic(t, 1)
 	args := append([]string{"-i", "w"}, commonProps(topic, dlq)...)
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	for c := range 8 {
@@ -140,7 +140,7 @@ func TestHostConcurrentFlushes(t *testing.T) {
 	if r.code != 0 || r.count("rc=1 ms=") != 8 {
 		t.Fatalf("host: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	msgs := itest.ConsumeAll(t, topic, 800, 60*time.Second)
+	msgs := harness.ConsumeAll(t, topic, 800, 60*time.Second)
 	if len(msgs) != 800 {
 		t.Fatalf("got %d messages, want 800", len(msgs))
 	}
@@ -164,7 +164,7 @@ func TestHostConcurrentFlushes(t *testing.T) {
 // the dead-letter topic; an oversize record with Oversize=dlq goes to the
 // DLQ, with Oversize=truncate it arrives cut and flagged.
 func TestHostDeadLetters(t *testing.T) {
-	topic, dlq := itest.Topic(t, 1), itest.Topic(t, 1)
+	topic, dlq := harness.Topic(t, 1), harness.Topic(t, 1)
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	good := agentRecords("g", 10)
 	b := flbchunk.New(flbchunk.V2)
@@ -192,16 +192,16 @@ func TestHostDeadLetters(t *testing.T) {
 		!strings.Contains(r.stdout, "instance=trunc worker=0 iter=0 attempt=0 rc=1") {
 		t.Fatalf("unexpected results:\n%s\n%s", r.stdout, r.stderr)
 	}
-	msgs := itest.ConsumeAll(t, topic, 11, 30*time.Second)
-	dead := itest.ConsumeAll(t, dlq, 2, 30*time.Second)
+	msgs := harness.ConsumeAll(t, topic, 11, 30*time.Second)
+	dead := harness.ConsumeAll(t, dlq, 2, 30*time.Second)
 	if len(msgs) != 11 || len(dead) != 2 {
 		t.Fatalf("got %d records and %d dead letters, want 11 and 2", len(msgs), len(dead))
 	}
 	reasons := map[string]int{}
 	for _, m := range dead {
-		reasons[kafkax.Header(m, kafkax.HeaderDLQReason)]++
-		if kafkax.Header(m, kafkax.HeaderDLQComponent) != "collector" {
-			t.Errorf("dlq component %q", kafkax.Header(m, kafkax.HeaderDLQComponent))
+		reasons[kafkaclient.Header(m, kafkaclient.HeaderDLQReason)]++
+		if kafkaclient.Header(m, kafkaclient.HeaderDLQComponent) != "collector" {
+			t.Errorf("dlq component %q", kafkaclient.Header(m, kafkaclient.HeaderDLQComponent))
 		}
 	}
 	if reasons["invalid"] != 1 || reasons["too_large"] != 1 {

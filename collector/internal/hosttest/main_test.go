@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
-	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 var (
@@ -160,6 +160,6 @@ func agentRecords(prefix string, n int) []map[string]any {
 }
 
 func commonProps(topic, dlq string) []string {
-	return []string{"-p", "Brokers=" + strings.Join(itest.Brokers(), ","), "-p", "Topic=" + topic, "-p", "DLQ_Topic=" + dlq,
+	return []string{"-p", "Brokers=" + strings.Join(harness.Brokers(), ","), "-p", "Topic=" + topic, "-p", "DLQ_Topic=" + dlq,
 		"-p", "Source=testhost", "-p", "Timeout=10s"}
 }

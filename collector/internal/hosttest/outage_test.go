@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
-	"github.com/agentobs/agentobs/internal/itest"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 // TestHostBrokerOutage stages a broker outage in the middle of a run: the
@@ -20,7 +20,7 @@ import (
 // repeats of the same event.id.
 func TestHostBrokerOutage(t *testing.T) {
 	b := startPrivateBroker(t)
-	topic, dlq := itest.Name(t, "t"), itest.Name(t, "dlq")
+	topic, dlq := harness.Name(t, "t"), harness.Name(t, "dlq")
 	b.createTopic(t, topic, 3)
 	b.createTopic(t, dlq, 1)
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -77,7 +77,7 @@ func TestHostBrokerOutage(t *testing.T) {
 	ids := map[string]string{}
 	dups := 0
 	for _, m := range msgs {
-		id := kafkax.Header(m, kafkax.HeaderEventID)
+		id := kafkaclient.Header(m, kafkaclient.HeaderEventID)
 		var doc map[string]any
 		if err := json.Unmarshal(m.Value, &doc); err != nil {
 			t.Fatal(err)

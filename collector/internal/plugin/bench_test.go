@@ -9,9 +9,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/agentobs/agentobs/collector/collectormetrics"
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
-	"github.com/agentobs/agentobs/collector/pluginmetrics"
-	"github.com/agentobs/agentobs/internal/itest"
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 // benchChunk is n agent log events of about 1 KiB each (v2 format, a JSON
@@ -68,16 +68,16 @@ func report(b *testing.B, perOp, bytesPerOp int) {
 // flushes (Fluent Bit "workers 4"). MB/s counts encoded record bytes
 // acknowledged by Kafka.
 func BenchmarkFlushKafka(b *testing.B) {
-	itest.RequireKafka(b)
-	topic := itest.Topic(b, 6)
+	harness.RequireKafka(b)
+	topic := harness.Topic(b, 6)
 	const n = 1000
 	for _, workers := range []int{1, 4} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			cfg, err := ParseConfig(MapConfig{"Brokers": strings.Join(itest.Brokers(), ","), "Topic": topic, "Source": "bench"}, 0)
+			cfg, err := ParseConfig(MapConfig{"Brokers": strings.Join(harness.Brokers(), ","), "Topic": topic, "Source": "bench"}, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
-			m := pluginmetrics.New(nil, cfg.Edge.Policy.ContentFields)
+			m := collectormetrics.New(nil, cfg.Edge.Policy.ContentFields)
 			o, err := New(cfg, Settings{Metrics: m})
 			if err != nil {
 				b.Fatal(err)

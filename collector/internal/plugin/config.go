@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/config"
-	"github.com/agentobs/agentobs/internal/edge"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 )
 
@@ -53,13 +53,13 @@ type Config struct {
 	// reading the same tag must differ here. Default the host name.
 	Source string
 	// Kafka: Brokers, Kafka_TLS*, SASL_*.
-	Kafka kafkax.Config
+	Kafka kafkaclient.Config
 	// Producer: Topic, Compression, Required_Acks, Batch_Size, Batch_Bytes,
 	// Linger, Max_In_Flight, Timeout.
-	Producer kafkax.ProducerConfig
+	Producer kafkaclient.ProducerConfig
 	// Edge: Topic, Topic_Key, DLQ_Topic, Max_Record_Bytes, Oversize, Redact,
 	// Content_Max_Bytes.
-	Edge edge.Config
+	Edge publish.Config
 	// KeyStrategy ("Key_Strategy"): trace_id (default), event_id or none.
 	KeyStrategy string
 	// Timeout ("Timeout") bounds one flush's wait for Kafka; past it the
@@ -87,7 +87,7 @@ var Keys = []string{"Instance", "Source", "Brokers", "Topic", "Topic_Key", "DLQ_
 // DefaultConfig mirrors the shared defaults (kafkax, edge) with the
 // collector's timeout; Instance and Source are filled by ParseConfig.
 func DefaultConfig() Config {
-	c := Config{Kafka: kafkax.DefaultConfig(), Producer: kafkax.DefaultProducerConfig(), Edge: edge.DefaultConfig(),
+	c := Config{Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig(),
 		KeyStrategy: KeyTraceID, Timeout: 10 * time.Second, LogLevel: "info"}
 	c.Kafka.ClientID = "agentobs-collector"
 	return c

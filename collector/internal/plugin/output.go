@@ -20,10 +20,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/agentobs/agentobs/collector/collectormetrics"
 	"github.com/agentobs/agentobs/collector/internal/msgpack"
-	"github.com/agentobs/agentobs/collector/pluginmetrics"
-	"github.com/agentobs/agentobs/internal/edge"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 )
 
@@ -36,7 +36,7 @@ const (
 
 // Sender produces messages synchronously: nil only when Kafka acknowledged
 // every one; on partial failure a kafka.WriteErrors aligned with msgs.
-// *kafkax.Producer implements it.
+// *kafkaclient.Producer implements it.
 type Sender interface {
 	Send(ctx context.Context, msgs []kafka.Message) error
 	Close() error
@@ -45,9 +45,9 @@ type Sender interface {
 // Settings are what the host process gives an output (not user config).
 type Settings struct {
 	Logger  *slog.Logger
-	Metrics *pluginmetrics.Metrics // shared by the instances of one process
+	Metrics *collectormetrics.Metrics // shared by the instances of one process
 	// Sender replaces the Kafka producer (benchmarks, unit tests). Default:
-	// a kafkax.Producer built from the Config.
+	// a kafkaclient.Producer built from the Config.
 	Sender Sender
 	// Now is the clock for the producer-id epoch. Default time.Now.
 	Now func() time.Time
@@ -58,9 +58,9 @@ type Settings struct {
 type Output struct {
 	cfg    Config
 	log    *slog.Logger
-	edge   *edge.Edge
+	edge   *publish.Edge
 	sender Sender
-	m      *pluginmetrics.Output
+	m      *collectormetrics.Output
 	states sync.Pool // *flushState
 
 	closeOnce sync.Once
@@ -77,7 +77,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 		set.Logger = slog.New(slog.DiscardHandler)
 	}
 	if set.Metrics == nil {
-		set.Metrics = pluginmetrics.New(nil, cfg.Edge.Policy.ContentFields)
+		set.Metrics = collectormetrics.New(nil, cfg.Edge.Policy.ContentFields)
 	}
 	if set.Now == nil {
 		set.Now = time.Now
@@ -85,13 +85,13 @@ func New(cfg Config, set Settings) (*Output, error) {
 	// A restart is a new epoch: sequence numbers restart at 0 (PRODUCT.md,
 	// loss accounting), and the indexer sees a new producer.
 	producerID := fmt.Sprintf("collector/%s/%s/%d", cfg.Source, cfg.Instance, set.Now().Unix())
-	e, err := edge.New(cfg.Edge, "collector", producerID, 0, set.Metrics.Edge)
+	e, err := publish.New(cfg.Edge, "collector", producerID, 0, set.Metrics.Edge)
 	if err != nil {
 		return nil, err
 	}
 	sender := set.Sender
 	if sender == nil {
-		p, err := kafkax.NewProducer(cfg.Kafka, cfg.Producer, set.Metrics.Producer)
+		p, err := kafkaclient.NewProducer(cfg.Kafka, cfg.Producer, set.Metrics.Producer)
 		if err != nil {
 			return nil, err
 		}
@@ -155,11 +155,11 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 func resultLabel(ret int) string {
 	switch ret {
 	case FLBOK:
-		return pluginmetrics.ResultOK
+		return collectormetrics.ResultOK
 	case FLBRetry:
-		return pluginmetrics.ResultRetry
+		return collectormetrics.ResultRetry
 	}
-	return pluginmetrics.ResultError
+	return collectormetrics.ResultError
 }
 
 // flush does the work; reusable is false when Kafka may still read the
@@ -188,13 +188,13 @@ func (o *Output) flush(ctx context.Context, st *flushState, chunk []byte, tag st
 				if e == nil {
 					continue
 				}
-				if _, retryable := kafkax.Classify(e); retryable {
+				if _, retryable := kafkaclient.Classify(e); retryable {
 					retry = true
 				} else if !retry {
 					dead = append(dead, o.deadLetter(msgs[i], e))
 				}
 			}
-		} else if _, retryable := kafkax.Classify(err); retryable {
+		} else if _, retryable := kafkaclient.Classify(err); retryable {
 			retry = true
 		} else {
 			for i := range msgs {
@@ -228,7 +228,7 @@ func (o *Output) deadLetter(m kafka.Message, cause error) kafka.Message {
 		return m
 	}
 	reason := "rejected"
-	if r, _ := kafkax.Classify(cause); r == "too_large" {
+	if r, _ := kafkaclient.Classify(cause); r == "too_large" {
 		reason = "too_large"
 	}
 	return o.edge.DeadLetter(m, reason, cause)

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
-	"github.com/agentobs/agentobs/internal/kafkax"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 )
@@ -68,7 +68,7 @@ func chunk(recs ...map[string]any) []byte {
 func ids(msgs []kafka.Message) []string {
 	var out []string
 	for _, m := range msgs {
-		out = append(out, kafkax.Header(m, kafkax.HeaderEventID))
+		out = append(out, kafkaclient.Header(m, kafkaclient.HeaderEventID))
 	}
 	return out
 }
@@ -110,7 +110,7 @@ func TestFlushKeyStrategies(t *testing.T) {
 	rec := map[string]any{"msg": "x", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}
 	for strategy, want := range map[string]func(m kafka.Message) string{
 		"trace_id": func(kafka.Message) string { return "4bf92f3577b34da6a3ce929d0e0e4736" },
-		"event_id": func(m kafka.Message) string { return kafkax.Header(m, kafkax.HeaderEventID) },
+		"event_id": func(m kafka.Message) string { return kafkaclient.Header(m, kafkaclient.HeaderEventID) },
 		"none":     func(kafka.Message) string { return "" },
 	} {
 		s := &fakeSender{}
@@ -169,7 +169,7 @@ func TestFlushDelivery(t *testing.T) {
 			}
 			if tc.deadInDLQ > 0 {
 				dead := s.calls[1]
-				if len(dead) != tc.deadInDLQ || dead[0].Topic != "agentobs-logs-dlq" || kafkax.Header(dead[0], kafkax.HeaderDLQReason) == "" {
+				if len(dead) != tc.deadInDLQ || dead[0].Topic != "agentobs-logs-dlq" || kafkaclient.Header(dead[0], kafkaclient.HeaderDLQReason) == "" {
 					t.Errorf("dead letters %+v", dead)
 				}
 			}
@@ -186,7 +186,7 @@ func TestFlushGarbage(t *testing.T) {
 	}
 	msgs := s.calls[0]
 	if len(msgs) != 2 || msgs[0].Topic != "agentobs-logs" || msgs[1].Topic != "agentobs-logs-dlq" ||
-		kafkax.Header(msgs[1], kafkax.HeaderDLQReason) != "invalid" || string(msgs[1].Value) != "\xc1\x00" {
+		kafkaclient.Header(msgs[1], kafkaclient.HeaderDLQReason) != "invalid" || string(msgs[1].Value) != "\xc1\x00" {
 		t.Fatalf("messages %+v", msgs)
 	}
 	// If Kafka is down, even a garbage chunk is retried: the good records
@@ -223,7 +223,7 @@ func TestConcurrentFlushes(t *testing.T) {
 			if !strings.Contains(string(m.Value), `"message":"`) {
 				t.Fatalf("bad value %s", m.Value)
 			}
-			seen[kafkax.Header(m, kafkax.HeaderEventID)] = true
+			seen[kafkaclient.Header(m, kafkaclient.HeaderEventID)] = true
 		}
 	}
 	if len(seen) != 8*20*2-8*19 { // "x" repeats per tag with the same time: one id per tag

@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/agentobs/agentobs/collector/pluginmetrics"
+	"github.com/agentobs/agentobs/collector/collectormetrics"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/internal/telemetry"
 )
@@ -28,7 +28,7 @@ type Process struct {
 
 	mu      sync.Mutex
 	reg     *prometheus.Registry
-	metrics *pluginmetrics.Metrics
+	metrics *collectormetrics.Metrics
 	servers map[string]*serverRun
 	outputs []*Output
 	inits   int
@@ -65,7 +65,7 @@ func (p *Process) Registry() *prometheus.Registry {
 func (p *Process) ensureMetrics() {
 	if p.reg == nil {
 		p.reg = telemetry.NewRegistry()
-		p.metrics = pluginmetrics.New(p.reg, record.DefaultContentFields)
+		p.metrics = collectormetrics.New(p.reg, record.DefaultContentFields)
 	}
 }
 

@@ -57,7 +57,7 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- end }}
 
 {{/* Connection settings ----------------------------------------------------
-Environment for the shared internal/kafkax and internal/esx flags, with the
+Environment for the shared internal/kafkaclient and internal/esclient flags, with the
 component's env prefix (INDEXER_, SHIPPER_): -kafka.brokers ⇒ INDEXER_KAFKA_BROKERS.
 Passwords and API keys are never in the environment: they are files from the
 user's existing Secrets (-kafka.sasl.password-file, -es.password-file …). */}}

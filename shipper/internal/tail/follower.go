@@ -13,8 +13,8 @@ import (
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/shipper/internal/checkpoint"
 	"github.com/agentobs/agentobs/shipper/internal/lines"
-	"github.com/agentobs/agentobs/shipper/internal/metrics"
-	"github.com/agentobs/agentobs/shipper/internal/pipe"
+	"github.com/agentobs/agentobs/shipper/internal/queue"
+	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
 )
 
 // follower reads one file (one dev:inode) from its goroutine. A new
@@ -40,7 +40,7 @@ type follower struct {
 type generation struct {
 	entry    checkpoint.Entry
 	reader   *lines.Reader
-	builder  *pipe.Builder
+	builder  *queue.Builder
 	progress *checkpoint.Progress
 	fp       string
 	fpLen    int
@@ -74,7 +74,7 @@ func (f *follower) newGeneration(e checkpoint.Entry) (*generation, error) {
 	return &generation{
 		entry:    e,
 		reader:   lines.NewReader(f.file, e.Offset, f.t.cfg.MaxLineBytes),
-		builder:  pipe.NewBuilder(p, ed, sourceID(f.t.set.Host, e), metrics.InputFile, fields, f.t.set.Metrics, e.Offset),
+		builder:  queue.NewBuilder(p, ed, sourceID(f.t.set.Host, e), shippermetrics.InputFile, fields, f.t.set.Metrics, e.Offset),
 		progress: checkpoint.NewProgress(e.Offset, e.Records),
 		fp:       e.Fingerprint, fpLen: e.FingerprintLen, lastSafe: e.Offset,
 	}, nil
@@ -166,7 +166,7 @@ func (f *follower) emit(ctx context.Context, g *generation) bool {
 	mark := g.progress.Add(safe, g.builder.Records())
 	key, gen, fp, fpLen := f.key, g.entry.Generation, g.fp, g.fpLen
 	store := f.t.store
-	b := &pipe.Batch{Msgs: g.builder.Take(), Lane: f.lane, Done: func(err error) {
+	b := &queue.Batch{Msgs: g.builder.Take(), Lane: f.lane, Done: func(err error) {
 		if err != nil {
 			return // not delivered: the checkpoint stays, a restart re-reads
 		}
@@ -194,7 +194,7 @@ func (f *follower) truncated(g *generation) bool {
 
 // restart begins a new generation at offset 0 after a truncation.
 func (f *follower) restart(old *generation) bool {
-	f.t.set.Metrics.Rotations.WithLabelValues(metrics.RotationTruncate).Inc()
+	f.t.set.Metrics.Rotations.WithLabelValues(shippermetrics.RotationTruncate).Inc()
 	e := checkpoint.Entry{Path: f.path(), Dev: old.entry.Dev, Inode: old.entry.Inode, Generation: f.t.store.NewGeneration()}
 	f.t.store.Put(e)
 	if err := f.t.save(true); err != nil {

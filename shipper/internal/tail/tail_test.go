@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/internal/edge"
-	"github.com/agentobs/agentobs/internal/kafkax"
-	"github.com/agentobs/agentobs/shipper/internal/metrics"
-	"github.com/agentobs/agentobs/shipper/internal/pipe"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
+	"github.com/agentobs/agentobs/shipper/internal/queue"
+	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 )
@@ -47,7 +47,7 @@ func (f *fakeKafka) records() []got {
 		msg, _ := d["message"].(string)
 		prod, _ := d["agentobs.producer.id"].(string)
 		path, _ := d["log.file.path"].(string)
-		out = append(out, got{msg: msg, id: kafkax.Header(m, kafkax.HeaderEventID), producer: prod, path: path})
+		out = append(out, got{msg: msg, id: kafkaclient.Header(m, kafkaclient.HeaderEventID), producer: prod, path: path})
 	}
 	return out
 }
@@ -56,29 +56,29 @@ type harness struct {
 	t      *testing.T
 	cfg    Config
 	kafka  *fakeKafka
-	m      *metrics.Metrics
+	m      *shippermetrics.Metrics
 	cancel context.CancelFunc
 	done   chan struct{}
 	tailer *Tailer
-	q      *pipe.Queue
-	s      *pipe.Senders
+	q      *queue.Queue
+	s      *queue.Senders
 }
 
 func newHarness(t *testing.T, cpDir string, include ...string) *harness {
 	cfg := DefaultConfig()
 	cfg.Include, cfg.CheckpointDir, cfg.PollInterval, cfg.CheckpointInterval = include, cpDir, 20*time.Millisecond, 20*time.Millisecond
 	cfg.MaxLineBytes = 4096
-	return &harness{t: t, cfg: cfg, kafka: &fakeKafka{}, m: metrics.New(nil)}
+	return &harness{t: t, cfg: cfg, kafka: &fakeKafka{}, m: shippermetrics.New(nil)}
 }
 
 func (h *harness) start() {
-	h.q = pipe.NewQueue(8, 2, nil)
+	h.q = queue.NewQueue(8, 2, nil)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h.s = pipe.NewSenders(h.q, h.kafka, nil, log, h.m)
-	em := edge.NewMetrics(nil, "test", nil)
+	h.s = queue.NewSenders(h.q, h.kafka, nil, log, h.m)
+	em := publish.NewMetrics(nil, "test", nil)
 	tl, err := New(h.cfg, Settings{Host: "h1", Logger: log, Metrics: h.m, Queue: h.q,
-		NewEdge: func(id string, seq uint64) (*edge.Edge, error) {
-			return edge.New(edge.DefaultConfig(), "test", id, seq, em)
+		NewEdge: func(id string, seq uint64) (*publish.Edge, error) {
+			return publish.New(publish.DefaultConfig(), "test", id, seq, em)
 		}})
 	if err != nil {
 		h.t.Fatal(err)
@@ -216,7 +216,7 @@ func TestCopyTruncateStartsNewGeneration(t *testing.T) {
 	if rs[0].producer == rs[5].producer {
 		t.Errorf("same producer id across generations: %s", rs[0].producer)
 	}
-	if v := testutil.ToFloat64(h.m.Rotations.WithLabelValues(metrics.RotationTruncate)); v != 1 {
+	if v := testutil.ToFloat64(h.m.Rotations.WithLabelValues(shippermetrics.RotationTruncate)); v != 1 {
 		t.Errorf("truncate rotations = %v", v)
 	}
 }

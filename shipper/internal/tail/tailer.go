@@ -12,11 +12,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agentobs/agentobs/internal/edge"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/shipper/internal/checkpoint"
-	"github.com/agentobs/agentobs/shipper/internal/metrics"
-	"github.com/agentobs/agentobs/shipper/internal/pipe"
+	"github.com/agentobs/agentobs/shipper/internal/queue"
+	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
 )
 
 // Settings are what the tailer gets from the application.
@@ -24,11 +24,11 @@ type Settings struct {
 	Host           string // host name: first part of the event.id source
 	DefaultService string // service.name of lines that name none
 	Logger         *slog.Logger
-	Metrics        *metrics.Metrics
-	Queue          *pipe.Queue
+	Metrics        *shippermetrics.Metrics
+	Queue          *queue.Queue
 	// NewEdge builds the edge stage of one file generation, with its own
 	// producer id and sequence (continuing from startSeq after a restart).
-	NewEdge func(producerID string, startSeq uint64) (*edge.Edge, error)
+	NewEdge func(producerID string, startSeq uint64) (*publish.Edge, error)
 }
 
 // Tailer discovers and follows files.
@@ -165,13 +165,13 @@ func (t *Tailer) scan(ctx context.Context, first bool) {
 		}
 		if fd, ok := seen[key]; ok {
 			if fd.path != f.path() {
-				t.set.Metrics.Rotations.WithLabelValues(metrics.RotationRename).Inc()
+				t.set.Metrics.Rotations.WithLabelValues(shippermetrics.RotationRename).Inc()
 				t.log.Info("file renamed", "from", f.path(), "to", fd.path)
 				f.setPath(fd.path)
 			}
 		} else if f.retire() {
 			// Renamed out of the globs or deleted: read to its end, then stop.
-			t.set.Metrics.Rotations.WithLabelValues(metrics.RotationRename).Inc()
+			t.set.Metrics.Rotations.WithLabelValues(shippermetrics.RotationRename).Inc()
 			t.log.Info("file rotated away; draining it", "path", f.path())
 		}
 		lag += f.lag()
@@ -225,7 +225,7 @@ func (t *Tailer) open(fd found, first bool) (*follower, error) {
 	e, ok := t.store.Get(key)
 	resume := ok && st.Size() >= e.Offset && fingerprintMatches(file, e.Fingerprint, e.FingerprintLen)
 	if ok && !resume {
-		t.set.Metrics.Rotations.WithLabelValues(metrics.RotationTruncate).Inc()
+		t.set.Metrics.Rotations.WithLabelValues(shippermetrics.RotationTruncate).Inc()
 		t.log.Info("checkpointed file was truncated or its inode reused; reading it as a new generation",
 			"path", fd.path, "checkpoint_offset", e.Offset, "size", st.Size())
 	}

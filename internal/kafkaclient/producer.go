@@ -1,0 +1,366 @@
+package kafkaclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+)
+
+// ProducerConfig tunes the synchronous producer.
+type ProducerConfig struct {
+	// Topic is the default topic of records. Default "agentobs-logs".
+	Topic string `yaml:"topic"`
+	// RequiredAcks is "all" (default: a record is acknowledged only when every
+	// in-sync replica has it), "one" or "none".
+	RequiredAcks string `yaml:"required_acks"`
+	// Compression is none, gzip, snappy, lz4 (default) or zstd.
+	Compression string `yaml:"compression"`
+	// BatchSize is the most records in one produce request per partition. Default 1000.
+	BatchSize int `yaml:"batch_size"`
+	// BatchBytes is the most bytes in one produce request per partition, and
+	// so the largest record accepted. Default 1 MiB (the broker's default
+	// message.max.bytes is about the same).
+	BatchBytes int64 `yaml:"batch_bytes"`
+	// Linger is how long a partial batch waits for more records. Default 5ms
+	// (kafka-go's own default of 1s would stall every synchronous flush).
+	Linger time.Duration `yaml:"linger"`
+	// WriteTimeout bounds one produce request. Default 10s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxAttempts is how often kafka-go retries a failed request inside one
+	// Send before the error reaches the caller. Default 3.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxInFlight bounds concurrent Send calls (bounded memory under
+	// concurrent Fluent Bit workers or HTTP requests). Default 8.
+	MaxInFlight int `yaml:"max_in_flight"`
+}
+
+// DefaultProducerConfig returns the defaults documented on each field.
+func DefaultProducerConfig() ProducerConfig {
+	return ProducerConfig{Topic: DefaultTopic, RequiredAcks: "all", Compression: "lz4", BatchSize: 1000,
+		BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, WriteTimeout: 10 * time.Second, MaxAttempts: 3, MaxInFlight: 8}
+}
+
+// RegisterFlags binds p to flags named prefix+"topic"… (prefix usually "kafka.").
+func (p *ProducerConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.StringVar(&p.Topic, prefix+"topic", p.Topic, "topic records are produced to")
+	fs.StringVar(&p.RequiredAcks, prefix+"required-acks", p.RequiredAcks, "acks a produce waits for: all, one or none")
+	fs.StringVar(&p.Compression, prefix+"compression", p.Compression, "compression codec: none, gzip, snappy, lz4 or zstd")
+	fs.IntVar(&p.BatchSize, prefix+"batch-size", p.BatchSize, "most records per produce request and partition")
+	fs.Int64Var(&p.BatchBytes, prefix+"batch-bytes", p.BatchBytes, "most bytes per produce request and partition (also the largest record)")
+	fs.DurationVar(&p.Linger, prefix+"linger", p.Linger, "how long a partial batch waits for more records")
+	fs.DurationVar(&p.WriteTimeout, prefix+"write-timeout", p.WriteTimeout, "timeout of one produce request")
+	fs.IntVar(&p.MaxAttempts, prefix+"max-attempts", p.MaxAttempts, "attempts per produce request before the error is returned")
+	fs.IntVar(&p.MaxInFlight, prefix+"max-in-flight", p.MaxInFlight, "most concurrent produce calls")
+}
+
+// Validate reports every problem at once.
+func (p ProducerConfig) Validate() error {
+	var errs []error
+	if p.Topic == "" {
+		errs = append(errs, errors.New("kafka.topic: required"))
+	}
+	if _, err := parseAcks(p.RequiredAcks); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := parseCompression(p.Compression); err != nil {
+		errs = append(errs, err)
+	}
+	if p.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("kafka.batch-size: %d, want >= 1", p.BatchSize))
+	}
+	if p.BatchBytes < 1024 {
+		errs = append(errs, fmt.Errorf("kafka.batch-bytes: %d, want >= 1024", p.BatchBytes))
+	}
+	if p.Linger < 0 || p.Linger > 10*time.Second {
+		errs = append(errs, fmt.Errorf("kafka.linger: %s, want 0..10s", p.Linger))
+	}
+	if p.WriteTimeout <= 0 {
+		errs = append(errs, errors.New("kafka.write-timeout: must be positive"))
+	}
+	if p.MaxAttempts < 1 {
+		errs = append(errs, errors.New("kafka.max-attempts: want >= 1"))
+	}
+	if p.MaxInFlight < 1 {
+		errs = append(errs, errors.New("kafka.max-in-flight: want >= 1"))
+	}
+	return errors.Join(errs...)
+}
+
+func parseAcks(s string) (kafka.RequiredAcks, error) {
+	switch strings.ToLower(s) {
+	case "all", "-1":
+		return kafka.RequireAll, nil
+	case "one", "1":
+		return kafka.RequireOne, nil
+	case "none", "0":
+		return kafka.RequireNone, nil
+	}
+	return 0, fmt.Errorf("kafka.required-acks: %q is not all, one or none", s)
+}
+
+func parseCompression(s string) (compress.Compression, error) {
+	switch strings.ToLower(s) {
+	case "", "none":
+		return 0, nil
+	case "gzip":
+		return kafka.Gzip, nil
+	case "snappy":
+		return kafka.Snappy, nil
+	case "lz4":
+		return kafka.Lz4, nil
+	case "zstd":
+		return kafka.Zstd, nil
+	}
+	return 0, fmt.Errorf("kafka.compression: %q is not none, gzip, snappy, lz4 or zstd", s)
+}
+
+// Produce error reasons, a closed set (metric label values).
+var ProduceErrorReasons = []string{"timeout", "unreachable", "too_large", "rejected", "auth", "canceled", "other"}
+
+// Classify maps a produce error to a reason and whether retrying the same
+// records later can succeed. Unknown errors count as retryable: retrying a
+// record that cannot succeed costs time, dropping one that could loses data.
+//
+// "auth" is a refused connection, not a refused record: a wrong SASL
+// password or mechanism, a missing cluster/group permission, a broker
+// certificate that does not verify. kafka-go does not retry these within a
+// Send (they are not temporary), so a wrong password costs one handshake
+// per Send; they stay retryable because the records are fine and succeed
+// once the credentials are fixed, while dead-lettering them would fail the
+// same way and drop them.
+func Classify(err error) (reason string, retryable bool) {
+	var msgTooLarge kafka.MessageTooLargeError
+	var kerr kafka.Error
+	var nerr net.Error
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var badCert x509.CertificateInvalidError
+	switch {
+	case err == nil:
+		return "", false
+	case errors.Is(err, context.Canceled):
+		return "canceled", true
+	case errors.As(err, &msgTooLarge), errors.Is(err, kafka.MessageSizeTooLarge):
+		return "too_large", false
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, kafka.RequestTimedOut):
+		return "timeout", true
+	case errors.Is(err, kafka.SASLAuthenticationFailed), errors.Is(err, kafka.UnsupportedSASLMechanism),
+		errors.Is(err, kafka.IllegalSASLState), errors.Is(err, kafka.ClusterAuthorizationFailed),
+		errors.Is(err, kafka.GroupAuthorizationFailed), errors.Is(err, kafka.TransactionalIDAuthorizationFailed),
+		errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &badHost), errors.As(err, &badCert):
+		return "auth", true
+	case errors.As(err, &kerr):
+		if kerr.Temporary() {
+			return "rejected", true
+		}
+		switch kerr {
+		case kafka.InvalidRecord, kafka.InvalidMessage, kafka.InvalidTopic, kafka.RecordListTooLarge, kafka.TopicAuthorizationFailed:
+			return "rejected", false
+		}
+		return "rejected", true
+	case errors.As(err, &nerr) && nerr.Timeout():
+		return "timeout", true
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &nerr):
+		return "unreachable", true
+	}
+	return "other", true
+}
+
+// ProducerMetrics are the produce counters of one component, named
+// agentobs_<component>_….
+type ProducerMetrics struct {
+	Records  *prometheus.CounterVec // outcome=ok|error
+	Bytes    prometheus.Counter
+	Errors   *prometheus.CounterVec // reason
+	Duration prometheus.Histogram
+	Batch    prometheus.Histogram
+	InFlight prometheus.Gauge
+}
+
+// NewProducerMetrics registers the produce metrics for component (collector,
+// shipper, indexer) with every label value pre-created at 0.
+func NewProducerMetrics(reg prometheus.Registerer, component string) *ProducerMetrics {
+	ns := "agentobs_" + component
+	m := &ProducerMetrics{
+		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "_records_produced_total",
+			Help: "Records whose produce finished, by outcome (ok = acknowledged by Kafka)."}, []string{"outcome"}),
+		Bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_produced_bytes_total",
+			Help: "Bytes of record values acknowledged by Kafka."}),
+		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "_produce_errors_total",
+			Help: "Failed produce calls by reason."}, []string{"reason"}),
+		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "_produce_duration_seconds",
+			Help: "Time from a produce call to Kafka's acknowledgement of all its records.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		Batch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "_produce_batch_records",
+			Help: "Records per produce call.", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_produce_in_flight",
+			Help: "Produce calls waiting for Kafka."}),
+	}
+	for _, o := range []string{"ok", "error"} {
+		m.Records.WithLabelValues(o)
+	}
+	for _, r := range ProduceErrorReasons {
+		m.Errors.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.Records, m.Bytes, m.Errors, m.Duration, m.Batch, m.InFlight)
+	}
+	return m
+}
+
+// Producer is a synchronous producer: Send returns only when Kafka has
+// acknowledged every message, or with the error that stopped it. It is safe
+// for concurrent use; concurrent Sends share batches.
+type Producer struct {
+	w   *kafka.Writer
+	cfg ProducerConfig
+	m   *ProducerMetrics
+	sem chan struct{}
+}
+
+// NewProducer builds the producer; no connection is made until Send.
+func NewProducer(conn Config, cfg ProducerConfig, m *ProducerMetrics) (*Producer, error) {
+	if err := errors.Join(conn.Validate(), cfg.Validate()); err != nil {
+		return nil, err
+	}
+	tr, err := conn.Transport()
+	if err != nil {
+		return nil, err
+	}
+	acks, _ := parseAcks(cfg.RequiredAcks)
+	codec, _ := parseCompression(cfg.Compression)
+	if m == nil {
+		m = NewProducerMetrics(nil, "unregistered")
+	}
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(conn.Brokers...),
+		Balancer:     &kafka.Murmur2Balancer{}, // Java-compatible key hashing: one trace, one partition
+		MaxAttempts:  cfg.MaxAttempts,
+		BatchSize:    cfg.BatchSize,
+		BatchBytes:   cfg.BatchBytes,
+		BatchTimeout: cfg.Linger,
+		WriteTimeout: cfg.WriteTimeout,
+		ReadTimeout:  cfg.WriteTimeout,
+		RequiredAcks: acks,
+		Compression:  codec,
+		Transport:    tr,
+		// Never Async: async mode reports no errors to the caller.
+	}
+	return &Producer{w: w, cfg: cfg, m: m, sem: make(chan struct{}, cfg.MaxInFlight)}, nil
+}
+
+// Topic is the default topic.
+func (p *Producer) Topic() string { return p.cfg.Topic }
+
+// MaxRecordBytes is the largest value that fits in a produce request.
+func (p *Producer) MaxRecordBytes() int64 { return p.cfg.BatchBytes }
+
+// Send produces msgs (each with its Topic set, or the default topic) and
+// waits for the acknowledgements. On a partial failure the error is a
+// kafka.WriteErrors aligned with msgs, so callers can retry or dead-letter
+// exactly the failed ones.
+func (p *Producer) Send(ctx context.Context, msgs []kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("produce: waiting for an in-flight slot: %w", ctx.Err())
+	}
+	defer func() { <-p.sem }()
+	p.m.InFlight.Inc()
+	defer p.m.InFlight.Dec()
+	for i := range msgs {
+		if msgs[i].Topic == "" {
+			msgs[i].Topic = p.cfg.Topic
+		}
+	}
+	start := time.Now()
+	err := p.w.WriteMessages(ctx, msgs...)
+	p.m.Duration.Observe(time.Since(start).Seconds())
+	p.m.Batch.Observe(float64(len(msgs)))
+	ok, okBytes := len(msgs), 0
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) {
+		for i, e := range werrs {
+			if e != nil {
+				ok--
+				reason, _ := Classify(e)
+				p.m.Errors.WithLabelValues(reason).Inc()
+			} else {
+				okBytes += len(msgs[i].Value)
+			}
+		}
+	} else if err != nil {
+		ok = 0
+		reason, _ := Classify(err)
+		p.m.Errors.WithLabelValues(reason).Inc()
+	} else {
+		for i := range msgs {
+			okBytes += len(msgs[i].Value)
+		}
+	}
+	p.m.Records.WithLabelValues("ok").Add(float64(ok))
+	p.m.Records.WithLabelValues("error").Add(float64(len(msgs) - ok))
+	p.m.Bytes.Add(float64(okBytes))
+	if err != nil {
+		if errors.As(err, &werrs) {
+			return newSendError(len(msgs), werrs)
+		}
+		return fmt.Errorf("produce %d records: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// Close flushes and closes the writer.
+func (p *Producer) Close() error {
+	if err := p.w.Close(); err != nil {
+		return fmt.Errorf("close producer: %w", err)
+	}
+	return nil
+}
+
+// SendError is a partial or total failure of one Send. Its message names
+// the count and the first cause only: kafka.WriteErrors prints every
+// message's error, which turned one failed batch into a log line of
+// hundreds of kilobytes. errors.As still finds the kafka.WriteErrors
+// (aligned with the messages) and errors.Is the first cause.
+type SendError struct {
+	Records, Failed int
+	First           error
+	Errs            kafka.WriteErrors
+}
+
+func newSendError(n int, werrs kafka.WriteErrors) *SendError {
+	e := &SendError{Records: n, Errs: werrs}
+	for _, x := range werrs {
+		if x != nil {
+			e.Failed++
+			if e.First == nil {
+				e.First = x
+			}
+		}
+	}
+	return e
+}
+
+func (e *SendError) Error() string {
+	return fmt.Sprintf("produce %d records: %d failed, first: %v", e.Records, e.Failed, e.First)
+}
+
+// Unwrap exposes the per-message errors and the first cause.
+func (e *SendError) Unwrap() []error { return []error{e.Errs, e.First} }

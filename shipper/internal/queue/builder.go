@@ -1,0 +1,138 @@
+package queue
+
+import (
+	"strings"
+
+	"github.com/agentobs/agentobs/internal/publish"
+	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/shipper/internal/lines"
+	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
+	"github.com/segmentio/kafka-go"
+)
+
+// Builder turns the lines of one stream (a file generation, stdin, one
+// HTTP request) into Kafka messages: parse (joining CRI partial lines),
+// count bad input, stamp the event.id from the stream's source identity and
+// the line's position, then the shared edge stage (policy, producer stamp,
+// encoding, size policy, topic). Not safe for concurrent use.
+type Builder struct {
+	parser *record.Parser
+	edge   *publish.Edge
+	source string
+	input  string
+	fields map[string]any
+	m      *shippermetrics.Metrics
+
+	rec     record.Record
+	enc     []byte
+	arena   []byte // values of the current batch, appended; never reused
+	msgs    []kafka.Message
+	size    int
+	pending int64 // start of a buffered CRI partial sequence, or -1
+	safe    int64 // position a restart may resume from
+}
+
+// NewBuilder builds messages for source (the event.id source), counting
+// lines under input; fields are added to every record (host.name,
+// log.file.path, container metadata). safe is the starting position.
+func NewBuilder(p *record.Parser, e *publish.Edge, source, input string, fields map[string]any, m *shippermetrics.Metrics, safe int64) *Builder {
+	return &Builder{parser: p, edge: e, source: source, input: input, fields: fields, m: m, pending: -1, safe: safe}
+}
+
+// Add reads one line. position is what the event.id is derived from
+// (the byte offset for files and stdin, the index for HTTP); a record
+// completed from CRI partial lines takes the position of its first line.
+func (b *Builder) Add(l lines.Line, position int64) {
+	b.m.LinesRead.WithLabelValues(b.input).Inc()
+	b.m.ReadBytes.WithLabelValues(b.input).Add(float64(l.End - l.Start))
+	kind := lines.Classify(l)
+	if kind != "" {
+		b.m.BadLines.WithLabelValues(kind).Inc()
+	}
+	if kind == lines.KindEmpty {
+		if b.pending < 0 {
+			b.safe = l.End
+		}
+		return
+	}
+	if !b.parser.Parse(l.Data, &b.rec) {
+		if b.pending < 0 {
+			b.pending = position
+		}
+		return
+	}
+	if b.pending >= 0 {
+		position, b.pending = b.pending, -1
+	}
+	if l.Truncated {
+		b.rec.AddFlag(record.FlagTruncated)
+		b.rec.Set(record.FieldOriginalBytes, l.Original)
+	}
+	if kind == "" && b.rec.HasFlag(record.FlagUnparsedJSON) {
+		b.m.BadLines.WithLabelValues(lines.KindInvalidJSON).Inc()
+	}
+	b.emit(position)
+	b.safe = l.End
+}
+
+// Flush emits a CRI partial sequence that never got its final line (end
+// of input).
+func (b *Builder) Flush() {
+	if b.pending < 0 {
+		return
+	}
+	if b.parser.Flush(&b.rec) {
+		b.emit(b.pending)
+	}
+	b.pending = -1
+}
+
+func (b *Builder) emit(position int64) {
+	if b.rec.EventID == "" {
+		b.rec.EventID = record.EventID(b.source, uint64(position), nil)
+	}
+	for k, v := range b.fields {
+		// The shipper's own keys win; metadata the line already carries
+		// (its own host.name, container.id) is the producer's and is kept.
+		if _, has := b.rec.Fields[k]; !has || strings.HasPrefix(k, "agentobs.") || strings.HasPrefix(k, "log.") {
+			b.rec.Set(k, v)
+		}
+	}
+	if b.input != metricsInputHTTP {
+		b.rec.Set(record.FieldOffset, position)
+	}
+	var msg kafka.Message
+	msg, b.enc, _ = b.edge.Message(&b.rec, b.enc)
+	// The edge encodes into b.enc, reused per record; the batch keeps its
+	// own copy in an arena that is handed off with the batch.
+	if cap(b.arena)-len(b.arena) < len(msg.Value) {
+		b.arena = make([]byte, 0, max(min(2*cap(b.arena), 1<<20), 16<<10, len(msg.Value)))
+	}
+	start := len(b.arena)
+	b.arena = append(b.arena, msg.Value...)
+	msg.Value = b.arena[start:len(b.arena):len(b.arena)]
+	b.msgs = append(b.msgs, msg)
+	b.size += len(msg.Value)
+}
+
+const metricsInputHTTP = shippermetrics.InputHTTP
+
+// Len and Bytes describe the batch being built.
+func (b *Builder) Len() int   { return len(b.msgs) }
+func (b *Builder) Bytes() int { return b.size }
+
+// Safe is the position up to which every line is in a batch already taken
+// or being built: the checkpoint offset once those batches are acknowledged.
+// It stays at the start of a CRI partial sequence until the sequence ends.
+func (b *Builder) Safe() int64 { return b.safe }
+
+// Records is how many records this stream produced so far (the edge's
+// producer sequence).
+func (b *Builder) Records() uint64 { return b.edge.Seq() }
+
+// Take hands off the messages built so far.
+func (b *Builder) Take() []kafka.Message {
+	msgs := b.msgs
+	b.msgs, b.size, b.arena = nil, 0, nil
+	return msgs
+}

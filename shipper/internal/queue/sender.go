@@ -1,0 +1,147 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
+	"github.com/segmentio/kafka-go"
+)
+
+// Producer is the part of *kafkaclient.Producer the senders use.
+type Producer interface {
+	Send(ctx context.Context, msgs []kafka.Message) error
+}
+
+// DeadLetterFunc addresses a message Kafka refused permanently to the
+// dead-letter topic (edge.Edge.DeadLetter).
+type DeadLetterFunc func(msg kafka.Message, reason string, cause error) kafka.Message
+
+// Senders produce the queued batches, one goroutine per lane.
+type Senders struct {
+	q       *Queue
+	p       Producer
+	dlq     DeadLetterFunc
+	log     *slog.Logger
+	m       *shippermetrics.Metrics
+	wg      sync.WaitGroup
+	once    sync.Once
+	backoff time.Duration // first retry delay; doubles up to maxBackoff
+	maxWait time.Duration
+}
+
+// NewSenders builds the senders; Start runs them.
+func NewSenders(q *Queue, p Producer, dlq DeadLetterFunc, log *slog.Logger, m *shippermetrics.Metrics) *Senders {
+	return &Senders{q: q, p: p, dlq: dlq, log: log, m: m, backoff: 100 * time.Millisecond, maxWait: 5 * time.Second}
+}
+
+// Start runs one sender per lane until the queue is closed and drained, or
+// ctx ends (then batches still queued are failed with ctx's error).
+// Start is idempotent.
+func (s *Senders) Start(ctx context.Context) {
+	s.once.Do(func() { s.start(ctx) })
+}
+
+func (s *Senders) start(ctx context.Context) {
+	for i := 0; i < s.q.Lanes(); i++ {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for b := range s.q.lane(i) {
+				s.q.took()
+				b.Done(s.send(ctx, b.Msgs))
+			}
+		}()
+	}
+}
+
+// Wait blocks until every sender stopped.
+func (s *Senders) Wait() { s.wg.Wait() }
+
+// send produces msgs until Kafka acknowledged each one or its dead letter.
+// Retryable failures (broker down, leader moving, timeouts) are retried
+// with exponential backoff for as long as ctx lives: the queue then fills
+// and the readers stop, which is the backpressure the pipeline promises.
+// Only records Kafka refuses for good (too large, invalid) are dead-lettered.
+func (s *Senders) send(ctx context.Context, msgs []kafka.Message) error {
+	wait := s.backoff
+	failing := false
+	for {
+		err := s.p.Send(ctx, msgs)
+		if err == nil {
+			s.m.LastAck.SetToCurrentTime()
+			if failing {
+				s.log.Info("kafka produce recovered", "records", len(msgs))
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var retry []kafka.Message
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+			for i, e := range werrs {
+				if e != nil {
+					retry = append(retry, s.resolve(msgs[i], e))
+				}
+			}
+		} else {
+			for i := range msgs {
+				retry = append(retry, s.resolve(msgs[i], err))
+			}
+		}
+		retry = dropNil(retry)
+		if len(retry) == 0 {
+			s.m.LastAck.SetToCurrentTime()
+			return nil
+		}
+		if !failing {
+			reason, _ := kafkaclient.Classify(err)
+			s.log.Warn("kafka produce failed; retrying, readers pause while the queue is full",
+				"reason", reason, "records", len(retry), "err", err)
+			failing = true
+		}
+		msgs = retry
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, s.maxWait)
+	}
+}
+
+// resolve decides what to resend for a failed message: itself when the
+// error is retryable, its dead letter when Kafka refused it for good, or
+// nothing when even the dead letter was refused (counted, logged).
+func (s *Senders) resolve(msg kafka.Message, err error) kafka.Message {
+	reason, retryable := kafkaclient.Classify(err)
+	if retryable {
+		return msg
+	}
+	if kafkaclient.Header(msg, kafkaclient.HeaderDLQReason) != "" {
+		s.m.DroppedRecords.WithLabelValues("dlq_failed").Inc()
+		s.log.Error("dead letter refused by Kafka; record dropped", "topic", msg.Topic,
+			"event_id", kafkaclient.Header(msg, kafkaclient.HeaderEventID), "err", err)
+		return kafka.Message{}
+	}
+	if reason != "too_large" {
+		reason = "rejected"
+	}
+	return s.dlq(msg, reason, err)
+}
+
+func dropNil(msgs []kafka.Message) []kafka.Message {
+	out := msgs[:0]
+	for _, m := range msgs {
+		if m.Value != nil || m.Topic != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,343 @@
+package chaos_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/loadgen"
+	"github.com/agentobs/agentobs/test/chaos"
+	"github.com/agentobs/agentobs/test/harness"
+	"github.com/segmentio/kafka-go"
+)
+
+var (
+	bins     map[string]string
+	binDir   string
+	full     = os.Getenv("AGENTOBS_CHAOS") == "full"
+	ledgerMu sync.Mutex
+	ledgers  []*chaos.Ledger
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chaos-bin")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	bins = map[string]string{}
+	for _, b := range []string{"shipper", "indexer"} {
+		bins[b] = filepath.Join(dir, b)
+		cmd := exec.Command("go", "build", "-o", bins[b], "./"+b)
+		cmd.Dir = harness.RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if len(ledgers) > 0 {
+		var b bytes.Buffer
+		chaos.WriteTable(&b, ledgers)
+		fmt.Printf("\nchaos ledger (%s mode):\n%s", modeName(), b.String())
+		// LEDGER.md is the whole suite's; a -run subset only prints its rows.
+		if full && measuredCap > 0 {
+			writeLedgerFile(b.String())
+		}
+	}
+	os.Exit(code)
+}
+
+func modeName() string {
+	if full {
+		return "full"
+	}
+	return "short"
+}
+
+func writeLedgerFile(table string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Latest chaos ledger\n\nWritten by `make chaos` (AGENTOBS_CHAOS=full) on %s.\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "Records per scenario: %d at %d records/s (half the measured capacity), fault injected a third of the way in.\n\n", records(), rate())
+	b.WriteString(table)
+	_ = os.WriteFile(filepath.Join(harness.RepoRoot(), "test", "chaos", "LEDGER.md"), []byte(b.String()), 0o644)
+}
+
+// records per scenario: 200 000 in full mode (the issue's floor), 30 000 short.
+func records() int64 {
+	if full {
+		return 200000
+	}
+	return 30000
+}
+
+var (
+	capOnce     sync.Once
+	measuredCap int
+)
+
+// rate is half the measured capacity (full mode measures it once with an
+// unthrottled baseline run); the short version uses a fixed 3 000/s, well
+// under what this pipeline does on two shared cores.
+func rate() int {
+	if !full || measuredCap == 0 {
+		return 3000
+	}
+	return measuredCap / 2
+}
+
+// poisonDocLimit is the indexer's -bulk.max-doc-bytes in the suite: small,
+// so oversize poison stays cheap.
+const poisonDocLimit = 16 << 10
+
+// Poison kinds and the dead-letter reason each must end with.
+var poisonReasons = map[string]string{
+	"bad_json":         "invalid_json",
+	"mapping_conflict": "mapping_conflict",
+	"oversize":         "too_large",
+	"invalid_utf8":     "invalid_json",
+}
+
+// poisonMsg builds the i-th poison record of a kind, as a foreign or buggy
+// producer would write it straight into the topic.
+func poisonMsg(topic, runID, kind string, i int) kafka.Message {
+	ts := time.Now().UTC().Format(time.RFC3339Nano)
+	id := fmt.Sprintf("poison-%s-%s-%d", runID, kind, i)
+	var v []byte
+	switch kind {
+	case "bad_json":
+		v = fmt.Appendf(nil, `{"@timestamp":%q,"event.id":%q,"message":"cut off`, ts, id)
+	case "mapping_conflict": // log.offset is a long in the template
+		v = fmt.Appendf(nil, `{"@timestamp":%q,"event.id":%q,"message":"conflict","chaos.poison":%q,"log.offset":"not-a-number-%d"}`, ts, id, runID, i)
+	case "oversize":
+		v = fmt.Appendf(nil, `{"@timestamp":%q,"event.id":%q,"chaos.poison":%q,"message":%q}`, ts, id, runID, strings.Repeat("x", poisonDocLimit+4096))
+	case "invalid_utf8":
+		v = fmt.Appendf(nil, `{"@timestamp":%q,"event.id":%q,"chaos.poison":%q,"message":"bad \xff\xfe bytes %d"}`, ts, id, runID, i)
+	}
+	return kafka.Message{Topic: topic, Key: []byte(id), Value: v}
+}
+
+// injectPoison spreads n poison records per kind over d.
+func (r *chaosRig) injectPoison(runID string, n int, d time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	pc := kafkaclient.DefaultProducerConfig()
+	pc.Topic = r.topic
+	pc.BatchBytes = 4 << 20
+	prod, err := kafkaclient.NewProducer(r.kafka, pc, nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	kinds := []string{"bad_json", "mapping_conflict", "oversize", "invalid_utf8"}
+	for _, k := range kinds {
+		r.ledger.Poison[k] = int64(n)
+	}
+	go func() {
+		defer close(done)
+		defer prod.Close()
+		const rounds = 20
+		for round := range rounds {
+			var msgs []kafka.Message
+			for _, k := range kinds {
+				for i := round * n / rounds; i < (round+1)*n/rounds; i++ {
+					msgs = append(msgs, poisonMsg(r.topic, runID, k, i))
+				}
+			}
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := prod.Send(ctx, msgs)
+				cancel()
+				if err == nil {
+					break
+				}
+				r.t.Logf("poison produce (retrying): %v", err)
+				time.Sleep(time.Second)
+			}
+			time.Sleep(d / rounds)
+		}
+	}()
+	return done
+}
+
+// scenario is one fault, injected a third of the way into a run.
+type scenario struct {
+	name, fault string
+	opts        func(t *testing.T) rigOptions
+	poison      int   // poison records per kind
+	rotate      int64 // loadgen RotateBytes
+	// inject runs at a third of the run and returns when the fault is over.
+	inject func(t *testing.T, r *chaosRig)
+	// load replaces the default front door (loadgen → file → shipper).
+	load func(r *chaosRig, cfg loadgen.Config) <-chan loadgen.Report
+	// check adds the scenario's own assertions after the common ones.
+	check func(t *testing.T, r *chaosRig)
+}
+
+func run(t *testing.T, sc scenario) *chaos.Ledger {
+	var o rigOptions
+	if sc.opts != nil {
+		o = sc.opts(t)
+	}
+	r := newRig(t, sc.name, sc.fault, o)
+	l := r.ledger
+	defer func() {
+		ledgerMu.Lock()
+		ledgers = append(ledgers, l)
+		ledgerMu.Unlock()
+		if t.Failed() && l.Pass() {
+			l.Fail("the run stopped before the ledger was complete")
+		}
+		var b bytes.Buffer
+		chaos.WriteTable(&b, []*chaos.Ledger{l})
+		t.Log("\n" + b.String())
+		if !l.Pass() {
+			t.Errorf("%s failed: %s", sc.name, strings.Join(l.Failures, "; "))
+		}
+	}()
+	n, rt := records(), rate()
+	runID := harness.Name(t, "run")
+	span := time.Duration(float64(n) / float64(rt) * float64(time.Second))
+	cfg := loadgen.Config{Records: n, Rate: rt, RunID: runID, Seed: time.Now().UnixNano(), RotateBytes: sc.rotate}
+	var load <-chan loadgen.Report
+	if sc.load != nil {
+		load = sc.load(r, cfg)
+	} else {
+		load = r.writeLoad("app", cfg)
+	}
+	var poisonDone <-chan struct{}
+	if sc.poison > 0 {
+		poisonDone = r.injectPoison(runID, sc.poison, span*2/3)
+	}
+	time.Sleep(span / 3)
+	if sc.inject != nil {
+		sc.inject(t, r)
+	}
+	faultEnd := time.Now()
+	rep := <-load
+	if poisonDone != nil {
+		<-poisonDone
+	}
+	l.Sent = rep.Records
+
+	// Everything sent must arrive: poll the exact count.
+	deadline := time.Now().Add(4 * time.Minute)
+	var tally = r.count(runID)
+	for tally.Distinct < l.Sent && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		tally = r.count(runID)
+	}
+	l.Recovery = time.Since(faultEnd)
+	time.Sleep(2 * time.Second) // late redeliveries would show up as duplicates now
+	tally = r.count(runID)
+	l.Docs, l.Indexed = tally.Docs, tally.Distinct
+
+	t.Logf("all %d indexed %s after the fault ended", l.Indexed, l.Recovery.Round(time.Millisecond))
+	l.Acked = r.acked() // before the probe adds to it
+
+	// Lag back to 0.
+	lagDeadline := time.Now().Add(30 * time.Second)
+	for {
+		lag := r.lag()
+		if lag == 0 {
+			l.LagZero = true
+			break
+		}
+		if time.Now().After(lagDeadline) {
+			l.Fail("consumer lag %v, not 0, 30s after the run", lag)
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// A fresh probe batch is searchable within 60 s.
+	probeID := runID + "-probe"
+	start := time.Now()
+	r.writeLoad("probe", loadgen.Config{Records: 100, RunID: probeID, Seed: 7})
+	for {
+		if c := r.count(probeID); c.Distinct == 100 {
+			l.Probe = time.Since(start)
+			break
+		}
+		if time.Since(start) > 60*time.Second {
+			l.Probe = time.Since(start)
+			l.Fail("probe batch not searchable within 60s")
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("lag 0 and probe searchable after %s", l.Probe.Round(time.Millisecond))
+
+	// Dead letters: distinct by original partition and offset, by reason.
+	seen := map[string]bool{}
+	for _, m := range r.deadLetters() {
+		key := kafkaclient.Header(m, kafkaclient.HeaderDLQPartition) + "/" + kafkaclient.Header(m, kafkaclient.HeaderDLQOffset)
+		if key == "/" {
+			key = "edge/" + kafkaclient.Header(m, kafkaclient.HeaderEventID)
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		l.DeadLetters[kafkaclient.Header(m, kafkaclient.HeaderDLQReason)]++
+		if bytes.Contains(m.Value, []byte(`"loadgen.run_id":"`+runID+`"`)) {
+			l.DeadRun++
+		}
+	}
+	if missing, producers, err := r.audit(); err != nil {
+		l.Fail("indexer audit: %v", err)
+	} else {
+		l.AuditMissing, l.AuditProducers = missing, producers
+		if missing != l.Lost() {
+			l.Fail("indexer audit reports %d missing, the ledger %d lost", missing, l.Lost())
+		}
+	}
+	r.mu.Lock()
+	peaks := l.PeakRSS
+	r.mu.Unlock()
+
+	if l.Lost() != 0 {
+		l.Fail("%d records lost (sent %d, indexed %d, dead-lettered %d)", l.Lost(), l.Sent, l.Indexed, l.DeadRun)
+	}
+	if l.Duplicates() != 0 {
+		l.Fail("%d duplicate documents", l.Duplicates())
+	}
+	want := map[string]int64{}
+	for k, v := range l.Poison {
+		want[poisonReasons[k]] += v
+	}
+	for reason, n := range want {
+		if l.DeadLetters[reason] != n {
+			l.Fail("dead letters %s = %d, want %d (the poison injected)", reason, l.DeadLetters[reason], n)
+		}
+	}
+	for reason, n := range l.DeadLetters {
+		if want[reason] == 0 {
+			l.Fail("%d unexpected dead letters with reason %s", n, reason)
+		}
+	}
+	for k, v := range peaks {
+		if v > memBound {
+			l.Fail("%s peak RSS %.0f MiB over the %d MiB bound", k, v/(1<<20), memBound>>20)
+		}
+	}
+	if r.kafkaProxy != nil {
+		// The Kafka-link faults mean something only if the edge's traffic
+		// went through the proxy (the broker advertises it).
+		accepted, _ := r.kafkaProxy.Stats()
+		l.Note("Kafka fault proxy accepted %d connections from the edge", accepted)
+		if accepted == 0 {
+			l.Fail("no connection passed the Kafka fault proxy")
+		}
+	}
+	if sc.check != nil {
+		sc.check(t, r)
+	}
+	return l
+}

@@ -1,0 +1,375 @@
+package chaos_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/audit"
+	"github.com/agentobs/agentobs/indexer/schema"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/loadgen"
+	"github.com/agentobs/agentobs/test/chaos"
+	"github.com/agentobs/agentobs/test/faultproxy"
+	"github.com/agentobs/agentobs/test/harness"
+	"github.com/agentobs/agentobs/test/rig"
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/segmentio/kafka-go"
+)
+
+// memBound is the stated memory bound: no pipeline process may exceed it
+// at any sample during a scenario (indexer defaults: max-pending 100 000,
+// 2 workers × 5 MiB batches; shipper: 64 queued batches of 1 MiB).
+const memBound = 512 << 20
+
+// chaosRig is one scenario's pipeline: a shipper tailing dir/*.log (or the
+// Fluent Bit plugin host as the front door), one or more indexers, Kafka
+// (the local stack's or a private broker, optionally behind a fault proxy)
+// and Elasticsearch (the shared node or a private one) behind a fault proxy.
+type chaosRig struct {
+	t     *testing.T
+	dir   string
+	kafka kafkaclient.Config // indexers, topic admin, dead letters, audit: never through kafkaProxy
+	// edgeKafka is what the shipper and the plugin produce to: kafka, or
+	// the private broker by way of kafkaProxy.
+	edgeKafka  kafkaclient.Config
+	kafkaProxy *faultproxy.Proxy
+	broker     *harness.KafkaServer // private broker, when the scenario has one
+	esURL      string               // where esProxy forwards and the audit reads
+	topic      string
+	dlq        string
+	group      string
+	names      schema.Names
+	es         *elasticsearch.Client // direct, for counting
+	esProxy    *faultproxy.Proxy
+	indexers   []*proc
+	shipper    *proc
+	plugin     *proc // the Fluent Bit plugin host, when it is the front door
+	front      *proc // whose acknowledged records the ledger counts: shipper or plugin
+	ledger     *chaos.Ledger
+	extraIdx   []string // extra indexer flags
+
+	mu       sync.Mutex
+	ackedOld float64 // acked by earlier shipper incarnations
+	ackedCur float64
+	stop     chan struct{}
+	sampled  sync.WaitGroup
+}
+
+// proc is a pipeline process with its metrics address.
+type proc struct {
+	*rig.Proc
+	addr string
+	kind string
+}
+
+// ackMetric is the counter of records Kafka acknowledged, by kind.
+var ackMetric = map[string]string{"shipper": "agentobs_shipper_records_produced_total", "collector": "agentobs_collector_records_produced_total"}
+
+type rigOptions struct {
+	private *harness.KafkaServer // nil: the local stack's Kafka
+	// kafkaProxy fronts private (which advertises it): the shipper and the
+	// plugin produce through it, the indexers and the bookkeeping do not.
+	kafkaProxy  *faultproxy.Proxy
+	es          *harness.ESServer // nil: the local stack's Elasticsearch
+	partitions  int
+	indexers    int
+	indexerArgs []string
+}
+
+func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
+	t.Helper()
+	es := harness.RequireES(t)
+	esURL := harness.ESURL()
+	if o.es != nil {
+		var err error
+		esURL = o.es.URL()
+		if es, err = o.es.Config("", "").NewClient(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.partitions == 0 {
+		o.partitions = 6
+	}
+	if o.indexers == 0 {
+		o.indexers = 1
+	}
+	r := &chaosRig{t: t, dir: t.TempDir(), es: es, esURL: esURL, kafkaProxy: o.kafkaProxy, names: schema.WithPrefix(harness.Index(t)), group: harness.Name(t, "g"),
+		extraIdx: o.indexerArgs, stop: make(chan struct{}),
+		ledger: &chaos.Ledger{Scenario: name, AuditMissing: -1, Fault: fault, Poison: map[string]int64{}, DeadLetters: map[string]int64{},
+			PeakRSS: map[string]float64{}, MemBound: memBound}}
+	t.Cleanup(func() { schema.Uninstall(context.Background(), es, r.names) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if o.private != nil {
+		r.broker = o.private
+		r.kafka, r.edgeKafka = o.private.DirectConfig(), o.private.PlainConfig()
+		r.topic, r.dlq = harness.Name(t, "t"), harness.Name(t, "dlq")
+		if err := kafkaclient.EnsureTopics(ctx, r.kafka, kafkaclient.TopicSpec{Name: r.topic, Partitions: o.partitions},
+			kafkaclient.TopicSpec{Name: r.dlq, Partitions: 3}); err != nil {
+			t.Fatalf("topics on the private broker: %v", err)
+		}
+	} else {
+		r.kafka = harness.RequireKafka(t)
+		r.edgeKafka = r.kafka
+		r.topic, r.dlq = harness.Topic(t, o.partitions), harness.Topic(t, 3)
+	}
+	p, err := faultproxy.New("127.0.0.1:0", strings.TrimPrefix(esURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.esProxy = p
+	t.Cleanup(func() { p.Close() })
+	for i := range o.indexers {
+		r.indexers = append(r.indexers, r.newIndexer(i))
+	}
+	r.shipper = r.newShipper()
+	r.front = r.shipper
+	t.Cleanup(r.close)
+	for _, ix := range r.indexers {
+		r.start(ix)
+	}
+	r.start(r.shipper)
+	r.sampled.Add(1)
+	go r.sample()
+	return r
+}
+
+func freeAddr(t *testing.T) string {
+	port, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(port)
+}
+
+func (r *chaosRig) newIndexer(i int) *proc {
+	addr := freeAddr(r.t)
+	args := []string{"run", "-kafka.brokers", strings.Join(r.kafka.Brokers, ","), "-kafka.topic", r.topic,
+		"-kafka.dlq-topic", r.dlq, "-kafka.group", r.group, "-kafka.session-timeout", "6s",
+		"-es.addresses", r.esProxy.URL(), "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
+		"-index.traces", r.names.Traces, "-index.alerts", r.names.Alerts, "-index.replicas", "0",
+		"-bulk.max-doc-bytes", strconv.Itoa(poisonDocLimit), "-bulk.max-backoff", "2s",
+		"-commit.interval", "500ms", "-http.addr", addr, "-log.level", "warn", "-audit.interval", "0"}
+	args = append(args, r.extraIdx...)
+	return &proc{Proc: &rig.Proc{Name: fmt.Sprintf("indexer-%d", i), Bin: bins["indexer"], Args: args,
+		LogPath: filepath.Join(r.dir, fmt.Sprintf("indexer-%d.log", i))}, addr: addr, kind: "indexer"}
+}
+
+func (r *chaosRig) newShipper() *proc {
+	addr := freeAddr(r.t)
+	args := []string{"-files.include", filepath.Join(r.dir, "logs", "*.log*"), "-files.checkpoint-dir", filepath.Join(r.dir, "ckpt"),
+		"-files.poll-interval", "100ms", "-kafka.brokers", strings.Join(r.edgeKafka.Brokers, ","), "-kafka.topic", r.topic,
+		"-kafka.dlq-topic", r.dlq, "-kafka.dial-timeout", "3s", "-host", "chaos", "-http.addr", addr, "-log.level", "warn"}
+	return &proc{Proc: &rig.Proc{Name: "shipper", Bin: bins["shipper"], Args: args,
+		LogPath: filepath.Join(r.dir, "shipper.log")}, addr: addr, kind: "shipper"}
+}
+
+func (r *chaosRig) start(p *proc) {
+	r.t.Helper()
+	if p == r.front {
+		r.mu.Lock()
+		r.ackedOld += r.ackedCur
+		r.ackedCur = 0
+		r.mu.Unlock()
+	}
+	if err := p.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	// The indexer is ready only with Elasticsearch up; healthz is enough here.
+	if err := rig.WaitHTTP(context.Background(), "http://"+p.addr+"/healthz", 60*time.Second); err != nil {
+		r.t.Fatalf("%s: %v\n%s", p.Name, err, p.Tail(30))
+	}
+}
+
+// sample scrapes every running process twice a second: peak RSS, and the
+// shipper's acknowledged count (kept per incarnation: a restart resets it).
+func (r *chaosRig) sample() {
+	defer r.sampled.Done()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		}
+		for _, p := range r.procs() {
+			if !p.Running() {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			m, err := rig.Scrape(ctx, "http://"+p.addr+"/metrics")
+			cancel()
+			if err != nil {
+				continue
+			}
+			rss := m.Sum("process_resident_memory_bytes")
+			r.mu.Lock()
+			if rss > r.ledger.PeakRSS[p.kind] {
+				r.ledger.PeakRSS[p.kind] = rss
+			}
+			if p == r.front {
+				if v := m.Sum(ackMetric[p.kind], "outcome", "ok"); v >= r.ackedCur {
+					r.ackedCur = v
+				}
+			}
+			r.mu.Unlock()
+		}
+	}
+}
+
+// procs are the rig's pipeline processes.
+func (r *chaosRig) procs() []*proc {
+	ps := append([]*proc{r.shipper}, r.indexers...)
+	if r.plugin != nil {
+		ps = append(ps, r.plugin)
+	}
+	return ps
+}
+
+func (r *chaosRig) acked() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int64(r.ackedOld + r.ackedCur)
+}
+
+func (r *chaosRig) close() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	r.sampled.Wait()
+	for _, p := range r.procs() {
+		if p.Running() {
+			_ = p.Stop()
+		}
+	}
+	if r.t.Failed() {
+		for _, p := range r.procs() {
+			r.t.Logf("%s log tail:\n%s", p.Name, p.Tail(15))
+		}
+	}
+}
+
+// lag is the indexers' summed consumer lag (records behind the high watermark).
+func (r *chaosRig) lag() float64 {
+	var s float64
+	for _, ix := range r.indexers {
+		if !ix.Running() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		m, err := rig.Scrape(ctx, "http://"+ix.addr+"/metrics")
+		cancel()
+		if err != nil {
+			return -1
+		}
+		s += m.Sum("agentobs_indexer_consumer_lag_records")
+	}
+	return s
+}
+
+// count is the run's documents and distinct seq values in Elasticsearch.
+func (r *chaosRig) count(runID string) rig.Tally {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = rig.Refresh(ctx, r.es, r.names.Alias)
+	t, err := rig.CountRun(ctx, r.es, r.names.Alias, runID)
+	if err != nil {
+		r.t.Logf("count: %v", err)
+	}
+	return t
+}
+
+// writeLoad runs the load generator into dir/logs/<name>.log in the background.
+func (r *chaosRig) writeLoad(name string, cfg loadgen.Config) <-chan loadgen.Report {
+	if err := os.MkdirAll(filepath.Join(r.dir, "logs"), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	out := make(chan loadgen.Report, 1)
+	go func() {
+		rep, err := loadgen.RunFile(context.Background(), cfg, filepath.Join(r.dir, "logs", name+".log"))
+		if err != nil {
+			r.t.Errorf("loadgen: %v", err)
+		}
+		out <- rep
+	}()
+	return out
+}
+
+// deadLetters reads the whole dead-letter topic.
+func (r *chaosRig) deadLetters() []kafka.Message {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, err := r.kafka.Dialer()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	conn, err := d.DialContext(ctx, "tcp", r.kafka.Brokers[0])
+	if err != nil {
+		r.t.Fatalf("dial: %v", err)
+	}
+	parts, err := conn.ReadPartitions(r.dlq)
+	conn.Close()
+	if err != nil {
+		r.t.Fatalf("partitions of %s: %v", r.dlq, err)
+	}
+	var out []kafka.Message
+	for _, p := range parts {
+		lc, err := d.DialLeader(ctx, "tcp", r.kafka.Brokers[0], r.dlq, p.ID)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		first, last, err := lc.ReadOffsets()
+		lc.Close()
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if last <= first {
+			continue
+		}
+		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.kafka.Brokers, Topic: r.dlq, Partition: p.ID, Dialer: d, MaxBytes: 16 << 20})
+		_ = rd.SetOffset(first)
+		for {
+			m, err := rd.ReadMessage(ctx)
+			if err != nil {
+				r.t.Fatalf("read %s/%d: %v", r.dlq, p.ID, err)
+			}
+			out = append(out, m)
+			if m.Offset >= last-1 {
+				break
+			}
+		}
+		rd.Close()
+	}
+	return out
+}
+
+// audit runs `indexer audit -json` over the run's indices and dead-letter
+// topic: the loss check a user runs, which must agree with the ledger.
+func (r *chaosRig) audit() (missing, producers int64, err error) {
+	args := []string{"audit", "-json", "-since", "2h", "-grace", "0s",
+		"-kafka.brokers", strings.Join(r.kafka.Brokers, ","), "-kafka.topic", r.topic, "-kafka.dlq-topic", r.dlq,
+		"-es.addresses", r.esURL, "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
+		"-index.traces", r.names.Traces, "-index.alerts", r.names.Alerts, "-log.level", "warn"}
+	cmd := exec.Command(bins["indexer"], args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, runErr := cmd.Output() // exit 1 when records are missing: the JSON is still there
+	var rep audit.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return 0, 0, fmt.Errorf("indexer audit: %v (%v)\n%s", err, runErr, stderr.String())
+	}
+	return rep.Missing, int64(len(rep.Producers)), nil
+}

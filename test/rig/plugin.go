@@ -1,0 +1,100 @@
+package rig
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/loadgen"
+)
+
+// startPlugin sends a second load generator run through the Fluent Bit
+// plugin: lines → Fluent Bit msgpack chunks (flbchunk) → the plugin .so
+// driven by flbhost exactly as Fluent Bit's Go proxy drives it.
+func (p *Pipeline) startPlugin(ctx context.Context) error {
+	o := p.opt
+	dir := filepath.Join(o.WorkDir, "chunks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	lines := filepath.Join(o.WorkDir, "plugin-input.ndjson")
+	_ = os.Remove(lines)
+	records := o.Records
+	if records == 0 {
+		records = int(float64(o.PluginRate) * o.Duration.Seconds())
+	}
+	const perChunk, workers = 200, 2
+	chunks := (records + perChunk - 1) / perChunk
+	if chunks%workers != 0 {
+		chunks++
+	}
+	records = chunks * perChunk
+	// Generate in process with timestamps paced at PluginRate from a moment
+	// just ahead, matching the host's flush pacing: the end-to-end latency
+	// the indexer measures is then real, not the age of a pre-made corpus.
+	cfg := loadgen.Config{Seed: o.Seed + 1000, Rate: o.PluginRate, Records: int64(records), RunID: o.RunID + "-fb",
+		RecordSize: o.RecordSize, TraceIDSample: 20, Start: time.Now().Add(2 * time.Second)}
+	if err := writeCorpus(cfg, lines, filepath.Join(o.WorkDir, "plugin-report.json")); err != nil {
+		return fmt.Errorf("plugin corpus: %w", err)
+	}
+	mk := exec.CommandContext(ctx, o.Bins["flbchunk"], "-in", lines, "-out", dir, "-per-chunk", strconv.Itoa(perChunk), "-format", "v2")
+	if out, err := mk.CombinedOutput(); err != nil {
+		return fmt.Errorf("flbchunk: %w: %s", err, out)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.chunk"))
+	sort.Strings(files)
+	if len(files) == 0 {
+		return fmt.Errorf("flbchunk wrote no chunks into %s", dir)
+	}
+	perWorker := len(files) / workers
+	interval := time.Duration(float64(time.Second) * float64(perChunk*workers) / float64(o.PluginRate))
+	args := []string{o.Bins["plugin"], "-retry-max", "1000", "-retry-wait-ms", "500", "-interval-ms", strconv.Itoa(int(interval / time.Millisecond)),
+		"-i", "demo", "-p", "Brokers=" + strings.Join(o.Brokers, ","), "-p", "Topic=" + o.Names.Topic, "-p", "DLQ_Topic=" + o.Names.DLQTopic,
+		"-p", "Metrics_Addr=" + o.PluginAddr, "-p", "Source=demo-fluent-bit", "-tag", "agents.loadgen",
+		"-workers", strconv.Itoa(workers), "-repeat", strconv.Itoa(perWorker)}
+	// flbhost gives worker w the chunks at positions w*K … w*K+K-1; order
+	// the files so that at every step the workers send consecutive chunks
+	// (step k: chunks k*W … k*W+W-1), the way time-ordered traffic arrives.
+	ordered := make([]string, len(files))
+	for w := 0; w < workers; w++ {
+		for k := 0; k < perWorker; k++ {
+			ordered[w*perWorker+k] = files[k*workers+w]
+		}
+	}
+	for _, f := range ordered {
+		args = append(args, "-chunk", f)
+	}
+	p.Plugin = &Proc{Name: "plugin", Bin: o.Bins["flbhost"], Args: args, LogPath: filepath.Join(o.WorkDir, "proc", "plugin.log")}
+	return p.Plugin.Start()
+}
+
+func writeCorpus(cfg loadgen.Config, path, reportPath string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	rep, err := loadgen.Generate(cfg, func(line []byte) error {
+		_, err := w.Write(line)
+		return err
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(rep)
+	return os.WriteFile(reportPath, b, 0o644)
+}

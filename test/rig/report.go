@@ -1,0 +1,175 @@
+package rig
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/trace"
+	"github.com/elastic/go-elasticsearch/v8"
+)
+
+// Report is what a run wrote and what Elasticsearch holds of it, exactly.
+type Report struct {
+	WrittenFiles, WrittenPlugin, WrittenAgents int64 // records written by the file load generator, the plugin corpus, the live agents
+	FilesDocs, FilesDistinct                   int64 // documents of the file run, distinct seq among them
+	PluginDocs, PluginDistinct                 int64
+	AgentDocs                                  int64 // documents from the live agents (service.instance.id of this run)
+	Traces, ErrorTraces                        int64
+	DeadLetters                                float64
+	P50, P95, P99                              float64
+	FailingTrace                               *trace.View
+}
+
+// Written is every record written.
+func (r Report) Written() int64 { return r.WrittenFiles + r.WrittenPlugin + r.WrittenAgents }
+
+// Lost is written minus found (distinct).
+func (r Report) Lost() int64 {
+	lost := (r.WrittenFiles - r.FilesDistinct) + (r.WrittenPlugin - r.PluginDistinct)
+	if d := r.WrittenAgents - r.AgentDocs; d > 0 {
+		lost += d
+	}
+	return lost
+}
+
+// Duplicates is documents beyond one per record.
+func (r Report) Duplicates() int64 {
+	d := (r.FilesDocs - r.FilesDistinct) + (r.PluginDocs - r.PluginDistinct)
+	if x := r.AgentDocs - r.WrittenAgents; x > 0 {
+		d += x
+	}
+	return d
+}
+
+// Collect counts the run in Elasticsearch (after a refresh).
+func (p *Pipeline) Collect(ctx context.Context, cl *elasticsearch.Client) (Report, error) {
+	var r Report
+	files, plugin, err := p.LoadgenReports()
+	if err != nil {
+		return r, fmt.Errorf("load generator report: %w", err)
+	}
+	r.WrittenFiles, r.Traces, r.ErrorTraces = files.Records, files.Traces, files.ErrorTraces
+	if plugin != nil {
+		r.WrittenPlugin = plugin.Records
+		r.Traces += plugin.Traces
+		r.ErrorTraces += plugin.ErrorTraces
+	}
+	if r.WrittenAgents, err = p.AgentLines(); err != nil {
+		return r, err
+	}
+	alias := p.opt.Names.Alias
+	if err := Refresh(ctx, cl, alias); err != nil {
+		return r, err
+	}
+	t, err := CountRun(ctx, cl, alias, p.opt.RunID)
+	if err != nil {
+		return r, err
+	}
+	r.FilesDocs, r.FilesDistinct = t.Docs, t.Distinct
+	if plugin != nil {
+		t, err := CountRun(ctx, cl, alias, p.opt.RunID+"-fb")
+		if err != nil {
+			return r, err
+		}
+		r.PluginDocs, r.PluginDistinct = t.Docs, t.Distinct
+	}
+	if len(p.Agents) > 0 {
+		var ids []string
+		for _, a := range p.Agents {
+			ids = append(ids, fmt.Sprintf("%q", p.opt.RunID+"-"+a.Name))
+		}
+		var res struct {
+			Hits struct {
+				Total struct {
+					Value int64 `json:"value"`
+				} `json:"total"`
+			} `json:"hits"`
+		}
+		// The agents stamp their instance id (-id) as gen_ai.agent.id on every line.
+		q := `{"size":0,"track_total_hits":true,"query":{"terms":{"gen_ai.agent.id":[` + strings.Join(ids, ",") + `]}}}`
+		if err := esJSON(ctx, cl, alias, q, &res); err != nil {
+			return r, err
+		}
+		r.AgentDocs = res.Hits.Total.Value
+	}
+	s := p.Status(ctx)
+	r.DeadLetters = s.DeadLetter
+	if m, err := Scrape(ctx, "http://"+p.opt.IndexerAddr+"/metrics"); err == nil {
+		r.P50 = m.Quantile("agentobs_indexer_e2e_latency_seconds", 0.50)
+		r.P95 = m.Quantile("agentobs_indexer_e2e_latency_seconds", 0.95)
+		r.P99 = m.Quantile("agentobs_indexer_e2e_latency_seconds", 0.99)
+	}
+	return r, nil
+}
+
+// Drain waits until every written record is in Elasticsearch or timeout
+// passes, showing progress through tick; it returns the last Report.
+func (p *Pipeline) Drain(ctx context.Context, cl *elasticsearch.Client, timeout time.Duration, tick func(Report)) (Report, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		r, err := p.Collect(ctx, cl)
+		if err == nil && r.Lost() <= 0 {
+			return r, nil
+		}
+		if err == nil && tick != nil {
+			tick(r)
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return r, err
+			}
+			return r, fmt.Errorf("after %s, %d of %d records are not in Elasticsearch", timeout, r.Lost(), r.Written())
+		}
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// FailingTrace finds a failing trace of this run that crosses the most
+// services and returns its lookup from the indexer.
+func (p *Pipeline) FailingTrace(ctx context.Context) (*trace.View, error) {
+	u := "http://" + p.opt.IndexerAddr + "/v1/traces?errors=true&limit=200&since=" + url.QueryEscape(p.started.Add(-time.Minute).UTC().Format(time.RFC3339))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("list failing traces: %w", err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Traces []trace.Summary `json:"traces"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, fmt.Errorf("list failing traces: %w", err)
+	}
+	if len(list.Traces) == 0 {
+		return nil, fmt.Errorf("no failing trace found")
+	}
+	best := list.Traces[0]
+	for _, t := range list.Traces {
+		if len(t.Services) > len(best.Services) || (len(t.Services) == len(best.Services) && t.RecordCount > best.RecordCount) {
+			best = t
+		}
+	}
+	c := trace.Client{BaseURL: "http://" + p.opt.IndexerAddr}
+	return c.Trace(ctx, best.TraceID, trace.Page{Size: 200})
+}
+
+// Write prints the report for people.
+func (r Report) Write(w io.Writer) {
+	fmt.Fprintf(w, "\n  records written        %10d  (shipper files %d, plugin %d, live agents %d)\n", r.Written(), r.WrittenFiles, r.WrittenPlugin, r.WrittenAgents)
+	fmt.Fprintf(w, "  records indexed        %10d\n", r.FilesDistinct+r.PluginDistinct+min(r.AgentDocs, r.WrittenAgents))
+	fmt.Fprintf(w, "  lost                   %10d\n", r.Lost())
+	fmt.Fprintf(w, "  duplicated             %10d\n", r.Duplicates())
+	fmt.Fprintf(w, "  dead letters           %10.0f\n", r.DeadLetters)
+	fmt.Fprintf(w, "  traces (load gen)      %10d  (%d failing)\n", r.Traces, r.ErrorTraces)
+	fmt.Fprintf(w, "  e2e latency            p50 %s  p95 %s  p99 %s  (write → searchable)\n", fmtLatency(r.P50), fmtLatency(r.P95), fmtLatency(r.P99))
+}
