@@ -282,3 +282,20 @@ func counterValue(c interface{ Write(*dto.Metric) error }) float64 {
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// TestFlushEventIDsPinned pins the plugin's event.id for a fixed chunk
+// (two identical events in one nanosecond and a third): ids must stay
+// byte-identical across releases and refactors, or a chunk retried across
+// an upgrade would be indexed twice.
+func TestFlushEventIDsPinned(t *testing.T) {
+	s := &fakeSender{}
+	o := newTestOutput(t, s, nil)
+	line := map[string]any{"log": "same line, same nanosecond"}
+	if rc := o.Flush(context.Background(), chunk(line, line, map[string]any{"log": "other"}), "app"); rc != FLBOK {
+		t.Fatalf("rc %d", rc)
+	}
+	want := []string{"c688861b3ff9a125c9544b13c57a57d6", "0dad8689560571d526e1bfd5af4dd683", "f65c0665a96718cd41db5f275e9ec55b"}
+	if got := ids(s.calls[0]); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("event ids changed:\n got %q\nwant %q", got, want)
+	}
+}
