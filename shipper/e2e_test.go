@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,6 +100,78 @@ func TestKill9AndRestartLosesNothing(t *testing.T) {
 	// A graceful stop: exit 0 after the final flush.
 	_ = second.Process.Signal(syscall.SIGTERM)
 	if err := second.Wait(); err != nil {
+		t.Errorf("SIGTERM exit: %v", err)
+	}
+}
+
+// Found-1 of issue 18 against real Kafka and the real binary: the shipper
+// tails *.log; it is killed (-9) after delivering the first part of
+// app.log; while it is down app.log gets more lines and is renamed out of
+// the glob (app.log → app.log.1) and a new app.log is written; the
+// restarted shipper must deliver every line (it used to drop the renamed
+// file's checkpoint and lose the lines written while it was down).
+func TestRotationOutOfGlobWhileKilledLosesNothing(t *testing.T) {
+	brokers := harness.RequireKafka(t).Brokers
+	topic := harness.Topic(t, 3)
+	dir := t.TempDir()
+	cpDir := filepath.Join(dir, "checkpoints")
+	const first, down, after = 3000, 5336, 1000
+	args := []string{"-files.include", filepath.Join(dir, "*.log"), "-files.checkpoint-dir", cpDir,
+		"-files.poll-interval", "50ms", "-files.checkpoint-interval", "100ms", "-kafka.brokers", strings.Join(brokers, ","),
+		"-kafka.topic", topic, "-http.addr", "", "-host", "rot-host"}
+	start := func() *exec.Cmd {
+		cmd := exec.Command(shipperBin, args...)
+		if testing.Verbose() {
+			cmd.Stderr = os.Stderr
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	app := filepath.Join(dir, "app.log")
+	write := func(from, n int) {
+		lines := make([]string, n)
+		for i := range lines {
+			lines[i] = fmt.Sprintf(`{"message":"line %d","seq":%d}`, from+i, from+i)
+		}
+		f, err := os.OpenFile(app, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	write(1, first)
+	sh := start()
+	consume(t, brokers, topic, first, 60*time.Second)
+	// Wait until the checkpoint covers the whole file, so the lines written
+	// next are the only unread ones.
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
+		b, _ := os.ReadFile(filepath.Join(cpDir, "checkpoints.json"))
+		st, _ := os.Stat(app)
+		return st != nil && strings.Contains(string(b), fmt.Sprintf(`"offset": %d`, st.Size())), string(b)
+	})
+	_ = sh.Process.Signal(syscall.SIGKILL)
+	_ = sh.Wait()
+	write(first+1, down)
+	if err := os.Rename(app, app+".1"); err != nil {
+		t.Fatal(err)
+	}
+	write(first+down+1, after)
+	sh = start()
+	t.Cleanup(func() { _ = sh.Process.Kill(); _ = sh.Wait() })
+	const n = first + down + after
+	ta := check(t, consume(t, brokers, topic, n, 60*time.Second), n)
+	t.Log(ta)
+	if len(ta.missing) != 0 || len(ta.conflicts) != 0 || len(ta.ids) != n {
+		t.Fatalf("rotation while killed: %s", ta)
+	}
+	_ = sh.Process.Signal(syscall.SIGTERM)
+	if err := sh.Wait(); err != nil {
 		t.Errorf("SIGTERM exit: %v", err)
 	}
 }

@@ -44,6 +44,10 @@ type Entry struct {
 	// generation (the next record's producer sequence is Records+1).
 	Offset  int64  `json:"offset"`
 	Records uint64 `json:"records"`
+	// Size is the largest size the file was seen with. Size > Offset means
+	// bytes known to be unread: if the file cannot be found again after a
+	// restart, that much is reported lost instead of forgotten.
+	Size int64 `json:"size,omitempty"`
 }
 
 // Key identifies a file on this host.
@@ -143,6 +147,20 @@ func (s *Store) Advance(key string, gen uint64, offset int64, records uint64, fp
 	}
 	s.files[key] = e
 	s.dirty = true
+}
+
+// SeenSize records the file's current size on the entry of key if it is
+// larger than what was seen before and the entry still has generation gen.
+// It does not force a write: the size travels with the next Save.
+func (s *Store) SeenSize(key string, gen uint64, size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.files[key]
+	if !ok || e.Generation != gen || size <= e.Size {
+		return
+	}
+	e.Size = size
+	s.files[key] = e
 }
 
 // Delete forgets a file (it is gone and fully delivered).

@@ -22,6 +22,17 @@ const (
 	RotationTruncate = "truncate"
 )
 
+// Reasons a checkpointed file could not be drained after a restart, the
+// closed set of the reason label of FilesUndrained and UndrainedBytes.
+const (
+	UndrainedDeleted   = "deleted"   // gone from its directory and the include dirs, bytes known unread
+	UndrainedTruncated = "truncated" // shorter than the checkpoint: cut while the shipper was stopped
+	UndrainedReplaced  = "replaced"  // same inode, other head bytes: deleted and the inode reused
+)
+
+// UndrainedReasons is the closed set of undrained reasons.
+var UndrainedReasons = []string{UndrainedDeleted, UndrainedTruncated, UndrainedReplaced}
+
 // HTTPCodes are the status codes POST /v1/logs answers with.
 var HTTPCodes = []string{"200", "400", "401", "413", "503"}
 
@@ -39,6 +50,8 @@ type Metrics struct {
 	HTTPRequests     *prometheus.CounterVec // code
 	LastAck          prometheus.Gauge
 	DroppedRecords   *prometheus.CounterVec // reason
+	FilesUndrained   *prometheus.CounterVec // reason
+	UndrainedBytes   *prometheus.CounterVec // reason
 }
 
 // New registers the metrics with reg (nil: unregistered, for tests).
@@ -69,6 +82,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Unix time of the last batch Kafka acknowledged."}),
 		DroppedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "dropped_records_total",
 			Help: "Records given up on, by reason (dlq_failed: Kafka refused the record and its dead letter)."}, []string{"reason"}),
+		FilesUndrained: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "files_undrained_total",
+			Help: "Checkpointed files whose unread bytes could not be read after a restart, by reason (deleted, truncated, replaced)."}, []string{"reason"}),
+		UndrainedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "undrained_bytes_total",
+			Help: "Bytes known to be unread in those files (a lower bound: bytes written after the last look are unknown), by reason."}, []string{"reason"}),
 	}
 	for _, in := range []string{InputFile, InputStdin, InputHTTP} {
 		m.LinesRead.WithLabelValues(in)
@@ -87,9 +104,14 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.HTTPRequests.WithLabelValues(c)
 	}
 	m.DroppedRecords.WithLabelValues("dlq_failed")
+	for _, r := range UndrainedReasons {
+		m.FilesUndrained.WithLabelValues(r)
+		m.UndrainedBytes.WithLabelValues(r)
+	}
 	if reg != nil {
 		reg.MustRegister(m.LinesRead, m.ReadBytes, m.BadLines, m.QueueDepth, m.QueueCapacity, m.CheckpointLag,
-			m.FilesWatched, m.Rotations, m.CheckpointWrites, m.HTTPRequests, m.LastAck, m.DroppedRecords)
+			m.FilesWatched, m.Rotations, m.CheckpointWrites, m.HTTPRequests, m.LastAck, m.DroppedRecords,
+			m.FilesUndrained, m.UndrainedBytes)
 	}
 	return m
 }

@@ -186,6 +186,7 @@ func (f *follower) truncated(g *generation) bool {
 		return false
 	}
 	f.size.Store(st.Size())
+	f.t.store.SeenSize(f.key, g.entry.Generation, st.Size())
 	if st.Size() < g.reader.ReadPos() {
 		return true
 	}
@@ -214,8 +215,9 @@ func (f *follower) restart(old *generation) bool {
 }
 
 // finish forgets the file's checkpoint once everything read was delivered;
-// if batches are still in flight the entry stays (harmless: it is dropped
-// at the next start when the file is gone).
+// if batches are still in flight the entry stays (harmless: the next start
+// finds the file again by its identity and re-sends the tail under the same
+// event.ids, or reports it if the file is gone by then).
 func (f *follower) finish(g *generation) {
 	if _, _, out := g.progress.Acked(); out == 0 {
 		f.t.store.Delete(f.key)

@@ -305,3 +305,137 @@ func TestBadInputIsCountedAndReadPast(t *testing.T) {
 		}
 	}
 }
+
+// Found-1 of issue 18: the shipper is stopped, app.log gets more lines and
+// is renamed out of the globs (app.log → app.log.1), a new app.log starts.
+// The restarted shipper finds the renamed file by its identity, drains it
+// from its checkpoint and only then forgets it: nothing is lost, nothing
+// is reported lost.
+func TestRotatedOutOfGlobWhileStoppedIsDrained(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	cp := filepath.Join(dir, "cp")
+	appendLines(t, p, "1", "2")
+	h := newHarness(t, cp, filepath.Join(dir, "*.log"))
+	h.start()
+	h.waitFor(2)
+	h.stop()
+
+	appendLines(t, p, "3", "4")
+	if err := os.Rename(p, p+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, p, "5")
+	h2 := newHarness(t, cp, filepath.Join(dir, "*.log"))
+	h2.start()
+	rs := h2.waitFor(3)
+	// The drained file's entry is forgotten once delivered.
+	harnessEventually(t, func() bool { return !strings.Contains(readCheckpoint(t, cp), "app.log.1") })
+	h2.stop()
+	var msgs []string
+	for _, r := range rs {
+		msgs = append(msgs, r.msg)
+	}
+	sort.Strings(msgs)
+	if strings.Join(msgs, ",") != "3,4,5" {
+		t.Fatalf("after rotation while stopped got %v, want 3,4,5", msgs)
+	}
+	for _, r := range rs {
+		if r.msg == "3" && r.path != p+".1" {
+			t.Errorf("drained record path %q, want %q", r.path, p+".1")
+		}
+	}
+	for _, reason := range shippermetrics.UndrainedReasons {
+		if n := testutil.ToFloat64(h2.m.FilesUndrained.WithLabelValues(reason)); n != 0 {
+			t.Errorf("files_undrained_total{reason=%s} = %v, want 0", reason, n)
+		}
+	}
+}
+
+// What cannot be drained is reported: a file with bytes known unread at
+// the stop (the checkpoint is rolled back, as after kill -9 before a
+// write) that is deleted while the shipper is stopped, and a file
+// truncated while the shipper is stopped (copytruncate). A file deleted
+// after it was fully delivered is normal retention, not loss.
+func TestUndrainableFilesAreCounted(t *testing.T) {
+	dir := t.TempDir()
+	cp := filepath.Join(dir, "cp")
+	gone, cut, done := filepath.Join(dir, "gone.log"), filepath.Join(dir, "cut.log"), filepath.Join(dir, "done.log")
+	appendLines(t, gone, "g1", "g2")
+	appendLines(t, cut, "c1", "c2")
+	appendLines(t, done, "d1")
+	h := newHarness(t, cp, filepath.Join(dir, "*.log"))
+	h.start()
+	h.waitFor(5)
+	h.stop()
+
+	// kill -9 before gone.log's acknowledgement was written: offset 0.
+	var st struct {
+		Version        int              `json:"version"`
+		NextGeneration uint64           `json:"next_generation"`
+		Files          []map[string]any `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(readCheckpoint(t, cp)), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range st.Files {
+		if f["path"] == gone {
+			if f["size"] != float64(6) {
+				t.Fatalf("checkpoint of gone.log has size %v, want 6", f["size"])
+			}
+			f["offset"], f["records"] = 0, 0
+		}
+	}
+	b, _ := json.Marshal(st)
+	if err := os.WriteFile(filepath.Join(cp, "checkpoints.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{gone, done} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Truncate(cut, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, cut, "c3")
+
+	h2 := newHarness(t, cp, filepath.Join(dir, "*.log"))
+	h2.start()
+	rs := h2.waitFor(1)
+	h2.stop()
+	if len(rs) != 1 || rs[0].msg != "c3" {
+		t.Fatalf("after the truncation got %v, want c3", rs)
+	}
+	want := map[string][2]float64{ // files, bytes
+		shippermetrics.UndrainedDeleted:   {1, 6},
+		shippermetrics.UndrainedTruncated: {1, 0},
+		shippermetrics.UndrainedReplaced:  {0, 0},
+	}
+	for reason, w := range want {
+		files := testutil.ToFloat64(h2.m.FilesUndrained.WithLabelValues(reason))
+		bytes := testutil.ToFloat64(h2.m.UndrainedBytes.WithLabelValues(reason))
+		if files != w[0] || bytes != w[1] {
+			t.Errorf("undrained{reason=%s}: files %v bytes %v, want %v %v", reason, files, bytes, w[0], w[1])
+		}
+	}
+}
+
+func readCheckpoint(t *testing.T, cp string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(cp, "checkpoints.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func harnessEventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -177,10 +177,11 @@ func (t *Tailer) scan(ctx context.Context, first bool) {
 		lag += f.lag()
 	}
 	if first {
-		// Files that vanished while the shipper was stopped.
+		// Files the globs lost while the shipper was stopped: rotated away,
+		// deleted or replaced. Found again and drained, or reported.
 		for _, e := range t.store.Entries() {
 			if _, ok := seen[e.Key()]; !ok {
-				t.store.Delete(e.Key())
+				t.recoverMoved(ctx, e)
 			}
 		}
 	}
@@ -226,8 +227,16 @@ func (t *Tailer) open(fd found, first bool) (*follower, error) {
 	resume := ok && st.Size() >= e.Offset && fingerprintMatches(file, e.Fingerprint, e.FingerprintLen)
 	if ok && !resume {
 		t.set.Metrics.Rotations.WithLabelValues(shippermetrics.RotationTruncate).Inc()
-		t.log.Info("checkpointed file was truncated or its inode reused; reading it as a new generation",
-			"path", fd.path, "checkpoint_offset", e.Offset, "size", st.Size())
+		log := t.log.With("path", fd.path, "key", key, "checkpoint_offset", e.Offset, "seen_size", e.Size, "size", st.Size())
+		switch {
+		case st.Size() < e.Offset:
+			// copytruncate while the shipper was stopped: what was written
+			// after the stop and before the truncation is not in this file.
+			t.lost(log, shippermetrics.UndrainedTruncated, e, "checkpointed file was truncated while the shipper was stopped", fd.path)
+		case e.Size > e.Offset:
+			t.lost(log, shippermetrics.UndrainedReplaced, e, "checkpointed file was replaced (inode reused, other head bytes)", fd.path)
+		}
+		log.Info("reading the truncated or replaced file as a new generation")
 	}
 	if !resume {
 		e = checkpoint.Entry{Path: fd.path, Dev: fd.dev, Inode: fd.ino, Generation: t.store.NewGeneration()}
