@@ -28,6 +28,8 @@ func bindServe(fs *flag.FlagSet, c *serveConfig) {
 	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "GET this agent's own /readyz on http.addr and exit 0 if ready, 1 if not (for shell-less images)")
 	fs.StringVar(&a.Name, "name", a.Name, "agent name: service.name and gen_ai.agent.name")
 	fs.StringVar(&a.ID, "id", a.ID, "agent instance id: gen_ai.agent.id and service.instance.id (default the host name)")
+	fs.StringVar(&a.Version, "release.version", a.Version, "service.version on logs and spans and the version label of every metric: the release this agent runs (default: the build's version)")
+	fs.StringVar(&a.Track, "release.track", a.Track, "release track: stable or canary (the track label of every metric, agent.track on logs and spans)")
 	fs.IntVar(&a.Workers, "workers", a.Workers, "tasks processed concurrently")
 	fs.IntVar(&a.QueueSize, "queue_size", a.QueueSize, "tasks waiting for a worker; beyond it tasks are rejected with 429")
 	fs.DurationVar(&a.DrainTimeout, "drain_timeout", a.DrainTimeout, "on SIGTERM, how long in-flight tasks may finish before they are cancelled")

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/agentobs/agentobs/agent/internal/agent"
 	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/telemetry"
@@ -42,7 +44,10 @@ func runServe(args []string) error {
 	}
 	ctx, stop := telemetry.SignalContext()
 	defer stop()
-	shutdownTracing, err := telemetry.SetupTracing(ctx, c.Agent.Name, c.Agent.ID)
+	shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.Service{
+		Name: c.Agent.Name, InstanceID: c.Agent.ID, Version: c.Agent.Version,
+		Attributes: []attribute.KeyValue{attribute.String("agent.track", c.Agent.Track)},
+	})
 	if err != nil {
 		return err
 	}
@@ -51,7 +56,7 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := telemetry.NewServer(c.HTTPAddr, reg, logger.With("service.name", c.Agent.Name, "gen_ai.agent.id", c.Agent.ID))
+	srv := telemetry.NewServer(c.HTTPAddr, reg, logger.With("service.name", c.Agent.Name, "service.version", c.Agent.Version, "agent.track", c.Agent.Track, "gen_ai.agent.id", c.Agent.ID))
 	srv.Handle("/tasks", a.Handler())
 	// Ready exactly while the agent accepts tasks: not while starting,
 	// not while draining.

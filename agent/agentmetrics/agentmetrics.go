@@ -63,9 +63,24 @@ type Metrics struct {
 	QueueCapacity prometheus.Gauge
 }
 
-// New registers the agent metrics on reg (nil: unregistered); queueLen
-// reports the task queue's depth at each scrape.
-func New(reg prometheus.Registerer, queueLen func() float64) *Metrics {
+// Release is the build an agent runs. Its version and track are constant
+// labels of every agent series, so rules and dashboards compare a canary
+// with the stable fleet. Both are bounded: one value each per process,
+// a validated release name and a closed track set (stable, canary).
+type Release struct {
+	Version string // service.version, e.g. 1.4.0
+	Track   string // stable or canary
+}
+
+// Labels are the constant labels a Release adds to every agent series.
+func (r Release) Labels() prometheus.Labels {
+	return prometheus.Labels{"version": r.Version, "track": r.Track}
+}
+
+// New registers the agent metrics on reg (nil: unregistered), each series
+// labelled with rel's version and track; queueLen reports the task
+// queue's depth at each scrape.
+func New(reg prometheus.Registerer, rel Release, queueLen func() float64) *Metrics {
 	const ns, sub = "agentobs", "agent"
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, labels)
@@ -130,6 +145,7 @@ func New(reg prometheus.Registerer, queueLen func() float64) *Metrics {
 	m.Reloads.WithLabelValues("failure")
 	m.ReloadSuccess.Set(1)
 	if reg != nil {
+		reg = prometheus.WrapRegistererWith(rel.Labels(), reg)
 		reg.MustRegister(m.TasksReceived, m.Tasks, m.TaskDuration, m.InFlight, m.Steps, m.StepDuration,
 			m.LastStep, m.Percepts, m.Decisions, m.ToolCalls, m.ToolDuration, m.TokensUsed, m.PeerCalls,
 			m.PeerDuration, m.PolicyInfo, m.Reloads, m.ReloadSuccess, m.QueueDepth, m.QueueCapacity)

@@ -46,7 +46,7 @@ func DefaultConfig() Config {
 		BoundedLabels: []string{"job", "instance", "component", "service", "namespace", "cluster", "pod", "container",
 			"topic", "partition", "reason", "outcome", "result", "status", "code", "tool", "direction", "input",
 			"output", "kind", "field", "flag", "rule", "action", "source", "policy", "choice", "le", "quantile",
-			"severity", "slo", "alertname"},
+			"severity", "slo", "alertname", "track", "version"},
 		RunbookPrefix: "https://github.com/agentobs/agentobs/blob/main/alerts/runbooks.md",
 	}
 }

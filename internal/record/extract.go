@@ -26,6 +26,7 @@ const (
 	tDataset
 	tSession
 	tConversation
+	tVersion
 	numTargets
 )
 
@@ -47,7 +48,13 @@ var builtinKeys = [numTargets][]string{
 	tDataset:        {"event.dataset"},
 	tSession:        {FieldSessionID, "session_id", "sessionId"},
 	tConversation:   {FieldConversationID, "conversation_id", "conversationId"},
+	tVersion:        {FieldServiceVersion, "service_version", "serviceVersion", "resource.service.version", k8sLabels + "app.kubernetes.io/version", k8sLabels + "version"},
 }
+
+// k8sLabels is where Fluent Bit's kubernetes filter puts the pod's labels
+// ({"kubernetes":{"labels":{…}}}); a version found there is copied to
+// service.version and the label stays.
+const k8sLabels = "kubernetes.labels."
 
 type keyRef struct {
 	t    target
@@ -399,6 +406,23 @@ func (p *Parser) accept(t target, c *cand, rec *Record, msgSet, invalidTrace, in
 			return true
 		}
 		return false
+	case tVersion:
+		if _, taken := rec.Fields[FieldServiceVersion]; taken && !(c.top == FieldServiceVersion && c.rest == "") {
+			return false
+		}
+		v, ok := c.str()
+		if n, isNum := c.v.(json.Number); isNum {
+			v, ok = string(n), true
+		}
+		v = strings.TrimSpace(v)
+		if !ok || v == "" || len(v) > 256 {
+			return false // not a release name: left where it is
+		}
+		if c.top != "kubernetes" && !strings.HasPrefix(c.top, k8sLabels) {
+			consume(rec.Fields, c)
+		}
+		rec.Fields[FieldServiceVersion] = v
+		return false // done by hand above; lower-ranked spellings see it taken
 	case tSession, tConversation:
 		key := FieldSessionID
 		if t == tConversation {

@@ -10,9 +10,11 @@ import (
 // and summarise it, without decoding the whole document.
 type Meta struct {
 	EventID, TraceID, SpanID, Service, ServiceInstance, SessionID, ConversationID, Message string
-	Level                                                                                  Level
-	Timestamp                                                                              time.Time
-	HasTimestamp                                                                           bool
+	// ServiceVersion is service.version when it is a string, else "".
+	ServiceVersion string
+	Level          Level
+	Timestamp      time.Time
+	HasTimestamp   bool
 }
 
 // Peek reads the top-level fields of an encoded record (as AppendJSON writes
@@ -43,11 +45,14 @@ func Peek(doc []byte) (Meta, error) {
 			dst = &m.Service
 		case FieldServiceInstance:
 			dst = &m.ServiceInstance
-		case FieldSessionID, FieldConversationID:
+		case FieldSessionID, FieldConversationID, FieldServiceVersion:
 			// Ordinary fields, not typed ones: tolerate any JSON type.
 			d := &m.SessionID
-			if key == FieldConversationID {
+			switch key {
+			case FieldConversationID:
 				d = &m.ConversationID
+			case FieldServiceVersion:
+				d = &m.ServiceVersion
 			}
 			start := sc.pos
 			if err := sc.skip(); err != nil {

@@ -116,6 +116,14 @@ const (
 	// these flat keys so Peek finds them at the top level.
 	FieldSessionID      = "session.id"
 	FieldConversationID = "gen_ai.conversation.id"
+	// FieldServiceVersion is the release of the service that wrote the
+	// record (ECS/OTel service.version), so a canary's records can be told
+	// from the stable fleet's. Parse canonicalises it from a JSON field
+	// (service.version, {"service":{"version"}}, service_version,
+	// serviceVersion), an OTel resource attribute, or the pod labels
+	// Fluent Bit's kubernetes filter adds (app.kubernetes.io/version, then
+	// version); a pod label is copied, not moved.
+	FieldServiceVersion = "service.version"
 )
 
 // Flags describing what happened to a record at the edge. They are written to

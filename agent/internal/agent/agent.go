@@ -92,7 +92,8 @@ func New(cfg Config, set Settings) (*Agent, error) {
 		set.Propagator = otel.GetTextMapPropagator()
 	}
 	logger := slog.New(stepHandler{set.Logger.Handler()}).With(
-		slog.String("service.name", cfg.Name), slog.String("gen_ai.agent.id", cfg.ID))
+		slog.String("service.name", cfg.Name), slog.String("service.version", cfg.Version),
+		slog.String("agent.track", cfg.Track), slog.String("gen_ai.agent.id", cfg.ID))
 	a := &Agent{
 		cfg:    cfg,
 		logger: logger,
@@ -101,7 +102,7 @@ func New(cfg Config, set Settings) (*Agent, error) {
 		queue:  make(chan *job, cfg.QueueSize),
 		source: env.NewSource(cfg.Env, cfg.ID),
 	}
-	a.metrics = agentmetrics.New(set.Registerer, func() float64 { return float64(len(a.queue)) })
+	a.metrics = agentmetrics.New(set.Registerer, agentmetrics.Release{Version: cfg.Version, Track: cfg.Track}, func() float64 { return float64(len(a.queue)) })
 	a.metrics.QueueCapacity.Set(float64(cfg.QueueSize))
 	engine, err := policy.NewEngine(cfg.Policy, cfg.Arms())
 	if err != nil {
@@ -220,6 +221,7 @@ func (a *Agent) Submit(parent context.Context, task env.Task, source string, don
 			semconv.GenAIOperationNameInvokeAgent,
 			semconv.GenAIAgentName(a.cfg.Name),
 			semconv.GenAIAgentID(a.cfg.ID),
+			semconv.GenAIAgentVersion(a.cfg.Version),
 			attribute.String("task.id", task.ID),
 			attribute.String("task.kind", task.Kind),
 			attribute.String("task.source", source),

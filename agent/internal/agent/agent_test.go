@@ -53,6 +53,7 @@ func (b *syncBuffer) Bytes() []byte {
 func fastConfig(name string) Config {
 	c := DefaultConfig()
 	c.Name, c.ID = name, name+"-0"
+	c.Version, c.Track = "2.0.0-rc1", TrackCanary
 	c.Env.Rate = 0
 	c.DrainTimeout = 5 * time.Second
 	for _, t := range []*executor.ToolConfig{&c.Executor.Search, &c.Executor.Calculator, &c.Executor.HTTPFetch, &c.Executor.LLMCall} {
@@ -184,15 +185,17 @@ func TestLogsCarryTheirSpansTraceContext(t *testing.T) {
 		if span.SpanContext.TraceID().String() != tid {
 			t.Fatalf("line trace %s, its span's trace %s", tid, span.SpanContext.TraceID())
 		}
-		if m["service.name"] != "agent-a" || m["gen_ai.agent.id"] != "agent-a-0" {
-			t.Fatalf("line without service and agent id: %s", line)
+		if m["service.name"] != "agent-a" || m["gen_ai.agent.id"] != "agent-a-0" ||
+			m["service.version"] != "2.0.0-rc1" || m["agent.track"] != TrackCanary {
+			t.Fatalf("line without service, version, track and agent id: %s", line)
 		}
 		if strings.Fields(span.Name)[0] != "invoke_agent" && !hasStep {
 			t.Fatalf("step line without agent.step: %s", line)
 		}
 		var rec record.Record
 		p.Parse(line, &rec)
-		if rec.TraceID != tid || rec.SpanID != sid || rec.Service != "agent-a" || rec.Level == record.LevelUnknown {
+		if rec.TraceID != tid || rec.SpanID != sid || rec.Service != "agent-a" || rec.Level == record.LevelUnknown ||
+			rec.Fields[record.FieldServiceVersion] != "2.0.0-rc1" {
 			t.Fatalf("record core parsed %+v from %s", rec, line)
 		}
 	}
@@ -267,9 +270,18 @@ func TestMetricsExposedWithExemplars(t *testing.T) {
 			t.Errorf("%s has %d series, want %d", name, len(f.Metric), n)
 		}
 	}
-	for name := range families {
+	for name, f := range families {
 		if _, ok := want[name]; !ok {
 			t.Errorf("metric %s is not listed in the test (and in agent/METRICS.md?)", name)
+		}
+		for _, m := range f.Metric {
+			got := map[string]string{}
+			for _, l := range m.Label {
+				got[l.GetName()] = l.GetValue()
+			}
+			if got["version"] != "2.0.0-rc1" || got["track"] != TrackCanary {
+				t.Errorf("%s series %v lacks version=2.0.0-rc1, track=canary", name, got)
+			}
 		}
 	}
 	if v := families["agentobs_agent_steps_total"].Metric[0].GetCounter().GetValue(); v != 2 {
@@ -409,5 +421,28 @@ func TestReloadPolicy(t *testing.T) {
 		testutil.ToFloat64(a.metrics.Reloads.WithLabelValues("failure")) != 1 ||
 		testutil.ToFloat64(a.metrics.ReloadSuccess) != 0 {
 		t.Fatal("reload state or metrics wrong")
+	}
+}
+
+// The release becomes label values, so only short release names and the
+// closed track set pass validation.
+func TestReleaseValidation(t *testing.T) {
+	f := func(version, track string, ok bool) {
+		t.Helper()
+		c := fastConfig("v")
+		c.Version, c.Track = version, track
+		if err := c.Validate(); (err == nil) != ok {
+			t.Errorf("version %q track %q: err = %v, want ok = %v", version, track, err, ok)
+		}
+	}
+	f("1.4.0", TrackStable, true)
+	f("v0.0.0-20261130110950-a581d6a0c0ab+dirty", TrackCanary, true)
+	f("", TrackStable, false)
+	f("1.4.0 with spaces", TrackStable, false)
+	f(strings.Repeat("9", 65), TrackStable, false)
+	f("1.4.0", "beta", false)
+	f("1.4.0", "", false)
+	if v := BuildVersion(); !versionRe.MatchString(v) {
+		t.Errorf("BuildVersion() = %q is not a valid version", v)
 	}
 }

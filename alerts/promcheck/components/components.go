@@ -39,7 +39,7 @@ func Registry(component string) (*prometheus.Registry, error) {
 	case "agent":
 		// agent/serve.go: agent.New registers agentmetrics on the registry
 		// served by the telemetry server, which exports readiness.
-		agentmetrics.New(reg, func() float64 { return 0 })
+		agentmetrics.New(reg, agentmetrics.Release{Version: "dev", Track: "stable"}, func() float64 { return 0 })
 		if err := telemetry.NewServer("", reg, discard).ExportReadiness(reg, "agent"); err != nil {
 			return nil, err
 		}
