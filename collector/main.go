@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -28,6 +29,19 @@ const exitTimeout = 5 * time.Second
 
 // proc is the state shared by every [OUTPUT] instance of this process.
 var proc = plugin.NewProcess(os.Stderr)
+
+// instance is what Fluent Bit holds for one [OUTPUT] section (its
+// remote_context). fluent-bit-go never forgets a context, so on exit the
+// handle lets go of the output: a hot reload leaves a few bytes behind per
+// closed section, not the output and its buffers.
+type instance struct{ out atomic.Pointer[plugin.Output] }
+
+func outputOf(ctx unsafe.Pointer) *plugin.Output {
+	if h, ok := output.FLBPluginGetContext(ctx).(*instance); ok {
+		return h.out.Load()
+	}
+	return nil
+}
 
 // flbConfig serves properties through Fluent Bit's output_get_property.
 type flbConfig struct{ plugin unsafe.Pointer }
@@ -46,7 +60,9 @@ func FLBPluginInit(p unsafe.Pointer) int {
 		fmt.Fprintf(os.Stderr, "[error] [output:agentobs] %v\n", err)
 		return output.FLB_ERROR
 	}
-	output.FLBPluginSetContext(p, o)
+	h := &instance{}
+	h.out.Store(o)
+	output.FLBPluginSetContext(p, h)
 	return output.FLB_OK
 }
 
@@ -58,8 +74,8 @@ func FLBPluginFlush(data unsafe.Pointer, length C.int, tag *C.char) int {
 
 //export FLBPluginFlushCtx
 func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) int {
-	o, ok := output.FLBPluginGetContext(ctx).(*plugin.Output)
-	if !ok {
+	o := outputOf(ctx)
+	if o == nil {
 		fmt.Fprintln(os.Stderr, "[error] [output:agentobs] flush for an unknown instance")
 		return output.FLB_ERROR
 	}
@@ -70,9 +86,17 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) int 
 	return o.Flush(context.Background(), chunk, C.GoString(tag))
 }
 
+// FLBPluginExitCtx closes one instance. Fluent Bit 5.x calls it instead of
+// FLBPluginExit when exported, at shutdown and for every section on a hot
+// reload (Hot_Reload On + SIGHUP) before it initialises the new ones.
+//
 //export FLBPluginExitCtx
 func FLBPluginExitCtx(ctx unsafe.Pointer) int {
-	if o, ok := output.FLBPluginGetContext(ctx).(*plugin.Output); ok {
+	h, ok := output.FLBPluginGetContext(ctx).(*instance)
+	if !ok {
+		return output.FLB_OK
+	}
+	if o := h.out.Swap(nil); o != nil {
 		if err := proc.CloseOutput(o, exitTimeout); err != nil {
 			fmt.Fprintf(os.Stderr, "[warn] [output:agentobs] exit: %v\n", err)
 		}
@@ -80,6 +104,9 @@ func FLBPluginExitCtx(ctx unsafe.Pointer) int {
 	return output.FLB_OK
 }
 
+// FLBPluginExit closes everything; only Fluent Bit versions that do not
+// know FLBPluginExitCtx call it.
+//
 //export FLBPluginExit
 func FLBPluginExit() int {
 	_ = proc.Exit(exitTimeout)

@@ -140,3 +140,24 @@ func Ping(ctx context.Context, conn Config) error {
 	}
 	return nil
 }
+
+// MissingTopics asks the cluster which of names do not exist (a metadata
+// request, which never auto-creates them). An error means the cluster did
+// not answer; then nothing is known about the topics.
+func MissingTopics(ctx context.Context, conn Config, names ...string) ([]string, error) {
+	c, err := conn.Client()
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return nil, fmt.Errorf("kafka metadata for %v: %w", names, err)
+	}
+	var missing []string
+	for _, t := range res.Topics {
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+			missing = append(missing, t.Name)
+		}
+	}
+	return missing, nil
+}

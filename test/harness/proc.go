@@ -149,6 +149,18 @@ func (p *Proc) Signal(sig syscall.Signal, grace time.Duration) error {
 	return p.err
 }
 
+// Notify sends sig to the process group and returns at once (SIGHUP for a
+// reload, SIGSTOP/SIGCONT for a freeze).
+func (p *Proc) Notify(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("%s was never started", p.Name)
+	}
+	return syscall.Kill(-cmd.Process.Pid, sig)
+}
+
 // Stop is a graceful SIGTERM with a 30 s deadline.
 func (p *Proc) Stop() error { return p.Signal(syscall.SIGTERM, 30*time.Second) }
 

@@ -73,7 +73,17 @@ type Config struct {
 	MetricsAddr string
 	// LogLevel ("Plugin_Log_Level"): debug, info (default), warn, error.
 	LogLevel string
+	// CreateTopics ("Create_Topics"): at init, create Topic and DLQ_Topic
+	// when the cluster says they do not exist (broker defaults for
+	// partitions and replication). Default off: a missing topic fails init.
+	CreateTopics bool
 }
+
+// DefaultInstance is the Instance of the n-th output of a process when the
+// section names none: like Fluent Bit's own names (kafka.0, kafka.1), n
+// is the lowest number no live output of this process uses, so a hot
+// reload gives the new outputs the names of the ones it closed.
+func DefaultInstance(n int) string { return fmt.Sprintf("agentobs.%d", n) }
 
 // Keys are every property the plugin reads, for documentation and for
 // the host program's warning about unknown keys.
@@ -82,7 +92,7 @@ var Keys = []string{"Instance", "Source", "Brokers", "Topic", "Topic_Key", "DLQ_
 	"Kafka_TLS", "Kafka_TLS_CA_File", "Kafka_TLS_Crt_File", "Kafka_TLS_Key_File", "Kafka_TLS_Verify",
 	"Kafka_TLS_Server_Name", "SASL_Mechanism", "SASL_Username", "SASL_Password", "SASL_Password_File",
 	"Level_Key", "Service_Key", "Message_Key", "Time_Key", "Default_Service", "Max_Record_Bytes", "Oversize",
-	"Redact", "Content_Max_Bytes", "Metrics_Addr", "Plugin_Log_Level"}
+	"Redact", "Content_Max_Bytes", "Metrics_Addr", "Plugin_Log_Level", "Create_Topics"}
 
 // DefaultConfig mirrors the shared defaults (kafkax, edge) with the
 // collector's timeout; Instance and Source are filled by ParseConfig.
@@ -100,7 +110,7 @@ func DefaultConfig() Config {
 func ParseConfig(g ConfigGetter, instanceSeq int) (Config, error) {
 	c := DefaultConfig()
 	p := parser{g: g}
-	c.Instance = p.str("Instance", fmt.Sprintf("agentobs.%d", instanceSeq))
+	c.Instance = p.str("Instance", DefaultInstance(instanceSeq))
 	host, _ := os.Hostname()
 	c.Source = p.str("Source", host)
 	if v := p.list("Brokers"); v != nil {
@@ -140,6 +150,7 @@ func ParseConfig(g ConfigGetter, instanceSeq int) (Config, error) {
 	c.Edge.Policy.MaxContentBytes = int(p.size("Content_Max_Bytes", int64(c.Edge.Policy.MaxContentBytes)))
 	c.MetricsAddr = p.str("Metrics_Addr", "")
 	c.LogLevel = strings.ToLower(p.str("Plugin_Log_Level", c.LogLevel))
+	c.CreateTopics = p.bool("Create_Topics", false)
 	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
 		return c, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -233,14 +234,15 @@ func TestConcurrentFlushes(t *testing.T) {
 
 func TestProcessSharesMetricsListener(t *testing.T) {
 	p := NewProcess(io.Discard)
-	a, err := p.Init(MapConfig{"Instance": "a", "Metrics_Addr": "127.0.0.1:0"})
+	// An unreachable broker: the topic check at init is skipped with a warning.
+	a, err := p.Init(MapConfig{"Instance": "a", "Metrics_Addr": "127.0.0.1:0", "Brokers": noBroker})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Init(MapConfig{"Instance": "b", "Metrics_Addr": "127.0.0.1:0"}); err != nil {
+	if _, err := p.Init(MapConfig{"Instance": "b", "Metrics_Addr": "127.0.0.1:0", "Brokers": noBroker}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Init(MapConfig{"Instance": "a"}); err == nil {
+	if _, err := p.Init(MapConfig{"Instance": "a", "Brokers": noBroker}); err == nil {
 		t.Error("a second instance named a was accepted")
 	}
 	if _, err := p.Init(MapConfig{"Key_Strategy": "x"}); err == nil || !strings.Contains(err.Error(), "Key_Strategy") {
@@ -274,6 +276,59 @@ func TestProcessSharesMetricsListener(t *testing.T) {
 	}
 	if err := errors.Join(a.Close(context.Background())); err != nil {
 		t.Errorf("second close: %v", err)
+	}
+}
+
+// noBroker refuses connections at once.
+const noBroker = "127.0.0.1:1"
+
+// TestProcessReloadKeepsNames: Fluent Bit 5.x's hot reload calls
+// FLBPluginExitCtx for every instance, then FLBPluginInit for the new
+// configuration in the same process. The closed instances must release
+// their names: a named Instance is accepted again and default names start
+// again at agentobs.0 instead of moving on (and closed outputs piling up).
+func TestProcessReloadKeepsNames(t *testing.T) {
+	p := NewProcess(io.Discard)
+	defer p.Exit(5 * time.Second)
+	load := func() []*Output {
+		t.Helper()
+		var outs []*Output
+		for _, c := range []MapConfig{{"Instance": "main"}, {}, {}} {
+			c["Brokers"] = noBroker
+			o, err := p.Init(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs = append(outs, o)
+		}
+		return outs
+	}
+	want := []string{"main", "agentobs.0", "agentobs.1"}
+	for reload := range 3 {
+		outs := load()
+		if got := p.Outputs(); !slices.Equal(got, want) {
+			t.Fatalf("reload %d: outputs %v, want %v", reload, got, want)
+		}
+		for _, o := range outs {
+			if err := p.CloseOutput(o, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := p.Outputs(); len(got) != 0 {
+			t.Fatalf("reload %d: closed outputs still live: %v", reload, got)
+		}
+	}
+	// A gap left by a closed default-named output is reused first.
+	outs := load()
+	if err := p.CloseOutput(outs[1], 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	o, err := p.Init(MapConfig{"Brokers": noBroker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Config().Instance != "agentobs.0" {
+		t.Errorf("new output named %s, want agentobs.0", o.Config().Instance)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,8 +31,10 @@ type Process struct {
 	reg     *prometheus.Registry
 	metrics *collectormetrics.Metrics
 	servers map[string]*serverRun
+	// outputs are the live instances: Init adds, CloseOutput and Exit
+	// remove, so a hot reload (every instance closed, then the new
+	// configuration initialised in the same process) starts from none.
 	outputs []*Output
-	inits   int
 	// readyExported: agentobs_collector_ready is registered with the first
 	// listener. Every listener of the process turns ready at the same time
 	// (when it starts serving) and the registry is shared, so one gauge
@@ -75,16 +78,16 @@ func (p *Process) ensureMetrics() {
 func (p *Process) Init(g ConfigGetter) (*Output, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	seq := p.inits
-	p.inits++
+	seq := 0
+	for p.uses(DefaultInstance(seq)) {
+		seq++
+	}
 	cfg, err := ParseConfig(g, seq)
 	if err != nil {
 		return nil, fmt.Errorf("agentobs output: invalid configuration:\n%w", err)
 	}
-	for _, o := range p.outputs {
-		if o.cfg.Instance == cfg.Instance {
-			return nil, fmt.Errorf("agentobs output: Instance %q is used by two [OUTPUT] sections; give each its own", cfg.Instance)
-		}
+	if p.uses(cfg.Instance) {
+		return nil, fmt.Errorf("agentobs output: Instance %q is used by two [OUTPUT] sections; give each its own", cfg.Instance)
 	}
 	logger, err := telemetry.NewLogger(p.logOut, cfg.LogLevel)
 	if err != nil {
@@ -118,12 +121,24 @@ func (p *Process) Init(g ConfigGetter) (*Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agentobs output: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), topicCheckTimeout(cfg))
+	err = o.CheckTopics(ctx)
+	cancel()
+	if err != nil {
+		_ = o.Close(context.Background())
+		return nil, fmt.Errorf("agentobs output: %w", err)
+	}
 	p.outputs = append(p.outputs, o)
 	logger.Info("output ready", "output", cfg.Instance, "brokers", cfg.Kafka.Brokers, "topic", cfg.Producer.Topic,
 		"dlq_topic", cfg.Edge.DLQTopic, "key_strategy", cfg.KeyStrategy, "required_acks", cfg.Producer.RequiredAcks,
 		"compression", cfg.Producer.Compression, "timeout", cfg.Timeout.String(), "tls", cfg.Kafka.TLS.Enabled,
 		"sasl", cfg.Kafka.SASL.Mechanism, "metrics_addr", cfg.MetricsAddr, "source", cfg.Source)
 	return o, nil
+}
+
+// uses reports whether a live output is named instance (p.mu held).
+func (p *Process) uses(instance string) bool {
+	return slices.ContainsFunc(p.outputs, func(o *Output) bool { return o.cfg.Instance == instance })
 }
 
 // MetricsAddr is the bound address of the listener configured as addr.
@@ -136,11 +151,31 @@ func (p *Process) MetricsAddr(addr string) string {
 	return ""
 }
 
-// CloseOutput closes one instance (FLBPluginExitCtx) within timeout.
+// CloseOutput closes one instance (FLBPluginExitCtx) within timeout and
+// releases its name. Fluent Bit 5.x calls only FLBPluginExitCtx when the
+// plugin exports it, also on a hot reload, and then initialises the new
+// configuration in the same process: an instance kept here would make the
+// reloaded section's Instance a duplicate and Fluent Bit would exit. The
+// metrics listeners stay up for the process's lifetime (a reload keeps
+// serving /metrics on the same address).
 func (p *Process) CloseOutput(o *Output, timeout time.Duration) error {
+	p.mu.Lock()
+	p.outputs = slices.DeleteFunc(p.outputs, func(x *Output) bool { return x == o })
+	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return o.Close(ctx)
+}
+
+// Outputs are the names of the live instances, in init order.
+func (p *Process) Outputs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	names := make([]string, len(p.outputs))
+	for i, o := range p.outputs {
+		names[i] = o.cfg.Instance
+	}
+	return names
 }
 
 // Exit closes every instance not closed yet and the metrics listeners
