@@ -18,6 +18,7 @@ import (
 
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/elastic/go-elasticsearch/v8/esutil"
@@ -54,13 +55,12 @@ func BenchmarkIndexerVsBulkIndexer(b *testing.B) {
 	for i := range n {
 		r := &record.Record{Timestamp: base.Add(time.Duration(i) * time.Microsecond), Level: record.LevelInfo,
 			Service: fmt.Sprintf("agent-%d", i%8), TraceID: fmt.Sprintf("%032x", 1+i/20), SpanID: fmt.Sprintf("%016x", 1+i),
-			EventID: record.EventID("bench", uint64(i), nil), Message: "tool call finished",
+			EventID: publish.EventID("bench", uint64(i), nil), Message: "tool call finished",
 			Fields: map[string]any{"gen_ai.operation.name": "chat", "tool.output": strings.Repeat("y", 700)}}
 		docs[i], values[i] = r, r.AppendJSON(nil)
 	}
 	b.Logf("record size %d bytes", len(values[0]))
 	pc := kafkaclient.DefaultProducerConfig()
-	pc.Topic = topic
 	prod, err := kafkaclient.NewProducer(kc, pc, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -68,7 +68,7 @@ func BenchmarkIndexerVsBulkIndexer(b *testing.B) {
 	for i := 0; i < n; i += 5000 {
 		msgs := make([]kafka.Message, 0, 5000)
 		for j := i; j < min(i+5000, n); j++ {
-			msgs = append(msgs, kafkaclient.RecordMessage(topic, docs[j], values[j]))
+			msgs = append(msgs, publish.RecordMessage(topic, docs[j], values[j]))
 		}
 		if err := prod.Send(context.Background(), msgs); err != nil {
 			b.Fatal(err)

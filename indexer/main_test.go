@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/elastic/go-elasticsearch/v8"
@@ -63,7 +64,6 @@ func TestSIGKILLMidStreamExactlyOnce(t *testing.T) {
 	t.Cleanup(func() { schema.Uninstall(context.Background(), es, names) })
 	const n = 100000
 	pc := kafkaclient.DefaultProducerConfig()
-	pc.Topic = topic
 	prod, err := kafkaclient.NewProducer(kc, pc, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +81,8 @@ func TestSIGKILLMidStreamExactlyOnce(t *testing.T) {
 		for i := from; i < to; i++ {
 			r := record.Record{Timestamp: base.Add(time.Duration(i) * time.Microsecond), Message: "agent step " + strings.Repeat("x", 150),
 				Level: record.LevelInfo, Service: fmt.Sprintf("agent-%d", i%5), TraceID: fmt.Sprintf("%032x", 1+i/20),
-				EventID: record.EventID("sigkill", uint64(i), nil)}
-			m := kafkaclient.RecordMessage(topic, &r, r.AppendJSON(nil))
+				EventID: publish.EventID("sigkill", uint64(i), nil)}
+			m := publish.RecordMessage(topic, &r, r.AppendJSON(nil))
 			msgs = append(msgs, m)
 			if i%10 == 0 { // a producer retry
 				msgs = append(msgs, m)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/agentobs/agentobs/shipper/app"
 	"github.com/agentobs/agentobs/test/harness"
@@ -103,8 +104,8 @@ func check(t testing.TB, msgs []kafka.Message, n int64) tally {
 		if err := json.Unmarshal(m.Value, &doc); err != nil {
 			t.Fatalf("bad record %q: %v", m.Value, err)
 		}
-		if kafkaclient.Header(m, kafkaclient.HeaderEventID) != doc.EventID {
-			t.Fatalf("event.id header %q != body %q", kafkaclient.Header(m, kafkaclient.HeaderEventID), doc.EventID)
+		if kafkaclient.Header(m, publish.HeaderEventID) != doc.EventID {
+			t.Fatalf("event.id header %q != body %q", kafkaclient.Header(m, publish.HeaderEventID), doc.EventID)
 		}
 		ta.ids[doc.EventID]++
 		if ta.ids[doc.EventID] > 1 {

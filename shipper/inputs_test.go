@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/agentobs/agentobs/shipper/app"
 	"github.com/agentobs/agentobs/test/harness"
@@ -40,7 +41,7 @@ func TestHTTPIngestToKafka(t *testing.T) {
 	msgs := consume(t, brokers, topic, 4, 30*time.Second)
 	ids := map[string]int{}
 	for _, m := range msgs {
-		ids[kafkaclient.Header(m, kafkaclient.HeaderEventID)]++
+		ids[kafkaclient.Header(m, publish.HeaderEventID)]++
 	}
 	if len(msgs) != 4 || len(ids) != 2 {
 		t.Fatalf("want 4 messages with 2 ids, got %d with %v", len(msgs), ids)
@@ -81,7 +82,7 @@ func TestStdinToKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := consume(t, brokers, topic, 3, 20*time.Second)
-	if len(msgs) != 3 || kafkaclient.Header(msgs[0], kafkaclient.HeaderService) != "piped-agent" {
+	if len(msgs) != 3 || kafkaclient.Header(msgs[0], publish.HeaderService) != "piped-agent" {
 		t.Fatalf("got %d messages", len(msgs))
 	}
 }

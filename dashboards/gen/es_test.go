@@ -21,6 +21,7 @@ import (
 
 	"github.com/agentobs/agentobs/dashboards/links"
 	"github.com/agentobs/agentobs/indexer/schema"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
 )
@@ -71,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 	for i, r := range recs {
 		rc := record.Record{Timestamp: base.Add(r.at), Message: r.msg, Level: record.Level(r.level), Service: r.svc,
 			ServiceInstance: r.svc + "-0", TraceID: r.trace, SpanID: r.span, Dataset: "agentobs.fixture"}
-		rc.EventID = record.EventID("dashboards-fixture", uint64(i), []byte(r.msg))
+		rc.EventID = publish.EventID("dashboards-fixture", uint64(i), []byte(r.msg))
 		doc := rc.AppendJSON(nil)
 		fmt.Fprintf(&bulk, `{"create":{"_index":%q,"_id":%q}}`+"\n%s\n", f.names.Index(rc.Timestamp), rc.EventID, doc)
 		for _, tag := range strings.Fields(r.tag) {

@@ -75,7 +75,6 @@ func New(cfg Config, set Settings) (*App, error) {
 	a.writer = bulk.NewWriter(es, bc, a.m, set.Logger)
 	a.store = trace.NewStore(es, cfg.Names)
 	pc := kafkaclient.DefaultProducerConfig()
-	pc.Topic = cfg.DLQTopic
 	pc.BatchBytes = int64(max(cfg.Bulk.MaxDocBytes+64<<10, 1<<20))
 	if a.dlq, err = kafkaclient.NewProducer(cfg.Kafka, pc, kafkaclient.NewProducerMetrics(set.Registry, "indexer")); err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/elastic/go-elasticsearch/v8"
@@ -53,7 +54,6 @@ func newEnv(t *testing.T, partitions int) *env {
 	c.Bulk.MaxBackoff = 2 * time.Second
 	e.cfg = c
 	pc := kafkaclient.DefaultProducerConfig()
-	pc.Topic = e.topic
 	p, err := kafkaclient.NewProducer(kc, pc, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func (e *env) start(cfg Config) (a *App, stop func()) {
 // rec builds record i of a trace.
 func rec(i int, traceID, service string, ts time.Time, level record.Level) *record.Record {
 	r := &record.Record{Timestamp: ts, Message: fmt.Sprintf("step %d of the agent loop", i), Level: level,
-		Service: service, TraceID: traceID, EventID: record.EventID("test", uint64(i), []byte(traceID)),
+		Service: service, TraceID: traceID, EventID: publish.EventID("test", uint64(i), []byte(traceID)),
 		Fields: map[string]any{"seq": i}}
 	if traceID != "" {
 		r.SpanID = fmt.Sprintf("%016x", i+1)
@@ -98,7 +98,7 @@ func (e *env) produce(recs []*record.Record) {
 	e.t.Helper()
 	msgs := make([]kafka.Message, 0, len(recs))
 	for _, r := range recs {
-		msgs = append(msgs, kafkaclient.RecordMessage(e.topic, r, r.AppendJSON(nil)))
+		msgs = append(msgs, publish.RecordMessage(e.topic, r, r.AppendJSON(nil)))
 	}
 	e.produceRaw(msgs)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/agentobs/agentobs/indexer/bulk"
 	"github.com/agentobs/agentobs/indexer/trace"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -198,7 +199,7 @@ func TestTraceLookupSummaryReplayAndSession(t *testing.T) {
 	// different services with a key per service spread over partitions.
 	var msgs []kafka.Message
 	for i := len(recs) - 1; i >= 0; i-- {
-		m := kafkaclient.RecordMessage(e.topic, recs[i], recs[i].AppendJSON(nil))
+		m := publish.RecordMessage(e.topic, recs[i], recs[i].AppendJSON(nil))
 		m.Key = []byte(recs[i].Service)
 		msgs = append(msgs, m)
 	}

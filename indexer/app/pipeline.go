@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/agentobs/agentobs/indexer/internal/offsets"
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -200,7 +200,7 @@ func (p *pipeline) prepare(m kafka.Message, idx *schema.Indexer) prepared {
 	id := meta.EventID
 	if id == "" {
 		t, part, off := origin(m)
-		id = record.EventID("kafka|"+t+"|"+strconv.Itoa(part), uint64(off), nil)
+		id = publish.OffsetEventID(t, part, off)
 		src = withEventID(src, id)
 		p.m.MissingEventID.Inc()
 	}

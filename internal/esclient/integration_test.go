@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/esclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
 )
@@ -38,7 +39,7 @@ func TestIndexAndSearchByTraceID(t *testing.T) {
 			tr = traceB
 		}
 		r := record.Record{Timestamp: time.Date(2026, 11, 26, 9, 0, 0, i, time.UTC), Message: fmt.Sprintf("line %d", i),
-			Level: record.LevelInfo, Service: "svc", TraceID: tr, EventID: record.EventID("esx-itest", uint64(i), nil)}
+			Level: record.LevelInfo, Service: "svc", TraceID: tr, EventID: publish.EventID("esx-itest", uint64(i), nil)}
 		fmt.Fprintf(&body, `{"create":{"_index":%q,"_id":%q}}`+"\n", index, r.EventID)
 		body.Write(r.AppendJSON(nil))
 		body.WriteByte('\n')

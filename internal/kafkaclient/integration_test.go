@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +24,6 @@ func TestProduceConsumeGroup(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := kafkaclient.NewProducerMetrics(reg, "itest")
 	pc := kafkaclient.DefaultProducerConfig()
-	pc.Topic = topic
 	p, err := kafkaclient.NewProducer(conn, pc, m)
 	if err != nil {
 		t.Fatal(err)
@@ -40,9 +40,9 @@ func TestProduceConsumeGroup(t *testing.T) {
 				Message:   fmt.Sprintf("step %d", i), Level: record.LevelInfo, Service: "agent-a",
 				TraceID: fmt.Sprintf("%032x", tr+1), SpanID: fmt.Sprintf("%016x", i+1),
 			}
-			r.EventID = record.EventID("itest", uint64(tr*perTrace+i), nil)
+			r.EventID = publish.EventID("itest", uint64(tr*perTrace+i), nil)
 			want[r.EventID] = r
-			msgs = append(msgs, kafkaclient.RecordMessage("", &r, r.AppendJSON(nil)))
+			msgs = append(msgs, publish.RecordMessage(topic, &r, r.AppendJSON(nil)))
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -78,8 +78,8 @@ func TestProduceConsumeGroup(t *testing.T) {
 			t.Fatalf("unexpected record %s", msg.Value)
 		}
 		seen[meta.EventID]++
-		if string(msg.Key) != w.TraceID || kafkaclient.Header(msg, kafkaclient.HeaderTraceID) != w.TraceID ||
-			kafkaclient.Header(msg, kafkaclient.HeaderEventID) != w.EventID || kafkaclient.Header(msg, kafkaclient.HeaderSchema) != record.SchemaVersion {
+		if string(msg.Key) != w.TraceID || kafkaclient.Header(msg, publish.HeaderTraceID) != w.TraceID ||
+			kafkaclient.Header(msg, publish.HeaderEventID) != w.EventID || kafkaclient.Header(msg, publish.HeaderSchema) != record.SchemaVersion {
 			t.Fatalf("key/headers wrong: key=%s headers=%v want trace %s event %s", msg.Key, msg.Headers, w.TraceID, w.EventID)
 		}
 		if p, ok := partOf[w.TraceID]; ok && p != msg.Partition {
@@ -104,14 +104,13 @@ func TestProduceConsumeGroup(t *testing.T) {
 func TestProduceTooLargeIsPermanent(t *testing.T) {
 	conn := harness.RequireKafka(t)
 	pc := kafkaclient.DefaultProducerConfig()
-	pc.Topic = harness.Topic(t, 1)
 	pc.BatchBytes = 4096
 	p, err := kafkaclient.NewProducer(conn, pc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	err = p.Send(context.Background(), []kafka.Message{{Value: make([]byte, 8192)}})
+	err = p.Send(context.Background(), []kafka.Message{{Topic: harness.Topic(t, 1), Value: make([]byte, 8192)}})
 	if reason, retry := kafkaclient.Classify(err); reason != "too_large" || retry {
 		t.Fatalf("Classify(%v) = %s, %v; want too_large, permanent", err, reason, retry)
 	}
@@ -132,8 +131,14 @@ func TestProduceUnreachableIsRetryable(t *testing.T) {
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = p.Send(ctx, []kafka.Message{{Value: []byte("{}")}})
+	err = p.Send(ctx, []kafka.Message{{Topic: "agentobs-logs", Value: []byte("{}")}})
 	if _, retry := kafkaclient.Classify(err); err == nil || !retry {
 		t.Fatalf("Send to a closed port: err=%v retryable=%v, want a retryable error", err, retry)
+	}
+	// A message without a topic is the caller's bug: refused before any
+	// I/O, permanently (publish always sets the topic).
+	err = p.Send(ctx, []kafka.Message{{Value: []byte("{}")}})
+	if reason, retry := kafkaclient.Classify(err); reason != "rejected" || retry {
+		t.Fatalf("Send without a topic: err=%v reason=%s retryable=%v, want rejected, permanent", err, reason, retry)
 	}
 }

@@ -7,19 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/agentobs/agentobs/internal/record"
 	"github.com/segmentio/kafka-go"
-)
-
-// Header names on every record message. Consumers can route and correlate
-// without parsing the value; Fluent Bit's own Kafka output sets none.
-const (
-	HeaderTraceID     = "trace_id"
-	HeaderSpanID      = "span_id"
-	HeaderService     = "service.name"
-	HeaderEventID     = "event.id"
-	HeaderSchema      = "agentobs.schema"
-	HeaderContentType = "content-type"
 )
 
 // Dead-letter headers: why a record was dead-lettered and where it came from.
@@ -32,27 +20,6 @@ const (
 	HeaderDLQOffset    = "agentobs.dlq.offset"
 	HeaderDLQTime      = "agentobs.dlq.time" // RFC 3339 time of dead-lettering
 )
-
-// RecordMessage is the Kafka message of an encoded record: key = trace id
-// (else event.id, spreading trace-less records evenly while a retried record
-// keeps its partition), headers for correlation, value = value.
-func RecordMessage(topic string, r *record.Record, value []byte) kafka.Message {
-	h := make([]kafka.Header, 0, 6)
-	if r.TraceID != "" {
-		h = append(h, kafka.Header{Key: HeaderTraceID, Value: []byte(r.TraceID)})
-	}
-	if r.SpanID != "" {
-		h = append(h, kafka.Header{Key: HeaderSpanID, Value: []byte(r.SpanID)})
-	}
-	if r.Service != "" {
-		h = append(h, kafka.Header{Key: HeaderService, Value: []byte(r.Service)})
-	}
-	h = append(h,
-		kafka.Header{Key: HeaderEventID, Value: []byte(r.EventID)},
-		kafka.Header{Key: HeaderSchema, Value: []byte(record.SchemaVersion)},
-		kafka.Header{Key: HeaderContentType, Value: []byte(record.ContentType)})
-	return kafka.Message{Topic: topic, Key: r.Key(), Value: value, Headers: h}
-}
 
 // Header returns the value of header key, or "".
 func Header(m kafka.Message, key string) string {

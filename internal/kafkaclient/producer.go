@@ -20,8 +20,6 @@ import (
 
 // ProducerConfig tunes the synchronous producer.
 type ProducerConfig struct {
-	// Topic is the default topic of records. Default "agentobs-logs".
-	Topic string `yaml:"topic"`
 	// RequiredAcks is "all" (default: a record is acknowledged only when every
 	// in-sync replica has it), "one" or "none".
 	RequiredAcks string `yaml:"required_acks"`
@@ -48,13 +46,12 @@ type ProducerConfig struct {
 
 // DefaultProducerConfig returns the defaults documented on each field.
 func DefaultProducerConfig() ProducerConfig {
-	return ProducerConfig{Topic: DefaultTopic, RequiredAcks: "all", Compression: "lz4", BatchSize: 1000,
+	return ProducerConfig{RequiredAcks: "all", Compression: "lz4", BatchSize: 1000,
 		BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, WriteTimeout: 10 * time.Second, MaxAttempts: 3, MaxInFlight: 8}
 }
 
 // RegisterFlags binds p to flags named prefix+"topic"… (prefix usually "kafka.").
 func (p *ProducerConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	fs.StringVar(&p.Topic, prefix+"topic", p.Topic, "topic records are produced to")
 	fs.StringVar(&p.RequiredAcks, prefix+"required-acks", p.RequiredAcks, "acks a produce waits for: all, one or none")
 	fs.StringVar(&p.Compression, prefix+"compression", p.Compression, "compression codec: none, gzip, snappy, lz4 or zstd")
 	fs.IntVar(&p.BatchSize, prefix+"batch-size", p.BatchSize, "most records per produce request and partition")
@@ -68,9 +65,6 @@ func (p *ProducerConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
 // Validate reports every problem at once.
 func (p ProducerConfig) Validate() error {
 	var errs []error
-	if p.Topic == "" {
-		errs = append(errs, errors.New("kafka.topic: required"))
-	}
 	if _, err := parseAcks(p.RequiredAcks); err != nil {
 		errs = append(errs, err)
 	}
@@ -262,19 +256,23 @@ func NewProducer(conn Config, cfg ProducerConfig, m *ProducerMetrics) (*Producer
 	return &Producer{w: w, cfg: cfg, m: m, sem: make(chan struct{}, cfg.MaxInFlight)}, nil
 }
 
-// Topic is the default topic.
-func (p *Producer) Topic() string { return p.cfg.Topic }
-
 // MaxRecordBytes is the largest value that fits in a produce request.
 func (p *Producer) MaxRecordBytes() int64 { return p.cfg.BatchBytes }
 
-// Send produces msgs (each with its Topic set, or the default topic) and
+// Send produces msgs (each with its Topic set: the caller, usually
+// publish, chooses it; a message without one is a permanent error) and
 // waits for the acknowledgements. On a partial failure the error is a
 // kafka.WriteErrors aligned with msgs, so callers can retry or dead-letter
 // exactly the failed ones.
 func (p *Producer) Send(ctx context.Context, msgs []kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
+	}
+	for i := range msgs {
+		if msgs[i].Topic == "" {
+			p.m.Errors.WithLabelValues("rejected").Inc()
+			return fmt.Errorf("produce: message %d of %d has no topic: %w", i, len(msgs), kafka.InvalidTopic)
+		}
 	}
 	select {
 	case p.sem <- struct{}{}:
@@ -284,11 +282,6 @@ func (p *Producer) Send(ctx context.Context, msgs []kafka.Message) error {
 	defer func() { <-p.sem }()
 	p.m.InFlight.Inc()
 	defer p.m.InFlight.Dec()
-	for i := range msgs {
-		if msgs[i].Topic == "" {
-			msgs[i].Topic = p.cfg.Topic
-		}
-	}
 	start := time.Now()
 	err := p.w.WriteMessages(ctx, msgs...)
 	p.m.Duration.Observe(time.Since(start).Seconds())

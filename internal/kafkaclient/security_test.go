@@ -100,7 +100,6 @@ func TestSASLSSLProduceConsume(t *testing.T) {
 				t.Fatalf("create topic over SASL_SSL: %v", err)
 			}
 			pc := kafkaclient.DefaultProducerConfig()
-			pc.Topic = topic
 			m := kafkaclient.NewProducerMetrics(prometheus.NewRegistry(), "itest")
 			p, err := kafkaclient.NewProducer(conn, pc, m)
 			if err != nil {
@@ -110,7 +109,7 @@ func TestSASLSSLProduceConsume(t *testing.T) {
 			const n = 20
 			var msgs []kafka.Message
 			for i := 0; i < n; i++ {
-				msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf(`{"n":%d}`, i))})
+				msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf(`{"n":%d}`, i))})
 			}
 			if err := p.Send(ctx, msgs); err != nil {
 				t.Fatalf("send over SASL_SSL: %v", err)
@@ -189,7 +188,6 @@ func TestSASLWrongPassword(t *testing.T) {
 			}
 
 			pc := kafkaclient.DefaultProducerConfig()
-			pc.Topic = harness.Name(t, "sec")
 			m := kafkaclient.NewProducerMetrics(prometheus.NewRegistry(), "itest")
 			p, err := kafkaclient.NewProducer(conn, pc, m)
 			if err != nil {
@@ -198,7 +196,7 @@ func TestSASLWrongPassword(t *testing.T) {
 			defer p.Close()
 			mid := settled()
 			start = time.Now()
-			err = p.Send(ctx, []kafka.Message{{Value: []byte(`{}`)}})
+			err = p.Send(ctx, []kafka.Message{{Topic: harness.Name(t, "sec"), Value: []byte(`{}`)}})
 			t.Logf("Send with a wrong password: %v after %s", err, time.Since(start).Round(time.Millisecond))
 			if !errors.Is(err, kafka.SASLAuthenticationFailed) {
 				t.Fatalf("Send error = %v, want SASL authentication failed", err)

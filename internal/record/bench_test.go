@@ -102,7 +102,7 @@ func BenchmarkPeek(b *testing.B) {
 	p := NewParser(ParseOptions{})
 	var rec Record
 	p.Parse(benchLines["slog1k"], &rec)
-	rec.EventID = EventID("bench", 1, nil)
+	rec.EventID = "c688861b3ff9a125c9544b13c57a57d6"
 	doc := rec.AppendJSON(nil)
 	b.SetBytes(int64(len(doc)))
 	b.ReportAllocs()

@@ -108,20 +108,6 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// Key is the Kafka message key: the trace id when valid, so every record of
-// a trace lands on one partition in order; otherwise the event id, which
-// spreads trace-less records evenly and keeps a retried record on the same
-// partition. nil when the record has neither (the producer then balances).
-func (r *Record) Key() []byte {
-	if validTraceID(r.TraceID) {
-		return []byte(r.TraceID)
-	}
-	if r.EventID != "" {
-		return []byte(r.EventID)
-	}
-	return nil
-}
-
 func appendValue(dst []byte, v any, depth int) []byte {
 	if depth > maxNesting {
 		return appendString(dst, "[nesting limit]")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"math/big"
-	"strings"
 	"testing"
 	"time"
 )
@@ -59,25 +58,6 @@ func TestAppendJSONOmitsEmpty(t *testing.T) {
 	var r Record
 	if got := string(r.AppendJSON([]byte("prefix:"))); got != "prefix:{}" {
 		t.Errorf("empty record: %s", got)
-	}
-}
-
-func TestKey(t *testing.T) {
-	for _, tc := range []struct {
-		r    Record
-		want string
-	}{
-		{Record{TraceID: tid1, EventID: "e"}, tid1},
-		{Record{TraceID: "not-valid", EventID: "e1"}, "e1"},
-		{Record{TraceID: strings.Repeat("0", 32), EventID: "e2"}, "e2"},
-		{Record{}, ""},
-	} {
-		if got := string(tc.r.Key()); got != tc.want {
-			t.Errorf("Key(%+v) = %q, want %q", tc.r, got, tc.want)
-		}
-	}
-	if (&Record{}).Key() != nil {
-		t.Error("Key of empty record should be nil")
 	}
 }
 

@@ -3,68 +3,24 @@
 //
 // A record is shaped after Elastic Common Schema (ECS) field names with
 // OpenTelemetry semantics; see ../../shared/PRODUCT.md ("The record").
-// Every front door turns its input into a Record with Parse/FromMap, applies
-// the edge Policy (redaction, truncation), stamps an event.id with EventID,
-// and encodes it with AppendJSON. The indexer reads the encoded bytes back
-// with Peek, which extracts only the fields it needs to route and correlate.
+// Every front door turns its input into a Record with Parse/FromMap; the
+// publish package applies the edge Policy (redaction, truncation), stamps
+// the event.id and encodes it with AppendJSON into a Kafka message. The
+// indexer reads the encoded bytes back with Peek, which extracts only the
+// fields it needs to route and correlate.
 //
 // This file holds the model; parse.go (with extract.go, docker.go, cri.go,
-// otel.go, timeparse.go, scan.go), level.go, trace.go, eventid.go,
-// encode.go, peek.go, policy.go (with redact.go) hold the logic. Nothing
-// outside this package defines record fields.
+// otel.go, timeparse.go, scan.go), level.go, trace.go, encode.go, peek.go,
+// policy.go (with redact.go) hold the logic. Nothing outside this package
+// defines record fields.
 //
 // # Event identity
 //
-// event.id makes the pipeline exactly-once at the index: it is the
-// Elasticsearch _id, so a record re-sent anywhere (producer retry, Fluent
-// Bit FLB_RETRY, consumer replay) overwrites itself instead of duplicating.
-// The id must therefore be the same for every re-send of one record and
-// different for two different records. EventID(source, position, content)
-// hashes what identifies a record at its origin, never when or how often it
-// was sent. Each front door chooses:
-//
-// Collector (Fluent Bit plugin):
-//   - source: the plugin instance name + "/" + the Fluent Bit tag. The
-//     instance name must differ per host (default: the node name) or two
-//     Fluent Bits reading the same tag would collide.
-//   - position: the Fluent Bit event timestamp in nanoseconds since the epoch.
-//   - content: the raw msgpack bytes of the record followed by the 8-byte
-//     big-endian occurrence index of this exact (timestamp, bytes) pair in
-//     the chunk (0 for the first, 1 for the next identical one, ...).
-//     A retried chunk arrives byte for byte, so the ids repeat; identical
-//     lines written in the same nanosecond get different occurrence indexes
-//     and both survive. The record's index in the chunk is not used, since
-//     it is not stable if chunks are re-split.
-//
-// Shipper, files:
-//   - source: host name + "|" + device:inode + "|" + file generation. The host
-//     keeps two hosts with the same path apart; device:inode (not the path)
-//     follows a file through rename-rotation; the generation is a counter the
-//     checkpoint increments when the file shrinks below the checkpointed
-//     offset (copytruncate) or an inode comes back with a different
-//     fingerprint of its first bytes (inode reuse after rotation), so a
-//     rewritten file never reuses the ids of its previous life.
-//   - position: the byte offset of the line's first byte.
-//   - content: nil. A re-read after a crash before the checkpoint yields the
-//     same (file, offset) and so the same id.
-//
-// Shipper, HTTP NDJSON:
-//   - source: "http|" + the client's Idempotency-Key; position: the index of
-//     the line in the request body; content: nil. A retried POST with the
-//     same key and body maps onto the same ids.
-//   - Without a key nothing stable identifies the request: the shipper uses
-//     a random source per request, so a client that retries after a lost
-//     response creates duplicates. Clients that need exactly-once send the
-//     key, or an event.id in each record.
-//
-// Shipper, stdin: source host + "|stdin|" + a random id per process start,
-// position the byte offset; stdin cannot be re-read, so uniqueness per run
-// is all that is needed.
-//
+// Record.EventID holds the record's event.id; how it is minted from the
+// record's source identity at each front door is decided in one place, the
+// publish package (publish.EventID and the scheme functions beside it).
 // A record that already carries an event.id (any non-empty string up to 128
-// bytes, kept in Record.EventID by Parse) keeps it: the upstream producer
-// knows its identity better than we do. Front doors stamp only when
-// Record.EventID is empty.
+// bytes, kept in Record.EventID by Parse) keeps it.
 package record
 
 import "time"

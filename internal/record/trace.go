@@ -87,5 +87,6 @@ func ParseTraceparent(s string) (traceID, spanID, flags string, ok bool) {
 	return traceID, spanID, flags, true
 }
 
-// validTraceID reports whether s is already a normalised trace id.
-func validTraceID(s string) bool { return len(s) == 32 && isLowerHex(s) && !allZeroHex(s) }
+// ValidTraceID reports whether s is already a normalised trace id (32
+// lowercase hex, not all zeros).
+func ValidTraceID(s string) bool { return len(s) == 32 && isLowerHex(s) && !allZeroHex(s) }

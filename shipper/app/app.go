@@ -74,7 +74,6 @@ func New(cfg Config, set Settings) (*App, error) {
 	if set.Stdin == nil {
 		set.Stdin = os.Stdin
 	}
-	cfg.Producer.Topic = cfg.Edge.Topic
 	a := &App{cfg: cfg, set: set, log: set.Logger, m: shippermetrics.New(set.Registry),
 		em: publish.NewMetrics(set.Registry, "shipper", cfg.Edge.Policy.ContentFields)}
 	var rnd [6]byte

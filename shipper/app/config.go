@@ -89,16 +89,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 	c.Kafka.RegisterFlags(fs, "kafka.")
 	c.Edge.RegisterFlags(fs, "")
-	// ProducerConfig registers kafka.topic too; the edge's kafka.topic is the
-	// one (records carry their topic), so every other producer flag is
-	// copied over and the topic is taken from the edge config in New.
-	tmp := flag.NewFlagSet("producer", flag.ContinueOnError)
-	c.Producer.RegisterFlags(tmp, "kafka.")
-	tmp.VisitAll(func(fl *flag.Flag) {
-		if fl.Name != "kafka.topic" {
-			fs.Var(fl.Value, fl.Name, fl.Usage)
-		}
-	})
+	c.Producer.RegisterFlags(fs, "kafka.")
 }
 
 // Validate reports every problem, each naming its flag.
@@ -122,8 +113,6 @@ func (c Config) Validate() error {
 	if _, err := record.ParseFormat(c.Files.Format); err != nil {
 		errs = append(errs, fmt.Errorf("files.format: %w", err))
 	}
-	p := c.Producer
-	p.Topic = c.Edge.Topic
-	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.Kafka.Validate(), p.Validate(), c.Edge.Validate())
+	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.Kafka.Validate(), c.Producer.Validate(), c.Edge.Validate())
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/shipper/internal/lines"
 	"github.com/agentobs/agentobs/shipper/internal/queue"
@@ -24,7 +25,7 @@ func (a *App) runStdin(ctx context.Context) error {
 	}
 	format, _ := record.ParseFormat(a.cfg.Files.Format)
 	p := record.NewParser(record.ParseOptions{Format: format, MaxLineBytes: a.cfg.Files.MaxLineBytes, DefaultService: a.cfg.Service})
-	b := queue.NewBuilder(p, e, a.cfg.Host+"|stdin|"+a.epoch, shippermetrics.InputStdin,
+	b := queue.NewBuilder(p, e, publish.StdinSource(a.cfg.Host, a.epoch), shippermetrics.InputStdin,
 		map[string]any{"host.name": a.cfg.Host, record.FieldSource: "stdin"}, a.m, 0)
 	var mu, putMu sync.Mutex // mu guards b; putMu keeps batches in read order
 	lane := a.lane.Add(1)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/loadgen"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/test/chaos"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/segmentio/kafka-go"
@@ -130,7 +131,6 @@ func poisonMsg(topic, runID, kind string, i int) kafka.Message {
 func (r *chaosRig) injectPoison(runID string, n int, d time.Duration) <-chan struct{} {
 	done := make(chan struct{})
 	pc := kafkaclient.DefaultProducerConfig()
-	pc.Topic = r.topic
 	pc.BatchBytes = 4 << 20
 	prod, err := kafkaclient.NewProducer(r.kafka, pc, nil)
 	if err != nil {
@@ -279,7 +279,7 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 	for _, m := range r.deadLetters() {
 		key := kafkaclient.Header(m, kafkaclient.HeaderDLQPartition) + "/" + kafkaclient.Header(m, kafkaclient.HeaderDLQOffset)
 		if key == "/" {
-			key = "edge/" + kafkaclient.Header(m, kafkaclient.HeaderEventID)
+			key = "edge/" + kafkaclient.Header(m, publish.HeaderEventID)
 		}
 		if seen[key] {
 			continue

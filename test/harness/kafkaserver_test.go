@@ -31,13 +31,12 @@ func TestKafkaServerStopKillRestart(t *testing.T) {
 	send := func(v string) {
 		t.Helper()
 		pc := kafkaclient.DefaultProducerConfig()
-		pc.Topic = topic
 		p, err := kafkaclient.NewProducer(conn, pc, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		if err := p.Send(ctx, []kafka.Message{{Value: []byte(v)}}); err != nil {
+		if err := p.Send(ctx, []kafka.Message{{Topic: topic, Value: []byte(v)}}); err != nil {
 			t.Fatalf("send %s: %v", v, err)
 		}
 	}

@@ -187,7 +187,7 @@ func TestHostileInputEndToEnd(t *testing.T) {
 			t.Fatalf("%s: line not complete", c.name)
 		}
 		rec.TraceID = traceOf(i) // what the agent's trace_id would give; set after parsing so every case has one
-		rec.EventID = record.EventID("hostile|"+c.name, uint64(i), nil)
+		rec.EventID = publish.EventID("hostile|"+c.name, uint64(i), nil)
 		ids[i] = rec.EventID
 		msg, _, dead := ed.Message(&rec, nil)
 		if dead {
@@ -212,7 +212,6 @@ func TestHostileInputEndToEnd(t *testing.T) {
 	}
 
 	pc := kafkaclient.DefaultProducerConfig()
-	pc.Topic = topic
 	prod, err := kafkaclient.NewProducer(kc, pc, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -293,9 +292,9 @@ func TestHostileInputEndToEnd(t *testing.T) {
 	if wantDead > 0 {
 		for _, m := range harness.ConsumeAll(t, dlq, wantDead, 20*time.Second) {
 			if r := kafkaclient.Header(m, kafkaclient.HeaderDLQReason); r != bulk.ReasonMappingConflict {
-				t.Errorf("dead letter %s: reason %q", kafkaclient.Header(m, kafkaclient.HeaderEventID), r)
+				t.Errorf("dead letter %s: reason %q", kafkaclient.Header(m, publish.HeaderEventID), r)
 			}
-			t.Logf("dead letter %s: %.200s", kafkaclient.Header(m, kafkaclient.HeaderEventID), kafkaclient.Header(m, kafkaclient.HeaderDLQError))
+			t.Logf("dead letter %s: %.200s", kafkaclient.Header(m, publish.HeaderEventID), kafkaclient.Header(m, kafkaclient.HeaderDLQError))
 		}
 	}
 	if got := testutil.ToFloat64(ix.Metrics().Quarantined); int(got) != wantDead {
@@ -438,7 +437,7 @@ func TestMillionKeysCapIsBounded(t *testing.T) {
 	}
 	var rec record.Record
 	record.NewParser(record.ParseOptions{}).FromMap(millionKeys(), time.Now(), &rec)
-	rec.EventID = record.EventID("hostile|mem", 0, nil)
+	rec.EventID = publish.EventID("hostile|mem", 0, nil)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

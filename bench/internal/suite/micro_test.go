@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/bulk"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 )
 
@@ -23,7 +24,7 @@ func BenchmarkBulkBody(b *testing.B) {
 	size := 0
 	for i := range items {
 		r := &record.Record{Timestamp: time.Unix(1700000000, int64(i)).UTC(), Level: record.LevelInfo, Service: "agent-planner",
-			TraceID: fmt.Sprintf("%032x", i/20+1), SpanID: fmt.Sprintf("%016x", i+1), EventID: record.EventID("bench", uint64(i), nil),
+			TraceID: fmt.Sprintf("%032x", i/20+1), SpanID: fmt.Sprintf("%016x", i+1), EventID: publish.EventID("bench", uint64(i), nil),
 			Message: "tool call finished", Fields: map[string]any{"tool.output": strings.Repeat("y", 700)}}
 		items[i] = &bulk.Item{Index: "agentobs-logs-2023.11.14", ID: r.EventID, Op: bulk.OpCreate, Source: r.AppendJSON(nil)}
 		size += len(items[i].Source)

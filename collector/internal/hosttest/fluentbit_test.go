@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
 )
@@ -158,7 +159,7 @@ func delivered(t *testing.T, conf kafkaclient.Config, topic, prefix string, n in
 			if !strings.HasPrefix(text, prefix+" line ") {
 				t.Fatalf("unexpected record in %s: %.300s", topic, m.Value)
 			}
-			id := kafkaclient.Header(m, kafkaclient.HeaderEventID)
+			id := kafkaclient.Header(m, publish.HeaderEventID)
 			if prev, ok := d.byText[text]; ok && prev != id {
 				t.Fatalf("%q arrived twice with different event.ids %s and %s: a duplicate in Elasticsearch", text, prev, id)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/segmentio/kafka-go"
@@ -24,19 +25,19 @@ func checkRecords(t *testing.T, msgs []kafka.Message, tag string) map[string][]k
 		if err := json.Unmarshal(m.Value, &doc); err != nil {
 			t.Fatalf("value is not JSON: %v: %s", err, m.Value)
 		}
-		id := kafkaclient.Header(m, kafkaclient.HeaderEventID)
+		id := kafkaclient.Header(m, publish.HeaderEventID)
 		if id == "" || doc[record.FieldEventID] != id {
 			t.Errorf("event.id header %q, value %v", id, doc[record.FieldEventID])
 		}
-		trace := kafkaclient.Header(m, kafkaclient.HeaderTraceID)
+		trace := kafkaclient.Header(m, publish.HeaderTraceID)
 		if len(trace) != 32 || doc[record.FieldTraceID] != trace || string(m.Key) != trace {
 			t.Errorf("trace: header %q value %v key %q", trace, doc[record.FieldTraceID], m.Key)
 		}
-		if span := kafkaclient.Header(m, kafkaclient.HeaderSpanID); len(span) != 16 || doc[record.FieldSpanID] != span {
+		if span := kafkaclient.Header(m, publish.HeaderSpanID); len(span) != 16 || doc[record.FieldSpanID] != span {
 			t.Errorf("span: header %q value %v", span, doc[record.FieldSpanID])
 		}
-		if kafkaclient.Header(m, kafkaclient.HeaderService) != "planner" || kafkaclient.Header(m, kafkaclient.HeaderSchema) != record.SchemaVersion ||
-			kafkaclient.Header(m, kafkaclient.HeaderContentType) != record.ContentType {
+		if kafkaclient.Header(m, publish.HeaderService) != "planner" || kafkaclient.Header(m, publish.HeaderSchema) != record.SchemaVersion ||
+			kafkaclient.Header(m, publish.HeaderContentType) != record.ContentType {
 			t.Errorf("headers: %v", m.Headers)
 		}
 		if doc[record.FieldSource] != tag {

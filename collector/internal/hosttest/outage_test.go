@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
 )
@@ -77,7 +78,7 @@ func TestHostBrokerOutage(t *testing.T) {
 	ids := map[string]string{}
 	dups := 0
 	for _, m := range msgs {
-		id := kafkaclient.Header(m, kafkaclient.HeaderEventID)
+		id := kafkaclient.Header(m, publish.HeaderEventID)
 		var doc map[string]any
 		if err := json.Unmarshal(m.Value, &doc); err != nil {
 			t.Fatal(err)

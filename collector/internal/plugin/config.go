@@ -34,13 +34,6 @@ func (m MapConfig) Get(key string) string {
 	return ""
 }
 
-// Key strategies for the Kafka message key.
-const (
-	KeyTraceID = "trace_id" // trace id, else event.id (default: one trace, one partition, in order)
-	KeyEventID = "event_id" // always event.id: even spread, a retried record keeps its partition
-	KeyNone    = "none"     // no key: kafka-go's balancer spreads by murmur2 of an empty key
-)
-
 // Config is one [OUTPUT] instance. Every field's comment names its
 // property and default; Keys lists them for the README and tests.
 type Config struct {
@@ -54,14 +47,13 @@ type Config struct {
 	Source string
 	// Kafka: Brokers, Kafka_TLS*, SASL_*.
 	Kafka kafkaclient.Config
-	// Producer: Topic, Compression, Required_Acks, Batch_Size, Batch_Bytes,
+	// Producer: Compression, Required_Acks, Batch_Size, Batch_Bytes,
 	// Linger, Max_In_Flight, Timeout.
 	Producer kafkaclient.ProducerConfig
-	// Edge: Topic, Topic_Key, DLQ_Topic, Max_Record_Bytes, Oversize, Redact,
+	// Edge: Topic, Topic_Key, DLQ_Topic, Key_Strategy (trace_id, event_id or
+	// none), Max_Record_Bytes, Oversize, Redact,
 	// Content_Max_Bytes.
 	Edge publish.Config
-	// KeyStrategy ("Key_Strategy"): trace_id (default), event_id or none.
-	KeyStrategy string
 	// Timeout ("Timeout") bounds one flush's wait for Kafka; past it the
 	// flush returns FLB_RETRY. Default 10s.
 	Timeout time.Duration
@@ -98,7 +90,7 @@ var Keys = []string{"Instance", "Source", "Brokers", "Topic", "Topic_Key", "DLQ_
 // collector's timeout; Instance and Source are filled by ParseConfig.
 func DefaultConfig() Config {
 	c := Config{Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig(),
-		KeyStrategy: KeyTraceID, Timeout: 10 * time.Second, LogLevel: "info"}
+		Timeout: 10 * time.Second, LogLevel: "info"}
 	c.Kafka.ClientID = "agentobs-collector"
 	return c
 }
@@ -116,11 +108,10 @@ func ParseConfig(g ConfigGetter, instanceSeq int) (Config, error) {
 	if v := p.list("Brokers"); v != nil {
 		c.Kafka.Brokers = v
 	}
-	c.Producer.Topic = p.str("Topic", c.Producer.Topic)
-	c.Edge.Topic = c.Producer.Topic
+	c.Edge.Topic = p.str("Topic", c.Edge.Topic)
 	c.Edge.TopicField = p.str("Topic_Key", "")
 	c.Edge.DLQTopic = p.str("DLQ_Topic", c.Edge.DLQTopic)
-	c.KeyStrategy = strings.ToLower(p.str("Key_Strategy", c.KeyStrategy))
+	c.Edge.KeyStrategy = strings.ToLower(p.str("Key_Strategy", c.Edge.KeyStrategy))
 	c.Producer.Compression = strings.ToLower(p.str("Compression", c.Producer.Compression))
 	c.Producer.RequiredAcks = strings.ToLower(p.str("Required_Acks", c.Producer.RequiredAcks))
 	c.Producer.BatchSize = p.int("Batch_Size", c.Producer.BatchSize)
@@ -166,11 +157,6 @@ func (c Config) Validate() error {
 	if c.Source == "" {
 		errs = append(errs, errors.New("Source: empty and the host name is unknown; set Source to this host's name"))
 	}
-	switch c.KeyStrategy {
-	case KeyTraceID, KeyEventID, KeyNone:
-	default:
-		errs = append(errs, fmt.Errorf("Key_Strategy: %q, want trace_id, event_id or none", c.KeyStrategy))
-	}
 	if c.Timeout < 100*time.Millisecond || c.Timeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("Timeout: %s, want 100ms..5m", c.Timeout))
 	}
@@ -191,6 +177,7 @@ func (c Config) Validate() error {
 // into this plugin's property names, so the user reads the key they wrote.
 var renamer = strings.NewReplacer(
 	"kafka.brokers", "Brokers", "kafka.topic", "Topic", "kafka.dlq-topic", "DLQ_Topic",
+	"kafka.key-strategy", "Key_Strategy",
 	"kafka.required-acks", "Required_Acks", "kafka.compression", "Compression",
 	"kafka.batch-size", "Batch_Size", "kafka.batch-bytes", "Batch_Bytes", "kafka.linger", "Linger",
 	"kafka.write-timeout", "Timeout", "kafka.max-in-flight", "Max_In_Flight",

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentobs/agentobs/internal/publish"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -11,7 +13,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Instance != "agentobs.3" || c.Source == "" || c.KeyStrategy != KeyTraceID || c.Producer.RequiredAcks != "all" ||
+	if c.Instance != "agentobs.3" || c.Source == "" || c.Edge.KeyStrategy != publish.KeyTraceID || c.Producer.RequiredAcks != "all" ||
 		c.Timeout != 10*time.Second || c.Producer.WriteTimeout != c.Timeout || c.Edge.Topic != "agentobs-logs" ||
 		c.Edge.DLQTopic != "agentobs-logs-dlq" || c.Kafka.TLS.InsecureSkipVerify || c.Edge.Oversize != "truncate" {
 		t.Errorf("defaults: %+v", c)
@@ -39,8 +41,8 @@ func TestParseConfigEveryKey(t *testing.T) {
 		{"instance", c.Instance == "edge-a"},
 		{"source", c.Source == "node-1"},
 		{"brokers", strings.Join(c.Kafka.Brokers, ",") == "k1:9092,k2:9092"},
-		{"topic", c.Producer.Topic == "logs" && c.Edge.Topic == "logs" && c.Edge.TopicField == "event.dataset" && c.Edge.DLQTopic == "dead"},
-		{"key", c.KeyStrategy == KeyEventID},
+		{"topic", c.Edge.Topic == "logs" && c.Edge.TopicField == "event.dataset" && c.Edge.DLQTopic == "dead"},
+		{"key", c.Edge.KeyStrategy == publish.KeyEventID},
 		{"producer", c.Producer.Compression == "zstd" && c.Producer.RequiredAcks == "one" && c.Producer.BatchSize == 500 &&
 			c.Producer.BatchBytes == 2<<20 && c.Producer.Linger == 20*time.Millisecond && c.Producer.MaxInFlight == 4},
 		{"timeout", c.Timeout == 3*time.Second && c.Producer.WriteTimeout == 3*time.Second},

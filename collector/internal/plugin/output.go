@@ -10,7 +10,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -112,8 +111,7 @@ type flushState struct {
 	parser *record.Parser
 	rec    record.Record
 	msgs   []kafka.Message
-	occ    map[string]uint64
-	idbuf  []byte
+	ids    publish.ChunkIDs
 	arena  []byte
 	// decErr is the decode error of the current chunk; lastGood the offset
 	// just past its last decodable event.
@@ -122,7 +120,7 @@ type flushState struct {
 }
 
 func newFlushState(opts record.ParseOptions) *flushState {
-	return &flushState{dec: msgpack.NewDecoder(nil, true), parser: record.NewParser(opts), occ: map[string]uint64{}}
+	return &flushState{dec: msgpack.NewDecoder(nil, true), parser: record.NewParser(opts)}
 }
 
 // Flush delivers one chunk for tag and returns FLBOK, FLBRetry or FLBError.
@@ -240,7 +238,7 @@ func (o *Output) deadLetter(m kafka.Message, cause error) kafka.Message {
 func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.Message, undecodable []byte) {
 	st.dec.Reset(chunk, true)
 	st.msgs = st.msgs[:0]
-	clear(st.occ)
+	st.ids.Reset()
 	st.decErr, st.lastGood = nil, 0
 	// One arena holds every encoded record of the chunk: JSON is usually
 	// within 2x of the msgpack size; records that do not fit get their own
@@ -271,21 +269,13 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		}
 		rec.Set(record.FieldSource, tag)
 		if rec.EventID == "" {
-			rec.EventID = st.eventID(source, ev)
+			rec.EventID = st.ids.Next(source, ev.Time, ev.Raw)
 		}
-		msg, out, dead := o.edge.Message(rec, arena[len(arena):])
+		msg, out, _ := o.edge.Message(rec, arena[len(arena):])
 		if len(out) > 0 && len(out) <= cap(arena)-len(arena) && &out[0] == &arena[len(arena):cap(arena)][0] {
 			arena = arena[:len(arena)+len(out)]
 		}
 		msg.Value = out[:len(out):len(out)]
-		if !dead {
-			switch o.cfg.KeyStrategy {
-			case KeyEventID:
-				msg.Key = []byte(rec.EventID)
-			case KeyNone:
-				msg.Key = nil
-			}
-		}
 		st.msgs = append(st.msgs, msg)
 	}
 	o.m.RecordsIn.Add(float64(n))
@@ -294,35 +284,12 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		if len(raw) > o.cfg.Edge.MaxRecordBytes {
 			raw = raw[:o.cfg.Edge.MaxRecordBytes]
 		}
-		orig := kafka.Message{Topic: o.cfg.Producer.Topic, Value: append([]byte(nil), raw...), Offset: -1,
+		orig := kafka.Message{Topic: o.cfg.Edge.Topic, Value: append([]byte(nil), raw...), Offset: -1,
 			Headers: []kafka.Header{{Key: "fluentbit.tag", Value: []byte(tag)}}}
 		st.msgs = append(st.msgs, o.edge.DeadLetter(orig, "invalid",
 			fmt.Errorf("fluent bit chunk for tag %q: %w", tag, st.decErr)))
 	}
 	return st.msgs, undecodable
-}
-
-// eventID is the deterministic id of a Fluent Bit event (see
-// record.EventID, "Collector"): source = Source/tag, position = event time
-// in ns, content = the record's raw msgpack bytes + the 8-byte occurrence
-// index of this exact (time, bytes) pair in the chunk. A retried chunk is
-// byte-identical, so it yields the same ids; two identical lines in the same
-// nanosecond get different ids.
-func (st *flushState) eventID(source string, ev msgpack.Event) string {
-	pos := uint64(ev.Time.UnixNano())
-	st.idbuf = append(append(st.idbuf[:0], ev.Raw...), 0, 0, 0, 0, 0, 0, 0, 0)
-	id := record.EventID(source, pos, st.idbuf)
-	// The first occurrence's id stands for the (time, bytes) pair: equal ids
-	// mean equal pairs (128-bit hash). Only repeats pay a second hash.
-	k, seen := st.occ[id]
-	if !seen {
-		st.occ[id] = 0
-		return id
-	}
-	k++
-	st.occ[id] = k
-	binary.BigEndian.PutUint64(st.idbuf[len(st.idbuf)-8:], k)
-	return record.EventID(source, pos, st.idbuf)
 }
 
 // Close flushes and closes the producer, waiting at most until ctx ends.

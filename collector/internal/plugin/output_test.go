@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 )
@@ -69,7 +70,7 @@ func chunk(recs ...map[string]any) []byte {
 func ids(msgs []kafka.Message) []string {
 	var out []string
 	for _, m := range msgs {
-		out = append(out, kafkaclient.Header(m, kafkaclient.HeaderEventID))
+		out = append(out, kafkaclient.Header(m, publish.HeaderEventID))
 	}
 	return out
 }
@@ -111,7 +112,7 @@ func TestFlushKeyStrategies(t *testing.T) {
 	rec := map[string]any{"msg": "x", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}
 	for strategy, want := range map[string]func(m kafka.Message) string{
 		"trace_id": func(kafka.Message) string { return "4bf92f3577b34da6a3ce929d0e0e4736" },
-		"event_id": func(m kafka.Message) string { return kafkaclient.Header(m, kafkaclient.HeaderEventID) },
+		"event_id": func(m kafka.Message) string { return kafkaclient.Header(m, publish.HeaderEventID) },
 		"none":     func(kafka.Message) string { return "" },
 	} {
 		s := &fakeSender{}
@@ -224,7 +225,7 @@ func TestConcurrentFlushes(t *testing.T) {
 			if !strings.Contains(string(m.Value), `"message":"`) {
 				t.Fatalf("bad value %s", m.Value)
 			}
-			seen[kafkaclient.Header(m, kafkaclient.HeaderEventID)] = true
+			seen[kafkaclient.Header(m, publish.HeaderEventID)] = true
 		}
 	}
 	if len(seen) != 8*20*2-8*19 { // "x" repeats per tag with the same time: one id per tag

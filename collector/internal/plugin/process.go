@@ -129,8 +129,8 @@ func (p *Process) Init(g ConfigGetter) (*Output, error) {
 		return nil, fmt.Errorf("agentobs output: %w", err)
 	}
 	p.outputs = append(p.outputs, o)
-	logger.Info("output ready", "output", cfg.Instance, "brokers", cfg.Kafka.Brokers, "topic", cfg.Producer.Topic,
-		"dlq_topic", cfg.Edge.DLQTopic, "key_strategy", cfg.KeyStrategy, "required_acks", cfg.Producer.RequiredAcks,
+	logger.Info("output ready", "output", cfg.Instance, "brokers", cfg.Kafka.Brokers, "topic", cfg.Edge.Topic,
+		"dlq_topic", cfg.Edge.DLQTopic, "key_strategy", cfg.Edge.KeyStrategy, "required_acks", cfg.Producer.RequiredAcks,
 		"compression", cfg.Producer.Compression, "timeout", cfg.Timeout.String(), "tls", cfg.Kafka.TLS.Enabled,
 		"sasl", cfg.Kafka.SASL.Mechanism, "metrics_addr", cfg.MetricsAddr, "source", cfg.Source)
 	return o, nil

@@ -25,7 +25,7 @@ func topicCheckTimeout(cfg Config) time.Duration { return min(cfg.Timeout, 5*tim
 // check is skipped with a warning: Fluent Bit must start while Kafka is
 // down, and chunks wait in its buffers (FLB_RETRY) until Kafka is back.
 func (o *Output) CheckTopics(ctx context.Context) error {
-	topics := []string{o.cfg.Producer.Topic, o.cfg.Edge.DLQTopic}
+	topics := []string{o.cfg.Edge.Topic, o.cfg.Edge.DLQTopic}
 	missing, err := kafkaclient.MissingTopics(ctx, o.cfg.Kafka, topics...)
 	if err != nil {
 		o.log.Warn("could not check that the topics exist; starting anyway (flushes retry until Kafka answers)",

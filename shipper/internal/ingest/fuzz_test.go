@@ -76,8 +76,8 @@ func FuzzIngestBody(f *testing.F) {
 			if err != nil {
 				t.Fatalf("Peek: %v: %s", err, m.Value)
 			}
-			if meta.EventID == "" || meta.EventID != kafkaclient.Header(m, kafkaclient.HeaderEventID) || !meta.HasTimestamp {
-				t.Fatalf("event.id %q vs header %q (timestamp %v)", meta.EventID, kafkaclient.Header(m, kafkaclient.HeaderEventID), meta.HasTimestamp)
+			if meta.EventID == "" || meta.EventID != kafkaclient.Header(m, publish.HeaderEventID) || !meta.HasTimestamp {
+				t.Fatalf("event.id %q vs header %q (timestamp %v)", meta.EventID, kafkaclient.Header(m, publish.HeaderEventID), meta.HasTimestamp)
 			}
 		}
 	})

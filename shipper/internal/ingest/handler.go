@@ -7,7 +7,7 @@
 // event.id: with an Idempotency-Key header the source is "http|"+key and
 // the position is the record's index in the body, so a retried request maps
 // onto the same ids and the indexer drops the copies. Without a key the
-// source is random per request (see record.EventID): a retry after a lost
+// source is random per request (see publish.HTTPSource): a retry after a lost
 // response may duplicate, but two genuinely identical requests (two
 // heartbeats) are never collapsed into one. A record that carries its own
 // event.id keeps it.
@@ -15,9 +15,7 @@ package ingest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,17 +179,9 @@ func split(body []byte) ([][]byte, error) {
 }
 
 func (h *Handler) build(r *http.Request, items [][]byte) *queue.Batch {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
-		var rnd [16]byte
-		_, _ = rand.Read(rnd[:])
-		key = "random:" + hex.EncodeToString(rnd[:])
-	} else {
-		key = "key:" + key
-	}
 	p := record.NewParser(record.ParseOptions{Format: h.set.Format, MaxLineBytes: h.set.MaxLineBytes, DefaultService: h.set.DefaultService})
 	fields := map[string]any{"host.name": h.set.Host, record.FieldSource: "http"}
-	bd := queue.NewBuilder(p, h.set.Edge, "http|"+key, shippermetrics.InputHTTP, fields, h.set.Metrics, 0)
+	bd := queue.NewBuilder(p, h.set.Edge, publish.HTTPSource(r.Header.Get("Idempotency-Key")), shippermetrics.InputHTTP, fields, h.set.Metrics, 0)
 	var off int64
 	for i, it := range items {
 		l := lines.Line{Data: bytes.TrimSuffix(it, []byte("\r")), Start: off, End: off + int64(len(it)) + 1}

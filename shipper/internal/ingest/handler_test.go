@@ -52,7 +52,7 @@ func post(h http.Handler, body string, hdr ...string) *httptest.ResponseRecorder
 func ids(b *queue.Batch) []string {
 	var out []string
 	for _, m := range b.Msgs {
-		out = append(out, kafkaclient.Header(m, kafkaclient.HeaderEventID))
+		out = append(out, kafkaclient.Header(m, publish.HeaderEventID))
 	}
 	return out
 }

@@ -89,7 +89,7 @@ func (b *Builder) Flush() {
 
 func (b *Builder) emit(position int64) {
 	if b.rec.EventID == "" {
-		b.rec.EventID = record.EventID(b.source, uint64(position), nil)
+		b.rec.EventID = publish.LineEventID(b.source, position)
 	}
 	for k, v := range b.fields {
 		// The shipper's own keys win; metadata the line already carries

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
 	"github.com/segmentio/kafka-go"
 )
@@ -127,7 +128,7 @@ func (s *Senders) resolve(msg kafka.Message, err error) kafka.Message {
 	if kafkaclient.Header(msg, kafkaclient.HeaderDLQReason) != "" {
 		s.m.DroppedRecords.WithLabelValues("dlq_failed").Inc()
 		s.log.Error("dead letter refused by Kafka; record dropped", "topic", msg.Topic,
-			"event_id", kafkaclient.Header(msg, kafkaclient.HeaderEventID), "err", err)
+			"event_id", kafkaclient.Header(msg, publish.HeaderEventID), "err", err)
 		return kafka.Message{}
 	}
 	if reason != "too_large" {

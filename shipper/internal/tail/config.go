@@ -5,7 +5,7 @@
 // Kafka acknowledged every record before it.
 //
 // event.id source of a file record: host | dev:inode | generation, position
-// = byte offset of the line (see record.EventID). Re-reading after a crash
+// = byte offset of the line (see publish.EventID). Re-reading after a crash
 // yields the same ids; a truncated or reused file gets a new generation
 // from the checkpoint store's counter, which never repeats.
 package tail

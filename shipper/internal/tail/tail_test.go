@@ -47,7 +47,7 @@ func (f *fakeKafka) records() []got {
 		msg, _ := d["message"].(string)
 		prod, _ := d["agentobs.producer.id"].(string)
 		path, _ := d["log.file.path"].(string)
-		out = append(out, got{msg: msg, id: kafkaclient.Header(m, kafkaclient.HeaderEventID), producer: prod, path: path})
+		out = append(out, got{msg: msg, id: kafkaclient.Header(m, publish.HeaderEventID), producer: prod, path: path})
 	}
 	return out
 }

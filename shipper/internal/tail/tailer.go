@@ -269,5 +269,5 @@ func producerID(host string, e checkpoint.Entry) string {
 }
 
 func sourceID(host string, e checkpoint.Entry) string {
-	return fmt.Sprintf("%s|%d:%d|%d", host, e.Dev, e.Inode, e.Generation)
+	return publish.FileSource(host, e.Dev, e.Inode, e.Generation)
 }

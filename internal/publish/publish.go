@@ -1,9 +1,13 @@
-// Package publish is the last step of both front doors (the collector plugin
-// and the shipper) before Kafka: it applies the edge policy (secret
-// redaction, content limits), stamps the producer id and sequence used for
-// loss accounting, encodes the canonical record, enforces the size policy,
-// chooses the topic and builds the Kafka message. One implementation, two
-// front doors: a record leaves either door in exactly the same shape.
+// Package publish is the one place a record becomes a Kafka message, the
+// last step of both front doors (the collector plugin and the shipper)
+// before Kafka: it mints the event.id from the source identity (eventid.go),
+// applies the edge policy (secret redaction, content limits), stamps the
+// producer id and sequence used for loss accounting, encodes the canonical
+// record, enforces the size policy, and chooses the topic, key and headers
+// (message.go). One implementation, two front doors: a record leaves either
+// door in exactly the same shape. The record package is the model, parsing
+// and encoding; kafkaclient is the connection, producer, dead letters and
+// admin.
 package publish
 
 import (
@@ -40,6 +44,9 @@ type Config struct {
 	MaxRecordBytes int `yaml:"max_record_bytes"`
 	// Oversize is what happens to a larger record: "truncate" (default) or "dlq".
 	Oversize string `yaml:"oversize"`
+	// KeyStrategy is the Kafka message key: "trace_id" (default: the trace
+	// id, else event.id), "event_id" or "none".
+	KeyStrategy string `yaml:"key_strategy"`
 	// Policy is the redaction and content policy.
 	Policy record.PolicyConfig `yaml:"policy"`
 }
@@ -47,7 +54,7 @@ type Config struct {
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	return Config{Topic: kafkaclient.DefaultTopic, DLQTopic: kafkaclient.DefaultDLQTopic, MaxRecordBytes: 1_000_000,
-		Oversize: OversizeTruncate, Policy: record.DefaultPolicyConfig()}
+		Oversize: OversizeTruncate, KeyStrategy: KeyTraceID, Policy: record.DefaultPolicyConfig()}
 }
 
 // RegisterFlags binds c to flags (topic, dlq-topic, record.max-bytes, …) under prefix.
@@ -55,6 +62,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.Topic, prefix+"kafka.topic", c.Topic, "topic records are produced to")
 	fs.StringVar(&c.TopicField, prefix+"kafka.topic-field", c.TopicField, "record field whose value selects the topic (empty: always -kafka.topic)")
 	fs.StringVar(&c.DLQTopic, prefix+"kafka.dlq-topic", c.DLQTopic, "dead-letter topic")
+	fs.StringVar(&c.KeyStrategy, prefix+"kafka.key-strategy", c.KeyStrategy, "message key: trace_id (trace id, else event.id), event_id or none")
 	fs.IntVar(&c.MaxRecordBytes, prefix+"record.max-bytes", c.MaxRecordBytes, "largest encoded record; larger ones are truncated or dead-lettered")
 	fs.StringVar(&c.Oversize, prefix+"record.oversize", c.Oversize, "what to do with a larger record: truncate or dlq")
 	fs.BoolVar(&c.Policy.Redact, prefix+"redact", c.Policy.Redact, "redact secrets (tokens, keys, passwords) before records leave the host")
@@ -75,6 +83,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRecordBytes < 1024 {
 		errs = append(errs, fmt.Errorf("record.max-bytes: %d, want >= 1024", c.MaxRecordBytes))
+	}
+	switch c.KeyStrategy {
+	case KeyTraceID, KeyEventID, KeyNone:
+	default:
+		errs = append(errs, fmt.Errorf("kafka.key-strategy: %q, want trace_id, event_id or none", c.KeyStrategy))
 	}
 	if c.Oversize != OversizeTruncate && c.Oversize != OversizeDLQ {
 		errs = append(errs, fmt.Errorf("record.oversize: %q, want truncate or dlq", c.Oversize))
@@ -186,8 +199,9 @@ func (e *Edge) WithProducer(producerID string, startSeq uint64) *Edge {
 func (e *Edge) Seq() uint64 { return e.seq.Load() }
 
 // Message finalises rec (policy, producer stamp), encodes it into buf[:0]
-// and returns the message to produce and the grown buffer. rec.EventID must
-// be set by the caller (it depends on the input's source identity). When
+// and returns the message to produce (topic, key, headers) and the grown
+// buffer. rec.EventID must be set by the caller with this package's scheme
+// for its input (LineEventID, ChunkIDs): it depends on the source identity. When
 // the record is over the size limit and the policy is "dlq", the message is
 // addressed to the dead-letter topic with the reason in its headers; dead is
 // true then.
@@ -211,7 +225,7 @@ func (e *Edge) Message(rec *record.Record, buf []byte) (msg kafka.Message, out [
 		if e.cfg.Oversize == OversizeDLQ {
 			e.m.Oversize.WithLabelValues(OversizeDLQ).Inc()
 			e.m.DeadLetters.WithLabelValues("too_large").Inc()
-			orig := kafkaclient.RecordMessage(topic, rec, buf)
+			orig := recordMessage(topic, rec, buf, KeyTraceID)
 			orig.Offset = -1
 			return kafkaclient.DeadLetter(e.cfg.DLQTopic, orig, e.component, "too_large",
 				fmt.Errorf("record of %d bytes exceeds record.max-bytes %d", len(buf), e.cfg.MaxRecordBytes)), buf, true
@@ -219,7 +233,7 @@ func (e *Edge) Message(rec *record.Record, buf []byte) (msg kafka.Message, out [
 		e.m.Oversize.WithLabelValues(OversizeTruncate).Inc()
 		buf = shrink(rec, buf, e.cfg.MaxRecordBytes)
 	}
-	return kafkaclient.RecordMessage(topic, rec, buf), buf, false
+	return recordMessage(topic, rec, buf, e.cfg.KeyStrategy), buf, false
 }
 
 // DeadLetter addresses msg (a record message Kafka refused permanently) to

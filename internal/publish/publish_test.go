@@ -14,7 +14,7 @@ import (
 
 func newRec(msg string, extra map[string]any) *record.Record {
 	r := &record.Record{Timestamp: time.Unix(1700000000, 5).UTC(), Message: msg, Level: record.LevelError, Service: "svc",
-		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", EventID: record.EventID("t", 1, nil), Fields: extra}
+		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", EventID: EventID("t", 1, nil), Fields: extra}
 	return r
 }
 

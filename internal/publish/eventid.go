@@ -1,0 +1,153 @@
+package publish
+
+// Event identity: how every front door mints event.id, in one place.
+//
+// event.id makes the pipeline exactly-once at the index: it is the
+// Elasticsearch _id, so a record re-sent anywhere (producer retry, Fluent
+// Bit FLB_RETRY, consumer replay) overwrites itself instead of duplicating.
+// The id must therefore be the same for every re-send of one record and
+// different for two different records. EventID(source, position, content)
+// hashes what identifies a record at its origin, never when or how often it
+// was sent. Each front door chooses:
+//
+// Collector (Fluent Bit plugin):
+//   - source: the plugin instance name + "/" + the Fluent Bit tag. The
+//     instance name must differ per host (default: the node name) or two
+//     Fluent Bits reading the same tag would collide.
+//   - position: the Fluent Bit event timestamp in nanoseconds since the epoch.
+//   - content: the raw msgpack bytes of the record followed by the 8-byte
+//     big-endian occurrence index of this exact (timestamp, bytes) pair in
+//     the chunk (0 for the first, 1 for the next identical one, ...).
+//     A retried chunk arrives byte for byte, so the ids repeat; identical
+//     lines written in the same nanosecond get different occurrence indexes
+//     and both survive. The record's index in the chunk is not used, since
+//     it is not stable if chunks are re-split.
+//
+// Shipper, files:
+//   - source: host name + "|" + device:inode + "|" + file generation. The host
+//     keeps two hosts with the same path apart; device:inode (not the path)
+//     follows a file through rename-rotation; the generation is a counter the
+//     checkpoint increments when the file shrinks below the checkpointed
+//     offset (copytruncate) or an inode comes back with a different
+//     fingerprint of its first bytes (inode reuse after rotation), so a
+//     rewritten file never reuses the ids of its previous life.
+//   - position: the byte offset of the line's first byte.
+//   - content: nil. A re-read after a crash before the checkpoint yields the
+//     same (file, offset) and so the same id.
+//
+// Shipper, HTTP NDJSON:
+//   - source: "http|key:" + the client's Idempotency-Key; position: the index of
+//     the line in the request body; content: nil. A retried POST with the
+//     same key and body maps onto the same ids.
+//   - Without a key nothing stable identifies the request: the shipper uses
+//     a random source per request ("http|random:" + 128 random bits), so a client that retries after a lost
+//     response creates duplicates. Clients that need exactly-once send the
+//     key, or an event.id in each record.
+//
+// Shipper, stdin: source host + "|stdin|" + a random id per process start,
+// position the byte offset; stdin cannot be re-read, so uniqueness per run
+// is all that is needed.
+//
+// A record that already carries an event.id (any non-empty string up to 128
+// bytes, kept in Record.EventID by Parse) keeps it: the upstream producer
+// knows its identity better than we do. Front doors stamp only when
+// Record.EventID is empty.
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"strconv"
+	"time"
+)
+
+// EventID returns the deterministic event.id of a record: the first 128 bits
+// of sha256(len(source) || source || position || len(content) || content),
+// lengths and position as 8-byte big-endian, written as 32 lowercase hex.
+// Length prefixes keep ("ab","c") and ("a","bc") apart. How each front door
+// chooses source, position and content is described above; the scheme must
+// never change silently, or records replayed across an upgrade would be
+// duplicated (TestEventIDPinned and the front doors' pin tests hold it).
+func EventID(source string, position uint64, content []byte) string {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(source)))
+	h.Write(n[:])
+	h.Write([]byte(source))
+	binary.BigEndian.PutUint64(n[:], position)
+	h.Write(n[:])
+	binary.BigEndian.PutUint64(n[:], uint64(len(content)))
+	h.Write(n[:])
+	h.Write(content)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// FileSource is the event.id source of one generation of a tailed file.
+func FileSource(host string, dev, inode, generation uint64) string {
+	return host + "|" + strconv.FormatUint(dev, 10) + ":" + strconv.FormatUint(inode, 10) + "|" + strconv.FormatUint(generation, 10)
+}
+
+// StdinSource is the event.id source of standard input for one process
+// start (epoch: random per start).
+func StdinSource(host, epoch string) string { return host + "|stdin|" + epoch }
+
+// HTTPSource is the event.id source of one HTTP request: the client's
+// Idempotency-Key, or a random source when it sent none (see above).
+func HTTPSource(idempotencyKey string) string {
+	if idempotencyKey == "" {
+		var rnd [16]byte
+		_, _ = rand.Read(rnd[:])
+		return "http|random:" + hex.EncodeToString(rnd[:])
+	}
+	return "http|key:" + idempotencyKey
+}
+
+// LineEventID is the event.id of a line read from a byte stream or request
+// (files, stdin, HTTP): source identity and the line's position, no content.
+func LineEventID(source string, position int64) string {
+	return EventID(source, uint64(position), nil)
+}
+
+// OffsetEventID is the event.id the indexer gives a record that reached
+// Kafka without one (a producer other than ours): its Kafka coordinates,
+// which are stable across redelivery and replay.
+func OffsetEventID(topic string, partition int, offset int64) string {
+	return EventID("kafka|"+topic+"|"+strconv.Itoa(partition), uint64(offset), nil)
+}
+
+// ChunkIDs mints the event.ids of the events of one Fluent Bit chunk (see
+// "Collector" above): position = event time in ns, content = the event's
+// raw msgpack bytes + the 8-byte occurrence index of this exact (time,
+// bytes) pair in the chunk. A retried chunk is byte-identical, so it yields
+// the same ids; two identical lines in the same nanosecond get different
+// ids. Reset between chunks; not safe for concurrent use.
+type ChunkIDs struct {
+	occ map[string]uint64
+	buf []byte
+}
+
+// Reset forgets the occurrences of the previous chunk.
+func (c *ChunkIDs) Reset() { clear(c.occ) }
+
+// Next returns the id of the next event of the chunk.
+func (c *ChunkIDs) Next(source string, t time.Time, raw []byte) string {
+	if c.occ == nil {
+		c.occ = make(map[string]uint64)
+	}
+	pos := uint64(t.UnixNano())
+	c.buf = append(append(c.buf[:0], raw...), 0, 0, 0, 0, 0, 0, 0, 0)
+	id := EventID(source, pos, c.buf)
+	// The first occurrence's id stands for the (time, bytes) pair: equal ids
+	// mean equal pairs (128-bit hash). Only repeats pay a second hash.
+	k, seen := c.occ[id]
+	if !seen {
+		c.occ[id] = 0
+		return id
+	}
+	k++
+	c.occ[id] = k
+	binary.BigEndian.PutUint64(c.buf[len(c.buf)-8:], k)
+	return EventID(source, pos, c.buf)
+}
