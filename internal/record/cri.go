@@ -38,10 +38,13 @@ func splitCRI(b []byte) (criLine, bool) {
 	if sp < 0 {
 		return criLine{}, false
 	}
-	ts, err := time.Parse(time.RFC3339Nano, string(b[:sp]))
-	if err != nil {
+	ts, ok := parseTimeText(string(b[:sp]))
+	if !ok {
 		return criLine{}, false
 	}
+	// Still a CRI line when its time is out of range: the record then gets
+	// the edge time and the no_timestamp flag (zero fallback).
+	ts, _ = inRange(ts, true)
 	rest := b[sp+1:]
 	if len(rest) < 8 || (string(rest[:7]) != "stdout " && string(rest[:7]) != "stderr ") {
 		return criLine{}, false

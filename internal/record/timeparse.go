@@ -8,17 +8,34 @@ import (
 	"time"
 )
 
+// inRange bounds every parsed timestamp to the years 0–9999 (in UTC): the
+// encoder writes @timestamp as RFC 3339, which has exactly four year digits,
+// and Elasticsearch and Peek reject anything else. A time outside is treated
+// as no time at all (the record gets the edge time and the no_timestamp
+// flag), never encoded as "-0001-…" or "10000-…".
+func inRange(t time.Time, ok bool) (time.Time, bool) {
+	if !ok {
+		return t, false
+	}
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
 // parseTimeValue converts a time field of any common shape. Numbers (and
 // numeric strings, as OTel JSON writes timeUnixNano) are epoch values whose
 // unit is detected by magnitude: < 1e11 seconds (zap's float "ts"), < 1e14
 // milliseconds, < 1e17 microseconds, else nanoseconds. Zero and negative
 // values mean "unset" and are rejected.
-func parseTimeValue(v any) (time.Time, bool) {
+func parseTimeValue(v any) (time.Time, bool) { return inRange(parseTimeAny(v)) }
+
+func parseTimeAny(v any) (time.Time, bool) {
 	switch x := v.(type) {
 	case string:
-		return parseTimeString(x)
+		return parseTimeText(x)
 	case []byte:
-		return parseTimeString(string(x))
+		return parseTimeText(string(x))
 	case json.Number:
 		return parseEpoch(string(x))
 	case time.Time:
@@ -109,8 +126,11 @@ func epochParts(n uint64, frac string) (time.Time, bool) {
 
 // parseTimeString accepts RFC 3339 with or without fractional seconds, the
 // same with a space instead of 'T', zones as Z, +hh:mm, +hhmm or none (UTC),
-// a comma as decimal separator (Python logging), and numeric epoch strings.
-func parseTimeString(s string) (time.Time, bool) {
+// a comma as decimal separator (Python logging), and numeric epoch strings,
+// bounded by inRange.
+func parseTimeString(s string) (time.Time, bool) { return inRange(parseTimeText(s)) }
+
+func parseTimeText(s string) (time.Time, bool) {
 	if len(s) == 0 {
 		return time.Time{}, false
 	}

@@ -32,6 +32,10 @@ func TestParseTimeValue(t *testing.T) {
 		{time.Date(2026, 11, 26, 10, 0, 0, 123456789, time.UTC), want},
 		{json.Number("0"), ""}, {"0", ""}, {-5, ""}, {"yesterday", ""}, {"2026-13-45T99:00:00Z", ""},
 		{"", ""}, {nil, ""}, {true, ""}, {"2026-11-26T10:00:00 nonsense", ""},
+		// Years outside 0–9999 (in UTC) cannot be written as RFC 3339.
+		{"0000-01-01T00:00:00Z", "0000-01-01T00:00:00Z"}, {"9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"},
+		{"0000-01-01T00:00:00+00:01", ""}, {"9999-12-31T23:59:59-00:01", ""},
+		{time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), ""}, {time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), ""},
 	} {
 		got, ok := parseTimeValue(tc.in)
 		if tc.want == "" {
@@ -43,6 +47,35 @@ func TestParseTimeValue(t *testing.T) {
 		w, _ := time.Parse(time.RFC3339Nano, tc.want)
 		if !ok || !got.Equal(w) {
 			t.Errorf("parseTimeValue(%#v) = %v, %v; want %v", tc.in, got, ok, w)
+		}
+	}
+}
+
+// TestTimestampOutOfRange: a line whose own time is outside the years
+// 0–9999 gets the edge time and the no_timestamp flag, and its encoding is
+// readable by Peek, for every shape that carries a time (JSON field, Docker
+// json-file wrapper, CRI prefix).
+func TestTimestampOutOfRange(t *testing.T) {
+	for name, line := range map[string]string{
+		"json":        `{"time":"0000-01-01T00:00:00+00:01","msg":"x"}`,
+		"docker":      `{"log":"x\n","stream":"stdout","time":"0000-01-01T00:00:00+00:01"}`,
+		"docker-high": `{"log":"x\n","stream":"stdout","time":"9999-12-31T23:59:59-00:01"}`,
+		"cri":         `0000-01-01T00:00:00+00:01 stdout F x`,
+	} {
+		p := NewParser(ParseOptions{MaxLineBytes: 4096, Now: func() time.Time { return fixedNow }})
+		var rec Record
+		if !p.Parse([]byte(line), &rec) {
+			t.Fatalf("%s: incomplete", name)
+		}
+		if !rec.Timestamp.Equal(fixedNow) || !rec.HasFlag(FlagNoTimestamp) {
+			t.Errorf("%s: timestamp %v flags %v, want the edge time and %s", name, rec.Timestamp, rec.Flags, FlagNoTimestamp)
+		}
+		if rec.Message != "x" {
+			t.Errorf("%s: message %q", name, rec.Message)
+		}
+		rec.EventID = "e"
+		if _, err := Peek(rec.AppendJSON(nil)); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
