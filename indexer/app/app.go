@@ -72,6 +72,7 @@ func New(cfg Config, set Settings) (*App, error) {
 	a := &App{cfg: cfg, set: set, log: set.Logger, es: es, m: NewMetrics(set.Registry)}
 	bc := bulk.DefaultConfig()
 	bc.InitialBackoff, bc.MaxBackoff = cfg.Bulk.InitialBackoff, cfg.Bulk.MaxBackoff
+	bc.MaxBytes, bc.MinBytes = cfg.Bulk.MaxBytes, cfg.Bulk.MinBytes
 	a.writer = bulk.NewWriter(es, bc, a.m, set.Logger)
 	a.store = trace.NewStore(es, cfg.Names)
 	pc := kafkaclient.DefaultProducerConfig()

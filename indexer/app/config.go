@@ -45,6 +45,10 @@ type Config struct {
 	// MaxPending bounds fetched records whose offsets are not committable
 	// yet; fetching pauses at this number. Default 100000.
 	MaxPending int `yaml:"max_pending"`
+	// MaxBufferedBytes bounds the bytes of fetched records held in memory
+	// until Elasticsearch acknowledged them (queues, batches, requests in
+	// flight and their retries); fetching pauses at this bound. Default 64 MiB.
+	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
 
 	// SummaryEnabled keeps per-trace summary documents. Default true.
 	SummaryEnabled bool `yaml:"summary_enabled"`
@@ -70,7 +74,11 @@ type BulkConfig struct {
 	// MaxDocs flushes a batch at this many documents. Default 2000.
 	MaxDocs int `yaml:"max_docs"`
 	// MaxBytes flushes a batch at this many bytes of sources. Default 5 MiB.
+	// It is the ceiling of an adaptive target: each 429 from Elasticsearch
+	// halves the target, each clean request grows it back by an eighth.
 	MaxBytes int `yaml:"max_bytes"`
+	// MinBytes is the floor of the adaptive target. Default 256 KiB.
+	MinBytes int `yaml:"min_bytes"`
 	// FlushInterval flushes a partial batch this long after its first record. Default 200ms.
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// Workers is the number of bulk requests in flight. Default 2.
@@ -89,9 +97,9 @@ func DefaultConfig() Config {
 		Kafka: kafkaclient.DefaultConfig(), Topic: kafkaclient.DefaultTopic, DLQTopic: kafkaclient.DefaultDLQTopic,
 		Group: "agentobs-indexer", StartOffset: "earliest", SessionTimeout: 30 * time.Second, MaxFetchBytes: 16 << 20,
 		ES: esclient.DefaultConfig(), Names: schema.DefaultNames(), Index: schema.DefaultSettings(), InstallTemplates: true,
-		Bulk: BulkConfig{MaxDocs: 2000, MaxBytes: 5 << 20, FlushInterval: 200 * time.Millisecond, Workers: 2,
+		Bulk: BulkConfig{MaxDocs: 2000, MaxBytes: 5 << 20, MinBytes: 256 << 10, FlushInterval: 200 * time.Millisecond, Workers: 2,
 			MaxDocBytes: 10 << 20, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
-		CommitInterval: time.Second, MaxPending: 100000,
+		CommitInterval: time.Second, MaxPending: 100000, MaxBufferedBytes: 64 << 20,
 		SummaryEnabled: true, SummaryInterval: time.Second,
 		Audit:    audit.DefaultConfig(),
 		HTTPAddr: "127.0.0.1:9400", LogLevel: "info",
@@ -118,7 +126,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Retention, "index.retention", c.Retention, "delete log indices after this age via ILM when the cluster has ILM (e.g. 30d; empty: keep)")
 	fs.BoolVar(&c.InstallTemplates, "index.install", c.InstallTemplates, "install index templates and indices at start")
 	fs.IntVar(&c.Bulk.MaxDocs, "bulk.max-docs", c.Bulk.MaxDocs, "documents per bulk request")
-	fs.IntVar(&c.Bulk.MaxBytes, "bulk.max-bytes", c.Bulk.MaxBytes, "bytes of documents per bulk request")
+	fs.IntVar(&c.Bulk.MaxBytes, "bulk.max-bytes", c.Bulk.MaxBytes, "bytes of documents per bulk request (the ceiling: each 429 halves the target, clean requests grow it back)")
+	fs.IntVar(&c.Bulk.MinBytes, "bulk.min-bytes", c.Bulk.MinBytes, "smallest bulk request target after repeated 429s")
 	fs.DurationVar(&c.Bulk.FlushInterval, "bulk.flush-interval", c.Bulk.FlushInterval, "longest wait before a partial batch is sent")
 	fs.IntVar(&c.Bulk.Workers, "bulk.workers", c.Bulk.Workers, "bulk requests in flight")
 	fs.IntVar(&c.Bulk.MaxDocBytes, "bulk.max-doc-bytes", c.Bulk.MaxDocBytes, "largest record indexed; larger ones are dead-lettered (too_large)")
@@ -126,6 +135,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Bulk.MaxBackoff, "bulk.max-backoff", c.Bulk.MaxBackoff, "longest retry delay")
 	fs.DurationVar(&c.CommitInterval, "commit.interval", c.CommitInterval, "how often finished offsets are committed")
 	fs.IntVar(&c.MaxPending, "commit.max-pending", c.MaxPending, "fetched but uncommittable records at which fetching pauses")
+	fs.IntVar(&c.MaxBufferedBytes, "fetch.max-buffered-bytes", c.MaxBufferedBytes, "bytes of fetched records held until Elasticsearch acknowledged them; fetching pauses at this bound (the indexer's memory is about twice this plus the Kafka reader's fetches)")
 	fs.BoolVar(&c.SummaryEnabled, "summary.enabled", c.SummaryEnabled, "keep per-trace summary documents")
 	fs.DurationVar(&c.SummaryInterval, "summary.interval", c.SummaryInterval, "how often touched traces are re-derived")
 	c.Audit.RegisterFlags(fs, "audit.")
@@ -171,6 +181,12 @@ func (c Config) Validate() error {
 	}
 	if b.MaxBytes < 1024 || b.MaxBytes > 90<<20 {
 		errs = append(errs, fmt.Errorf("bulk.max-bytes: %d, want 1 KiB..90 MiB (below http.max_content_length)", b.MaxBytes))
+	}
+	if b.MinBytes < 1024 || b.MinBytes > b.MaxBytes {
+		errs = append(errs, fmt.Errorf("bulk.min-bytes: %d, want 1 KiB..bulk.max-bytes", b.MinBytes))
+	}
+	if c.MaxBufferedBytes < 2*b.MaxBytes {
+		errs = append(errs, fmt.Errorf("fetch.max-buffered-bytes: %d, want >= 2 × bulk.max-bytes = %d (room for a batch being filled while one is written)", c.MaxBufferedBytes, 2*b.MaxBytes))
 	}
 	if b.MaxDocBytes < 1024 || b.MaxDocBytes > 90<<20 {
 		errs = append(errs, fmt.Errorf("bulk.max-doc-bytes: %d, want 1 KiB..90 MiB", b.MaxDocBytes))

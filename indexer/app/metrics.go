@@ -38,6 +38,9 @@ type Metrics struct {
 	Alerts         *prometheus.CounterVec // status
 	LastIndexed    prometheus.Gauge
 	InFlight       prometheus.Gauge
+	Stage          *prometheus.HistogramVec // stage
+	Buffered       prometheus.Gauge
+	TargetBytes    prometheus.Gauge
 
 	mu       sync.Mutex
 	services map[string]bool
@@ -94,7 +97,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Unix time of the last bulk request that Elasticsearch acknowledged."}),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "bulk_in_flight",
 			Help: "Batches being written."}),
+		Stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: ns + "stage_duration_seconds",
+			Help:    "Time spent per step between fetch and commit, by stage: fetch_wait (one message from the reader), decode (one record checked and made a bulk item), bulk_build (one request body encoded), summary (one summary round: refresh, derive, write). The bulk request and the commit are bulk_duration_seconds and commit_duration_seconds.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 14)}, []string{"stage"}),
+		Buffered: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "buffered_bytes",
+			Help: "Bytes of fetched records held until Elasticsearch acknowledged them (bounded by fetch.max-buffered-bytes)."}),
+		TargetBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "bulk_target_bytes",
+			Help: "Request size the batcher aims for now: bulk.max-bytes, halved on each 429 down to bulk.min-bytes, grown back after clean requests."}),
 		services: map[string]bool{},
+	}
+	for _, st := range Stages {
+		m.Stage.WithLabelValues(st)
 	}
 	for _, r := range bulk.RetryReasons {
 		m.Retries.WithLabelValues(r)
@@ -110,7 +123,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.Consumed, m.ConsumedBytes, m.BatchDocs, m.BulkDuration, m.Indexed, m.Duplicates, m.Retries,
 			m.DeadLetters, m.Quarantined, m.LagRecords, m.LagSeconds, m.WithoutTrace, m.Records, m.MissingEventID,
 			m.E2ELatency, m.CommitDuration, m.ESUpGauge, m.Summaries, m.SummaryLag, m.SummaryErrors, m.Alerts,
-			m.LastIndexed, m.InFlight)
+			m.LastIndexed, m.InFlight, m.Stage, m.Buffered, m.TargetBytes)
 	}
 	return m
 }
@@ -140,6 +153,25 @@ func (m *Metrics) Bulk(d time.Duration, docs int, err error) {
 		m.LastIndexed.SetToCurrentTime()
 	}
 }
+
+// Built observes the bulk_build stage (bulk.Observer).
+func (m *Metrics) Built(d time.Duration) {
+	m.Stage.WithLabelValues(StageBulkBuild).Observe(d.Seconds())
+}
+
+// Target sets bulk_target_bytes (bulk.Observer).
+func (m *Metrics) Target(n int) { m.TargetBytes.Set(float64(n)) }
+
+// Stages of stage_duration_seconds: a closed set.
+const (
+	StageFetchWait = "fetch_wait"
+	StageDecode    = "decode"
+	StageBulkBuild = "bulk_build"
+	StageSummary   = "summary"
+)
+
+// Stages lists every stage label value.
+var Stages = []string{StageFetchWait, StageDecode, StageBulkBuild, StageSummary}
 
 // Retry counts re-sent documents (bulk.Observer).
 func (m *Metrics) Retry(reason string, n int) { m.Retries.WithLabelValues(reason).Add(float64(n)) }

@@ -20,6 +20,7 @@ import (
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/semaphore"
 )
 
 // pipeline moves messages from a source through bounded batches into
@@ -27,10 +28,13 @@ import (
 //
 //	fetch ─items(cap max-docs)→ batcher ─batches(cap workers)→ N workers ─→ summarizer ─→ tracker ─→ committer
 //
-// Every stage hands on through a bounded channel, so when Elasticsearch is
-// slow or down the workers block in their retry loops, the batch channel
-// fills, the batcher blocks, and fetching stops: memory stays bounded by
-// about (2·workers+2)·bulk.max-bytes. An offset becomes committable only
+// Every stage hands on through a bounded channel, and every fetched record's
+// bytes are charged to a budget of fetch.max-buffered-bytes until its
+// batch is acknowledged, so when Elasticsearch is slow or down the workers
+// block in their retry loops, the budget runs out and fetching stops:
+// record memory stays below that bound whatever the batch sizes, worker
+// count or record sizes. Batches waiting for their trace summaries hold
+// only their offsets (16 bytes a record), never the records. An offset becomes committable only
 // when its document was acknowledged (or its dead letter acknowledged by
 // Kafka) and its trace summary re-derived after that, and then only once
 // every earlier offset of its partition is too.
@@ -48,7 +52,21 @@ type pipeline struct {
 
 	deadMu   sync.Mutex
 	deadSeen int
+
+	// buffered charges each fetched record's bytes until its batch is
+	// acknowledged (fetch.max-buffered-bytes).
+	buffered *semaphore.Weighted
 }
+
+// charge is what a record costs against the buffered budget: its bytes,
+// capped at the whole budget so one huge record still passes alone.
+func (p *pipeline) charge(n int) int64 {
+	return min(int64(n)+int64(recordOverhead), int64(p.cfg.MaxBufferedBytes))
+}
+
+// recordOverhead approximates the per-record memory beside the value
+// (message struct, headers, item, offsets).
+const recordOverhead = 256
 
 type info struct {
 	key     offsets.Key
@@ -57,15 +75,17 @@ type info struct {
 }
 
 type batch struct {
-	items []*bulk.Item
-	infos []info
-	bytes int
+	items   []*bulk.Item
+	infos   []info
+	bytes   int
+	charged int64 // against pipeline.buffered
 }
 
 // run processes until ctx is done (or a bounded source ends), then drains
 // with drain: in-flight batches finish, summaries are written, the final
 // commit is made.
 func (p *pipeline) run(ctx, drain context.Context) error {
+	p.buffered = semaphore.NewWeighted(int64(p.cfg.MaxBufferedBytes))
 	items := make(chan prepared, p.cfg.Bulk.MaxDocs)
 	batches := make(chan *batch, p.cfg.Bulk.Workers)
 	fetchErr := make(chan error, 1)
@@ -107,8 +127,9 @@ func (p *pipeline) run(ctx, drain context.Context) error {
 }
 
 type prepared struct {
-	it   *bulk.Item
-	info info
+	it     *bulk.Item
+	info   info
+	charge int64
 }
 
 // fetch reads messages and prepares items until ctx is done.
@@ -119,6 +140,8 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 	lagRec := map[int]prometheus.Gauge{}
 	lagSec := map[int]prometheus.Gauge{}
 	backoff := 100 * time.Millisecond
+	fetchWait := p.m.Stage.WithLabelValues(StageFetchWait)
+	decode := p.m.Stage.WithLabelValues(StageDecode)
 	for {
 		for p.tracker != nil && p.tracker.Pending() >= p.cfg.MaxPending {
 			// The oldest offsets wait (Elasticsearch or summaries are slow):
@@ -129,7 +152,10 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
+		t0 := time.Now()
 		m, err := p.src.Fetch(ctx)
+		t1 := time.Now()
+		fetchWait.Observe(t1.Sub(t0).Seconds())
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, io.EOF) {
 				return nil
@@ -166,8 +192,16 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 		if p.tracker != nil {
 			p.tracker.Fetched(k, m.Offset)
 		}
+		charge := p.charge(len(m.Value))
+		if err := p.buffered.Acquire(ctx, charge); err != nil {
+			return nil // ctx done
+		}
+		p.m.Buffered.Add(float64(charge))
+		t2 := time.Now()
 		pr := p.prepare(m, idx)
 		pr.info.key = k
+		pr.charge = charge
+		decode.Observe(time.Since(t2).Seconds())
 		select {
 		case out <- pr:
 		case <-ctx.Done():
@@ -261,7 +295,8 @@ func (p *pipeline) batch(in <-chan prepared, out chan<- *batch) {
 			cur.items = append(cur.items, pr.it)
 			cur.infos = append(cur.infos, pr.info)
 			cur.bytes += len(pr.it.Source) + 100
-			if len(cur.items) >= p.cfg.Bulk.MaxDocs || cur.bytes >= p.cfg.Bulk.MaxBytes {
+			cur.charged += pr.charge
+			if len(cur.items) >= p.cfg.Bulk.MaxDocs || cur.bytes >= p.writer.TargetBytes() {
 				flush()
 			}
 		case <-timer.C:
@@ -271,7 +306,9 @@ func (p *pipeline) batch(in <-chan prepared, out chan<- *batch) {
 }
 
 // process writes one batch, dead-letters what cannot be indexed, and hands
-// the acknowledged offsets on (through the summarizer when it runs).
+// the acknowledged offsets on (through the summarizer when it runs). The
+// records' memory is released as soon as Elasticsearch (and Kafka, for dead
+// letters) acknowledged them; what waits for the summary is offsets only.
 func (p *pipeline) process(ctx context.Context, b *batch) {
 	p.m.InFlight.Inc()
 	defer p.m.InFlight.Dec()
@@ -282,14 +319,21 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 	var dead []kafka.Message
 	now := time.Now()
 	traces := make([]string, 0, len(b.items))
+	// One exemplar per batch (its slowest traced record): an exemplar per
+	// observation costs an allocation and a clock read for every record and
+	// only the last one of a bucket is kept anyway.
+	slowest, slowestLat := -1, 0.0
 	for i, it := range b.items {
 		inf := b.infos[i]
 		switch it.Outcome {
 		case bulk.Indexed, bulk.Quarantined:
 			p.m.Indexed.Inc()
 			lat := now.Sub(inf.ts).Seconds()
-			if inf.traceID != "" {
-				p.m.E2ELatency.(prometheus.ExemplarObserver).ObserveWithExemplar(lat, prometheus.Labels{"trace_id": inf.traceID})
+			if inf.traceID != "" && (slowest < 0 || lat > slowestLat) {
+				if slowest >= 0 {
+					p.m.E2ELatency.Observe(slowestLat)
+				}
+				slowest, slowestLat = i, lat
 			} else {
 				p.m.E2ELatency.Observe(lat)
 			}
@@ -307,16 +351,27 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 			traces = append(traces, inf.traceID)
 		}
 	}
+	if slowest >= 0 {
+		p.m.E2ELatency.(prometheus.ExemplarObserver).ObserveWithExemplar(slowestLat, prometheus.Labels{"trace_id": b.infos[slowest].traceID})
+	}
 	if err := p.deadLetter(ctx, dead); err != nil {
 		p.log.Warn("dead letters not delivered at shutdown; offsets stay uncommitted", "n", len(dead), "err", err)
 		return
 	}
+	// Acknowledged: from here on only the offsets are kept.
+	done := make([]ackedOffset, len(b.items))
+	for i, it := range b.items {
+		done[i] = ackedOffset{key: b.infos[i].key, offset: it.Msg.Offset}
+	}
+	b.items, b.infos = nil, nil
+	p.buffered.Release(b.charged)
+	p.m.Buffered.Sub(float64(b.charged))
 	ack := func() {
 		if p.tracker == nil {
 			return
 		}
-		for i, it := range b.items {
-			p.tracker.Done(b.infos[i].key, it.Msg.Offset)
+		for _, d := range done {
+			p.tracker.Done(d.key, d.offset)
 		}
 	}
 	if p.sum != nil && len(traces) > 0 {
@@ -324,6 +379,11 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 	} else {
 		ack()
 	}
+}
+
+type ackedOffset struct {
+	key    offsets.Key
+	offset int64
 }
 
 // deadLetter produces dead letters, retrying until Kafka acknowledges them

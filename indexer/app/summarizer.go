@@ -102,6 +102,8 @@ func (s *summarizer) round(ctx context.Context) bool {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	start := time.Now()
+	defer func() { s.m.Stage.WithLabelValues(StageSummary).Observe(time.Since(start).Seconds()) }()
 	err := s.store.Refresh(ctx)
 	var sums []trace.Summary
 	if err == nil {

@@ -2,6 +2,7 @@ package bulk
 
 import (
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -94,5 +95,56 @@ func TestAppendAction(t *testing.T) {
 	want := "{\"create\":{\"_index\":\"i-2024.01.02\",\"_id\":\"a\\\"b\"}}\n{\"a\":1}\n"
 	if got != want {
 		t.Errorf("got %q want %q", got, want)
+	}
+}
+
+func TestParseResponseAllOK(t *testing.T) {
+	ok := `{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}}]}`
+	res, err := ParseResponse(strings.NewReader(ok), 2)
+	if err != nil || len(res) != 2 || res[0].Status != 201 || res[1].Status != 201 {
+		t.Fatalf("all-ok response: %+v, %v", res, err)
+	}
+	if _, err := ParseResponse(strings.NewReader(ok), 3); err == nil {
+		t.Error("all-ok response with a missing item not detected")
+	}
+	// Not the all-ok prefix: decoded item by item.
+	mixed := `{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"x"}}}]}`
+	res, err = ParseResponse(strings.NewReader(mixed), 2)
+	if err != nil || res[1].Status != 409 {
+		t.Fatalf("mixed response: %+v, %v", res, err)
+	}
+}
+
+type targetObs struct {
+	nopObserver
+	last int
+}
+
+func (o *targetObs) Target(n int) { o.last = n }
+
+func TestWriterTargetAdapts(t *testing.T) {
+	obs := &targetObs{}
+	cfg := DefaultConfig()
+	cfg.MaxBytes, cfg.MinBytes = 8<<20, 1<<20
+	w := NewWriter(nil, cfg, obs, slog.New(slog.DiscardHandler))
+	if w.TargetBytes() != 8<<20 || obs.last != 8<<20 {
+		t.Fatalf("starts at %d (reported %d), want the maximum", w.TargetBytes(), obs.last)
+	}
+	w.adapt(true)
+	w.adapt(true)
+	if w.TargetBytes() != 2<<20 {
+		t.Fatalf("after two push-backs %d, want 2 MiB", w.TargetBytes())
+	}
+	for range 10 {
+		w.adapt(true)
+	}
+	if w.TargetBytes() != 1<<20 {
+		t.Fatalf("floor: %d, want 1 MiB", w.TargetBytes())
+	}
+	for range 100 {
+		w.adapt(false)
+	}
+	if w.TargetBytes() != 8<<20 || obs.last != 8<<20 {
+		t.Fatalf("ceiling: %d (reported %d), want 8 MiB", w.TargetBytes(), obs.last)
 	}
 }

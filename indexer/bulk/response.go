@@ -1,9 +1,11 @@
 package bulk
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"regexp"
 	"strings"
 )
@@ -39,10 +41,27 @@ func (e *ItemError) Error() string {
 	return s
 }
 
+// allOK is the start of a response in which no item failed: Elasticsearch
+// writes "errors" before "items" (and filter_path keeps that order).
+var allOK = []byte(`{"errors":false,`)
+
 // ParseResponse decodes a _bulk response body into one result per item.
+// The common answer, no item failed, is recognised without decoding the
+// items: "errors":false and one "status" per item sent.
 func ParseResponse(r io.Reader, n int) ([]ResponseItem, error) {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read bulk response: %w", err)
+	}
+	if bytes.HasPrefix(body, allOK) && bytes.Count(body, []byte(`"status":`)) == n {
+		out := make([]ResponseItem, n)
+		for i := range out {
+			out[i].Status = http.StatusCreated
+		}
+		return out, nil
+	}
 	var resp Response
-	if err := json.NewDecoder(r).Decode(&resp); err != nil {
+	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, fmt.Errorf("decode bulk response: %w", err)
 	}
 	if len(resp.Items) != n {

@@ -18,8 +18,13 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 )
 
-// Config tunes retries.
+// Config tunes request sizes and retries.
 type Config struct {
+	// MaxBytes is the largest bulk body the batcher aims for; the target
+	// adapts below it (see Writer.TargetBytes). Default 5 MiB.
+	MaxBytes int
+	// MinBytes is the smallest target after repeated 429s. Default 256 KiB.
+	MinBytes int
 	// InitialBackoff is the first retry delay. Default 100ms.
 	InitialBackoff time.Duration
 	// MaxBackoff caps the delay between retries. Default 10s.
@@ -36,7 +41,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
-	return Config{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, DownAfter: 5, MaxConflictRounds: 3}
+	return Config{MaxBytes: 5 << 20, MinBytes: 256 << 10, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, DownAfter: 5, MaxConflictRounds: 3}
 }
 
 // Observer receives the writer's measurements (the indexer's metrics).
@@ -44,6 +49,10 @@ type Observer interface {
 	Bulk(d time.Duration, docs int, err error)
 	Retry(reason string, n int)
 	ESUp(up bool)
+	// Built reports the time spent encoding one request body.
+	Built(d time.Duration)
+	// Target reports a new adaptive request size in bytes.
+	Target(bytes int)
 }
 
 // Writer sends batches to Elasticsearch. It is safe for concurrent use;
@@ -56,6 +65,11 @@ type Writer struct {
 	up   atomic.Bool
 	fail atomic.Int64 // consecutive failed attempts, over all batches
 	bufs sync.Pool
+	// target is the body size the batcher aims for: halved on every
+	// request that Elasticsearch pushes back on (429 or rejected items),
+	// grown by an eighth after each clean one, within [MinBytes, MaxBytes]
+	// (additive-increase/multiplicative-decrease, as TCP does).
+	target atomic.Int64
 }
 
 // NewWriter builds a writer. obs may be nil.
@@ -65,8 +79,38 @@ func NewWriter(es *elasticsearch.Client, cfg Config, obs Observer, log *slog.Log
 	}
 	w := &Writer{es: es, cfg: cfg, obs: obs, log: log.With("component", "bulk")}
 	w.up.Store(true)
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultConfig().MaxBytes
+	}
+	w.cfg.MinBytes = min(max(cfg.MinBytes, 1), cfg.MaxBytes)
+	w.cfg.MaxBytes = cfg.MaxBytes
+	w.target.Store(int64(cfg.MaxBytes))
+	w.obs.Target(cfg.MaxBytes)
 	w.bufs.New = func() any { b := make([]byte, 0, 1<<20); return &b }
 	return w
+}
+
+// TargetBytes is the request size batches should aim for now.
+func (w *Writer) TargetBytes() int { return int(w.target.Load()) }
+
+// adapt moves the target: down by half when Elasticsearch pushed back, up by
+// an eighth after a clean request.
+func (w *Writer) adapt(pushedBack bool) {
+	for {
+		old := w.target.Load()
+		next := old + old/8
+		if pushedBack {
+			next = old / 2
+		}
+		next = min(max(next, int64(w.cfg.MinBytes)), int64(w.cfg.MaxBytes))
+		if next == old {
+			return
+		}
+		if w.target.CompareAndSwap(old, next) {
+			w.obs.Target(int(next))
+			return
+		}
+	}
 }
 
 // Up reports whether the last attempts reached Elasticsearch.
@@ -95,6 +139,9 @@ func (w *Writer) Write(ctx context.Context, items []*Item) error {
 				return ctx.Err()
 			}
 			w.failed(err, len(todo), reason)
+			if reason == RetryTooMany {
+				w.adapt(true)
+			}
 			if err := w.sleep(ctx, attempt); err != nil {
 				return err
 			}
@@ -103,7 +150,7 @@ func (w *Writer) Write(ctx context.Context, items []*Item) error {
 		}
 		w.succeeded()
 		var again []*Item
-		backoff := false
+		backoff, tooMany := false, false
 		for i, it := range todo {
 			class, rreason := Classify(res[i])
 			switch class {
@@ -118,6 +165,7 @@ func (w *Writer) Write(ctx context.Context, items []*Item) error {
 			case ClassRetry:
 				w.obs.Retry(rreason, 1)
 				again, backoff = append(again, it), true
+				tooMany = tooMany || rreason == RetryTooMany
 			case ClassConflict:
 				if it.Err == nil {
 					it.Err = res[i].Error
@@ -143,6 +191,7 @@ func (w *Writer) Write(ctx context.Context, items []*Item) error {
 			}
 		}
 		todo = again
+		w.adapt(tooMany)
 		if backoff {
 			if err := w.sleep(ctx, attempt); err != nil {
 				return err
@@ -226,11 +275,13 @@ func isPrintableASCII(s string) bool {
 func (w *Writer) send(ctx context.Context, items []*Item) ([]ResponseItem, string, error) {
 	bp := w.bufs.Get().(*[]byte)
 	b := (*bp)[:0]
+	start := time.Now()
 	for _, it := range items {
 		b = AppendAction(b, it)
 	}
 	defer func() { *bp = b[:0]; w.bufs.Put(bp) }() // keep the grown array for the next batch
-	start := time.Now()
+	w.obs.Built(time.Since(start))
+	start = time.Now()
 	res, err := w.es.Bulk(bytes.NewReader(b), w.es.Bulk.WithContext(ctx),
 		w.es.Bulk.WithFilterPath("errors", "items.*.status", "items.*.error.type", "items.*.error.reason", "items.*.error.caused_by"))
 	if err != nil {
@@ -270,3 +321,5 @@ type nopObserver struct{}
 func (nopObserver) Bulk(time.Duration, int, error) {}
 func (nopObserver) Retry(string, int)              {}
 func (nopObserver) ESUp(bool)                      {}
+func (nopObserver) Built(time.Duration)            {}
+func (nopObserver) Target(int)                     {}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/schema"
+	"github.com/agentobs/agentobs/internal/record"
 	"github.com/elastic/go-elasticsearch/v8"
 )
 
@@ -91,9 +92,48 @@ type bucket struct {
 type topHits struct {
 	Hits struct {
 		Hits []struct {
-			Source map[string]any `json:"_source"`
+			Fields map[string][]string `json:"fields"`
 		} `json:"hits"`
 	} `json:"hits"`
+}
+
+// canonicalTime writes a doc-value timestamp (trailing zeros trimmed) the
+// way records carry it: all nine fractional digits, so summaries compare
+// and sort as strings like the records do.
+func canonicalTime(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format(record.TimeLayout)
+}
+
+// field is the first value of a doc-value field of the first hit.
+func (h topHits) field(name string) string {
+	if len(h.Hits.Hits) == 0 {
+		return ""
+	}
+	if v := h.Hits.Hits[0].Fields[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// edge is a top_hits aggregation of the first (asc) or last (desc) record
+// that reads fields from doc values, not _source: no stored source is
+// loaded and decompressed for each trace of the round. @timestamp keeps
+// its nanoseconds through the date_nanos format.
+func edge(order string, fields ...string) any {
+	dv := make([]any, 0, len(fields))
+	for _, f := range fields {
+		if f == "@timestamp" {
+			dv = append(dv, map[string]any{"field": f, "format": "strict_date_optional_time_nanos"})
+		} else {
+			dv = append(dv, f)
+		}
+	}
+	return map[string]any{"top_hits": map[string]any{"size": 1, "sort": []any{map[string]any{"@timestamp": order}},
+		"_source": false, "docvalue_fields": dv}}
 }
 
 func (s *Store) derive(ctx context.Context, ids []string) ([]Summary, error) {
@@ -108,10 +148,8 @@ func (s *Store) derive(ctx context.Context, ids []string) ([]Summary, error) {
 				"levels":   terms("log.level", 10),
 				"sessions": terms("session.id", 10),
 				"convs":    terms("gen_ai.conversation.id", 10),
-				"first": map[string]any{"top_hits": map[string]any{"size": 1, "sort": []any{map[string]any{"@timestamp": "asc"}},
-					"_source": []string{"@timestamp", "service.name"}}},
-				"last": map[string]any{"top_hits": map[string]any{"size": 1, "sort": []any{map[string]any{"@timestamp": "desc"}},
-					"_source": []string{"@timestamp"}}},
+				"first":    edge("asc", "@timestamp", "service.name"),
+				"last":     edge("desc", "@timestamp"),
 			},
 		}},
 	}
@@ -155,18 +193,10 @@ func (s *Store) derive(ctx context.Context, ids []string) ([]Summary, error) {
 		for _, x := range b.Convs.Buckets {
 			sum.ConversationIDs = append(sum.ConversationIDs, x.Key)
 		}
-		if h := b.First.Hits.Hits; len(h) > 0 {
-			sum.First, _ = h[0].Source["@timestamp"].(string)
-			sum.RootService, _ = h[0].Source["service.name"].(string)
-			if sum.RootService == "" { // nested form
-				if sv, ok := h[0].Source["service"].(map[string]any); ok {
-					sum.RootService, _ = sv["name"].(string)
-				}
-			}
-		}
-		if h := b.Last.Hits.Hits; len(h) > 0 {
-			sum.Last, _ = h[0].Source["@timestamp"].(string)
-		}
+		// Doc values are per field path, so a nested {"service":{"name":…}}
+		// source reads the same as "service.name".
+		sum.First, sum.RootService = canonicalTime(b.First.field("@timestamp")), b.First.field("service.name")
+		sum.Last = canonicalTime(b.Last.field("@timestamp"))
 		sum.Timestamp = sum.First
 		t0, e0 := time.Parse(time.RFC3339Nano, sum.First)
 		t1, e1 := time.Parse(time.RFC3339Nano, sum.Last)

@@ -11,9 +11,9 @@ import (
 	"unicode/utf8"
 )
 
-// timeLayout is RFC 3339 with all nine fractional digits kept, so encoded
+// TimeLayout is RFC 3339 with all nine fractional digits kept, so encoded
 // documents sort and compare as strings and golden files are stable.
-const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // conflictPrefix renames a Field whose key is one of the typed fields' keys:
 // those names belong to the typed fields, so a document never has duplicate
@@ -211,14 +211,14 @@ func appendValue(dst []byte, v any, depth int) []byte {
 	return appendString(dst, string(b))
 }
 
-// appendTimestamp writes t as a quoted timeLayout string; a hand-written
+// appendTimestamp writes t as a quoted TimeLayout string; a hand-written
 // formatter because time.AppendFormat was a tenth of the encode cost.
 func appendTimestamp(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {
 		dst = append(dst, '"')
-		dst = t.AppendFormat(dst, timeLayout)
+		dst = t.AppendFormat(dst, TimeLayout)
 		return append(dst, '"')
 	}
 	hour, minute, sec := t.Clock()

@@ -88,7 +88,7 @@ func TestAppendTimestamp(t *testing.T) {
 		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", -3600)),
 		time.Date(1970, 1, 1, 0, 0, 0, 1, time.Local),
 	} {
-		want := `"` + ts.UTC().Format(timeLayout) + `"`
+		want := `"` + ts.UTC().Format(TimeLayout) + `"`
 		if got := string(appendTimestamp(nil, ts)); got != want {
 			t.Errorf("appendTimestamp(%v) = %s, want %s", ts, got, want)
 		}
