@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -287,13 +288,14 @@ func (s *Suite) r1(ctx context.Context) error {
 			return err
 		}
 	}
-	var ix, ref []float64
+	var ix, ref, rss []float64
 	for i := range s.opt.Reps {
 		r, err := s.runIndexer(ctx, s.srcTopic, n, 1, fmt.Sprintf("R1 indexer Kafka → ES, rep %d/%d", i+1, s.opt.Reps))
 		if err != nil {
 			return err
 		}
 		ix = append(ix, r.Rate)
+		rss = append(rss, float64(r.Usage.PeakRSS)/(1<<20))
 		if i == 0 {
 			s.component("indexer", "R1", r.Usage, n, false)
 			s.server("elasticsearch (while the indexer wrote)", "R1", r.ES, n)
@@ -310,12 +312,28 @@ func (s *Suite) r1(ctx context.Context) error {
 	}
 	s.r1Ref = report.Of(ref...)
 	f := report.Figure{ID: "R1", Name: "indexer Kafka → Elasticsearch", Unit: "docs/s", Value: report.Of(ix...),
-		RefName: "esutil.BulkIndexer, best of sweep (" + best.String() + ")", Ref: s.r1Ref, Goal: 0.9}
+		RefName: "esutil.BulkIndexer, best of sweep (" + best.String() + ")", Ref: s.r1Ref, Goal: 0.95}
 	f.Finish()
 	s.res.Figures = append(s.res.Figures, f)
+	// Each R1 run starts the indexer on a topic already holding the whole
+	// corpus: its peak RSS is the memory of catching up that backlog at
+	// full rate (the case of a restart after an outage).
+	m := report.Figure{ID: "R1m", Name: fmt.Sprintf("indexer peak RSS catching up a backlog of %d records at full rate", n), Unit: "MiB",
+		Value: report.Of(rss...), RefName: "budget", Ref: report.Of(rssBudgetMiB), Goal: 1, Note: "ratio = budget / peak RSS"}
+	if v := m.Value.Median; v > 0 {
+		m.Ratio = rssBudgetMiB / v
+	}
+	s.res.Figures = append(s.res.Figures, m)
 	s.res.Notes = append(s.res.Notes, fmt.Sprintf("R1 reference sweep on %d documents: %v", min(n, s.opt.SweepDocs), sweepString(sweep)))
 	return nil
 }
+
+// rssBudgetMiB is the indexer's memory goal at full rate; p99BudgetS the
+// end-to-end latency goal at 80 % load.
+const (
+	rssBudgetMiB = 200
+	p99BudgetS   = 1.0
+)
 
 func sweepString(sweep []map[string]any) string {
 	var parts []string
@@ -372,7 +390,7 @@ func (s *Suite) r5(ctx context.Context) error {
 		}
 	}
 	f := report.Figure{ID: "R5", Name: "end to end docs/s", Unit: "docs/s", Value: report.Of(rates...),
-		RefName: "R1's BulkIndexer", Ref: s.r1Ref, Goal: 0.8}
+		RefName: "R1's BulkIndexer", Ref: s.r1Ref, Goal: 0.85}
 	f.Finish()
 	if len(s.r1Ref.Samples) == 0 {
 		f.Err = "needs R1's reference"
@@ -396,10 +414,10 @@ func (s *Suite) r5(ctx context.Context) error {
 	lat.Sustained = sustained
 	s.res.Latency = lat
 	lf := report.Figure{ID: "R5b", Name: "end-to-end p99 write → searchable at 80 % of sustained rate", Unit: "s",
-		Value: report.Of(lat.P99), RefName: "budget", Ref: report.Of(2), Goal: 1,
+		Value: report.Of(lat.P99), RefName: "budget", Ref: report.Of(p99BudgetS), Goal: 1,
 		Note: fmt.Sprintf("p50 %.2f s; ratio = budget / p99", lat.P50)}
 	if lat.P99 > 0 {
-		lf.Ratio = 2 / lat.P99
+		lf.Ratio = p99BudgetS / lat.P99
 	}
 	if lat.Missing > 0 {
 		lf.Note += fmt.Sprintf("; %d probes never searchable", lat.Missing)
@@ -483,6 +501,7 @@ func (s *Suite) scaleCurve(ctx context.Context) error {
 	}
 	msgs := s.srcMsgs[:max(len(s.srcMsgs)/2, 1)]
 	per := float64(s.main.Bytes) / float64(s.main.Records) / 1e6
+	var perInst []string
 	for _, pi := range s.opt.Scale {
 		parts, inst := pi[0], pi[1]
 		var rates []float64
@@ -505,7 +524,10 @@ func (s *Suite) scaleCurve(ctx context.Context) error {
 		st := report.Of(rates...)
 		s.res.ScaleCurve = append(s.res.ScaleCurve, report.Point{Series: "indexer", X: float64(parts*10 + inst),
 			Label: fmt.Sprintf("%dp×%di", parts, inst), Rate: st, MBps: st.Median * per})
+		perInst = append(perInst, fmt.Sprintf("%dp×%di → %.0f/s per instance", parts, inst, st.Median/float64(inst)))
 	}
+	s.res.Notes = append(s.res.Notes, fmt.Sprintf("Scale curve, throughput per indexer instance (all instances, Kafka and Elasticsearch share the machine's %d cores): %s.",
+		runtime.NumCPU(), strings.Join(perInst, ", ")))
 	return nil
 }
 
@@ -527,6 +549,8 @@ func (s *Suite) profiles(ctx context.Context) {
 					_, err = s.runIndexerInProc(ctx, s.srcTopic, len(s.srcMsgs), app.BenchMode{}, path, "profiling the indexer")
 				}
 			}
+		case "R1m":
+			continue // memory, not CPU: agentobs_indexer_buffered_bytes and the Go heap show where it goes
 		case "R2":
 			comp, path = "shipper (-debug.pprof)", filepath.Join(s.opt.ProfileDir, "shipper.pprof")
 			expect := time.Duration(float64(s.main.Records) / f.Value.Median * float64(time.Second))
