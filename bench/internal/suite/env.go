@@ -29,6 +29,7 @@ type Env struct {
 	Indexer   string
 	Plugin    string
 	Host      string // flbhost
+	FluentBit string // real Fluent Bit (scripts/fluent-bit.sh); "" when none could be found or built
 	RunID     string // prefix of every topic, group and index of this run
 }
 
@@ -81,6 +82,10 @@ func (e *Env) Build(ctx context.Context) error {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: %w\n%s", strings.Join(s, " "), err, out)
 		}
+	}
+	// R2 and R3 need it; without one they fail and the rest still runs.
+	if out, err := exec.CommandContext(ctx, filepath.Join(e.Root, "scripts", "fluent-bit.sh")).Output(); err == nil {
+		e.FluentBit = strings.TrimSpace(string(out))
 	}
 	return nil
 }

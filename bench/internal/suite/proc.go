@@ -214,8 +214,14 @@ func FreeAddr() string {
 // Scrape sums the samples of metric on addr's /metrics whose label set
 // contains every label (name="value"); -1 when the endpoint does not answer.
 func Scrape(addr, metric string, labels ...string) float64 {
+	return scrapeURL("http://"+addr+"/metrics", metric, labels...)
+}
+
+// scrapeURL sums metric on any Prometheus text endpoint (Fluent Bit's own
+// is /api/v2/metrics/prometheus); -1 when it does not answer.
+func scrapeURL(url, metric string, labels ...string) float64 {
 	cl := http.Client{Timeout: 2 * time.Second}
-	res, err := cl.Get("http://" + addr + "/metrics")
+	res, err := cl.Get(url)
 	if err != nil {
 		return -1
 	}

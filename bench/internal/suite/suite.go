@@ -57,8 +57,9 @@ type Suite struct {
 	warmTopic string
 	srcTopic  string // the shipper's output of main: R1 and R6 input
 	srcMsgs   []kafka.Message
-	perf      report.Stat // R2/R3 reference
+	perf      report.Stat // kafka-producer-perf-test: the broker's ceiling line
 	perfMBps  float64
+	native    []fbRun // Fluent Bit + native out_kafka on main: R2's and R3's reference
 	r1Ref     report.Stat
 }
 
@@ -109,7 +110,7 @@ func Run(ctx context.Context, env *Env, opt Options, res *report.Results) error 
 		id string
 		fn func(context.Context) error
 	}{
-		{"R4", s.r4}, {"R2", s.r2}, {"R3", s.r3}, {"R1", s.r1}, {"R6", s.r6}, {"R5", s.r5}, {"size", s.sizeCurve}, {"scale", s.scaleCurve},
+		{"R4", s.r4}, {"R3", s.r3}, {"R2", s.r2}, {"R1", s.r1}, {"R6", s.r6}, {"R5", s.r5}, {"size", s.sizeCurve}, {"scale", s.scaleCurve},
 	}
 	for _, st := range steps {
 		if ctx.Err() != nil {
@@ -168,84 +169,6 @@ func (s *Suite) r4(ctx context.Context) error {
 		RefName: "encoding/json map round trip", Ref: report.Of(std...), Goal: 2.0}
 	f.Finish()
 	s.prog.Logf("record core %.0f MB/s, encoding/json %.0f MB/s: ratio %.2f", f.Value.Median, f.Ref.Median, f.Ratio)
-	s.res.Figures = append(s.res.Figures, f)
-	return nil
-}
-
-// r2: shipper file → Kafka vs kafka-producer-perf-test.
-func (s *Suite) r2(ctx context.Context) error {
-	n := s.opt.Records
-	s.warmTopic = s.topic("warm")
-	if _, err := s.runShipper(ctx, s.warm, s.warmTopic, "R2 warm-up: shipper"); err != nil {
-		return err
-	}
-	if _, err := s.runPerfTest(ctx, s.warm, s.warm.Records, s.topic("warm-perf"), "R2 warm-up: perf-test"); err != nil {
-		return err
-	}
-	var sh, shMB, pf, pfMB []float64
-	for i := range s.opt.Reps {
-		topic := s.topic("ship")
-		r, err := s.runShipper(ctx, s.main, topic, fmt.Sprintf("R2 shipper file → Kafka, rep %d/%d", i+1, s.opt.Reps))
-		if err != nil {
-			return err
-		}
-		sh, shMB = append(sh, r.Rate), append(shMB, r.MBps)
-		if i == 0 {
-			s.srcTopic = topic
-			s.component("shipper", "R2", r.Usage, n, false)
-			s.server("kafka broker (while the shipper produced)", "R2", r.Kafka, n)
-		} else {
-			s.env.DeleteTopics(topic)
-		}
-		ptopic := s.topic("perf")
-		p, err := s.runPerfTest(ctx, s.main, n, ptopic, fmt.Sprintf("R2 reference kafka-producer-perf-test, rep %d/%d", i+1, s.opt.Reps))
-		s.env.DeleteTopics(ptopic)
-		if err != nil {
-			return err
-		}
-		pf, pfMB = append(pf, p.Rate), append(pfMB, p.MBps)
-		if i == 0 {
-			s.component("kafka-producer-perf-test (JVM, start-up included)", "R2", p.Usage, n, false)
-			s.server("kafka broker (while the perf-test produced)", "R2", p.Kafka, n)
-		}
-	}
-	s.perf, s.perfMBps = report.Of(pf...), report.Of(pfMB...).Median
-	f := report.Figure{ID: "R2", Name: "shipper file → Kafka ack", Unit: "records/s", Value: report.Of(sh...),
-		RefName: "kafka-producer-perf-test", Ref: s.perf, Goal: 0.8,
-		Extra: map[string]float64{"shipper_mb_per_s": report.Of(shMB...).Median, "perf_test_mb_per_s": s.perfMBps}}
-	f.Finish()
-	f.Note = fmt.Sprintf("%.1f vs %.1f MB/s", f.Extra["shipper_mb_per_s"], s.perfMBps)
-	s.res.Figures = append(s.res.Figures, f)
-	return nil
-}
-
-// r3: the collector plugin through the host program vs the same perf-test.
-func (s *Suite) r3(ctx context.Context) error {
-	n := s.opt.Records
-	if len(s.perf.Samples) == 0 {
-		return fmt.Errorf("needs R2's reference")
-	}
-	wt := s.topic("warm-col")
-	if _, err := s.runCollector(ctx, s.warm, s.warm.Records, wt, "R3 warm-up: collector"); err != nil {
-		return err
-	}
-	s.env.DeleteTopics(wt)
-	var rates, mb []float64
-	for i := range s.opt.Reps {
-		topic := s.topic("col")
-		r, err := s.runCollector(ctx, s.main, n, topic, fmt.Sprintf("R3 collector plugin chunk → Kafka, rep %d/%d", i+1, s.opt.Reps))
-		s.env.DeleteTopics(topic)
-		if err != nil {
-			return err
-		}
-		rates, mb = append(rates, r.Rate), append(mb, r.MBps)
-		if i == 0 {
-			s.component("collector (plugin in flbhost)", "R3", r.Usage, n, false)
-		}
-	}
-	f := report.Figure{ID: "R3", Name: "collector plugin msgpack chunk → Kafka ack", Unit: "records/s", Value: report.Of(rates...),
-		RefName: "kafka-producer-perf-test (R2's)", Ref: s.perf, Goal: 0.8, Extra: map[string]float64{"collector_mb_per_s": report.Of(mb...).Median}}
-	f.Finish()
 	s.res.Figures = append(s.res.Figures, f)
 	return nil
 }
@@ -435,11 +358,19 @@ func (s *Suite) sizeCurve(ctx context.Context) error {
 		if size == 1024 {
 			if f := s.res.Figure("R2"); f != nil && f.Err == "" {
 				add("shipper", size, f.Value, f.Extra["shipper_mb_per_s"])
-				add("kafka-producer-perf-test", size, f.Ref, f.Extra["perf_test_mb_per_s"])
+				add("kafka-producer-perf-test", size, s.perf, s.perfMBps)
 			}
-			if f := s.res.Figure("R3"); f != nil && f.Err == "" {
-				add("collector", size, f.Value, f.Extra["collector_mb_per_s"])
+			var col, colMB []float64
+			for i := range s.opt.ScaleReps {
+				ct := s.topic("col")
+				cr, err := s.runCollector(ctx, s.main, s.main.Records, ct, fmt.Sprintf("size curve %d B: collector (flbhost), rep %d", size, i+1))
+				s.env.DeleteTopics(ct)
+				if err != nil {
+					return err
+				}
+				col, colMB = append(col, cr.Rate), append(colMB, cr.MBps)
 			}
+			add("collector", size, report.Of(col...), report.Of(colMB...).Median)
 			if f := s.res.Figure("R1"); f != nil && f.Err == "" {
 				per := float64(s.main.Bytes) / float64(s.main.Records) / 1e6
 				add("indexer", size, f.Value, f.Value.Median*per)
@@ -562,7 +493,7 @@ func (s *Suite) profiles(ctx context.Context) {
 				err = profileBench(ParseEncode(lines), path)
 			}
 		default:
-			s.res.Notes = append(s.res.Notes, f.ID+": no CPU profile is taken (the plugin runs inside the C host, which serves no pprof); see the collector's BenchmarkFlushNoBroker for its Go-side costs.")
+			s.res.Notes = append(s.res.Notes, f.ID+": no CPU profile is taken (the plugin runs inside Fluent Bit, which serves no pprof for it); see the collector's BenchmarkFlushNoBroker for its Go-side costs.")
 			continue
 		}
 		if err != nil {

@@ -1,0 +1,287 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/agentobs/agentobs/bench/internal/report"
+)
+
+// fbOutput is the output section a Fluent Bit run ends in.
+type fbOutput struct {
+	Name string // figure label
+	// Section is the [OUTPUT] body; %[1]s is the brokers, %[2]s the topic,
+	// %[3]s a dead-letter topic.
+	Section string
+}
+
+// The two outputs R3 compares, configured alike: acks=all, lz4, the
+// default batching of each (librdkafka linger 5 ms; the plugin's Linger
+// 5 ms, Batch_Bytes 1 MiB).
+var (
+	fbNative = fbOutput{Name: "Fluent Bit tail + JSON parser + native out_kafka", Section: `
+    Name                              kafka
+    Match                             *
+    Brokers                           %[1]s
+    Topics                            %[2]s
+    Format                            json
+    rdkafka.request.required.acks     -1
+    rdkafka.compression.codec         lz4`}
+	fbPlugin = fbOutput{Name: "Fluent Bit tail + JSON parser + out_agentobs, Workers 2", Section: `
+    Name           agentobs
+    Match          *
+    Workers        2
+    Brokers        %[1]s
+    Topic          %[2]s
+    DLQ_Topic      %[3]s
+    Required_Acks  all
+    Compression    lz4
+    Source         bench
+    Plugin_Log_Level warn`}
+)
+
+// fbRun is one Fluent Bit run over a corpus.
+type fbRun struct {
+	Rate         float64       // records/s from the first line read to the last record acknowledged by Kafka
+	CPUPerRecord time.Duration // the Fluent Bit process's CPU (user+system, /proc) until then, per record
+	PeakRSS      int64         // VmHWM of the Fluent Bit process
+}
+
+// runFluentBit runs real Fluent Bit with `tail` (from the head, JSON
+// parser) over c into out, and measures it until Kafka holds every line:
+// the topic's end offsets, so an asynchronous output (out_kafka answers
+// Fluent Bit before librdkafka has the acknowledgement) is timed to the
+// same point as the plugin.
+func (s *Suite) runFluentBit(ctx context.Context, c *Corpus, out fbOutput, topic, step string) (fbRun, error) {
+	if s.env.FluentBit == "" {
+		return fbRun{}, fmt.Errorf("no Fluent Bit (scripts/fluent-bit.sh found or built none)")
+	}
+	if err := s.env.CreateTopic(ctx, topic, s.opt.Partitions); err != nil {
+		return fbRun{}, err
+	}
+	// The plugin checks at init that its dead-letter topic exists.
+	if err := s.env.CreateTopic(ctx, s.dlq, 1); err != nil {
+		return fbRun{}, err
+	}
+	dir, err := os.MkdirTemp(s.env.Tmp, "fb-")
+	if err != nil {
+		return fbRun{}, err
+	}
+	defer os.RemoveAll(dir)
+	addr := FreeAddr()
+	host, port, _ := strings.Cut(addr, ":")
+	conf := fmt.Sprintf(`[SERVICE]
+    Flush         1
+    Log_Level     warn
+    Parsers_File  %[1]s/parsers.conf
+    HTTP_Server   On
+    HTTP_Listen   %[2]s
+    HTTP_Port     %[3]s
+
+[INPUT]
+    Name            tail
+    Path            %[4]s
+    Read_from_Head  On
+    Parser          json
+    Mem_Buf_Limit   64MB
+
+[OUTPUT]`, dir, host, port, c.Path) + fmt.Sprintf(out.Section, strings.Join(s.env.Brokers, ","), topic, s.dlq) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "parsers.conf"), []byte("[PARSER]\n    Name json\n    Format json\n"), 0o644); err != nil {
+		return fbRun{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fluent-bit.conf"), []byte(conf), 0o644); err != nil {
+		return fbRun{}, err
+	}
+	args := []string{"-c", filepath.Join(dir, "fluent-bit.conf")}
+	if strings.Contains(out.Section, "agentobs") {
+		args = append([]string{"-e", s.env.Plugin}, args...)
+	}
+	p, err := Start(dir, s.env.FluentBit, args, nil)
+	if err != nil {
+		return fbRun{}, err
+	}
+	total := float64(c.Records)
+	end := s.env.topicEnd(topic, s.opt.Partitions)
+	s.prog.Step(step, total, end)
+	read := func() float64 {
+		return scrapeURL("http://"+addr+"/api/v2/metrics/prometheus", "fluentbit_input_records_total")
+	}
+	rate, err := measureRate(ctx, total, end, read, p.Exited, 10*time.Minute)
+	cpu := ProcCPU(p.cmd.Process.Pid)
+	use := p.Stop(30 * time.Second)
+	if err != nil {
+		return fbRun{}, fmt.Errorf("fluent-bit (%s): %w", out.Name, err)
+	}
+	r := fbRun{Rate: rate, CPUPerRecord: cpu / time.Duration(c.Records), PeakRSS: use.PeakRSS}
+	s.prog.Logf("%s: %.0f records/s, %.1f µs CPU/record, peak RSS %d MiB", out.Name, r.Rate,
+		float64(r.CPUPerRecord.Nanoseconds())/1e3, r.PeakRSS>>20)
+	return r, nil
+}
+
+// topicEnd returns a func summing the end offsets of topic's partitions
+// (records Kafka acknowledged), polled at most every 100 ms.
+func (e *Env) topicEnd(topic string, partitions int) func() float64 {
+	cl := &kafka.Client{Addr: kafka.TCP(e.Brokers...), Timeout: 5 * time.Second}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for p := range partitions {
+		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+	}
+	var last float64
+	var at time.Time
+	return func() float64 {
+		if time.Since(at) < 100*time.Millisecond {
+			return last
+		}
+		at = time.Now()
+		res, err := cl.ListOffsets(context.Background(), req)
+		if err != nil {
+			return last
+		}
+		sum := 0.0
+		for _, po := range res.Topics[topic] {
+			sum += float64(po.LastOffset)
+		}
+		last = sum
+		return last
+	}
+}
+
+// nativeRef runs the reference of R2 and R3 (Fluent Bit with native
+// out_kafka over the main corpus) unless R3 already did, alternating with
+// its own runs.
+func (s *Suite) nativeRef(ctx context.Context, fig string) ([]fbRun, error) {
+	for i := len(s.native); i < s.opt.Reps; i++ {
+		topic := s.topic("fbk")
+		r, err := s.runFluentBit(ctx, s.main, fbNative, topic, fmt.Sprintf("%s reference: Fluent Bit + out_kafka, rep %d/%d", fig, i+1, s.opt.Reps))
+		s.env.DeleteTopics(topic)
+		if err != nil {
+			return nil, err
+		}
+		s.native = append(s.native, r)
+	}
+	return s.native, nil
+}
+
+func fbStats(runs []fbRun) (rate, cpuUS, rssMiB report.Stat) {
+	var a, b, c []float64
+	for _, r := range runs {
+		a, b, c = append(a, r.Rate), append(b, float64(r.CPUPerRecord.Nanoseconds())/1e3), append(c, float64(r.PeakRSS)/(1<<20))
+	}
+	return report.Of(a...), report.Of(b...), report.Of(c...)
+}
+
+// fbComponent records a Fluent Bit run's cost per component.
+func (s *Suite) fbComponent(name, fig string, r fbRun, records int) {
+	s.component(name, fig, Usage{CPU: r.CPUPerRecord * time.Duration(records), PeakRSS: r.PeakRSS}, records, false)
+}
+
+// r3: the plugin inside real Fluent Bit vs the same Fluent Bit's native
+// out_kafka: same binary, same tail + JSON parser over the same file, same
+// broker, acks=all, lz4. Runs alternate; records/s is the figure, CPU per
+// record and peak RSS of the Fluent Bit process ride along with goals of
+// their own (≤ 1.0× and ≤ 1.5×).
+func (s *Suite) r3(ctx context.Context) error {
+	n := s.main.Records
+	for _, out := range []fbOutput{fbPlugin, fbNative} {
+		wt := s.topic("fb-warm")
+		_, err := s.runFluentBit(ctx, s.warm, out, wt, "R3 warm-up: "+out.Name)
+		s.env.DeleteTopics(wt)
+		if err != nil {
+			return err
+		}
+	}
+	var plugin []fbRun
+	for i := range s.opt.Reps {
+		topic := s.topic("fbp")
+		r, err := s.runFluentBit(ctx, s.main, fbPlugin, topic, fmt.Sprintf("R3 %s, rep %d/%d", fbPlugin.Name, i+1, s.opt.Reps))
+		s.env.DeleteTopics(topic)
+		if err != nil {
+			return err
+		}
+		plugin = append(plugin, r)
+		if _, err := s.nativeRef(ctx, "R3"); err != nil && len(s.native) <= i {
+			return err
+		}
+	}
+	native, err := s.nativeRef(ctx, "R3")
+	if err != nil {
+		return err
+	}
+	s.fbComponent("Fluent Bit + out_agentobs (Workers 2)", "R3", plugin[0], n)
+	s.fbComponent("Fluent Bit + native out_kafka", "R3", native[0], n)
+	pr, pc, pm := fbStats(plugin)
+	nr, nc, nm := fbStats(native)
+	f := report.Figure{ID: "R3", Name: "collector plugin inside Fluent Bit, tail → Kafka ack", Unit: "records/s", Value: pr,
+		RefName: fbNative.Name, Ref: nr, Goal: 1.0, Extra: map[string]float64{
+			"plugin_cpu_us_per_record": pc.Median, "native_cpu_us_per_record": nc.Median, "cpu_ratio": pc.Median / nc.Median,
+			"plugin_peak_rss_mib": pm.Median, "native_peak_rss_mib": nm.Median, "rss_ratio": pm.Median / nm.Median}}
+	f.Finish()
+	f.Note = fmt.Sprintf("CPU %.1f vs %.1f µs/record = %.2f×, goal ≤ 1.0; peak RSS %.0f vs %.0f MiB = %.2f×, goal ≤ 1.5",
+		pc.Median, nc.Median, f.Extra["cpu_ratio"], pm.Median, nm.Median, f.Extra["rss_ratio"])
+	s.res.Figures = append(s.res.Figures, f)
+	return nil
+}
+
+// r2: the shipper vs Fluent Bit (tail + JSON parser + native out_kafka) on
+// the same file, with kafka-producer-perf-test as the broker's ceiling line.
+func (s *Suite) r2(ctx context.Context) error {
+	n := s.opt.Records
+	s.warmTopic = s.topic("warm")
+	if _, err := s.runShipper(ctx, s.warm, s.warmTopic, "R2 warm-up: shipper"); err != nil {
+		return err
+	}
+	if _, err := s.runPerfTest(ctx, s.warm, s.warm.Records, s.topic("warm-perf"), "R2 warm-up: perf-test"); err != nil {
+		return err
+	}
+	var sh, shMB, shCPU, shRSS, pf, pfMB []float64
+	for i := range s.opt.Reps {
+		topic := s.topic("ship")
+		r, err := s.runShipper(ctx, s.main, topic, fmt.Sprintf("R2 shipper file → Kafka, rep %d/%d", i+1, s.opt.Reps))
+		if err != nil {
+			return err
+		}
+		sh, shMB = append(sh, r.Rate), append(shMB, r.MBps)
+		shCPU, shRSS = append(shCPU, r.Usage.CPU.Seconds()/float64(n)*1e6), append(shRSS, float64(r.Usage.PeakRSS)/(1<<20))
+		if i == 0 {
+			s.srcTopic = topic
+			s.component("shipper", "R2", r.Usage, n, false)
+			s.server("kafka broker (while the shipper produced)", "R2", r.Kafka, n)
+		} else {
+			s.env.DeleteTopics(topic)
+		}
+		ptopic := s.topic("perf")
+		p, err := s.runPerfTest(ctx, s.main, n, ptopic, fmt.Sprintf("R2 ceiling kafka-producer-perf-test, rep %d/%d", i+1, s.opt.Reps))
+		s.env.DeleteTopics(ptopic)
+		if err != nil {
+			return err
+		}
+		pf, pfMB = append(pf, p.Rate), append(pfMB, p.MBps)
+		if i == 0 {
+			s.component("kafka-producer-perf-test (JVM, start-up included)", "R2", p.Usage, n, false)
+			s.server("kafka broker (while the perf-test produced)", "R2", p.Kafka, n)
+		}
+	}
+	s.perf, s.perfMBps = report.Of(pf...), report.Of(pfMB...).Median
+	native, err := s.nativeRef(ctx, "R2")
+	if err != nil {
+		return err
+	}
+	nr, nc, nm := fbStats(native)
+	cpu, rss := report.Of(shCPU...).Median, report.Of(shRSS...).Median
+	f := report.Figure{ID: "R2", Name: "shipper file → Kafka ack", Unit: "records/s", Value: report.Of(sh...),
+		RefName: fbNative.Name, Ref: nr, Goal: 1.0,
+		Extra: map[string]float64{"shipper_mb_per_s": report.Of(shMB...).Median, "perf_test_mb_per_s": s.perfMBps,
+			"perf_test_records_per_s": s.perf.Median, "shipper_cpu_us_per_record": cpu, "native_cpu_us_per_record": nc.Median,
+			"cpu_ratio": cpu / nc.Median, "shipper_peak_rss_mib": rss, "native_peak_rss_mib": nm.Median, "rss_ratio": rss / nm.Median}}
+	f.Finish()
+	f.Note = fmt.Sprintf("CPU %.1f vs %.1f µs/record = %.2f×, goal ≤ 1.0; peak RSS %.0f vs %.0f MiB = %.2f×, goal ≤ 1.5; ceiling: kafka-producer-perf-test %.0f records/s",
+		cpu, nc.Median, f.Extra["cpu_ratio"], rss, nm.Median, f.Extra["rss_ratio"], s.perf.Median)
+	s.res.Figures = append(s.res.Figures, f)
+	return nil
+}
