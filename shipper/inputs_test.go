@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -84,5 +86,50 @@ func TestStdinToKafka(t *testing.T) {
 	msgs := consume(t, brokers, topic, 3, 20*time.Second)
 	if len(msgs) != 3 || kafkaclient.Header(msgs[0], publish.HeaderService) != "piped-agent" {
 		t.Fatalf("got %d messages", len(msgs))
+	}
+}
+
+// Found-5 of issue 18 on the shipper itself: a client trickling a body
+// into POST /v1/logs (a byte every 50 ms) gets 408 once http.body-timeout
+// passes, and both counters say so; it does not hold the connection.
+func TestHTTPIngestSlowClientGets408(t *testing.T) {
+	brokers := harness.RequireKafka(t).Brokers
+	cfg := testConfig(t, brokers, harness.Topic(t, 1))
+	cfg.HTTP.Ingest = true
+	cfg.HTTPLimits.BodyTimeout = 500 * time.Millisecond
+	a, reg, stop := startApp(t, cfg)
+	defer stop()
+	c, err := net.Dial("tcp", a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := c.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}()
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 408") {
+		t.Fatalf("slow client got %q, %v; want 408", line, err)
+	}
+	if n := value(t, reg, "agentobs_shipper_http_requests_total", "code", "408"); n != 1 {
+		t.Errorf("http_requests_total{code=408} = %v, want 1", n)
+	}
+	if n := value(t, reg, "agentobs_shipper_http_rejected_requests_total", "reason", "body_timeout"); n != 1 {
+		t.Errorf("http_rejected_requests_total{reason=body_timeout} = %v, want 1", n)
 	}
 }

@@ -85,6 +85,9 @@ func New(cfg Config, set Settings) (*App, error) {
 		return nil, fmt.Errorf("http.token-file: %w", err)
 	}
 	a.server = telemetry.NewServer(cfg.HTTPAddr, set.Registry, set.Logger)
+	if err := a.server.SetLimits(cfg.HTTPLimits, set.Registry, "indexer"); err != nil {
+		return nil, err
+	}
 	a.server.AddReadyCheck("elasticsearch", func(context.Context) error {
 		if !a.writer.Up() {
 			return errors.New("elasticsearch unavailable; fetching paused")

@@ -11,6 +11,7 @@ import (
 	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/esclient"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/telemetry"
 )
 
 // Config is everything a user sets. Every field's default is in DefaultConfig.
@@ -65,6 +66,10 @@ type Config struct {
 	// and the /v1 lookups. Default "" (open). HTTPTokenFile reads it from a file.
 	HTTPToken     config.Secret `yaml:"http_token"`
 	HTTPTokenFile string        `yaml:"http_token_file"`
+	// HTTPLimits bound slow and numerous clients (flags http.read-header-timeout,
+	// http.body-timeout, http.idle-timeout, http.max-requests); defaults in
+	// telemetry.DefaultLimits: 10s, 30s, 2m, 256.
+	HTTPLimits telemetry.Limits `yaml:"http_limits"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
 }
@@ -102,7 +107,7 @@ func DefaultConfig() Config {
 		CommitInterval: time.Second, MaxPending: 100000, MaxBufferedBytes: 64 << 20,
 		SummaryEnabled: true, SummaryInterval: time.Second,
 		Audit:    audit.DefaultConfig(),
-		HTTPAddr: "127.0.0.1:9400", LogLevel: "info",
+		HTTPAddr: "127.0.0.1:9400", HTTPLimits: telemetry.DefaultLimits(), LogLevel: "info",
 	}
 }
 
@@ -142,12 +147,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, "listen address of /metrics, /healthz, /readyz and the /v1 API (empty: off)")
 	fs.Var(&c.HTTPToken, "http.token", "bearer token required by the /v1 API (empty: open; prefer -http.token-file or the env var)")
 	fs.StringVar(&c.HTTPTokenFile, "http.token-file", c.HTTPTokenFile, "file holding the bearer token")
+	c.HTTPLimits.RegisterFlags(fs, "http.")
 	fs.StringVar(&c.LogLevel, "log.level", c.LogLevel, "log level: debug, info, warn, error")
 }
 
 // Validate reports every problem at once, each naming the key and the fix.
 func (c Config) Validate() error {
-	errs := []error{c.Kafka.Validate(), c.ES.Validate(), c.Names.Validate(), c.Audit.Validate()}
+	errs := []error{c.Kafka.Validate(), c.ES.Validate(), c.Names.Validate(), c.Audit.Validate(), c.HTTPLimits.Validate("http.")}
 	if c.Topic == "" {
 		errs = append(errs, errors.New("kafka.topic: required"))
 	}

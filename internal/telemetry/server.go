@@ -40,11 +40,19 @@ type Server struct {
 	mu     sync.Mutex
 	checks map[string]ReadyCheck
 	ln     net.Listener
+
+	limits   Limits
+	rejected *prometheus.CounterVec
+	slots    chan struct{} // one per request in flight on a component route
 }
 
 // NewServer builds the server; nothing listens until Listen or Run.
 func NewServer(addr string, reg *prometheus.Registry, logger *slog.Logger) *Server {
 	s := &Server{addr: addr, mux: http.NewServeMux(), logger: logger.With("component", "http"), checks: map[string]ReadyCheck{}}
+	// Default limits until SetLimits (whose counter is registered).
+	s.limits = DefaultLimits()
+	s.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unregistered"}, []string{"reason"})
+	s.slots = make(chan struct{}, s.limits.MaxRequests)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -58,8 +66,9 @@ func (s *Server) EnablePprof() {
 	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
-// Handle adds a route (Go 1.22 patterns, e.g. "POST /v1/logs").
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Handle adds a route (Go 1.22 patterns, e.g. "POST /v1/logs"), served
+// under the server's Limits (requests at once, body read timeout).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, s.limit(h)) }
 
 // SetReady flips readiness; /readyz answers 503 until it is true and every
 // check passes.
@@ -165,7 +174,7 @@ func (s *Server) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: s.limits.ReadHeaderTimeout, IdleTimeout: s.limits.IdleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(s.ln) }()
 	select {

@@ -106,6 +106,9 @@ func New(cfg Config, set Settings) (*App, error) {
 	}
 	if cfg.HTTPAddr != "" {
 		a.server = telemetry.NewServer(cfg.HTTPAddr, set.Registry, set.Logger)
+		if err := a.server.SetLimits(cfg.HTTPLimits, set.Registry, "shipper"); err != nil {
+			return nil, err
+		}
 		if set.EnablePprof {
 			a.server.EnablePprof()
 		}

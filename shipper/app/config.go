@@ -11,6 +11,7 @@ import (
 	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/agentobs/agentobs/shipper/internal/ingest"
 	"github.com/agentobs/agentobs/shipper/internal/tail"
 )
@@ -32,6 +33,10 @@ type Config struct {
 	// HTTPAddr serves /metrics, /healthz, /readyz and, with HTTP.Ingest,
 	// POST /v1/logs. Default 127.0.0.1:9401; "" disables it.
 	HTTPAddr string `yaml:"http_addr"`
+	// HTTPLimits bound slow and numerous clients (flags http.read-header-timeout,
+	// http.body-timeout, http.idle-timeout, http.max-requests); defaults in
+	// telemetry.DefaultLimits: 10s, 30s, 2m, 256.
+	HTTPLimits telemetry.Limits `yaml:"http_limits"`
 	// QueueSize is how many batches wait for Kafka at most (memory bound:
 	// about queue.size × files.batch-bytes). Default 64.
 	QueueSize int `yaml:"queue_size"`
@@ -51,7 +56,7 @@ type Config struct {
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
-	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", QueueSize: 64, Senders: 4,
+	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", HTTPLimits: telemetry.DefaultLimits(), QueueSize: 64, Senders: 4,
 		ShutdownTimeout: 30 * time.Second, Files: tail.DefaultConfig(), HTTP: ingest.DefaultConfig(),
 		Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig()}
 }
@@ -86,6 +91,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&h.MaxBodyBytes, "http.max-body-bytes", h.MaxBodyBytes, "largest request body; larger ones get 413")
 	fs.DurationVar(&h.EnqueueWait, "http.enqueue-wait", h.EnqueueWait, "how long a request waits for room in the queue before 503")
 	fs.DurationVar(&h.AckTimeout, "http.ack-timeout", h.AckTimeout, "how long a request waits for Kafka's acknowledgement before 503")
+	c.HTTPLimits.RegisterFlags(fs, "http.")
 
 	c.Kafka.RegisterFlags(fs, "kafka.")
 	c.Edge.RegisterFlags(fs, "")
@@ -113,6 +119,6 @@ func (c Config) Validate() error {
 	if _, err := record.ParseFormat(c.Files.Format); err != nil {
 		errs = append(errs, fmt.Errorf("files.format: %w", err))
 	}
-	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.Kafka.Validate(), c.Producer.Validate(), c.Edge.Validate())
+	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.HTTPLimits.Validate("http."), c.Kafka.Validate(), c.Producer.Validate(), c.Edge.Validate())
 	return errors.Join(errs...)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/agentobs/agentobs/shipper/internal/lines"
 	"github.com/agentobs/agentobs/shipper/internal/queue"
 	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
@@ -126,6 +127,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, answer) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return http.StatusRequestEntityTooLarge, answer{Error: fmt.Sprintf("body over %d bytes (http.max-body-bytes)", h.cfg.MaxBodyBytes)}
+	}
+	if telemetry.IsBodyTimeout(err) {
+		return http.StatusRequestTimeout, answer{Error: "body not received within http.body-timeout"}
 	}
 	if err != nil {
 		return http.StatusBadRequest, answer{Error: "reading body: " + err.Error()}

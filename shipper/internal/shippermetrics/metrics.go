@@ -34,7 +34,7 @@ const (
 var UndrainedReasons = []string{UndrainedDeleted, UndrainedTruncated, UndrainedReplaced}
 
 // HTTPCodes are the status codes POST /v1/logs answers with.
-var HTTPCodes = []string{"200", "400", "401", "413", "503"}
+var HTTPCodes = []string{"200", "400", "401", "408", "413", "503"}
 
 // Metrics are the shipper's input, queue and checkpoint metrics.
 type Metrics struct {
