@@ -71,6 +71,24 @@ func agentFleet() *dashboard.DashboardBuilder {
 		target{expr: `sum by (outcome) (rate(agentobs_agent_peer_calls_total{SEL}[$__rate_interval]))`, legend: "{{outcome}}"},
 	))
 
+	// Canary vs stable: every agent series carries version and track
+	// (agent/METRICS.md); one line per release, so a canary is read side by
+	// side with the stable fleet. alerts/rules/canary.yml alerts on them.
+	b.WithRow(dashboard.NewRowBuilder("Canary vs stable"))
+	b.WithPanel(graph(s, "Task error ratio by release", "Share of finished tasks that ended in error, per release track and version. AgentobsAgentCanaryErrorRatioWorse fires when the canary is 5 points worse with enough traffic.", "percentunit", 12, 8,
+		target{expr: `sum by (track, version) (rate(agentobs_agent_tasks_total{SEL,outcome="error"}[$__rate_interval])) / sum by (track, version) (rate(agentobs_agent_tasks_total{SEL,outcome=~"success|error"}[$__rate_interval]))`, legend: "{{track}} {{version}}"},
+	))
+	b.WithPanel(graph(s, "Task duration p95 by release", "p95 of a task (accept to finish), per release track and version."+exemplarNote, "s", 12, 8,
+		target{expr: `histogram_quantile(0.95, sum by (track, version, le) (rate(agentobs_agent_task_duration_seconds_bucket{SEL}[$__rate_interval])))`, legend: "{{track}} {{version}} p95", exemplar: true},
+		target{expr: `histogram_quantile(0.5, sum by (track, version, le) (rate(agentobs_agent_task_duration_seconds_bucket{SEL}[$__rate_interval])))`, legend: "{{track}} {{version}} p50"},
+	))
+	b.WithPanel(graph(s, "Tokens per task by release", "LLM tokens (input and output) per finished task, per release: a new prompt or model shows here first.", "short", 12, 8,
+		target{expr: `sum by (track, version) (rate(agentobs_agent_tokens_total{SEL}[$__rate_interval])) / sum by (track, version) (rate(agentobs_agent_tasks_total{SEL,outcome=~"success|error"}[$__rate_interval]))`, legend: "{{track}} {{version}}"},
+	))
+	b.WithPanel(graph(s, "Tool failure ratio by release", "Share of tool calls that failed or timed out, per release track and version.", "percentunit", 12, 8,
+		target{expr: `sum by (track, version) (rate(agentobs_agent_tool_calls_total{SEL,outcome=~"error|timeout"}[$__rate_interval])) / sum by (track, version) (rate(agentobs_agent_tool_calls_total{SEL,outcome!="canceled"}[$__rate_interval]))`, legend: "{{track}} {{version}}"},
+	))
+
 	b.WithRow(dashboard.NewRowBuilder("Latency and spend"))
 	b.WithPanel(heatmap.NewPanelBuilder().Title("Step latency heatmap").
 		Description("Distribution of one perceive, decide, act step over time (histogram buckets)." + exemplarNote).

@@ -11,6 +11,7 @@ import (
 // Kibana saved object ids (stable, so a re-import overwrites them).
 const (
 	KibanaErrorsSearch   = "agentobs-errors-by-service"
+	KibanaReleaseSearch  = "agentobs-logs-by-release"
 	KibanaFailingTraces  = "agentobs-failing-traces"
 	KibanaVolumeLevel    = "agentobs-volume-by-level"
 	KibanaVolumeService  = "agentobs-volume-by-service"
@@ -131,6 +132,11 @@ func KibanaObjects() []SavedObject {
 			"Error and fatal records, grouped by service (sorted by service, newest first). Click a trace.id for all records of its trace.",
 			links.LogsDataViewID, "log.level:(error or fatal)",
 			[]string{"service.name", "log.level", "message", "trace.id"}, [][]string{{"service.name", "asc"}, {links.TimestampField, "desc"}}),
+		search(KibanaReleaseSearch, "agentobs: agent logs by release",
+			"Records that name their release (service.version), grouped by service and version, newest first: compare a canary with stable. Narrow with service.version:\"<version>\" and log.level:error.",
+			links.LogsDataViewID, "service.version:*",
+			[]string{"service.name", "service.version", "log.level", "message", "trace.id"},
+			[][]string{{"service.name", "asc"}, {"service.version", "asc"}, {links.TimestampField, "desc"}}),
 		search(links.TraceSearchID, "agentobs: all records of a trace",
 			"Every record of one trace in time order across services. Links from Grafana, Jaeger and trace.id cells open it with trace.id:\"<id>\".",
 			links.LogsDataViewID, KibanaTraceRecordsQ,

@@ -57,7 +57,7 @@ func LogMappings(s Settings) obj {
 				"offset": obj{"type": "long"},
 				"file":   props(obj{"path": keyword()}),
 			}),
-			"service":  props(obj{"name": keyword(), "instance": props(obj{"id": keyword()})}),
+			"service":  props(obj{"name": keyword(), "version": keyword(), "instance": props(obj{"id": keyword()})}),
 			"trace":    props(obj{"id": keyword(), "flags": keyword()}),
 			"span":     props(obj{"id": keyword()}),
 			"event":    props(obj{"id": keyword(), "dataset": keyword()}),
