@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -48,6 +49,9 @@ type App struct {
 	server  *telemetry.Server
 	auditor *audit.Auditor
 	auditM  *audit.Metrics
+	watch   *esclient.Watch
+	health  *monitor
+	member  string // client id of this member's group connections
 	closeMu sync.Once
 }
 
@@ -65,11 +69,12 @@ func New(cfg Config, set Settings) (*App, error) {
 	if set.ShutdownTimeout <= 0 {
 		set.ShutdownTimeout = 30 * time.Second
 	}
-	es, err := cfg.ES.NewClient()
+	var watch *esclient.Watch
+	es, err := cfg.ES.NewClientWith(func(rt http.RoundTripper) http.RoundTripper { watch = esclient.NewWatch(rt); return watch })
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, set: set, log: set.Logger, es: es, m: NewMetrics(set.Registry)}
+	a := &App{cfg: cfg, set: set, log: set.Logger, es: es, m: NewMetrics(set.Registry), watch: watch, member: memberClientID(cfg.Kafka.ClientID)}
 	bc := bulk.DefaultConfig()
 	bc.InitialBackoff, bc.MaxBackoff = cfg.Bulk.InitialBackoff, cfg.Bulk.MaxBackoff
 	bc.MaxBytes, bc.MinBytes = cfg.Bulk.MaxBytes, cfg.Bulk.MinBytes
@@ -88,12 +93,12 @@ func New(cfg Config, set Settings) (*App, error) {
 	if err := a.server.SetLimits(cfg.HTTPLimits, set.Registry, "indexer"); err != nil {
 		return nil, err
 	}
-	a.server.AddReadyCheck("elasticsearch", func(context.Context) error {
-		if !a.writer.Up() {
-			return errors.New("elasticsearch unavailable; fetching paused")
-		}
-		return nil
-	})
+	if a.health, err = newMonitor(cfg, a.member, a.m, set.Logger.With("component", "health"), watch, a.writer.Up); err != nil {
+		return nil, err
+	}
+	a.m.setESUp(a.health.esUpValue)
+	a.server.AddReadyCheck("elasticsearch", a.health.esReady)
+	a.server.AddReadyCheck("kafka", a.health.consumerReady)
 	if err := a.server.ExportReadiness(set.Registry, "indexer"); err != nil {
 		return nil, err
 	}
@@ -147,14 +152,22 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	src, err := newGroupSource(a.cfg, func(f string, args ...any) {
+	// Readiness from here on is the checks' word: the monitor says "not
+	// ready" until this member holds its share of a fully assigned topic.
+	go a.health.run(ctx)
+	a.server.SetReady(true)
+	if err := a.health.awaitTopic(ctx); err != nil {
+		return nil
+	}
+	src, err := newGroupSource(a.cfg, a.member, func(f string, args ...any) {
 		a.log.Warn(fmt.Sprintf(f, args...), "component", "kafka")
 	})
 	if err != nil {
 		return err
 	}
+	a.health.setRejoin(src.rejoin)
 	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
-	a.server.SetReady(true)
+	p.fetchedClock = a.health.fetchedClock
 	go a.auditor.Loop(ctx, a.cfg.Audit, a.auditM, a.log.With("component", "audit"))
 	a.log.Info("indexing", "topic", a.cfg.Topic, "group", a.cfg.Group, "index", a.cfg.Names.IndexPattern, "alias", a.cfg.Names.Alias)
 

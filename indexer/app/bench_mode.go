@@ -40,7 +40,7 @@ func (a *App) RunBenchMode(ctx context.Context, m BenchMode) error {
 	if err := a.prepare(ctx); err != nil {
 		return err
 	}
-	gs, err := newGroupSource(a.cfg, func(string, ...any) {})
+	gs, err := newGroupSource(a.cfg, a.member, func(string, ...any) {})
 	if err != nil {
 		return err
 	}

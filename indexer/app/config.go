@@ -26,8 +26,9 @@ type Config struct {
 	// StartOffset is where a group without committed offsets starts:
 	// "earliest" (default: nothing already in the topic is skipped) or "latest".
 	StartOffset string `yaml:"start_offset"`
-	// SessionTimeout is how long the group waits for a silent member before
-	// handing its partitions to others. Default 30s.
+	// SessionTimeout is how long the group waits for a silent member (one
+	// killed without leaving) before handing its partitions to others;
+	// heartbeats go every tenth of it. Default 10s.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// MaxFetchBytes bounds one fetch response. Default 16 MiB.
 	MaxFetchBytes int `yaml:"max_fetch_bytes"`
@@ -55,6 +56,9 @@ type Config struct {
 	SummaryEnabled bool `yaml:"summary_enabled"`
 	// SummaryInterval is how often touched traces are re-derived. Default 1s.
 	SummaryInterval time.Duration `yaml:"summary_interval"`
+
+	// Health bounds readiness: lag, stalls, hung requests (see health.go).
+	Health HealthConfig `yaml:"health"`
 
 	// Audit is the periodic loss audit (see indexer/audit). Defaults: every
 	// 5m over the last 1h, leaving out the last 2m.
@@ -100,13 +104,13 @@ type BulkConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Kafka: kafkaclient.DefaultConfig(), Topic: kafkaclient.DefaultTopic, DLQTopic: kafkaclient.DefaultDLQTopic,
-		Group: "agentobs-indexer", StartOffset: "earliest", SessionTimeout: 30 * time.Second, MaxFetchBytes: 16 << 20,
+		Group: "agentobs-indexer", StartOffset: "earliest", SessionTimeout: 10 * time.Second, MaxFetchBytes: 16 << 20,
 		ES: esclient.DefaultConfig(), Names: schema.DefaultNames(), Index: schema.DefaultSettings(), InstallTemplates: true,
 		Bulk: BulkConfig{MaxDocs: 2000, MaxBytes: 5 << 20, MinBytes: 256 << 10, FlushInterval: 200 * time.Millisecond, Workers: 2,
 			MaxDocBytes: 10 << 20, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
 		CommitInterval: time.Second, MaxPending: 100000, MaxBufferedBytes: 64 << 20,
 		SummaryEnabled: true, SummaryInterval: time.Second,
-		Audit:    audit.DefaultConfig(),
+		Audit: audit.DefaultConfig(), Health: DefaultHealthConfig(),
 		HTTPAddr: "127.0.0.1:9400", HTTPLimits: telemetry.DefaultLimits(), LogLevel: "info",
 	}
 }
@@ -144,6 +148,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.SummaryEnabled, "summary.enabled", c.SummaryEnabled, "keep per-trace summary documents")
 	fs.DurationVar(&c.SummaryInterval, "summary.interval", c.SummaryInterval, "how often touched traces are re-derived")
 	c.Audit.RegisterFlags(fs, "audit.")
+	c.Health.RegisterFlags(fs, "health.")
 	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, "listen address of /metrics, /healthz, /readyz and the /v1 API (empty: off)")
 	fs.Var(&c.HTTPToken, "http.token", "bearer token required by the /v1 API (empty: open; prefer -http.token-file or the env var)")
 	fs.StringVar(&c.HTTPTokenFile, "http.token-file", c.HTTPTokenFile, "file holding the bearer token")
@@ -153,7 +158,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate reports every problem at once, each naming the key and the fix.
 func (c Config) Validate() error {
-	errs := []error{c.Kafka.Validate(), c.ES.Validate(), c.Names.Validate(), c.Audit.Validate(), c.HTTPLimits.Validate("http.")}
+	errs := []error{c.Kafka.Validate(), c.ES.Validate(), c.Names.Validate(), c.Audit.Validate(), c.Health.Validate(), c.HTTPLimits.Validate("http.")}
 	if c.Topic == "" {
 		errs = append(errs, errors.New("kafka.topic: required"))
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/bulk"
@@ -31,7 +32,7 @@ type Metrics struct {
 	MissingEventID prometheus.Counter
 	E2ELatency     prometheus.Histogram
 	CommitDuration prometheus.Histogram
-	ESUpGauge      prometheus.Gauge
+	ESUpGauge      prometheus.GaugeFunc // writer's view and real request outcomes (monitor.esReady)
 	Summaries      prometheus.Counter
 	SummaryLag     prometheus.Gauge
 	SummaryErrors  prometheus.Counter
@@ -41,6 +42,16 @@ type Metrics struct {
 	Stage          *prometheus.HistogramVec // stage
 	Buffered       prometheus.Gauge
 	TargetBytes    prometheus.Gauge
+	// From the brokers (monitor): see METRICS.md.
+	GroupLag           prometheus.Gauge
+	TopicPartitions    prometheus.Gauge
+	AssignedPartitions prometheus.Gauge
+	StallSeconds       prometheus.Gauge
+	LagPolls           *prometheus.CounterVec // outcome
+	Rejoins            prometheus.Counter
+
+	writerUp atomic.Bool
+	esUp     atomic.Pointer[func() float64]
 
 	mu       sync.Mutex
 	services map[string]bool
@@ -70,9 +81,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Quarantined: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "conflicts_quarantined_total",
 			Help: "Documents indexed with conflicting fields moved under _conflicts."}),
 		LagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag_records",
-			Help: "Records behind the partition's high watermark at the last fetch."}, []string{"partition"}),
+			Help: "Per partition assigned to this member: the broker's end offset minus the group's committed offset (polled every health.poll-interval)."}, []string{"partition"}),
 		LagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag_seconds",
-			Help: "Age of the last fetched message (Kafka timestamp) while the partition has lag, else 0."}, []string{"partition"}),
+			Help: "Per partition assigned to this member with lag: the larger of the age of the last fetched message and the time since the committed offset last moved; 0 without lag."}, []string{"partition"}),
+		GroupLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "group_lag_records",
+			Help: "The whole group's lag over every partition of the topic (the same on every member: take max across instances)."}),
+		TopicPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "topic_partitions",
+			Help: "Partitions of the record topic (0 while it does not exist)."}),
+		AssignedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "assigned_partitions",
+			Help: "Partitions of the record topic the group coordinator assigns to this member."}),
+		StallSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "commit_stall_seconds",
+			Help: "Longest time an assigned partition with lag has gone without its committed offset moving (0: every partition progresses or has no lag)."}),
+		LagPolls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "lag_polls_total",
+			Help: "Polls of the brokers for offsets and the group's assignment, by outcome (ok, error)."}, []string{"outcome"}),
+		Rejoins: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "group_rejoins_total",
+			Help: "Times this member left and rejoined the group because partitions of the topic had no member."}),
 		WithoutTrace: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_without_trace_total",
 			Help: "Records without a valid trace.id, by service (capped at 200 values, then \"other\")."}, []string{"service"}),
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_total",
@@ -83,8 +106,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Now minus the record's @timestamp when Elasticsearch acknowledged it, with trace_id exemplars.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}),
 		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "commit_duration_seconds",
 			Help: "Latency of one offset commit.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
-		ESUpGauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "es_up",
-			Help: "1 when the last bulk attempts reached Elasticsearch, 0 while it is unavailable."}),
 		Summaries: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summaries_written_total",
 			Help: "Per-trace summary documents (re)derived and written."}),
 		SummaryLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "trace_summary_lag_seconds",
@@ -118,12 +139,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, s := range []string{"firing", "resolved"} {
 		m.Alerts.WithLabelValues(s)
 	}
-	m.ESUpGauge.Set(1)
+	for _, o := range []string{"ok", "error"} {
+		m.LagPolls.WithLabelValues(o)
+	}
+	m.writerUp.Store(true)
+	m.ESUpGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "agentobs_indexer_es_up",
+		Help: "1 when Elasticsearch answers: the last request reached it, none has waited longer than health.es-hang-timeout, and bulk retries are not exhausted; else 0."},
+		func() float64 {
+			if f := m.esUp.Load(); f != nil {
+				return (*f)()
+			}
+			if m.writerUp.Load() {
+				return 1
+			}
+			return 0
+		})
 	if reg != nil {
 		reg.MustRegister(m.Consumed, m.ConsumedBytes, m.BatchDocs, m.BulkDuration, m.Indexed, m.Duplicates, m.Retries,
 			m.DeadLetters, m.Quarantined, m.LagRecords, m.LagSeconds, m.WithoutTrace, m.Records, m.MissingEventID,
 			m.E2ELatency, m.CommitDuration, m.ESUpGauge, m.Summaries, m.SummaryLag, m.SummaryErrors, m.Alerts,
-			m.LastIndexed, m.InFlight, m.Stage, m.Buffered, m.TargetBytes)
+			m.LastIndexed, m.InFlight, m.Stage, m.Buffered, m.TargetBytes,
+			m.GroupLag, m.TopicPartitions, m.AssignedPartitions, m.StallSeconds, m.LagPolls, m.Rejoins)
 	}
 	return m
 }
@@ -176,13 +212,11 @@ var Stages = []string{StageFetchWait, StageDecode, StageBulkBuild, StageSummary}
 // Retry counts re-sent documents (bulk.Observer).
 func (m *Metrics) Retry(reason string, n int) { m.Retries.WithLabelValues(reason).Add(float64(n)) }
 
-// ESUp sets es_up (bulk.Observer).
-func (m *Metrics) ESUp(up bool) {
-	if up {
-		m.ESUpGauge.Set(1)
-	} else {
-		m.ESUpGauge.Set(0)
-	}
-}
+// ESUp records the bulk writer's view of Elasticsearch (bulk.Observer);
+// es_up combines it with the outcomes of every request (setESUp).
+func (m *Metrics) ESUp(up bool) { m.writerUp.Store(up) }
+
+// setESUp makes es_up answer f at each scrape.
+func (m *Metrics) setESUp(f func() float64) { m.esUp.Store(&f) }
 
 func partitionLabel(p int) string { return strconv.Itoa(p) }

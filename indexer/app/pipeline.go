@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/bulk"
@@ -49,6 +50,9 @@ type pipeline struct {
 	log     *slog.Logger
 	op      bulk.Op
 	names   schema.Names
+	// fetchedClock (nil: replay) holds, per partition, the Kafka time of
+	// the last fetched message; the health monitor turns it into lag seconds.
+	fetchedClock func(partition int) *atomic.Int64
 
 	deadMu   sync.Mutex
 	deadSeen int
@@ -137,8 +141,7 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 	defer close(out)
 	idx := schema.NewIndexer(p.names)
 	consumed := map[offsets.Key]prometheus.Counter{}
-	lagRec := map[int]prometheus.Gauge{}
-	lagSec := map[int]prometheus.Gauge{}
+	clocks := map[int]*atomic.Int64{}
 	backoff := 100 * time.Millisecond
 	fetchWait := p.m.Stage.WithLabelValues(StageFetchWait)
 	decode := p.m.Stage.WithLabelValues(StageDecode)
@@ -175,19 +178,14 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 		if c == nil {
 			c = p.m.Consumed.WithLabelValues(m.Topic, partitionLabel(m.Partition))
 			consumed[k] = c
-			lagRec[m.Partition] = p.m.LagRecords.WithLabelValues(partitionLabel(m.Partition))
-			lagSec[m.Partition] = p.m.LagSeconds.WithLabelValues(partitionLabel(m.Partition))
+			if p.fetchedClock != nil {
+				clocks[m.Partition] = p.fetchedClock(m.Partition)
+			}
 		}
 		c.Inc()
 		p.m.ConsumedBytes.Add(float64(len(m.Value)))
-		if m.HighWaterMark > 0 {
-			lag := m.HighWaterMark - m.Offset - 1
-			lagRec[m.Partition].Set(float64(max(lag, 0)))
-			if lag > 0 && !m.Time.IsZero() {
-				lagSec[m.Partition].Set(time.Since(m.Time).Seconds())
-			} else {
-				lagSec[m.Partition].Set(0)
-			}
+		if cl := clocks[m.Partition]; cl != nil && !m.Time.IsZero() {
+			cl.Store(m.Time.UnixNano())
 		}
 		if p.tracker != nil {
 			p.tracker.Fetched(k, m.Offset)

@@ -2,10 +2,14 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,38 +30,138 @@ type source interface {
 // groupSource is a consumer-group member. It fetches with FetchMessage and
 // commits explicitly: ReadMessage in a group would commit before the
 // documents are acknowledged. kafka-go discards messages of a generation
-// that ended (rebalance) and joins, heartbeats and leaves the group itself.
-type groupSource struct{ r *kafka.Reader }
+// that ended (rebalance) and joins, heartbeats and leaves the group itself;
+// rejoin replaces the reader (leave, then join as a new member) when the
+// monitor sees partitions that no member got.
+type groupSource struct {
+	rc kafka.ReaderConfig
 
-func newGroupSource(cfg Config, logf func(string, ...any)) (*groupSource, error) {
+	mu     sync.Mutex
+	r      *kafka.Reader // nil while being replaced
+	gen    uint64
+	closed bool
+}
+
+// memberClientID is the client id of this process's group connections:
+// the configured one plus host, pid and a random suffix, so the monitor
+// can find this member in the coordinator's answer (DescribeGroups) and
+// an operator can tell the members apart.
+func memberClientID(base string) string {
+	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s-%d-%s", base, strings.Map(func(r rune) rune {
+		if r == '.' || r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '-'
+	}, host), os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+func newGroupSource(cfg Config, member string, logf func(string, ...any)) (*groupSource, error) {
 	d, err := cfg.Kafka.Dialer()
 	if err != nil {
 		return nil, err
 	}
+	d.ClientID = member
 	start := kafka.FirstOffset
 	if cfg.StartOffset == "latest" {
 		start = kafka.LastOffset
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
+	rc := kafka.ReaderConfig{
 		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Group, Topic: cfg.Topic, Dialer: d,
 		MinBytes: 1, MaxBytes: cfg.MaxFetchBytes, MaxWait: 250 * time.Millisecond,
 		QueueCapacity:  1000,
 		CommitInterval: 0, // synchronous commits, only the ones we ask for
 		StartOffset:    start,
+		// A dead member's partitions move after SessionTimeout; heartbeats
+		// at a tenth of it keep a live but busy member in. A rejoining
+		// member (rebalance) gets as long as a session to come back.
 		SessionTimeout: cfg.SessionTimeout, RebalanceTimeout: cfg.SessionTimeout,
-		HeartbeatInterval:     min(3*time.Second, cfg.SessionTimeout/3),
-		WatchPartitionChanges: true, PartitionWatchInterval: 10 * time.Second,
+		HeartbeatInterval: max(cfg.SessionTimeout/10, 500*time.Millisecond),
+		// A fresh broker answers "[15] Group Coordinator Not Available"
+		// until __consumer_offsets exists; retry the join quickly instead
+		// of kafka-go's 5 s.
+		JoinGroupBackoff:      500 * time.Millisecond,
+		WatchPartitionChanges: true, PartitionWatchInterval: cfg.Health.PollInterval,
 		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
 		ErrorLogger: kafka.LoggerFunc(logf),
-	})
-	return &groupSource{r: r}, nil
+	}
+	return &groupSource{rc: rc, r: kafka.NewReader(rc)}, nil
 }
 
-func (g *groupSource) Fetch(ctx context.Context) (kafka.Message, error) { return g.r.FetchMessage(ctx) }
-func (g *groupSource) Commit(ctx context.Context, msgs []kafka.Message) error {
-	return g.r.CommitMessages(ctx, msgs...)
+func (g *groupSource) reader() (*kafka.Reader, uint64, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.r, g.gen, g.closed
 }
-func (g *groupSource) Close() error { return g.r.Close() }
+
+func (g *groupSource) Fetch(ctx context.Context) (kafka.Message, error) {
+	for {
+		r, gen, closed := g.reader()
+		if closed {
+			return kafka.Message{}, io.EOF
+		}
+		if r == nil { // being replaced
+			select {
+			case <-ctx.Done():
+				return kafka.Message{}, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		m, err := r.FetchMessage(ctx)
+		if err != nil && ctx.Err() == nil {
+			if _, now, closed := g.reader(); now != gen && !closed {
+				continue // the reader was replaced under us
+			}
+		}
+		return m, err
+	}
+}
+
+func (g *groupSource) Commit(ctx context.Context, msgs []kafka.Message) error {
+	r, _, _ := g.reader()
+	if r == nil {
+		return errors.New("rejoining the group")
+	}
+	return r.CommitMessages(ctx, msgs...)
+}
+
+// rejoin leaves the group and joins it again as a new member: the group
+// rebalances and its leader reads the topic's partitions afresh. Fetched
+// but uncommitted records are delivered again (found as duplicates).
+func (g *groupSource) rejoin() {
+	g.mu.Lock()
+	old := g.r
+	if g.closed || old == nil {
+		g.mu.Unlock()
+		return
+	}
+	g.r = nil
+	g.gen++
+	g.mu.Unlock()
+	_ = old.Close()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		g.r = kafka.NewReader(g.rc)
+	}
+}
+
+// Close leaves the group (kafka-go sends LeaveGroup, so the partitions
+// move at once instead of after a session timeout).
+func (g *groupSource) Close() error {
+	g.mu.Lock()
+	r := g.r
+	g.closed = true
+	g.r = nil
+	g.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	return r.Close()
+}
 
 // rangeSource reads [start, end) of every partition of a topic, without a
 // group: offsets for times (since/until) or the whole retained topic.

@@ -108,13 +108,21 @@ func (c Config) HTTPTransport() (*http.Transport, error) {
 }
 
 // NewClient builds the client. No request is sent.
-func (c Config) NewClient() (*elasticsearch.Client, error) {
+func (c Config) NewClient() (*elasticsearch.Client, error) { return c.NewClientWith(nil) }
+
+// NewClientWith builds the client with its transport wrapped by wrap (nil:
+// as it is), e.g. by a Watch that sees every request. No request is sent.
+func (c Config) NewClientWith(wrap func(http.RoundTripper) http.RoundTripper) (*elasticsearch.Client, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	tr, err := c.HTTPTransport()
+	ht, err := c.HTTPTransport()
 	if err != nil {
 		return nil, err
+	}
+	var tr http.RoundTripper = ht
+	if wrap != nil {
+		tr = wrap(ht)
 	}
 	pw, err := config.Resolve(c.Password, c.PasswordFile)
 	if err != nil {

@@ -293,6 +293,13 @@ func (s *ESServer) Stop() {
 	}
 }
 
+// Freeze stops the node with SIGSTOP (Proc.Freeze); a test must Thaw it
+// (Close also ends a frozen node).
+func (s *ESServer) Freeze() error { return s.p.Freeze() }
+
+// Thaw resumes a frozen node.
+func (s *ESServer) Thaw() error { return s.p.Thaw() }
+
 // Kill ends the node with SIGKILL.
 func (s *ESServer) Kill() {
 	if s.p != nil {

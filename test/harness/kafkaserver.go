@@ -342,6 +342,13 @@ func (s *KafkaServer) Stop() {
 	}
 }
 
+// Freeze stops the broker with SIGSTOP (Proc.Freeze); a test must Thaw it
+// (Close also ends a frozen broker).
+func (s *KafkaServer) Freeze() error { return s.p.Freeze() }
+
+// Thaw resumes a frozen broker.
+func (s *KafkaServer) Thaw() error { return s.p.Thaw() }
+
 // Kill ends the broker with SIGKILL: a crash, no controlled shutdown.
 func (s *KafkaServer) Kill() {
 	if s.p != nil {

@@ -161,6 +161,14 @@ func (p *Proc) Notify(sig syscall.Signal) error {
 	return syscall.Kill(-cmd.Process.Pid, sig)
 }
 
+// Freeze stops the process group with SIGSTOP: the process keeps its
+// sockets open and answers nothing, like a hung JVM, a long GC pause or a
+// VM paused by its hypervisor. Thaw (SIGCONT) resumes it.
+func (p *Proc) Freeze() error { return p.Notify(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen process group (SIGCONT).
+func (p *Proc) Thaw() error { return p.Notify(syscall.SIGCONT) }
+
 // Stop is a graceful SIGTERM with a 30 s deadline.
 func (p *Proc) Stop() error { return p.Signal(syscall.SIGTERM, 30*time.Second) }
 
