@@ -36,14 +36,6 @@ func TestTopicCreatedLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.topic = late
-	pc := kafkaclient.DefaultProducerConfig()
-	pc.Topic = late
-	p, err := kafkaclient.NewProducer(e.cfg.Kafka, pc, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	e.prod = p
 	const n = 300
 	base := time.Now().UTC()
 	var recs []*record.Record
