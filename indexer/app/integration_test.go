@@ -191,6 +191,10 @@ func TestTraceLookupSummaryReplayAndSession(t *testing.T) {
 		}
 		r := rec(i, tid, services[i%3], base.Add(time.Duration(i)*time.Millisecond+time.Duration(i)), lvl)
 		r.Fields["session.id"] = "sess-42"
+		r.Fields[record.FieldServiceVersion] = "1.0.0"
+		if services[i%3] == "llm-gateway" { // a canary release of one service
+			r.Fields[record.FieldServiceVersion] = "2.0.0-canary"
+		}
 		recs = append(recs, r)
 	}
 	other := rec(100, traceID(8), "planner", base.Add(time.Second), record.LevelWarn)
@@ -214,6 +218,7 @@ func TestTraceLookupSummaryReplayAndSession(t *testing.T) {
 		t.Helper()
 		if s.RecordCount != 30 || s.ErrorCount != 2 || s.WorstLevel != "error" || s.RootService != "planner" ||
 			!slices.Equal(s.Services, []string{"llm-gateway", "planner", "tool-runner"}) ||
+			!slices.Equal(s.Versions, []string{"1.0.0", "2.0.0-canary"}) ||
 			s.First != recs[0].Timestamp.Format("2006-01-02T15:04:05.000000000Z07:00") {
 			t.Errorf("summary wrong: %+v", s)
 		}
@@ -261,6 +266,12 @@ func TestTraceLookupSummaryReplayAndSession(t *testing.T) {
 		var list struct{ Traces []trace.Summary }
 		code := e.get(a, "/v1/traces?service=tool-runner&errors=true&since=1h", &list)
 		return code == 200 && len(list.Traces) == 1 && list.Traces[0].TraceID == tid, fmt.Sprintf("trace list: %d %+v", code, list.Traces)
+	})
+	// By release: only the trace that crossed the canary.
+	harness.Eventually(t, 15*time.Second, func() (bool, string) {
+		var list struct{ Traces []trace.Summary }
+		code := e.get(a, "/v1/traces?version=2.0.0-canary&since=1h", &list)
+		return code == 200 && len(list.Traces) == 1 && list.Traces[0].TraceID == tid, fmt.Sprintf("trace list by version: %d %+v", code, list.Traces)
 	})
 	if code := e.get(a, "/v1/traces/"+traceID(999), nil); code != 404 {
 		t.Errorf("unknown trace: %d", code)

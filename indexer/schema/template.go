@@ -131,6 +131,7 @@ func TraceMappings() obj {
 			"last_timestamp":  obj{"type": "date_nanos"},
 			"duration_ms":     obj{"type": "double"},
 			"services":        keyword(),
+			"versions":        keyword(),
 			"root_service":    keyword(),
 			"record_count":    obj{"type": "long"},
 			"error_count":     obj{"type": "long"},

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/agentobs/agentobs/internal/record"
 )
 
 // Client fetches lookups from an indexer's HTTP API (the demo and scripts
@@ -91,14 +93,22 @@ func WriteTimeline(w io.Writer, v *View) {
 		sums = append([]Summary{*v.Summary}, sums...)
 	}
 	for _, s := range sums {
-		fmt.Fprintf(w, "trace %s  services=%s root=%s records=%d errors=%d worst=%s  %s → %s (%.1f ms)\n",
-			s.TraceID, strings.Join(s.Services, ","), s.RootService, s.RecordCount, s.ErrorCount, s.WorstLevel, s.First, s.Last, s.DurationMS)
+		versions := ""
+		if len(s.Versions) > 0 {
+			versions = " versions=" + strings.Join(s.Versions, ",")
+		}
+		fmt.Fprintf(w, "trace %s  services=%s%s root=%s records=%d errors=%d worst=%s  %s → %s (%.1f ms)\n",
+			s.TraceID, strings.Join(s.Services, ","), versions, s.RootService, s.RecordCount, s.ErrorCount, s.WorstLevel, s.First, s.Last, s.DurationMS)
 	}
 	fmt.Fprintf(w, "%s %s: %d records\n", v.Kind, v.ID, v.Total)
 	for _, raw := range v.Records {
 		var r map[string]any
 		_ = json.Unmarshal(raw, &r)
 		str := func(k string) string { s, _ := r[k].(string); return s }
-		fmt.Fprintf(w, "%-30s %-16s %-5s %-16s %s\n", str("@timestamp"), str("service.name"), str("log.level"), str("span.id"), str("message"))
+		svc := str("service.name")
+		if v := str(record.FieldServiceVersion); v != "" {
+			svc += "@" + v
+		}
+		fmt.Fprintf(w, "%-30s %-16s %-5s %-16s %s\n", str("@timestamp"), svc, str("log.level"), str("span.id"), str("message"))
 	}
 }

@@ -39,7 +39,7 @@ func Routes(mux Mux, l Lookup, token string) {
 		reply(w, v, err)
 	})))
 	mux.Handle("GET /v1/traces", Auth(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := ListQuery{Service: r.URL.Query().Get("service"), Errors: r.URL.Query().Get("errors") == "true"}
+		q := ListQuery{Service: r.URL.Query().Get("service"), Version: r.URL.Query().Get("version"), Errors: r.URL.Query().Get("errors") == "true"}
 		if s := r.URL.Query().Get("since"); s != "" {
 			t, err := parseSince(s)
 			if err != nil {

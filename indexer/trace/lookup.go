@@ -90,6 +90,7 @@ func (s *Store) Session(ctx context.Context, id string, p Page) (*View, error) {
 // ListQuery filters the trace list.
 type ListQuery struct {
 	Service string    // traces that touched this service
+	Version string    // traces with records of this release (service.version)
 	Errors  bool      // only traces with errors
 	Since   time.Time // last record at or after
 	Limit   int       // default 50, at most 1000
@@ -100,6 +101,9 @@ func (s *Store) List(ctx context.Context, lq ListQuery) ([]Summary, error) {
 	var filter []any
 	if lq.Service != "" {
 		filter = append(filter, map[string]any{"term": map[string]any{"services": lq.Service}})
+	}
+	if lq.Version != "" {
+		filter = append(filter, map[string]any{"term": map[string]any{"versions": lq.Version}})
 	}
 	if lq.Errors {
 		filter = append(filter, map[string]any{"range": map[string]any{"error_count": map[string]any{"gt": 0}}})

@@ -25,12 +25,15 @@ import (
 
 // Summary is the per-trace summary document.
 type Summary struct {
-	TraceID         string   `json:"trace.id"`
-	Timestamp       string   `json:"@timestamp,omitempty"`
-	First           string   `json:"first_timestamp,omitempty"`
-	Last            string   `json:"last_timestamp,omitempty"`
-	DurationMS      float64  `json:"duration_ms"`
-	Services        []string `json:"services"`
+	TraceID    string   `json:"trace.id"`
+	Timestamp  string   `json:"@timestamp,omitempty"`
+	First      string   `json:"first_timestamp,omitempty"`
+	Last       string   `json:"last_timestamp,omitempty"`
+	DurationMS float64  `json:"duration_ms"`
+	Services   []string `json:"services"`
+	// Versions are the releases (service.version) of the records, sorted:
+	// a trace that crossed a canary says so.
+	Versions        []string `json:"versions,omitempty"`
 	RootService     string   `json:"root_service,omitempty"`
 	RecordCount     int64    `json:"record_count"`
 	ErrorCount      int64    `json:"error_count"`
@@ -145,6 +148,7 @@ func (s *Store) derive(ctx context.Context, ids []string) ([]Summary, error) {
 			"terms": map[string]any{"field": "trace.id", "size": len(ids)},
 			"aggs": map[string]any{
 				"services": terms("service.name", 100),
+				"versions": terms("service.version", 20),
 				"levels":   terms("log.level", 10),
 				"sessions": terms("session.id", 10),
 				"convs":    terms("gen_ai.conversation.id", 10),
@@ -159,6 +163,7 @@ func (s *Store) derive(ctx context.Context, ids []string) ([]Summary, error) {
 				Buckets []struct {
 					bucket
 					Services struct{ Buckets []bucket } `json:"services"`
+					Versions struct{ Buckets []bucket } `json:"versions"`
 					Levels   struct{ Buckets []bucket } `json:"levels"`
 					Sessions struct{ Buckets []bucket } `json:"sessions"`
 					Convs    struct{ Buckets []bucket } `json:"convs"`
@@ -179,6 +184,10 @@ func (s *Store) derive(ctx context.Context, ids []string) ([]Summary, error) {
 			sum.Services = append(sum.Services, x.Key)
 		}
 		slices.Sort(sum.Services)
+		for _, x := range b.Versions.Buckets {
+			sum.Versions = append(sum.Versions, x.Key)
+		}
+		slices.Sort(sum.Versions)
 		for _, x := range b.Levels.Buckets {
 			if IsError(x.Key) {
 				sum.ErrorCount += x.Count
