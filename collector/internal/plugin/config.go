@@ -69,6 +69,9 @@ type Config struct {
 	// when the cluster says they do not exist (broker defaults for
 	// partitions and replication). Default off: a missing topic fails init.
 	CreateTopics bool
+	// DebugPprof ("Debug_Pprof") serves Go's /debug/pprof on Metrics_Addr
+	// (CPU and heap profiles of the plugin inside Fluent Bit). Default off.
+	DebugPprof bool
 }
 
 // DefaultInstance is the Instance of the n-th output of a process when the
@@ -84,7 +87,7 @@ var Keys = []string{"Instance", "Source", "Brokers", "Topic", "Topic_Key", "DLQ_
 	"Kafka_TLS", "Kafka_TLS_CA_File", "Kafka_TLS_Crt_File", "Kafka_TLS_Key_File", "Kafka_TLS_Verify",
 	"Kafka_TLS_Server_Name", "SASL_Mechanism", "SASL_Username", "SASL_Password", "SASL_Password_File",
 	"Level_Key", "Service_Key", "Message_Key", "Time_Key", "Default_Service", "Max_Record_Bytes", "Oversize",
-	"Redact", "Content_Max_Bytes", "Metrics_Addr", "Plugin_Log_Level", "Create_Topics"}
+	"Redact", "Content_Max_Bytes", "Metrics_Addr", "Plugin_Log_Level", "Create_Topics", "Debug_Pprof"}
 
 // DefaultConfig mirrors the shared defaults (kafkax, edge) with the
 // collector's timeout; Instance and Source are filled by ParseConfig.
@@ -142,6 +145,7 @@ func ParseConfig(g ConfigGetter, instanceSeq int) (Config, error) {
 	c.MetricsAddr = p.str("Metrics_Addr", "")
 	c.LogLevel = strings.ToLower(p.str("Plugin_Log_Level", c.LogLevel))
 	c.CreateTopics = p.bool("Create_Topics", false)
+	c.DebugPprof = p.bool("Debug_Pprof", false)
 	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
 		return c, err
 	}
@@ -163,6 +167,9 @@ func (c Config) Validate() error {
 	if int64(c.Edge.MaxRecordBytes) > c.Producer.BatchBytes-4096 {
 		errs = append(errs, fmt.Errorf("Max_Record_Bytes: %d does not fit Batch_Bytes %d with room for headers; lower it or raise Batch_Bytes",
 			c.Edge.MaxRecordBytes, c.Producer.BatchBytes))
+	}
+	if c.DebugPprof && c.MetricsAddr == "" {
+		errs = append(errs, errors.New("Debug_Pprof: on, but there is no Metrics_Addr to serve /debug/pprof on; set Metrics_Addr"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

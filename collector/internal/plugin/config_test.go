@@ -95,3 +95,13 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		t.Errorf("want both errors, got %v", err)
 	}
 }
+
+func TestConfigDebugPprofNeedsMetricsAddr(t *testing.T) {
+	if _, err := ParseConfig(MapConfig{"Debug_Pprof": "on"}, 0); err == nil || !strings.Contains(err.Error(), "Debug_Pprof") {
+		t.Errorf("Debug_Pprof without Metrics_Addr: %v", err)
+	}
+	c, err := ParseConfig(MapConfig{"Debug_Pprof": "on", "Metrics_Addr": "127.0.0.1:0", "Create_Topics": "on"}, 0)
+	if err != nil || !c.DebugPprof || !c.CreateTopics {
+		t.Errorf("Debug_Pprof with Metrics_Addr: %+v, %v", c, err)
+	}
+}

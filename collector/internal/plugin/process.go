@@ -44,6 +44,7 @@ type Process struct {
 
 type serverRun struct {
 	srv    *telemetry.Server
+	pprof  bool // /debug/pprof mounted (Debug_Pprof of any instance on it)
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -116,6 +117,10 @@ func (p *Process) Init(g ConfigGetter) (*Output, error) {
 			}
 		}()
 		p.servers[cfg.MetricsAddr] = run
+	}
+	if s := p.servers[cfg.MetricsAddr]; cfg.DebugPprof && s != nil && !s.pprof {
+		s.srv.EnablePprof()
+		s.pprof = true
 	}
 	o, err := New(cfg, Settings{Logger: logger, Metrics: p.metrics})
 	if err != nil {
