@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 )
@@ -86,4 +91,163 @@ func TestTopicCreatedLate(t *testing.T) {
 		got := int(testutil.ToFloat64(a.m.Indexed))
 		return got == n+2*extra, fmt.Sprintf("indexed %d of %d after the topic grew", got, n+2*extra)
 	})
+}
+
+// fastHealth shrinks the health bounds so a fault shows within seconds.
+func fastHealth() HealthConfig {
+	return HealthConfig{PollInterval: 500 * time.Millisecond, StallTimeout: 4 * time.Second,
+		ESHangTimeout: 3 * time.Second, KafkaTimeout: 3 * time.Second, RejoinAfter: 2 * time.Second}
+}
+
+// readyz returns /readyz's status and body.
+func readyz(t *testing.T, a *App) (int, string) {
+	t.Helper()
+	res, err := http.Get("http://" + a.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, strings.TrimSpace(string(b))
+}
+
+func lagSum(a *App) int {
+	n, err := testutil.GatherAndCount(registryOf(a), "agentobs_indexer_consumer_lag_records")
+	if err != nil || n == 0 {
+		return -1
+	}
+	sum := 0.0
+	mfs, _ := registryOf(a).Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "agentobs_indexer_consumer_lag_records" {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return int(sum)
+}
+
+func registryOf(a *App) *prometheus.Registry { return a.set.Registry }
+
+func recs(from, n int, service string) []*record.Record {
+	base := time.Now().UTC()
+	var out []*record.Record
+	for i := from; i < from+n; i++ {
+		out = append(out, rec(i, traceID(i), service, base.Add(time.Duration(i)*time.Microsecond), record.LevelInfo))
+	}
+	return out
+}
+
+// waitCaughtUp waits until want documents are indexed, the group's lag is
+// 0 and /readyz answers 200.
+func waitCaughtUp(t *testing.T, a *App, want int, timeout time.Duration) {
+	t.Helper()
+	harness.Eventually(t, timeout, func() (bool, string) {
+		got, lag := int(testutil.ToFloat64(a.m.Indexed)), int(testutil.ToFloat64(a.m.GroupLag))
+		code, body := readyz(t, a)
+		return got == want && lag == 0 && code == 200, fmt.Sprintf("indexed %d of %d, group lag %d, /readyz %d %s", got, want, lag, code, body)
+	})
+}
+
+// A frozen Elasticsearch node (SIGSTOP: connections accepted, nothing
+// answered) makes the indexer not ready and es_up 0 within the hang bound,
+// and the lag gauge counts exactly the records produced during the freeze
+// (found: /readyz 200, es_up 1 and lag stuck at 56 while 89 000 lines
+// piled up). After the thaw everything is indexed and it is ready again.
+func TestReadinessDuringElasticsearchFreeze(t *testing.T) {
+	e := newEnv(t, 2)
+	node := harness.StartES(t, harness.ESServerOptions{PlainHTTP: true})
+	cfg := e.cfg
+	cfg.ES = node.Config("", "")
+	cfg.Health = fastHealth()
+	a, _ := e.start(cfg)
+	e.produce(recs(0, 300, "freeze-es"))
+	waitCaughtUp(t, a, 300, 90*time.Second)
+
+	if err := node.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			if err := node.Thaw(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(thaw)
+	const during = 500
+	e.produce(recs(300, during, "freeze-es"))
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		code, body := readyz(t, a)
+		up := testutil.ToFloat64(a.m.ESUpGauge)
+		return code == 503 && strings.Contains(body, "elasticsearch") && up == 0, fmt.Sprintf("/readyz %d %q, es_up %v", code, body, up)
+	})
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
+		g, s := int(testutil.ToFloat64(a.m.GroupLag)), lagSum(a)
+		return g == during && s == during, fmt.Sprintf("group lag %d, sum of consumer_lag_records %d, want %d", g, s, during)
+	})
+	if stall := testutil.ToFloat64(a.m.StallSeconds); stall <= 0 {
+		t.Errorf("commit_stall_seconds %v during the freeze, want > 0", stall)
+	}
+	thaw()
+	waitCaughtUp(t, a, 300+during, 180*time.Second)
+	if up := testutil.ToFloat64(a.m.ESUpGauge); up != 1 {
+		t.Errorf("es_up %v after the thaw", up)
+	}
+}
+
+// A frozen broker makes the indexer not ready (its polls fail); after the
+// thaw it consumes again and is ready (found: /readyz 200 and lag 0 while
+// nothing was consumed for 30 s after a 20 s freeze).
+func TestReadinessDuringKafkaFreeze(t *testing.T) {
+	b := harness.StartKafka(t, harness.KafkaServerOptions{Partitions: 2})
+	es := harness.RequireES(t)
+	kc := b.PlainConfig()
+	topic, dlq := harness.Name(t, "t"), harness.Name(t, "dlq")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := kafkaclient.EnsureTopics(ctx, kc, kafkaclient.TopicSpec{Name: topic, Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	prefix := harness.Index(t)
+	e := &env{t: t, es: es, topic: topic, dlq: dlq, prefix: prefix, names: schema.WithPrefix(prefix)}
+	t.Cleanup(func() { schema.Uninstall(context.Background(), es, e.names) })
+	p, err := kafkaclient.NewProducer(kc, kafkaclient.DefaultProducerConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	e.prod = p
+	cfg := newEnvConfig(t, kc, topic, dlq, e.names)
+	cfg.Health = fastHealth()
+	a, _ := e.start(cfg)
+	e.produce(recs(0, 300, "freeze-kafka"))
+	waitCaughtUp(t, a, 300, 90*time.Second)
+
+	if err := b.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			if err := b.Thaw(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(thaw)
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
+		code, body := readyz(t, a)
+		return code == 503 && strings.Contains(body, "kafka"), fmt.Sprintf("/readyz %d %q", code, body)
+	})
+	if n := testutil.ToFloat64(a.m.LagPolls.WithLabelValues("error")); n == 0 {
+		t.Error("lag_polls_total{outcome=error} is 0 during the freeze")
+	}
+	thaw()
+	e.produce(recs(300, 300, "freeze-kafka"))
+	waitCaughtUp(t, a, 600, 180*time.Second)
 }

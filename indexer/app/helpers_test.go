@@ -41,18 +41,7 @@ func newEnv(t *testing.T, partitions int) *env {
 	e := &env{t: t, es: es, topic: harness.Topic(t, partitions), dlq: harness.Topic(t, 1), prefix: harness.Index(t)}
 	e.names = schema.WithPrefix(e.prefix)
 	t.Cleanup(func() { schema.Uninstall(context.Background(), es, e.names) })
-	c := DefaultConfig()
-	c.Kafka = kc
-	c.ES = harness.ESConfig()
-	c.Topic, c.DLQTopic, c.Group = e.topic, e.dlq, harness.Name(t, "g")
-	c.Names = e.names
-	c.Index.Replicas = 0
-	c.SessionTimeout = 6 * time.Second
-	c.HTTPAddr = "127.0.0.1:0"
-	c.CommitInterval = 200 * time.Millisecond
-	c.SummaryInterval = 300 * time.Millisecond
-	c.Bulk.MaxBackoff = 2 * time.Second
-	e.cfg = c
+	e.cfg = newEnvConfig(t, kc, e.topic, e.dlq, e.names)
 	pc := kafkaclient.DefaultProducerConfig()
 	p, err := kafkaclient.NewProducer(kc, pc, nil)
 	if err != nil {
@@ -61,6 +50,23 @@ func newEnv(t *testing.T, partitions int) *env {
 	t.Cleanup(func() { p.Close() })
 	e.prod = p
 	return e
+}
+
+// newEnvConfig is a test indexer's config: the local stack's Elasticsearch,
+// the given Kafka, topics and names, a unique group, short intervals.
+func newEnvConfig(t *testing.T, kc kafkaclient.Config, topic, dlq string, names schema.Names) Config {
+	c := DefaultConfig()
+	c.Kafka = kc
+	c.ES = harness.ESConfig()
+	c.Topic, c.DLQTopic, c.Group = topic, dlq, harness.Name(t, "g")
+	c.Names = names
+	c.Index.Replicas = 0
+	c.SessionTimeout = 6 * time.Second
+	c.HTTPAddr = "127.0.0.1:0"
+	c.CommitInterval = 200 * time.Millisecond
+	c.SummaryInterval = 300 * time.Millisecond
+	c.Bulk.MaxBackoff = 2 * time.Second
+	return c
 }
 
 func testLogger() *slog.Logger {
