@@ -5,15 +5,12 @@ package esclient
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/agentobs/agentobs/internal/config"
@@ -91,17 +88,9 @@ func (c Config) HTTPTransport() (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
 	tr.ResponseHeaderTimeout = c.RequestTimeout
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("es.ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("es.ca-file %s: no PEM certificate found", c.CAFile)
-		}
-		tlsCfg.RootCAs = pool
+	tlsCfg, err := config.ClientTLS(config.TLSFiles{CAFile: c.CAFile, InsecureSkipVerify: c.InsecureSkipVerify})
+	if err != nil {
+		return nil, fmt.Errorf("es.ca-file: %w", err)
 	}
 	tr.TLSClientConfig = tlsCfg
 	return tr, nil

@@ -13,12 +13,10 @@ package kafkaclient
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -127,24 +125,10 @@ func (t TLSConfig) TLSClientConfig() (*tls.Config, error) {
 	if !t.Enabled {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, documented
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls ca file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls ca file %s: no PEM certificate found", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
+	cfg, err := config.ClientTLS(config.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify})
+	if err != nil {
+		return nil, fmt.Errorf("kafka.tls: %w", err)
 	}
 	return cfg, nil
 }
@@ -177,13 +161,23 @@ func (s SASLConfig) mechanism() (sasl.Mechanism, error) {
 	return nil, fmt.Errorf("kafka.sasl.mechanism %q unsupported", s.Mechanism)
 }
 
-// Transport is the round tripper for producers and admin calls.
-func (c Config) Transport() (*kafka.Transport, error) {
+// security builds the TLS configuration and SASL mechanism once for both
+// the Transport (producers, admin) and the Dialer (consumers).
+func (c Config) security() (*tls.Config, sasl.Mechanism, error) {
 	tlsCfg, err := c.TLS.TLSClientConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mech, err := c.SASL.mechanism()
+	if err != nil {
+		return nil, nil, err
+	}
+	return tlsCfg, mech, nil
+}
+
+// Transport is the round tripper for producers and admin calls.
+func (c Config) Transport() (*kafka.Transport, error) {
+	tlsCfg, mech, err := c.security()
 	if err != nil {
 		return nil, err
 	}
@@ -192,11 +186,7 @@ func (c Config) Transport() (*kafka.Transport, error) {
 
 // Dialer is the dialer for consumers (kafka.Reader).
 func (c Config) Dialer() (*kafka.Dialer, error) {
-	tlsCfg, err := c.TLS.TLSClientConfig()
-	if err != nil {
-		return nil, err
-	}
-	mech, err := c.SASL.mechanism()
+	tlsCfg, mech, err := c.security()
 	if err != nil {
 		return nil, err
 	}

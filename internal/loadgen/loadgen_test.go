@@ -244,3 +244,30 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func itoa(i int) string { return string(appendInt(nil, int64(i))) }
+
+// TestGenerateFile: the corpus file holds exactly the lines Generate hands
+// out, and the report counts them.
+func TestGenerateFile(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Seed, cfg.Records, cfg.Start = 7, 500, t0
+	path := filepath.Join(t.TempDir(), "corpus.log")
+	rep, err := GenerateFile(cfg, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if _, err := Generate(cfg, func(line []byte) error { want.Write(line); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) || rep.Records != 500 || rep.Bytes != int64(len(got)) || bytes.Count(got, []byte("\n")) != 500 {
+		t.Errorf("corpus of %d bytes (%d lines), report %d records %d bytes; want the %d bytes of Generate",
+			len(got), bytes.Count(got, []byte("\n")), rep.Records, rep.Bytes, want.Len())
+	}
+	if _, err := GenerateFile(cfg, filepath.Join(t.TempDir(), "missing", "corpus.log")); err == nil {
+		t.Error("a corpus in a missing directory must fail")
+	}
+}

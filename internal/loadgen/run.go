@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,31 @@ func Generate(cfg Config, fn func(line []byte) error) (Report, error) {
 	r := g.Report()
 	r.finish(time.Since(start))
 	return r, nil
+}
+
+// GenerateFile writes cfg.Records lines into a new file at path as fast as
+// possible (Generate into a file): the fixed corpora of benchmarks and of
+// the demo's plugin stream.
+func GenerateFile(cfg Config, path string) (Report, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return Report{}, fmt.Errorf("corpus: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	rep, err := Generate(cfg, func(line []byte) error {
+		_, err := w.Write(line)
+		return err
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return rep, fmt.Errorf("corpus %s: %w", path, err)
+	}
+	return rep, nil
 }
 
 // batchBytes is how much Run buffers before a write. Writes always end at a

@@ -196,30 +196,9 @@ func (p *Parser) collectKey(cs *candSet, k string, v any) {
 // scanTop decodes the top-level object at sc into m, keeping string values
 // of known keys out of m as detached candidates in cs.
 func (p *Parser) scanTop(sc *scanner, m map[string]any, cs *candSet) error {
-	if sc.pos >= len(sc.buf) || sc.buf[sc.pos] != '{' {
-		return sc.errorf("expected object")
-	}
 	cs.m = m
-	sc.pos++
-	sc.depth++
-	sc.skipWS()
-	if sc.pos < len(sc.buf) && sc.buf[sc.pos] == '}' {
-		sc.pos++
-		return nil
-	}
-	for {
-		sc.skipWS()
-		k, err := sc.string()
-		if err != nil {
-			return err
-		}
-		sc.skipWS()
-		if sc.pos >= len(sc.buf) || sc.buf[sc.pos] != ':' {
-			return sc.errorf("expected ':' after object key")
-		}
-		sc.pos++
-		sc.skipWS()
-		if ref, ok := p.keys.flat[k]; ok && sc.pos < len(sc.buf) && sc.buf[sc.pos] == '"' {
+	return sc.members(func(k string) error {
+		if ref, ok := p.keys.flat[k]; ok && sc.buf[sc.pos] == '"' {
 			v, err := sc.string()
 			if err != nil {
 				return err
@@ -227,29 +206,16 @@ func (p *Parser) scanTop(sc *scanner, m map[string]any, cs *candSet) error {
 			if _, dup := m[k]; !dup { // a duplicate key keeps the map's copy
 				cs.add(ref.t, cand{rank: ref.rank, top: k, s: v, detached: true})
 			}
-		} else {
-			v, err := sc.value()
-			if err != nil {
-				return err
-			}
-			m[k] = v
-			p.collectKey(cs, k, v)
-		}
-		sc.skipWS()
-		if sc.pos >= len(sc.buf) {
-			return sc.errorf("unterminated object")
-		}
-		switch sc.buf[sc.pos] {
-		case ',':
-			sc.pos++
-		case '}':
-			sc.pos++
-			sc.depth--
 			return nil
-		default:
-			return sc.errorf("expected ',' or '}' in object, got %q", sc.buf[sc.pos])
 		}
-	}
+		v, err := sc.value()
+		if err != nil {
+			return err
+		}
+		m[k] = v
+		p.collectKey(cs, k, v)
+		return nil
+	})
 }
 
 // fromObject fills rec from a decoded object m, which becomes rec.Fields:

@@ -32,7 +32,7 @@ func Peek(doc []byte) (Meta, error) {
 	if doc[sc.pos] != '{' {
 		return m, fmt.Errorf("peek record: document is not a JSON object (starts with %q)", doc[sc.pos])
 	}
-	err := sc.eachMember(func(key string) error {
+	err := sc.members(func(key string) error {
 		var dst *string
 		switch key {
 		case FieldEventID:
@@ -110,57 +110,6 @@ func Peek(doc []byte) (Meta, error) {
 		return Meta{}, fmt.Errorf("peek record: %w", err)
 	}
 	return m, nil
-}
-
-// eachMember walks the object at pos, calling fn with pos at each value; fn
-// must consume the value.
-func (s *scanner) eachMember(fn func(key string) error) error {
-	s.pos++ // '{'
-	s.skipWS()
-	if s.pos < len(s.buf) && s.buf[s.pos] == '}' {
-		s.pos++
-		return nil
-	}
-	for {
-		s.skipWS()
-		if s.pos >= len(s.buf) || s.buf[s.pos] != '"' {
-			return s.errorf("expected object key")
-		}
-		start := s.pos + 1
-		escaped, err := s.stringEnd()
-		if err != nil {
-			return err
-		}
-		key := s.buf[start : s.pos-1]
-		if escaped {
-			key = unescape(key)
-		}
-		s.skipWS()
-		if s.pos >= len(s.buf) || s.buf[s.pos] != ':' {
-			return s.errorf("expected ':' after object key")
-		}
-		s.pos++
-		s.skipWS()
-		if s.pos >= len(s.buf) {
-			return s.errorf("unexpected end of input")
-		}
-		if err := fn(key); err != nil {
-			return err
-		}
-		s.skipWS()
-		if s.pos >= len(s.buf) {
-			return s.errorf("unterminated object")
-		}
-		switch s.buf[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return nil
-		default:
-			return s.errorf("expected ',' or '}' in object, got %q", s.buf[s.pos])
-		}
-	}
 }
 
 // Decode fully decodes an encoded record (tests, replay tools). Typed fields

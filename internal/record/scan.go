@@ -50,8 +50,12 @@ func (s *scanner) end() error {
 	return nil
 }
 
-// object decodes an object at pos into m (which may be reused storage).
-func (s *scanner) object(m map[string]any) error {
+// members is the one JSON object walker of this package: it walks the
+// object at pos, calling fn with each key (unescaped) and pos at its value;
+// fn must consume the value (decode or skip it). object, scanTop (the
+// parser's top level), skip and Peek all walk objects with it, so the
+// grammar, the nesting bound and the error messages are written once.
+func (s *scanner) members(fn func(key string) error) error {
 	if s.pos >= len(s.buf) || s.buf[s.pos] != '{' {
 		return s.errorf("expected object")
 	}
@@ -68,6 +72,9 @@ func (s *scanner) object(m map[string]any) error {
 	}
 	for {
 		s.skipWS()
+		if s.pos >= len(s.buf) || s.buf[s.pos] != '"' {
+			return s.errorf("expected object key")
+		}
 		k, err := s.string()
 		if err != nil {
 			return err
@@ -78,11 +85,12 @@ func (s *scanner) object(m map[string]any) error {
 		}
 		s.pos++
 		s.skipWS()
-		v, err := s.value()
-		if err != nil {
+		if s.pos >= len(s.buf) {
+			return s.errorf("unexpected end of input")
+		}
+		if err := fn(k); err != nil {
 			return err
 		}
-		m[k] = v
 		s.skipWS()
 		if s.pos >= len(s.buf) {
 			return s.errorf("unterminated object")
@@ -98,6 +106,18 @@ func (s *scanner) object(m map[string]any) error {
 			return s.errorf("expected ',' or '}' in object, got %q", s.buf[s.pos])
 		}
 	}
+}
+
+// object decodes an object at pos into m (which may be reused storage).
+func (s *scanner) object(m map[string]any) error {
+	return s.members(func(k string) error {
+		v, err := s.value()
+		if err != nil {
+			return err
+		}
+		m[k] = v
+		return nil
+	})
 }
 
 func (s *scanner) array() ([]any, error) {
@@ -174,55 +194,39 @@ func (s *scanner) skip() error {
 	case c == '"':
 		_, err := s.stringEnd()
 		return err
-	case c == '{', c == '[':
-		open, closing := c, byte('}')
-		if open == '[' {
-			closing = ']'
-		}
+	case c == '{':
+		return s.members(func(string) error { return s.skip() })
+	case c == '[':
 		s.depth++
 		if s.depth > maxNesting {
 			return s.errorf("nesting deeper than %d", maxNesting)
 		}
 		s.pos++
 		s.skipWS()
-		if s.pos < len(s.buf) && s.buf[s.pos] == closing {
+		if s.pos < len(s.buf) && s.buf[s.pos] == ']' {
 			s.pos++
 			s.depth--
 			return nil
 		}
 		for {
 			s.skipWS()
-			if open == '{' {
-				if s.pos >= len(s.buf) || s.buf[s.pos] != '"' {
-					return s.errorf("expected object key")
-				}
-				if _, err := s.stringEnd(); err != nil {
-					return err
-				}
-				s.skipWS()
-				if s.pos >= len(s.buf) || s.buf[s.pos] != ':' {
-					return s.errorf("expected ':' after object key")
-				}
-				s.pos++
-				s.skipWS()
-			}
 			if err := s.skip(); err != nil {
 				return err
 			}
 			s.skipWS()
 			if s.pos >= len(s.buf) {
-				return s.errorf("unterminated %c", open)
+				return s.errorf("unterminated [")
 			}
-			if s.buf[s.pos] == ',' {
+			switch s.buf[s.pos] {
+			case ',':
 				s.pos++
-				continue
-			}
-			if s.buf[s.pos] == closing {
+			case ']':
 				s.pos++
 				s.depth--
 				return nil
+			default:
+				return s.errorf("unexpected %q in [", s.buf[s.pos])
 			}
-			return s.errorf("unexpected %q in %c", s.buf[s.pos], open)
 		}
 	case c == '-' || (c >= '0' && c <= '9'):
 		_, err := s.number()

@@ -47,10 +47,10 @@ type ESServerOptions struct {
 // (x-pack-core and x-pack-security are its only x-pack modules) as the
 // unprivileged user the stack uses when the tests run as root.
 type ESServer struct {
+	server
 	opts                ESServerOptions
-	dir, home           string
+	home                string
 	httpPort, transPort int
-	p                   *Proc
 }
 
 // ESUser is the Unix user Elasticsearch runs as when the tests are root
@@ -100,7 +100,7 @@ func LaunchES(o ESServerOptions) (*ESServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &ESServer{opts: o, dir: dir, home: home, httpPort: ports[0], transPort: ports[1]}
+	s := &ESServer{server: server{dir: dir, stopWait: 60 * time.Second}, opts: o, home: home, httpPort: ports[0], transPort: ports[1]}
 	fail := func(err error) (*ESServer, error) {
 		s.Close()
 		return nil, err
@@ -232,9 +232,6 @@ func (s *ESServer) URL() string {
 	return fmt.Sprintf("https://127.0.0.1:%d", s.httpPort)
 }
 
-// Dir is the node's directory (config/, data/, logs/).
-func (s *ESServer) Dir() string { return s.dir }
-
 // LogFile is the node's main log.
 func (s *ESServer) LogFile() string { return filepath.Join(s.dir, "logs", "agentobs-itest.log") }
 
@@ -284,33 +281,4 @@ func (s *ESServer) Start() error {
 		return nil
 	}
 	return s.p.WaitReady(180*time.Second, ready, s.LogFile(), s.p.LogPath)
-}
-
-// Stop shuts the node down with SIGTERM and waits (killed after 60s).
-func (s *ESServer) Stop() {
-	if s.p != nil {
-		_ = s.p.Signal(syscall.SIGTERM, 60*time.Second)
-	}
-}
-
-// Freeze stops the node with SIGSTOP (Proc.Freeze); a test must Thaw it
-// (Close also ends a frozen node).
-func (s *ESServer) Freeze() error { return s.p.Freeze() }
-
-// Thaw resumes a frozen node.
-func (s *ESServer) Thaw() error { return s.p.Thaw() }
-
-// Kill ends the node with SIGKILL.
-func (s *ESServer) Kill() {
-	if s.p != nil {
-		s.p.Kill()
-	}
-}
-
-// Close kills the node and removes its directory; safe to call twice.
-func (s *ESServer) Close() {
-	s.Kill()
-	if s.dir != "" {
-		os.RemoveAll(s.dir)
-	}
 }

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -51,10 +50,9 @@ type KafkaServerOptions struct {
 // same cluster with the same topics and committed offsets: outage tests
 // stop it, watch the pipeline back off, start it, and count records.
 type KafkaServer struct {
+	server
 	opts                                    KafkaServerOptions
-	dir                                     string
 	plainPort, ctrlPort, port, internalPort int
-	p                                       *Proc
 	startOffset                             int // size of server.log when the current run started
 }
 
@@ -106,7 +104,7 @@ func LaunchKafka(o KafkaServerOptions) (*KafkaServer, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &KafkaServer{opts: o, dir: dir, plainPort: ports[0], ctrlPort: ports[1], port: ports[2]}
+	s := &KafkaServer{server: server{dir: dir, stopWait: 30 * time.Second}, opts: o, plainPort: ports[0], ctrlPort: ports[1], port: ports[2]}
 	if !o.SASLSSL {
 		s.port = s.plainPort
 	}
@@ -263,9 +261,6 @@ func (s *KafkaServer) Addr() string {
 // PlainAddr is the PLAINTEXT listener (no TLS, no authentication).
 func (s *KafkaServer) PlainAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.plainPort) }
 
-// Dir is the broker's directory (server.properties, data/, logs/server.log).
-func (s *KafkaServer) Dir() string { return s.dir }
-
 // LogFile is the broker's server.log.
 func (s *KafkaServer) LogFile() string { return filepath.Join(s.dir, "logs", "server.log") }
 
@@ -332,34 +327,4 @@ func (s *KafkaServer) Start() error {
 		return nil
 	}
 	return s.p.WaitReady(90*time.Second, ready, s.LogFile(), s.p.LogPath)
-}
-
-// Stop shuts the broker down with SIGTERM (a controlled shutdown) and waits
-// for it to exit (killed after 30s).
-func (s *KafkaServer) Stop() {
-	if s.p != nil {
-		_ = s.p.Signal(syscall.SIGTERM, 30*time.Second)
-	}
-}
-
-// Freeze stops the broker with SIGSTOP (Proc.Freeze); a test must Thaw it
-// (Close also ends a frozen broker).
-func (s *KafkaServer) Freeze() error { return s.p.Freeze() }
-
-// Thaw resumes a frozen broker.
-func (s *KafkaServer) Thaw() error { return s.p.Thaw() }
-
-// Kill ends the broker with SIGKILL: a crash, no controlled shutdown.
-func (s *KafkaServer) Kill() {
-	if s.p != nil {
-		s.p.Kill()
-	}
-}
-
-// Close kills the broker and removes its directory; safe to call twice.
-func (s *KafkaServer) Close() {
-	s.Kill()
-	if s.dir != "" {
-		os.RemoveAll(s.dir)
-	}
 }

@@ -1,7 +1,6 @@
 package rig
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,21 +76,7 @@ func (p *Pipeline) startPlugin(ctx context.Context) error {
 }
 
 func writeCorpus(cfg loadgen.Config, path, reportPath string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	rep, err := loadgen.Generate(cfg, func(line []byte) error {
-		_, err := w.Write(line)
-		return err
-	})
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	rep, err := loadgen.GenerateFile(cfg, path)
 	if err != nil {
 		return err
 	}

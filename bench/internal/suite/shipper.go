@@ -32,25 +32,11 @@ func (s *Suite) corpus(size, n int) (*Corpus, error) {
 		return c, nil
 	}
 	path := filepath.Join(s.env.Tmp, "corpus-"+key+".log")
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
 	cfg := loadgen.DefaultConfig()
 	cfg.Seed, cfg.Records, cfg.RecordSize = s.opt.Seed, int64(n), size
 	cfg.RunID = s.env.Name("corpus", key)
 	cfg.Start = time.Now().Add(-time.Hour).UTC()
-	rep, err := loadgen.Generate(cfg, func(line []byte) error {
-		_, err := w.Write(line)
-		return err
-	})
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	rep, err := loadgen.GenerateFile(cfg, path)
 	if err != nil {
 		return nil, err
 	}
