@@ -8,7 +8,7 @@ export AGENTOBS_REQUIRE_STACK ?= 1
 TEST_FLAGS ?= -count=1 -p 1 -timeout 40m
 FUZZTIME ?= 10s
 
-.PHONY: helm-sync help build plugin fluent-bit test unit-test fuzz lint vet fmt-check stack-up stack-down stack-status demo bench chaos images clean
+.PHONY: helm-sync help build plugin fluent-bit test unit-test fuzz lint vet fmt-check tidy-check stack-up stack-down stack-status demo bench chaos images clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,7 +41,10 @@ vet: ## go vet
 fmt-check: ## fail if gofmt would change a file
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-lint: vet fmt-check ## go vet, gofmt, alert rule checks (promtool + Go lint)
+tidy-check: ## fail if go.mod/go.sum drift from the imports (go mod tidy -diff)
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result"; exit 1; }
+
+lint: vet fmt-check tidy-check ## go vet, gofmt, go mod tidy -diff, alert rule checks (promtool + Go lint)
 	@if [ -x scripts/lint-alerts.sh ]; then scripts/lint-alerts.sh; fi
 
 fuzz: ## run each fuzz target briefly (FUZZTIME, default 10s)
