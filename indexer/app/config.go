@@ -45,16 +45,17 @@ type Config struct {
 	// CommitInterval is how often finished offsets are committed. Default 1s.
 	CommitInterval time.Duration `yaml:"commit_interval"`
 	// MaxPending bounds fetched records whose offsets are not committable
-	// yet; fetching pauses at this number. Default 100000.
+	// yet; fetching pauses at this number. Default 200000 (an offset costs
+	// about 40 bytes while it waits).
 	MaxPending int `yaml:"max_pending"`
 	// MaxBufferedBytes bounds the bytes of fetched records held in memory
 	// until Elasticsearch acknowledged them (queues, batches, requests in
-	// flight and their retries); fetching pauses at this bound. Default 64 MiB.
+	// flight and their retries); fetching pauses at this bound. Default 48 MiB.
 	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
 
 	// SummaryEnabled keeps per-trace summary documents. Default true.
 	SummaryEnabled bool `yaml:"summary_enabled"`
-	// SummaryInterval is how often touched traces are re-derived. Default 1s.
+	// SummaryInterval is how often touched traces are re-derived. Default 2s.
 	SummaryInterval time.Duration `yaml:"summary_interval"`
 
 	// Health bounds readiness: lag, stalls, hung requests (see health.go).
@@ -80,9 +81,9 @@ type Config struct {
 
 // BulkConfig bounds batches.
 type BulkConfig struct {
-	// MaxDocs flushes a batch at this many documents. Default 2000.
+	// MaxDocs flushes a batch at this many documents. Default 10000.
 	MaxDocs int `yaml:"max_docs"`
-	// MaxBytes flushes a batch at this many bytes of sources. Default 5 MiB.
+	// MaxBytes flushes a batch at this many bytes of sources. Default 8 MiB.
 	// It is the ceiling of an adaptive target: each 429 from Elasticsearch
 	// halves the target, each clean request grows it back by an eighth.
 	MaxBytes int `yaml:"max_bytes"`
@@ -90,7 +91,7 @@ type BulkConfig struct {
 	MinBytes int `yaml:"min_bytes"`
 	// FlushInterval flushes a partial batch this long after its first record. Default 200ms.
 	FlushInterval time.Duration `yaml:"flush_interval"`
-	// Workers is the number of bulk requests in flight. Default 2.
+	// Workers is the number of bulk requests in flight. Default 3.
 	Workers int `yaml:"workers"`
 	// MaxDocBytes is the largest record indexed; larger ones are dead-lettered
 	// as too_large. Default 10 MiB (Elasticsearch's http.max_content_length is 100 MiB).
@@ -106,10 +107,10 @@ func DefaultConfig() Config {
 		Kafka: kafkaclient.DefaultConfig(), Topic: kafkaclient.DefaultTopic, DLQTopic: kafkaclient.DefaultDLQTopic,
 		Group: "agentobs-indexer", StartOffset: "earliest", SessionTimeout: 10 * time.Second, MaxFetchBytes: 16 << 20,
 		ES: esclient.DefaultConfig(), Names: schema.DefaultNames(), Index: schema.DefaultSettings(), InstallTemplates: true,
-		Bulk: BulkConfig{MaxDocs: 2000, MaxBytes: 5 << 20, MinBytes: 256 << 10, FlushInterval: 200 * time.Millisecond, Workers: 2,
+		Bulk: BulkConfig{MaxDocs: 10000, MaxBytes: 8 << 20, MinBytes: 256 << 10, FlushInterval: 200 * time.Millisecond, Workers: 3,
 			MaxDocBytes: 10 << 20, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
-		CommitInterval: time.Second, MaxPending: 100000, MaxBufferedBytes: 64 << 20,
-		SummaryEnabled: true, SummaryInterval: time.Second,
+		CommitInterval: time.Second, MaxPending: 200000, MaxBufferedBytes: 48 << 20,
+		SummaryEnabled: true, SummaryInterval: 2 * time.Second,
 		Audit: audit.DefaultConfig(), Health: DefaultHealthConfig(),
 		HTTPAddr: "127.0.0.1:9400", HTTPLimits: telemetry.DefaultLimits(), LogLevel: "info",
 	}

@@ -30,19 +30,20 @@ type indexers struct {
 	usage *Usage
 }
 
-// startIndexers starts instances indexer binaries in one fresh group on topic.
-func (s *Suite) startIndexers(topic string, instances int) (*indexers, error) {
+// startIndexers starts instances indexer binaries in one fresh group on
+// topic; extra env entries (INDEXER_…=…) override the defaults.
+func (s *Suite) startIndexers(topic string, instances int, extra ...string) (*indexers, error) {
 	ix := &indexers{s: s, names: s.env.Names("idx", fmt.Sprint(s.seq()))}
 	group := s.env.Name("g", fmt.Sprint(s.seq()))
 	for range instances {
 		addr := FreeAddr()
-		p, err := Start(s.env.Tmp, s.env.Indexer, []string{"run"}, []string{
+		p, err := Start(s.env.Tmp, s.env.Indexer, []string{"run"}, append([]string{
 			"INDEXER_KAFKA_BROKERS=" + strings.Join(s.env.Brokers, ","), "INDEXER_ES_ADDRESSES=" + s.env.ESURL,
 			"INDEXER_KAFKA_TOPIC=" + topic, "INDEXER_KAFKA_DLQ_TOPIC=" + s.dlq, "INDEXER_KAFKA_GROUP=" + group,
 			"INDEXER_KAFKA_SESSION_TIMEOUT=6s", "INDEXER_INDEX_PATTERN=" + ix.names.IndexPattern, "INDEXER_INDEX_ALIAS=" + ix.names.Alias,
 			"INDEXER_INDEX_TRACES=" + ix.names.Traces, "INDEXER_INDEX_ALERTS=" + ix.names.Alerts, "INDEXER_INDEX_REPLICAS=0",
 			"INDEXER_HTTP_ADDR=" + addr, "INDEXER_LOG_LEVEL=warn",
-		})
+		}, extra...))
 		if err != nil {
 			ix.stop()
 			return nil, err
@@ -106,10 +107,10 @@ func (ix *indexers) drop() { ix.s.env.DropIndices(ix.s.es, ix.names) }
 
 // runIndexer runs instances indexer binaries in one fresh group on topic
 // (which holds n records) until all n are in Elasticsearch.
-func (s *Suite) runIndexer(ctx context.Context, topic string, n, instances int, step string) (indexRun, error) {
+func (s *Suite) runIndexer(ctx context.Context, topic string, n, instances int, step string, extra ...string) (indexRun, error) {
 	espid := StackPID("elasticsearch")
 	e0 := TreeCPU(espid)
-	ix, err := s.startIndexers(topic, instances)
+	ix, err := s.startIndexers(topic, instances, extra...)
 	if err != nil {
 		return indexRun{}, err
 	}

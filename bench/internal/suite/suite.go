@@ -212,6 +212,7 @@ func (s *Suite) r1(ctx context.Context) error {
 		}
 	}
 	var ix, ref, rss []float64
+	var esWith time.Duration
 	for i := range s.opt.Reps {
 		r, err := s.runIndexer(ctx, s.srcTopic, n, 1, fmt.Sprintf("R1 indexer Kafka → ES, rep %d/%d", i+1, s.opt.Reps))
 		if err != nil {
@@ -220,6 +221,7 @@ func (s *Suite) r1(ctx context.Context) error {
 		ix = append(ix, r.Rate)
 		rss = append(rss, float64(r.Usage.PeakRSS)/(1<<20))
 		if i == 0 {
+			esWith = r.ES
 			s.component("indexer", "R1", r.Usage, n, false)
 			s.server("elasticsearch (while the indexer wrote)", "R1", r.ES, n)
 		}
@@ -232,6 +234,16 @@ func (s *Suite) r1(ctx context.Context) error {
 			s.component("esutil.BulkIndexer (in the bench process)", "R1", b.Usage, n, true)
 			s.server("elasticsearch (while the BulkIndexer wrote)", "R1", b.ES, n)
 		}
+	}
+	// What the trace summaries cost: the same load with them off, once.
+	// The reference does no summary work; this separates the transport
+	// (fetch → bulk → commit) from the correlation the product adds.
+	if off, err := s.runIndexer(ctx, s.srcTopic, n, 1, "R1 indexer with -summary.enabled=false", "INDEXER_SUMMARY_ENABLED=false"); err == nil {
+		on := report.Of(ix...).Median
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("R1 without trace summaries (-summary.enabled=false, one run): %.0f docs/s (%.2f of the reference; with summaries %.0f), Elasticsearch CPU %.1f s per million documents against %.1f with them.",
+			off.Rate, off.Rate/report.Of(ref...).Median, on, off.ES.Seconds()*1e6/float64(n), esWith.Seconds()*1e6/float64(n)))
+	} else {
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("R1 without trace summaries: %v", oneLine(err.Error())))
 	}
 	s.r1Ref = report.Of(ref...)
 	f := report.Figure{ID: "R1", Name: "indexer Kafka → Elasticsearch", Unit: "docs/s", Value: report.Of(ix...),
