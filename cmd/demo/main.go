@@ -4,7 +4,10 @@
 // (through the host program) sends a second stream; the indexer writes both
 // to Elasticsearch — shows live progress, and ends with a report: records
 // written, indexed, lost, duplicated, dead-lettered, latency, and one failing
-// trace as a timeline across services.
+// trace as a timeline across services. With -canary one more agent runs a
+// worse canary release of agent-a, and the report shows the canary alert
+// from the local stack's Prometheus and Alertmanager and the failing traces
+// of the canary release.
 package main
 
 import (
@@ -34,11 +37,19 @@ func main() {
 	brokers := flag.String("kafka.brokers", "127.0.0.1:9092", "Kafka of the local stack")
 	es := flag.String("es.url", "http://127.0.0.1:9200", "Elasticsearch of the local stack")
 	stack := flag.String("stack-dir", envOr("AGENTOBS_STACK_DIR", "/tmp/agentobs-stack"), "local stack state dir (Prometheus targets)")
+	canary := flag.Bool("canary", false, "also run a worse canary release of agent-a (its tools fail half the time) and show the canary alert firing; traffic runs at least "+minCanary.String())
+	promURL := flag.String("prometheus.url", "http://127.0.0.1:9090", "Prometheus of the local stack (-canary)")
+	amURL := flag.String("alertmanager.url", "http://127.0.0.1:9093", "Alertmanager of the local stack (-canary)")
 	flag.Parse()
+	if *canary && *dur < minCanary {
+		fmt.Printf("-canary: traffic runs %s (not %s) so the canary alert can gather traffic and pass its 2m for:\n", minCanary, *dur)
+		*dur = minCanary
+	}
+	cv := canaryOpts{on: *canary, promURL: *promURL, amURL: *amURL}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *work, *dur, *rate, *pluginRate, *agents, *agentRate, *brokers, *es, *stack); err != nil {
+	if err := run(ctx, *bin, *work, *dur, *rate, *pluginRate, *agents, *agentRate, *brokers, *es, *stack, cv); err != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo failed:", err)
 		os.Exit(1)
 	}
@@ -51,7 +62,16 @@ func envOr(k, d string) string {
 	return d
 }
 
-func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginRate, agents int, agentRate float64, brokers, esURL, stack string) error {
+// minCanary is the shortest traffic phase with -canary: about a minute
+// for the canary's first 100 tasks, the alert's 2m for:, and evaluations.
+const minCanary = 4 * time.Minute
+
+type canaryOpts struct {
+	on             bool
+	promURL, amURL string
+}
+
+func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginRate, agents int, agentRate float64, brokers, esURL, stack string, cv canaryOpts) error {
 	runID := "demo-" + time.Now().UTC().Format("20060102-150405")
 	workDir := filepath.Join(work, runID)
 	abs := func(n string) string { p, _ := filepath.Abs(filepath.Join(bin, n)); return p }
@@ -60,10 +80,15 @@ func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginR
 		WorkDir: workDir, StackDir: stack, Brokers: []string{brokers}, ESURL: esURL, Names: rig.DefaultNames(), RunID: runID,
 		Agents: agents, AgentRate: agentRate, Rate: rate, PluginRate: pluginRate, Duration: dur, Seed: time.Now().UnixNano() % 1e6,
 		RotateBytes: 8 << 20, IndexerAddr: "127.0.0.1:9400", ShipperAddr: "127.0.0.1:9401", PluginAddr: "127.0.0.1:9402",
-		AgentBasePort: 9410, Register: true,
+		AgentBasePort: 9410, Register: true, Canary: cv.on,
 	}
 	fmt.Printf("agentobs demo %s: %d live agents, %d rec/s via shipper, %d rec/s via the Fluent Bit plugin, for %s\n", runID, agents, rate, pluginRate, dur)
 	fmt.Printf("work dir %s\n\n", workDir)
+	if cv.on {
+		if err := rig.EnsureCanaryRules(ctx, cv.promURL); err != nil {
+			return err
+		}
+	}
 	p, err := rig.Start(ctx, opt)
 	if p != nil {
 		defer func() {
@@ -110,6 +135,16 @@ traffic:
 		}
 	}
 	show(p.Status(context.Background()).Line(), true)
+	// The canary verdict is read while the agents still run: once they
+	// stop, their scrapes fail and the alert resolves.
+	var verdict *rig.CanaryVerdict
+	var verdictErr error
+	if cv.on {
+		vctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		v, err := p.Canary(vctx, cv.promURL, cv.amURL)
+		cancel()
+		verdict, verdictErr = &v, err
+	}
 	p.StopTraffic()
 	dctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -135,6 +170,16 @@ traffic:
 	} else {
 		fmt.Println("\nno failing trace to show:", terr)
 	}
+	if verdict != nil {
+		if verdictErr != nil {
+			return fmt.Errorf("canary verdict: %w", verdictErr)
+		}
+		verdict.Write(os.Stdout)
+		if verdict.Trace != nil {
+			fmt.Printf("\none failing trace of the canary release (GET /v1/traces/%s):\n\n", verdict.Trace.ID)
+			trace.WriteTimeline(os.Stdout, verdict.Trace)
+		}
+	}
 	fmt.Printf(`
 look further (the local stack stays up until `+"`make stack-down`"+`):
   Prometheus     http://127.0.0.1:9090/alerts      (the repo's alert rules; targets registered by the demo)
@@ -146,6 +191,9 @@ look further (the local stack stays up until `+"`make stack-down`"+`):
 `, runID, workDir)
 	if rep.Lost() != 0 || rep.Duplicates() != 0 {
 		return fmt.Errorf("%d lost, %d duplicated", rep.Lost(), rep.Duplicates())
+	}
+	if verdict != nil && verdict.PromState != "firing" {
+		return fmt.Errorf("-canary: %s is %q in Prometheus, want firing", rig.CanaryAlert, verdict.PromState)
 	}
 	return nil
 }

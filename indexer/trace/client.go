@@ -31,6 +31,33 @@ func (c *Client) Session(ctx context.Context, id string, p Page) (*View, error) 
 	return c.all(ctx, "/v1/sessions/"+url.PathEscape(id), p)
 }
 
+// List fetches the trace summaries matching q, most recent first
+// (GET /v1/traces).
+func (c *Client) List(ctx context.Context, q ListQuery) ([]Summary, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"service": q.Service, "version": q.Version} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Errors {
+		v.Set("errors", "true")
+	}
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.UTC().Format(time.RFC3339))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", fmt.Sprint(q.Limit))
+	}
+	var list struct {
+		Traces []Summary `json:"traces"`
+	}
+	if err := c.get(ctx, "/v1/traces?"+v.Encode(), &list); err != nil {
+		return nil, fmt.Errorf("list traces: %w", err)
+	}
+	return list.Traces, nil
+}
+
 func (c *Client) all(ctx context.Context, path string, p Page) (*View, error) {
 	var out *View
 	for {

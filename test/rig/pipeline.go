@@ -41,8 +41,11 @@ type Options struct {
 	Names    Names
 	RunID    string // unique per run; stamped on every load generator line
 
-	Agents      int           // live agents calling each other (0: none)
-	AgentRate   float64       // tasks/s per live agent
+	Agents    int     // live agents calling each other (0: none)
+	AgentRate float64 // tasks/s per live agent
+	// Canary adds one more live agent: a worse canary release of agent-a
+	// (same service, track canary, CanaryArgs(true)) on the next port.
+	Canary      bool
 	Rate        int           // load generator records/s through the shipper (files)
 	PluginRate  int           // load generator records/s through the plugin host (0: plugin path off)
 	Duration    time.Duration // how long traffic flows
@@ -109,11 +112,30 @@ func Start(ctx context.Context, o Options) (*Pipeline, error) {
 			"-name", name, "-id", o.RunID + "-" + name, "-http.addr", fmt.Sprintf("127.0.0.1:%d", o.AgentBasePort+i),
 			"-env.rate", strconv.FormatFloat(o.AgentRate, 'f', -1, 64), "-env.seed", strconv.FormatInt(o.Seed+int64(i), 10),
 			"-policy.kind", "epsilon_greedy"}}
+		a.Args = append(a.Args, StableArgs()...)
 		if o.Agents > 1 { // each agent may delegate to the next: traces cross services
 			next := (i + 1) % o.Agents
 			a.Args = append(a.Args, "-tools.peers", fmt.Sprintf("agent-%c=http://127.0.0.1:%d", 'a'+next, o.AgentBasePort+next))
 		}
 		p.Agents = append(p.Agents, a)
+	}
+	if o.Canary && o.Agents > 0 {
+		// Stable agent-a's flags, then the canary's: later flags win.
+		c := &Proc{Name: "agent-a-canary", Bin: o.Bins["agent"], LogPath: plog("agent-a-canary"), Stdout: filepath.Join(logs, "agent-a-canary.log")}
+		c.Args = append(append([]string(nil), p.Agents[0].Args...), CanaryArgs(true)...)
+		for i, arg := range c.Args {
+			switch {
+			case i > 0 && c.Args[i-1] == "-id":
+				c.Args[i] = o.RunID + "-agent-a-canary"
+			case i > 0 && c.Args[i-1] == "-http.addr":
+				c.Args[i] = fmt.Sprintf("127.0.0.1:%d", o.AgentBasePort+o.Agents)
+			case i > 0 && c.Args[i-1] == "-env.seed":
+				c.Args[i] = strconv.FormatInt(o.Seed+int64(o.Agents), 10)
+			default:
+				c.Args[i] = arg
+			}
+		}
+		p.Agents = append(p.Agents, c)
 	}
 	for i, a := range p.Agents {
 		if err := p.startReady(ctx, a, fmt.Sprintf("http://127.0.0.1:%d/readyz", o.AgentBasePort+i), 30*time.Second); err != nil {

@@ -2,11 +2,8 @@ package rig
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -137,30 +134,27 @@ func (p *Pipeline) Drain(ctx context.Context, cl *elasticsearch.Client, timeout 
 // FailingTrace finds a failing trace of this run that crosses the most
 // services and returns its lookup from the indexer.
 func (p *Pipeline) FailingTrace(ctx context.Context) (*trace.View, error) {
-	u := "http://" + p.opt.IndexerAddr + "/v1/traces?errors=true&limit=200&since=" + url.QueryEscape(p.started.Add(-time.Minute).UTC().Format(time.RFC3339))
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	resp, err := http.DefaultClient.Do(req)
+	c := trace.Client{BaseURL: "http://" + p.opt.IndexerAddr}
+	list, err := c.List(ctx, trace.ListQuery{Errors: true, Limit: 200, Since: p.started.Add(-time.Minute)})
 	if err != nil {
 		return nil, fmt.Errorf("list failing traces: %w", err)
 	}
-	defer resp.Body.Close()
-	var list struct {
-		Traces []trace.Summary `json:"traces"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return nil, fmt.Errorf("list failing traces: %w", err)
-	}
-	if len(list.Traces) == 0 {
+	if len(list) == 0 {
 		return nil, fmt.Errorf("no failing trace found")
 	}
-	best := list.Traces[0]
-	for _, t := range list.Traces {
+	return c.Trace(ctx, widest(list).TraceID, trace.Page{Size: 200})
+}
+
+// widest is the trace that crosses the most services (then has the most
+// records): the one that shows the most of what happened.
+func widest(list []trace.Summary) trace.Summary {
+	best := list[0]
+	for _, t := range list {
 		if len(t.Services) > len(best.Services) || (len(t.Services) == len(best.Services) && t.RecordCount > best.RecordCount) {
 			best = t
 		}
 	}
-	c := trace.Client{BaseURL: "http://" + p.opt.IndexerAddr}
-	return c.Trace(ctx, best.TraceID, trace.Page{Size: 200})
+	return best
 }
 
 // Write prints the report for people.
