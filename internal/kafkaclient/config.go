@@ -31,6 +31,8 @@ import (
 const (
 	DefaultTopic    = "agentobs-logs"
 	DefaultDLQTopic = "agentobs-logs-dlq"
+	// DefaultSpansTopic receives OTLP spans (one record per span).
+	DefaultSpansTopic = "agentobs-spans"
 )
 
 // Config is how to reach the Kafka cluster.

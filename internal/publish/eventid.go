@@ -44,6 +44,17 @@ package publish
 //     response creates duplicates. Clients that need exactly-once send the
 //     key, or an event.id in each record.
 //
+// Shipper, OTLP (OTLPIDs, SpanEventID):
+//   - log records: source "otlp"; content: the deterministic protobuf
+//     encoding of the resource, the scope and the log record, each
+//     length-prefixed; position: the occurrence index of that exact content
+//     within one export request. An SDK that retries an export sends the
+//     same bytes, so the ids repeat; two identical records in one request
+//     get different occurrence indexes and both survive. Two identical
+//     records sent in two different requests collapse into one (nothing in
+//     OTLP tells them apart).
+//   - spans: trace id + span id (48 hex), the identity OTel gives a span.
+//
 // Shipper, stdin: source host + "|stdin|" + a random id per process start,
 // position the byte offset; stdin cannot be re-read, so uniqueness per run
 // is all that is needed.
@@ -60,6 +71,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // EventID returns the deterministic event.id of a record: the first 128 bits
@@ -151,3 +164,45 @@ func (c *ChunkIDs) Next(source string, t time.Time, raw []byte) string {
 	binary.BigEndian.PutUint64(c.buf[len(c.buf)-8:], k)
 	return EventID(source, pos, c.buf)
 }
+
+// OTLPIDs mints the event.ids of the log records of one OTLP export request
+// (see "Shipper, OTLP" above). Use one per request; not safe for concurrent
+// use.
+type OTLPIDs struct {
+	occ map[string]uint64
+	buf []byte
+}
+
+// Next returns the id of the next log record (res and scope may be nil).
+func (o *OTLPIDs) Next(res, scope, lr proto.Message) string {
+	if o.occ == nil {
+		o.occ = make(map[string]uint64)
+	}
+	o.buf = o.buf[:0]
+	for _, m := range [...]proto.Message{res, scope, lr} {
+		start := len(o.buf)
+		o.buf = append(o.buf, 0, 0, 0, 0, 0, 0, 0, 0)
+		if m != nil && m.ProtoReflect().IsValid() {
+			var err error
+			if o.buf, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(o.buf, m); err != nil {
+				o.buf = o.buf[:start+8]
+			}
+		}
+		binary.BigEndian.PutUint64(o.buf[start:], uint64(len(o.buf)-start-8))
+	}
+	id := EventID("otlp", 0, o.buf)
+	// As in ChunkIDs: the first occurrence's id stands for the content;
+	// only repeats pay a second hash.
+	k, seen := o.occ[id]
+	if !seen {
+		o.occ[id] = 0
+		return id
+	}
+	k++
+	o.occ[id] = k
+	return EventID("otlp", k, o.buf)
+}
+
+// SpanEventID is the event.id (and Elasticsearch _id) of a span: its trace
+// id and span id, so a span re-sent anywhere is one document.
+func SpanEventID(traceID, spanID string) string { return traceID + spanID }

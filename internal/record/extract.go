@@ -228,7 +228,8 @@ func (p *Parser) fromObject(m map[string]any, cs *candSet, collected bool, fallb
 	var stream string
 	_, hasLog := m["log"]
 	_, hasBody := m["body"]
-	if hasLog || hasBody {
+	_, hasStdoutBody := m["Body"]
+	if hasLog || hasBody || hasStdoutBody {
 		if collected {
 			cs.materialize()
 			collected = false
@@ -236,6 +237,10 @@ func (p *Parser) fromObject(m map[string]any, cs *candSet, collected bool, fallb
 		if s, ok := m["log"].(string); ok && !p.hasMessageKey(m) {
 			msgSet, stream, fallback, collected = p.unwrapDocker(m, s, fallback, rec, cs)
 		}
+	}
+	if hasStdoutBody && !collected && isOTelStdout(m) {
+		unwrapOTelStdout(m, rec, &msgSet)
+		_, hasBody = m["body"]
 	}
 	otelFlags := -1
 	if hasBody && !collected && isOTel(m) {
@@ -349,6 +354,15 @@ func (p *Parser) accept(t target, c *cand, rec *Record, msgSet, invalidTrace, in
 			return false
 		}
 		tid, sid, flags, ok := ParseTraceparent(s)
+		if !ok && rec.TraceID == "" && !*invalidTrace && strings.TrimSpace(s) != "" {
+			// Not a W3C traceparent (upper-case hex, wrong length, all
+			// zeros): its ids are not trusted, and the value is kept where
+			// a user looks for rejected ids instead of vanishing.
+			*invalidTrace = true
+			consume(rec.Fields, c)
+			rec.Fields[FieldInvalidTraceID] = s
+			return false
+		}
 		if !ok || (rec.TraceID != "" && rec.TraceID != tid) {
 			return false
 		}

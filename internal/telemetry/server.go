@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"sync"
@@ -32,14 +31,13 @@ type ReadyCheck func(ctx context.Context) error
 // /healthz (the process is alive), /readyz (it can do its job now), and
 // /debug/pprof when enabled. Components add their own routes with Handle.
 type Server struct {
-	addr   string
+	*Bind  // Listen, Addr
 	mux    *http.ServeMux
 	logger *slog.Logger
 	ready  atomic.Bool
 
 	mu     sync.Mutex
 	checks map[string]ReadyCheck
-	ln     net.Listener
 
 	limits   Limits
 	rejected *prometheus.CounterVec
@@ -48,7 +46,8 @@ type Server struct {
 
 // NewServer builds the server; nothing listens until Listen or Run.
 func NewServer(addr string, reg *prometheus.Registry, logger *slog.Logger) *Server {
-	s := &Server{addr: addr, mux: http.NewServeMux(), logger: logger.With("component", "http"), checks: map[string]ReadyCheck{}}
+	l := logger.With("component", "http")
+	s := &Server{Bind: NewBind(addr, l), mux: http.NewServeMux(), logger: l, checks: map[string]ReadyCheck{}}
 	// Default limits until SetLimits (whose counter is registered).
 	s.limits = DefaultLimits()
 	s.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unregistered"}, []string{"reason"})
@@ -141,42 +140,19 @@ func (s *Server) ExportReadiness(reg prometheus.Registerer, component string) er
 // ReadinessMetric is the name of the gauge ExportReadiness registers.
 func ReadinessMetric(component string) string { return "agentobs_" + component + "_ready" }
 
-// Listen binds the configured address ("" disables the server). Binding
-// before Run lets main fail fast on a taken port and lets tests use ":0".
-func (s *Server) Listen() error {
-	if s.addr == "" || s.ln != nil {
-		return nil
-	}
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.addr, err)
-	}
-	s.ln = ln
-	s.logger.Info("listening", "addr", ln.Addr().String())
-	return nil
-}
-
-// Addr is the bound address (after Listen), or "".
-func (s *Server) Addr() string {
-	if s.ln == nil {
-		return ""
-	}
-	return s.ln.Addr().String()
-}
-
 // Run serves until ctx is done, then shuts down, giving in-flight requests
 // up to five seconds.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
-	if s.ln == nil {
+	if s.Listener() == nil {
 		<-ctx.Done()
 		return nil
 	}
 	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: s.limits.ReadHeaderTimeout, IdleTimeout: s.limits.IdleTimeout}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
+	go func() { errc <- srv.Serve(s.Listener()) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

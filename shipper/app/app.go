@@ -51,7 +51,8 @@ type App struct {
 	senders  *queue.Senders
 	server   *telemetry.Server
 	tailer   *tail.Tailer
-	epoch    string // random per process: stdin and HTTP producer ids
+	grpc     *ingest.GRPC // OTLP/gRPC receiver, nil when otlp.grpc-addr is ""
+	epoch    string       // random per process: stdin and HTTP producer ids
 
 	sendCtx    context.Context
 	sendCancel context.CancelFunc
@@ -116,22 +117,45 @@ func New(cfg Config, set Settings) (*App, error) {
 		if err := a.server.ExportReadiness(set.Registry, "shipper"); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.HTTP.Ingest || cfg.OTLP.GRPCAddr != "" {
+		h, err := a.newIngest()
+		if err != nil {
+			return nil, err
+		}
 		if cfg.HTTP.Ingest {
-			token, err := ingest.ResolveToken(cfg.HTTP)
-			if err != nil {
-				return nil, fmt.Errorf("http.token-file: %w", err)
-			}
-			e, err := a.newEdge(fmt.Sprintf("shipper/%s/http/%s", cfg.Host, a.epoch), 0)
-			if err != nil {
-				return nil, err
-			}
-			format, _ := record.ParseFormat(cfg.Files.Format)
-			a.server.Handle("POST /v1/logs", ingest.New(cfg.HTTP, ingest.Settings{Host: cfg.Host, DefaultService: cfg.Service,
-				Format: format, MaxLineBytes: cfg.Files.MaxLineBytes, Token: token, Edge: e, Sink: a.queue, Metrics: a.m,
-				Lane: func() uint64 { return a.lane.Add(1) }}))
+			h.Register(a.server)
+		}
+		if cfg.OTLP.GRPCAddr != "" {
+			a.grpc = ingest.NewGRPC(cfg.OTLP.GRPCAddr, h.Receiver(), set.Logger)
 		}
 	}
 	return a, nil
+}
+
+// newIngest builds the HTTP ingest handler and the OTLP receiver behind it
+// (also served over gRPC), with their own producer ids.
+func (a *App) newIngest() (*ingest.Handler, error) {
+	cfg := a.cfg
+	token, err := ingest.ResolveToken(cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("http.token-file: %w", err)
+	}
+	e, err := a.newEdge(fmt.Sprintf("shipper/%s/http/%s", cfg.Host, a.epoch), 0)
+	if err != nil {
+		return nil, err
+	}
+	// Spans go to their own topic, never routed by kafka.topic-field.
+	sc := cfg.Edge
+	sc.Topic, sc.TopicField = cfg.OTLP.SpansTopic, ""
+	se, err := publish.New(sc, "shipper", fmt.Sprintf("shipper/%s/otlp-spans/%s", cfg.Host, a.epoch), 0, a.em)
+	if err != nil {
+		return nil, err
+	}
+	format, _ := record.ParseFormat(cfg.Files.Format)
+	return ingest.New(cfg.HTTP, ingest.Settings{Host: cfg.Host, DefaultService: cfg.Service,
+		Format: format, MaxLineBytes: cfg.Files.MaxLineBytes, Token: token, Edge: e, SpansEdge: se, Sink: a.queue, Metrics: a.m,
+		Lane: func() uint64 { return a.lane.Add(1) }}), nil
 }
 
 // newEdge is the shared edge stage with its own producer id and sequence;
@@ -151,10 +175,23 @@ func (a *App) Addr() string {
 // Listen binds the HTTP address so a taken port fails fast; Run calls it
 // when the caller did not.
 func (a *App) Listen() error {
+	if a.grpc != nil {
+		if err := a.grpc.Listen(); err != nil {
+			return err
+		}
+	}
 	if a.server == nil || a.server.Addr() != "" {
 		return nil
 	}
 	return a.server.Listen()
+}
+
+// GRPCAddr is the bound OTLP/gRPC address, or "".
+func (a *App) GRPCAddr() string {
+	if a.grpc == nil {
+		return ""
+	}
+	return a.grpc.Addr()
 }
 
 // Run ships until ctx ends, or, with only the stdin input, until stdin
@@ -173,10 +210,13 @@ func (a *App) Run(ctx context.Context) error {
 	if a.tailer != nil {
 		g.Go(func() error { return a.tailer.Run(gctx) })
 	}
+	if a.grpc != nil {
+		g.Go(func() error { return a.grpc.Run(gctx) })
+	}
 	if a.cfg.Stdin {
 		g.Go(func() error {
 			err := a.runStdin(gctx)
-			if a.tailer == nil && !a.cfg.HTTP.Ingest {
+			if a.tailer == nil && !a.cfg.HTTP.Ingest && a.grpc == nil {
 				stop() // stdin was the only input: its end is the end of the run
 			}
 			return err
@@ -186,7 +226,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.server.SetReady(true)
 	}
 	a.log.Info("shipper started", "host", a.cfg.Host, "files", a.cfg.Files.Include, "stdin", a.cfg.Stdin,
-		"http_ingest", a.cfg.HTTP.Ingest, "http_addr", a.Addr(), "brokers", a.cfg.Kafka.Brokers, "topic", a.cfg.Edge.Topic)
+		"http_ingest", a.cfg.HTTP.Ingest, "http_addr", a.Addr(), "otlp_grpc_addr", a.GRPCAddr(), "brokers", a.cfg.Kafka.Brokers, "topic", a.cfg.Edge.Topic)
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil

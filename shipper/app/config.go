@@ -31,7 +31,8 @@ type Config struct {
 	// ends (after delivering them) unless other inputs are enabled. Default false.
 	Stdin bool `yaml:"stdin"`
 	// HTTPAddr serves /metrics, /healthz, /readyz and, with HTTP.Ingest,
-	// POST /v1/logs. Default 127.0.0.1:9401; "" disables it.
+	// POST /v1/ndjson, /v1/logs and /v1/traces. Default 127.0.0.1:9401; ""
+	// disables it.
 	HTTPAddr string `yaml:"http_addr"`
 	// HTTPLimits bound slow and numerous clients (flags http.read-header-timeout,
 	// http.body-timeout, http.idle-timeout, http.max-requests); defaults in
@@ -48,6 +49,7 @@ type Config struct {
 
 	Files    tail.Config                `yaml:"files"`
 	HTTP     ingest.Config              `yaml:"http"`
+	OTLP     ingest.OTLPConfig          `yaml:"otlp"`
 	Kafka    kafkaclient.Config         `yaml:"kafka"`
 	Producer kafkaclient.ProducerConfig `yaml:"producer"`
 	Edge     publish.Config             `yaml:"edge"`
@@ -57,7 +59,7 @@ type Config struct {
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", HTTPLimits: telemetry.DefaultLimits(), QueueSize: 64, Senders: 4,
-		ShutdownTimeout: 30 * time.Second, Files: tail.DefaultConfig(), HTTP: ingest.DefaultConfig(),
+		ShutdownTimeout: 30 * time.Second, Files: tail.DefaultConfig(), HTTP: ingest.DefaultConfig(), OTLP: ingest.DefaultOTLPConfig(),
 		Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig()}
 }
 
@@ -67,7 +69,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Service, "service", c.Service, "service.name of lines that carry none")
 	fs.StringVar(&c.LogLevel, "log.level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.BoolVar(&c.Stdin, "stdin", c.Stdin, "read lines from standard input (exit after delivering them, unless other inputs are on)")
-	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, `listen address of /metrics, /healthz, /readyz and POST /v1/logs ("" disables)`)
+	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, `listen address of /metrics, /healthz, /readyz and the HTTP ingest ("" disables)`)
 	fs.IntVar(&c.QueueSize, "queue.size", c.QueueSize, "batches waiting for Kafka at most; when full, readers pause and HTTP gets 503")
 	fs.IntVar(&c.Senders, "queue.senders", c.Senders, "batches produced concurrently (one file's batches stay in order)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long the final flush may take on SIGTERM")
@@ -85,13 +87,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&f.BatchBytes, "files.batch-bytes", f.BatchBytes, "most bytes per batch")
 
 	h := &c.HTTP
-	fs.BoolVar(&h.Ingest, "http.ingest", h.Ingest, "accept POST /v1/logs (NDJSON or a JSON array) on http.addr")
-	fs.Var(&h.Token, "http.token", "bearer token POST /v1/logs requires (prefer http.token-file or SHIPPER_HTTP_TOKEN)")
+	fs.BoolVar(&h.Ingest, "http.ingest", h.Ingest, "accept POST /v1/ndjson (NDJSON or a JSON array) and OTLP/HTTP POST /v1/logs and /v1/traces on http.addr")
+	fs.Var(&h.Token, "http.token", "bearer token the HTTP ingest and OTLP/gRPC require (prefer http.token-file or SHIPPER_HTTP_TOKEN)")
 	fs.StringVar(&h.TokenFile, "http.token-file", h.TokenFile, "file holding the bearer token")
-	fs.Int64Var(&h.MaxBodyBytes, "http.max-body-bytes", h.MaxBodyBytes, "largest request body; larger ones get 413")
+	fs.Int64Var(&h.MaxBodyBytes, "http.max-body-bytes", h.MaxBodyBytes, "largest request body, on the wire and decompressed (OTLP/gRPC: largest message); larger ones get 413")
 	fs.DurationVar(&h.EnqueueWait, "http.enqueue-wait", h.EnqueueWait, "how long a request waits for room in the queue before 503")
 	fs.DurationVar(&h.AckTimeout, "http.ack-timeout", h.AckTimeout, "how long a request waits for Kafka's acknowledgement before 503")
 	c.HTTPLimits.RegisterFlags(fs, "http.")
+
+	fs.StringVar(&c.OTLP.GRPCAddr, "otlp.grpc-addr", c.OTLP.GRPCAddr, `OTLP/gRPC listen address, e.g. 127.0.0.1:4317 ("" disables); token, size bound and queue as the HTTP ingest`)
+	fs.StringVar(&c.OTLP.SpansTopic, "otlp.spans-topic", c.OTLP.SpansTopic, "topic OTLP spans are produced to")
 
 	c.Kafka.RegisterFlags(fs, "kafka.")
 	c.Edge.RegisterFlags(fs, "")
@@ -104,8 +109,8 @@ func (c Config) Validate() error {
 	if c.Host == "" {
 		errs = append(errs, errors.New("host: required (the machine has no host name; set -host)"))
 	}
-	if len(c.Files.Include) == 0 && !c.Stdin && !c.HTTP.Ingest {
-		errs = append(errs, errors.New("no input: set files.include, stdin or http.ingest"))
+	if len(c.Files.Include) == 0 && !c.Stdin && !c.HTTP.Ingest && c.OTLP.GRPCAddr == "" {
+		errs = append(errs, errors.New("no input: set files.include, stdin, http.ingest or otlp.grpc-addr"))
 	}
 	if c.HTTP.Ingest && c.HTTPAddr == "" {
 		errs = append(errs, errors.New("http.ingest needs http.addr"))
@@ -119,6 +124,6 @@ func (c Config) Validate() error {
 	if _, err := record.ParseFormat(c.Files.Format); err != nil {
 		errs = append(errs, fmt.Errorf("files.format: %w", err))
 	}
-	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.HTTPLimits.Validate("http."), c.Kafka.Validate(), c.Producer.Validate(), c.Edge.Validate())
+	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.OTLP.Validate(), c.HTTPLimits.Validate("http."), c.Kafka.Validate(), c.Producer.Validate(), c.Edge.Validate())
 	return errors.Join(errs...)
 }

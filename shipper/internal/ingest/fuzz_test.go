@@ -11,6 +11,8 @@ import (
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
 )
 
 // FuzzIngestBody posts arbitrary bodies (NDJSON, JSON arrays, garbage) to
@@ -54,6 +56,14 @@ func FuzzIngestBody(f *testing.F) {
 		default:
 			t.Fatalf("status %d for a bad body (want 200 or 4xx): %s", w.Code, w.Body)
 		}
+		if _, otlp := looksOTLPJSON(body); otlp {
+			// An OTLP/JSON export request: unpacked by the receiver (an
+			// empty one stores nothing), answered in OTLP's encoding.
+			for _, b := range s.batches {
+				checkMessages(t, b.Msgs)
+			}
+			return
+		}
 		if len(s.batches) != 1 {
 			t.Fatalf("200 with %d batches", len(s.batches))
 		}
@@ -68,17 +78,62 @@ func FuzzIngestBody(f *testing.F) {
 		if len(msgs) > len(items) {
 			t.Fatalf("%d records from %d items", len(msgs), len(items))
 		}
-		for _, m := range msgs {
-			if !json.Valid(m.Value) {
-				t.Fatalf("invalid JSON record: %s", m.Value)
+		checkMessages(t, msgs)
+	})
+}
+
+// checkMessages: every message is a valid JSON record whose event.id matches
+// its header.
+func checkMessages(t *testing.T, msgs []kafka.Message) {
+	t.Helper()
+	for _, m := range msgs {
+		if !json.Valid(m.Value) {
+			t.Fatalf("invalid JSON record: %s", m.Value)
+		}
+		meta, err := record.Peek(m.Value)
+		if err != nil {
+			t.Fatalf("Peek: %v: %s", err, m.Value)
+		}
+		if meta.EventID == "" || meta.EventID != kafkaclient.Header(m, publish.HeaderEventID) || !meta.HasTimestamp {
+			t.Fatalf("event.id %q vs header %q (timestamp %v)", meta.EventID, kafkaclient.Header(m, publish.HeaderEventID), meta.HasTimestamp)
+		}
+	}
+}
+
+// FuzzOTLPBody posts arbitrary protobuf and JSON bodies to the OTLP paths.
+// Properties: no panic; 200 or a 4xx (never a 5xx with a healthy sink); a
+// 4xx enqueues nothing; on 200 every message is a valid record. Seeds:
+// real export requests, their truncations and testdata/fuzz/FuzzOTLPBody.
+func FuzzOTLPBody(f *testing.F) {
+	logs, _ := proto.Marshal(logsRequest("a", "b"))
+	f.Add(byte(0), logs)
+	f.Add(byte(0), logs[:len(logs)/2])
+	f.Add(byte(1), []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"`+tidHex+`","spanId":"`+sidHex+`","name":"x"}]}]}]}`))
+	f.Add(byte(2), []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"kvlistValue":{"values":[{"key":"k","value":{"intValue":"7"}}]}}}]}]}]}`))
+	cfg := DefaultConfig()
+	cfg.MaxBodyBytes = 64 << 10
+	h, s, _ := newHandler(f, cfg, "")
+	f.Fuzz(func(t *testing.T, mode byte, body []byte) {
+		s.batches = s.batches[:0]
+		path, ct := PathLogs, "application/x-protobuf"
+		if mode&1 == 1 {
+			path = PathTraces
+		}
+		if mode&2 == 2 {
+			ct = "application/json"
+		}
+		w := postTo(h, path, string(body), "Content-Type", ct)
+		switch {
+		case w.Code == http.StatusOK:
+			for _, b := range s.batches {
+				checkMessages(t, b.Msgs)
 			}
-			meta, err := record.Peek(m.Value)
-			if err != nil {
-				t.Fatalf("Peek: %v: %s", err, m.Value)
+		case w.Code >= 400 && w.Code < 500:
+			if len(s.batches) != 0 {
+				t.Fatalf("%d enqueued %d batches", w.Code, len(s.batches))
 			}
-			if meta.EventID == "" || meta.EventID != kafkaclient.Header(m, publish.HeaderEventID) || !meta.HasTimestamp {
-				t.Fatalf("event.id %q vs header %q (timestamp %v)", meta.EventID, kafkaclient.Header(m, publish.HeaderEventID), meta.HasTimestamp)
-			}
+		default:
+			t.Fatalf("status %d for a bad body: %s", w.Code, w.Body)
 		}
 	})
 }

@@ -1,8 +1,14 @@
-// Package ingest is the shipper's HTTP front door: POST /v1/logs with
-// NDJSON or a JSON array of records. The request is answered only after
-// Kafka acknowledged every record of it (200), so a client that got 200 can
-// forget its logs; when the queue is full it gets 503 with Retry-After and
-// should retry.
+// Package ingest is the shipper's network front door: POST /v1/ndjson with
+// NDJSON or a JSON array of records, and an OTLP receiver (otlp.go,
+// grpc.go) for OTel SDKs and Collectors: OTLP/HTTP POST /v1/logs and
+// /v1/traces, protobuf or JSON, and OTLP/gRPC. /v1/logs still takes NDJSON
+// when the Content-Type says so (the API before OTLP). Bodies may be gzip;
+// a body that is not understood (unknown Content-Type or Content-Encoding,
+// broken gzip, a gzip bomb, undecodable OTLP) is refused with a 4xx and its
+// reason, counted, and nothing of it is stored. A request is answered only
+// after Kafka acknowledged every record of it (200), so a client that got
+// 200 can forget its data; when the queue is full it gets 503 (NDJSON) or
+// 429 (OTLP) with Retry-After and should retry.
 //
 // event.id: with an Idempotency-Key header the source is "http|"+key and
 // the position is the record's index in the body, so a retried request maps
@@ -15,20 +21,20 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/agentobs/agentobs/internal/config"
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
-	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/agentobs/agentobs/shipper/internal/lines"
 	"github.com/agentobs/agentobs/shipper/internal/queue"
 	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
@@ -36,7 +42,8 @@ import (
 
 // Config of the HTTP input.
 type Config struct {
-	// Ingest enables POST /v1/logs. Default false.
+	// Ingest enables the HTTP ingest (POST /v1/ndjson, /v1/logs, /v1/traces).
+	// Default false.
 	Ingest bool `yaml:"ingest"`
 	// Token, when set, is required as "Authorization: Bearer <token>".
 	// TokenFile reads it from a file instead. Default none (no auth).
@@ -50,6 +57,27 @@ type Config struct {
 	// AckTimeout bounds the wait for Kafka's acknowledgement before 503.
 	// Default 30s.
 	AckTimeout time.Duration `yaml:"ack_timeout"`
+}
+
+// OTLPConfig is the OTLP receiver's own configuration; the token, size
+// bound and timeouts are Config's, shared with the NDJSON ingest.
+type OTLPConfig struct {
+	// GRPCAddr is the OTLP/gRPC listen address (4317 is OTLP's port).
+	// Default "" (off).
+	GRPCAddr string `yaml:"grpc_addr"`
+	// SpansTopic receives OTLP spans. Default "agentobs-spans".
+	SpansTopic string `yaml:"spans_topic"`
+}
+
+// DefaultOTLPConfig returns the defaults documented on OTLPConfig.
+func DefaultOTLPConfig() OTLPConfig { return OTLPConfig{SpansTopic: kafkaclient.DefaultSpansTopic} }
+
+// Validate reports every problem.
+func (c OTLPConfig) Validate() error {
+	if c.SpansTopic == "" {
+		return errors.New("otlp.spans-topic: required")
+	}
+	return nil
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -83,32 +111,117 @@ type Settings struct {
 	DefaultService string
 	Format         record.Format
 	MaxLineBytes   int
-	Token          string // resolved token ("" = no auth)
-	Edge           *publish.Edge
+	Token          string        // resolved token ("" = no auth)
+	Edge           *publish.Edge // logs (and NDJSON records)
+	SpansEdge      *publish.Edge // OTLP spans: the spans topic
 	Sink           Sink
 	Metrics        *shippermetrics.Metrics
 	Lane           func() uint64
 }
 
-// Handler serves POST /v1/logs.
+// Paths the handler serves.
+const (
+	PathNDJSON = "/v1/ndjson" // NDJSON or a JSON array of records
+	PathLogs   = "/v1/logs"   // OTLP/HTTP logs; NDJSON as before OTLP when the Content-Type says so
+	PathTraces = "/v1/traces" // OTLP/HTTP traces
+)
+
+// Handler serves the HTTP ingest: POST /v1/ndjson, /v1/logs, /v1/traces.
 type Handler struct {
-	cfg Config
-	set Settings
+	cfg  Config
+	set  Settings
+	otlp *Receiver
 }
 
 // New builds the handler.
-func New(cfg Config, set Settings) *Handler { return &Handler{cfg: cfg, set: set} }
+func New(cfg Config, set Settings) *Handler {
+	return &Handler{cfg: cfg, set: set, otlp: NewReceiver(cfg, set)}
+}
 
-// ServeHTTP implements POST /v1/logs.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	code, body := h.serve(w, r)
-	h.set.Metrics.HTTPRequests.WithLabelValues(strconv.Itoa(code)).Inc()
-	if code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+// Receiver is the OTLP receiver behind the handler, for the gRPC server.
+func (h *Handler) Receiver() *Receiver { return h.otlp }
+
+// Register adds the ingest routes to mux.
+func (h *Handler) Register(mux interface{ Handle(string, http.Handler) }) {
+	for _, p := range []string{PathNDJSON, PathLogs, PathTraces} {
+		mux.Handle("POST "+p, h)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(body)
+}
+
+// ServeHTTP serves every ingest path; the path and Content-Type decide what
+// the body is, and a body that is not understood is refused with a 4xx and
+// its reason, never stored.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k, isProto, ref := classify(r.URL.Path, r.Header.Get("Content-Type"))
+	if ref == nil && !authorized(h.set.Token, r.Header.Get("Authorization")) {
+		ref = refuse(http.StatusUnauthorized, shippermetrics.RefusedUnauthorized, "missing or wrong bearer token")
+	}
+	var body []byte
+	if ref == nil {
+		body, ref = readBody(w, r, h.cfg.MaxBodyBytes)
+	}
+	if ref == nil && k == kindNDJSON {
+		if sk, otlp := looksOTLPJSON(body); otlp {
+			switch {
+			case r.URL.Path == PathNDJSON:
+				ref = refuse(http.StatusUnsupportedMediaType, shippermetrics.RefusedUnsupportedMedia,
+					"the body is an OTLP/JSON export request: POST it to %s or %s; %s takes NDJSON", PathLogs, PathTraces, PathNDJSON)
+			case sk != kindOTLPLogs:
+				ref = refuse(http.StatusBadRequest, shippermetrics.RefusedBadBody,
+					"the body is an OTLP/JSON traces request: POST it to %s", PathTraces)
+			default:
+				k = sk
+			}
+		}
+	}
+	res := result{refusal: ref}
+	if ref == nil {
+		switch k {
+		case kindNDJSON:
+			res = h.ndjson(r, body)
+		case kindOTLPLogs:
+			res = h.otlp.logsHTTP(r.Context(), body, isProto)
+		case kindOTLPTraces:
+			res = h.otlp.tracesHTTP(r.Context(), body, isProto)
+		}
+	}
+	if k != kindNDJSON || r.URL.Path == PathTraces || isProto {
+		h.otlp.writeHTTP(w, isProto, res)
+	} else {
+		h.writeNDJSON(w, res)
+	}
+	h.count(res)
+}
+
+// result is the outcome of one request.
+type result struct {
+	refusal  *refusal // nil: accepted (code 200)
+	accepted int
+	rejected int64  // OTLP partial success: items not accepted
+	partial  string // and why
+	signal   string // OTLP: shippermetrics.SignalLogs or SignalSpans
+}
+
+func (r result) code() int {
+	if r.refusal != nil {
+		return r.refusal.code
+	}
+	return http.StatusOK
+}
+
+func (h *Handler) count(res result) {
+	h.set.Metrics.HTTPRequests.WithLabelValues(strconv.Itoa(res.code())).Inc()
+	if res.refusal != nil {
+		h.set.Metrics.IngestRefused.WithLabelValues(res.refusal.reason).Inc()
+	}
+}
+
+func authorized(token, header string) bool {
+	if token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(header, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
 type answer struct {
@@ -116,47 +229,56 @@ type answer struct {
 	Error    string `json:"error,omitempty"`
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, answer) {
-	if h.set.Token != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(h.set.Token)) != 1 {
-			return http.StatusUnauthorized, answer{Error: "missing or wrong bearer token"}
-		}
+func (h *Handler) writeNDJSON(w http.ResponseWriter, res result) {
+	code := res.code()
+	if code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return http.StatusRequestEntityTooLarge, answer{Error: fmt.Sprintf("body over %d bytes (http.max-body-bytes)", h.cfg.MaxBodyBytes)}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	a := answer{Accepted: res.accepted}
+	if res.refusal != nil {
+		a.Error = res.refusal.msg
 	}
-	if telemetry.IsBodyTimeout(err) {
-		return http.StatusRequestTimeout, answer{Error: "body not received within http.body-timeout"}
-	}
-	if err != nil {
-		return http.StatusBadRequest, answer{Error: "reading body: " + err.Error()}
-	}
+	_ = json.NewEncoder(w).Encode(a)
+}
+
+func (h *Handler) ndjson(r *http.Request, body []byte) result {
 	items, err := split(body)
 	if err != nil {
-		return http.StatusBadRequest, answer{Error: err.Error()}
+		return result{refusal: refuse(http.StatusBadRequest, shippermetrics.RefusedBadBody, "%v", err)}
 	}
 	b := h.build(r, items)
 	n := len(b.Msgs)
+	if ref := deliver(r.Context(), h.set.Sink, b, h.cfg, http.StatusServiceUnavailable); ref != nil {
+		return result{refusal: ref}
+	}
+	return result{accepted: n}
+}
+
+// deliver enqueues b and waits for Kafka's acknowledgement of every message
+// in it: a client is answered 2xx only for what Kafka holds. full is the
+// status when the queue has no room (the NDJSON API keeps its 503; OTLP
+// answers 429).
+func deliver(ctx context.Context, sink Sink, b *queue.Batch, cfg Config, full int) *refusal {
 	done := make(chan error, 1)
 	b.Done = func(err error) { done <- err }
-	if !h.set.Sink.TryPut(b, h.cfg.EnqueueWait) {
-		return http.StatusServiceUnavailable, answer{Error: "queue full: Kafka is slow or down, retry later"}
+	if !sink.TryPut(b, cfg.EnqueueWait) {
+		return refuse(full, shippermetrics.RefusedQueueFull, "queue full: Kafka is slow or down, retry later")
 	}
-	t := time.NewTimer(h.cfg.AckTimeout)
+	t := time.NewTimer(cfg.AckTimeout)
 	defer t.Stop()
 	select {
 	case err := <-done:
 		if err != nil {
-			return http.StatusServiceUnavailable, answer{Error: "not delivered: " + err.Error()}
+			return refuse(http.StatusServiceUnavailable, shippermetrics.RefusedNotDelivered, "not delivered: %v", err)
 		}
-		return http.StatusOK, answer{Accepted: n}
+		return nil
 	case <-t.C:
-		return http.StatusServiceUnavailable, answer{Error: "Kafka did not acknowledge in time; retry with the same Idempotency-Key"}
-	case <-r.Context().Done():
-		return http.StatusServiceUnavailable, answer{Error: "request cancelled"}
+		return refuse(http.StatusServiceUnavailable, shippermetrics.RefusedNotDelivered,
+			"Kafka did not acknowledge in time; retry (with the same Idempotency-Key for NDJSON)")
+	case <-ctx.Done():
+		return refuse(http.StatusServiceUnavailable, shippermetrics.RefusedNotDelivered, "request cancelled before Kafka acknowledged")
 	}
 }
 

@@ -30,17 +30,27 @@ func (s *sink) TryPut(b *queue.Batch, _ time.Duration) bool {
 	return true
 }
 
-func newHandler(t *testing.T, cfg Config, token string) (*Handler, *sink, *shippermetrics.Metrics) {
+func newHandler(t testing.TB, cfg Config, token string) (*Handler, *sink, *shippermetrics.Metrics) {
 	e, err := publish.New(publish.DefaultConfig(), "test", "shipper/h/http/x", 0, publish.NewMetrics(nil, "test", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
+	sc := publish.DefaultConfig()
+	sc.Topic = "spans"
+	se, err := publish.New(sc, "test", "shipper/h/otlp-spans/x", 0, publish.NewMetrics(nil, "test", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, m := &sink{}, shippermetrics.New(nil)
-	return New(cfg, Settings{Host: "h", Token: token, Edge: e, Sink: s, Metrics: m}), s, m
+	return New(cfg, Settings{Host: "h", Token: token, Edge: e, SpansEdge: se, Sink: s, Metrics: m}), s, m
 }
 
 func post(h http.Handler, body string, hdr ...string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(http.MethodPost, "/v1/logs", strings.NewReader(body))
+	return postTo(h, PathLogs, body, hdr...)
+}
+
+func postTo(h http.Handler, path, body string, hdr ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	for i := 0; i+1 < len(hdr); i += 2 {
 		r.Header.Set(hdr[i], hdr[i+1])
 	}

@@ -87,6 +87,14 @@ func (b *Builder) Flush() {
 	b.pending = -1
 }
 
+// Record is the builder's record, for an input that fills it itself instead
+// of parsing a line (the OTLP receiver); Emit then finishes it.
+func (b *Builder) Record() *record.Record { return &b.rec }
+
+// Emit stamps, encodes and keeps the record filled through Record, like a
+// parsed line at position.
+func (b *Builder) Emit(position int64) { b.emit(position) }
+
 func (b *Builder) emit(position int64) {
 	if b.rec.EventID == "" {
 		b.rec.EventID = publish.LineEventID(b.source, position)
@@ -98,7 +106,7 @@ func (b *Builder) emit(position int64) {
 			b.rec.Set(k, v)
 		}
 	}
-	if b.input != metricsInputHTTP {
+	if b.input == shippermetrics.InputFile || b.input == shippermetrics.InputStdin {
 		b.rec.Set(record.FieldOffset, position)
 	}
 	var msg kafka.Message
@@ -114,8 +122,6 @@ func (b *Builder) emit(position int64) {
 	b.msgs = append(b.msgs, msg)
 	b.size += len(msg.Value)
 }
-
-const metricsInputHTTP = shippermetrics.InputHTTP
 
 // Len and Bytes describe the batch being built.
 func (b *Builder) Len() int   { return len(b.msgs) }

@@ -14,7 +14,35 @@ const (
 	InputFile  = "file"
 	InputStdin = "stdin"
 	InputHTTP  = "http"
+	InputOTLP  = "otlp" // the OTLP receiver (its records are counted by agentobs_shipper_otlp_received_total)
 )
+
+// Refusal reasons of the HTTP and gRPC ingest, the closed set of the reason
+// label of agentobs_shipper_ingest_refused_total.
+const (
+	RefusedUnauthorized        = "unauthorized"           // missing or wrong bearer token (401)
+	RefusedTooLarge            = "too_large"              // body (or its decompressed form) over http.max-body-bytes (413)
+	RefusedBodyTimeout         = "body_timeout"           // body not received within http.body-timeout (408)
+	RefusedBadEncoding         = "bad_encoding"           // Content-Encoding gzip, but not gzip data (400)
+	RefusedUnsupportedEncoding = "unsupported_encoding"   // Content-Encoding other than gzip or identity (415)
+	RefusedUnsupportedMedia    = "unsupported_media_type" // Content-Type the path does not take (415)
+	RefusedBadBody             = "bad_body"               // body that does not decode as its content type (400)
+	RefusedQueueFull           = "queue_full"             // no room in the queue in time (429/503)
+	RefusedNotDelivered        = "not_delivered"          // Kafka did not acknowledge in time (503)
+)
+
+// RefusedReasons lists every refusal reason.
+var RefusedReasons = []string{RefusedUnauthorized, RefusedTooLarge, RefusedBodyTimeout, RefusedBadEncoding, RefusedUnsupportedEncoding,
+	RefusedUnsupportedMedia, RefusedBadBody, RefusedQueueFull, RefusedNotDelivered}
+
+// OTLP signals, the closed set of the signal label.
+const (
+	SignalLogs  = "logs"
+	SignalSpans = "spans"
+)
+
+// GRPCCodes are the gRPC status codes the OTLP/gRPC receiver answers with.
+var GRPCCodes = []string{"OK", "InvalidArgument", "Unauthenticated", "ResourceExhausted", "Unavailable"}
 
 // Rotation kinds.
 const (
@@ -33,8 +61,8 @@ const (
 // UndrainedReasons is the closed set of undrained reasons.
 var UndrainedReasons = []string{UndrainedDeleted, UndrainedTruncated, UndrainedReplaced}
 
-// HTTPCodes are the status codes POST /v1/logs answers with.
-var HTTPCodes = []string{"200", "400", "401", "408", "413", "503"}
+// HTTPCodes are the status codes the HTTP ingest answers with.
+var HTTPCodes = []string{"200", "400", "401", "408", "413", "415", "429", "503"}
 
 // Metrics are the shipper's input, queue and checkpoint metrics.
 type Metrics struct {
@@ -52,6 +80,9 @@ type Metrics struct {
 	DroppedRecords   *prometheus.CounterVec // reason
 	FilesUndrained   *prometheus.CounterVec // reason
 	UndrainedBytes   *prometheus.CounterVec // reason
+	IngestRefused    *prometheus.CounterVec // reason
+	OTLPReceived     *prometheus.CounterVec // signal
+	GRPCRequests     *prometheus.CounterVec // code
 }
 
 // New registers the metrics with reg (nil: unregistered, for tests).
@@ -77,7 +108,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		CheckpointWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "checkpoint_writes_total",
 			Help: "Checkpoint file writes, by outcome (ok, error)."}, []string{"outcome"}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "http_requests_total",
-			Help: "POST /v1/logs requests, by status code."}, []string{"code"}),
+			Help: "HTTP ingest requests (POST /v1/ndjson, /v1/logs, /v1/traces), by status code."}, []string{"code"}),
 		LastAck: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "last_ack_timestamp_seconds",
 			Help: "Unix time of the last batch Kafka acknowledged."}),
 		DroppedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "dropped_records_total",
@@ -86,6 +117,21 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Checkpointed files whose unread bytes could not be read after a restart, by reason (deleted, truncated, replaced)."}, []string{"reason"}),
 		UndrainedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "undrained_bytes_total",
 			Help: "Bytes known to be unread in those files (a lower bound: bytes written after the last look are unknown), by reason."}, []string{"reason"}),
+		IngestRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "ingest_refused_total",
+			Help: "HTTP and gRPC ingest requests refused, nothing of them stored, by reason."}, []string{"reason"}),
+		OTLPReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "otlp_received_total",
+			Help: "OTLP log records and spans decoded from export requests (HTTP and gRPC), by signal (logs, spans)."}, []string{"signal"}),
+		GRPCRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "grpc_requests_total",
+			Help: "OTLP/gRPC export calls, by status code."}, []string{"code"}),
+	}
+	for _, r := range RefusedReasons {
+		m.IngestRefused.WithLabelValues(r)
+	}
+	for _, s := range []string{SignalLogs, SignalSpans} {
+		m.OTLPReceived.WithLabelValues(s)
+	}
+	for _, c := range GRPCCodes {
+		m.GRPCRequests.WithLabelValues(c)
 	}
 	for _, in := range []string{InputFile, InputStdin, InputHTTP} {
 		m.LinesRead.WithLabelValues(in)
@@ -111,7 +157,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.LinesRead, m.ReadBytes, m.BadLines, m.QueueDepth, m.QueueCapacity, m.CheckpointLag,
 			m.FilesWatched, m.Rotations, m.CheckpointWrites, m.HTTPRequests, m.LastAck, m.DroppedRecords,
-			m.FilesUndrained, m.UndrainedBytes)
+			m.FilesUndrained, m.UndrainedBytes, m.IngestRefused, m.OTLPReceived, m.GRPCRequests)
 	}
 	return m
 }
