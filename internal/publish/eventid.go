@@ -45,9 +45,9 @@ package publish
 //     key, or an event.id in each record.
 //
 // Shipper, OTLP (OTLPIDs, SpanEventID):
-//   - log records: source "otlp"; content: the deterministic protobuf
-//     encoding of the resource, the scope and the log record, each
-//     length-prefixed; position: the occurrence index of that exact content
+//   - log records: source "otlp"; position 0; content: the deterministic
+//     protobuf encoding of the resource, the scope and the log record, each
+//     length-prefixed, + the 8-byte occurrence index of that exact content
 //     within one export request. An SDK that retries an export sends the
 //     same bytes, so the ids repeat; two identical records in one request
 //     get different occurrence indexes and both survive. Two identical
@@ -130,6 +130,29 @@ func OffsetEventID(topic string, partition int, offset int64) string {
 	return EventID("kafka|"+topic+"|"+strconv.Itoa(partition), uint64(offset), nil)
 }
 
+// occurrences numbers repeats of the same content within one unit (a
+// chunk, an export request): the content buffer ends with 8 bytes for the
+// big-endian occurrence index, 0 for the first. The first occurrence's id
+// stands for the content (equal ids mean equal content: 128-bit hash), so
+// only repeats pay a second hash.
+type occurrences struct{ occ map[string]uint64 }
+
+func (o *occurrences) next(source string, pos uint64, buf []byte) string {
+	if o.occ == nil {
+		o.occ = make(map[string]uint64)
+	}
+	id := EventID(source, pos, buf)
+	k, seen := o.occ[id]
+	if !seen {
+		o.occ[id] = 0
+		return id
+	}
+	k++
+	o.occ[id] = k
+	binary.BigEndian.PutUint64(buf[len(buf)-8:], k)
+	return EventID(source, pos, buf)
+}
+
 // ChunkIDs mints the event.ids of the events of one Fluent Bit chunk (see
 // "Collector" above): position = event time in ns, content = the event's
 // raw msgpack bytes + the 8-byte occurrence index of this exact (time,
@@ -137,47 +160,29 @@ func OffsetEventID(topic string, partition int, offset int64) string {
 // the same ids; two identical lines in the same nanosecond get different
 // ids. Reset between chunks; not safe for concurrent use.
 type ChunkIDs struct {
-	occ map[string]uint64
+	occ occurrences
 	buf []byte
 }
 
 // Reset forgets the occurrences of the previous chunk.
-func (c *ChunkIDs) Reset() { clear(c.occ) }
+func (c *ChunkIDs) Reset() { clear(c.occ.occ) }
 
 // Next returns the id of the next event of the chunk.
 func (c *ChunkIDs) Next(source string, t time.Time, raw []byte) string {
-	if c.occ == nil {
-		c.occ = make(map[string]uint64)
-	}
-	pos := uint64(t.UnixNano())
 	c.buf = append(append(c.buf[:0], raw...), 0, 0, 0, 0, 0, 0, 0, 0)
-	id := EventID(source, pos, c.buf)
-	// The first occurrence's id stands for the (time, bytes) pair: equal ids
-	// mean equal pairs (128-bit hash). Only repeats pay a second hash.
-	k, seen := c.occ[id]
-	if !seen {
-		c.occ[id] = 0
-		return id
-	}
-	k++
-	c.occ[id] = k
-	binary.BigEndian.PutUint64(c.buf[len(c.buf)-8:], k)
-	return EventID(source, pos, c.buf)
+	return c.occ.next(source, uint64(t.UnixNano()), c.buf)
 }
 
 // OTLPIDs mints the event.ids of the log records of one OTLP export request
 // (see "Shipper, OTLP" above). Use one per request; not safe for concurrent
 // use.
 type OTLPIDs struct {
-	occ map[string]uint64
+	occ occurrences
 	buf []byte
 }
 
 // Next returns the id of the next log record (res and scope may be nil).
 func (o *OTLPIDs) Next(res, scope, lr proto.Message) string {
-	if o.occ == nil {
-		o.occ = make(map[string]uint64)
-	}
 	o.buf = o.buf[:0]
 	for _, m := range [...]proto.Message{res, scope, lr} {
 		start := len(o.buf)
@@ -190,17 +195,8 @@ func (o *OTLPIDs) Next(res, scope, lr proto.Message) string {
 		}
 		binary.BigEndian.PutUint64(o.buf[start:], uint64(len(o.buf)-start-8))
 	}
-	id := EventID("otlp", 0, o.buf)
-	// As in ChunkIDs: the first occurrence's id stands for the content;
-	// only repeats pay a second hash.
-	k, seen := o.occ[id]
-	if !seen {
-		o.occ[id] = 0
-		return id
-	}
-	k++
-	o.occ[id] = k
-	return EventID("otlp", k, o.buf)
+	o.buf = append(o.buf, 0, 0, 0, 0, 0, 0, 0, 0)
+	return o.occ.next("otlp", 0, o.buf)
 }
 
 // SpanEventID is the event.id (and Elasticsearch _id) of a span: its trace

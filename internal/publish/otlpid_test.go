@@ -41,4 +41,4 @@ func TestOTLPIDs(t *testing.T) {
 	}
 }
 
-const pinnedOTLP = "8a0953663e8c5f2dab73de7591b81b69"
+const pinnedOTLP = "7ce4951cfb90ec1d558bd7f1285136d4"
