@@ -358,3 +358,59 @@ func TestFluentBitConfig(t *testing.T) {
 		t.Errorf("want one agentobs output with metrics_addr :2021 (healthcheck, scrape job), got %v", cfg.Pipeline.Outputs)
 	}
 }
+
+// TestCanaryProfile: the canary profile adds a canary release of agent-a
+// (same service name, track canary, its own version) that Prometheus finds
+// in the agents' job by DNS only while it runs; without the profile it is
+// not there and the stable agents say they are stable.
+func TestCanaryProfile(t *testing.T) {
+	def := load(t, "ui")
+	if _, ok := def.Services["agent-a-canary"]; ok {
+		t.Error("agent-a-canary runs without the canary profile")
+	}
+	env := func(s types.ServiceConfig, k string) string {
+		if v := s.Environment[k]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	for _, n := range []string{"agent-a", "agent-b"} {
+		if s := def.Services[n]; env(s, "AGENT_RELEASE_TRACK") != "stable" || env(s, "AGENT_RELEASE_VERSION") == "" {
+			t.Errorf("%s: release track %q version %q, want stable and a version", n, env(s, "AGENT_RELEASE_TRACK"), env(s, "AGENT_RELEASE_VERSION"))
+		}
+	}
+	c, ok := load(t, "ui", "canary").Services["agent-a-canary"]
+	if !ok {
+		t.Fatal("profile canary: agent-a-canary missing")
+	}
+	stable := def.Services["agent-a"]
+	if env(c, "AGENT_NAME") != env(stable, "AGENT_NAME") || env(c, "AGENT_RELEASE_TRACK") != "canary" ||
+		env(c, "AGENT_RELEASE_VERSION") == env(stable, "AGENT_RELEASE_VERSION") {
+		t.Errorf("agent-a-canary: name %q track %q version %q, want agent-a's name, canary, another version",
+			env(c, "AGENT_NAME"), env(c, "AGENT_RELEASE_TRACK"), env(c, "AGENT_RELEASE_VERSION"))
+	}
+	raw, err := os.ReadFile("prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName    string `yaml:"job_name"`
+			DNSSDConfs []struct {
+				Names []string `yaml:"names"`
+			} `yaml:"dns_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, sc := range cfg.ScrapeConfigs {
+		for _, d := range sc.DNSSDConfs {
+			found = found || (sc.JobName == "agentobs-agent" && slices.Contains(d.Names, "agent-a-canary"))
+		}
+	}
+	if !found {
+		t.Error("prometheus.yml: job agentobs-agent does not discover agent-a-canary by DNS")
+	}
+}
