@@ -6,4 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/stack.sh up
 eval "$(scripts/stack.sh env | sed 's/^/export /')"
-exec bin/demo -stack-dir "$AGENTOBS_STACK_DIR" "$@"
+# The plugin runs inside real Fluent Bit when one is found (never built here:
+# `make fluent-bit` builds it); else through the flbhost stand-in.
+FLB=$(scripts/fluent-bit.sh --no-build 2>/dev/null || true)
+exec bin/demo -stack-dir "$AGENTOBS_STACK_DIR" -fluent-bit "$FLB" "$@"

@@ -1,7 +1,8 @@
 // Command demo is `make demo`: it runs the whole pipeline on this machine
 // against the local stack — live agents calling each other and a load
 // generator write JSON logs; the shipper tails them and the Fluent Bit plugin
-// (through the host program) sends a second stream; the indexer writes both
+// (inside real Fluent Bit when one is given, else through the host program)
+// sends a second stream; the indexer writes both
 // to Elasticsearch — shows live progress, and ends with a report: records
 // written, indexed, lost, duplicated, dead-lettered, latency, and one failing
 // trace as a timeline across services. With -canary one more agent runs a
@@ -36,6 +37,7 @@ func main() {
 	agentRate := flag.Float64("agent-rate", 2, "tasks/s per live agent")
 	brokers := flag.String("kafka.brokers", "127.0.0.1:9092", "Kafka of the local stack")
 	es := flag.String("es.url", "http://127.0.0.1:9200", "Elasticsearch of the local stack")
+	fluentBit := flag.String("fluent-bit", os.Getenv("AGENTOBS_FLUENT_BIT"), "real Fluent Bit binary to run the plugin in (scripts/demo.sh finds it with scripts/fluent-bit.sh); empty: the flbhost stand-in")
 	stack := flag.String("stack-dir", envOr("AGENTOBS_STACK_DIR", "/tmp/agentobs-stack"), "local stack state dir (Prometheus targets)")
 	canary := flag.Bool("canary", false, "also run a worse canary release of agent-a (its tools fail half the time) and show the canary alert firing; traffic runs at least "+minCanary.String())
 	promURL := flag.String("prometheus.url", "http://127.0.0.1:9090", "Prometheus of the local stack (-canary)")
@@ -49,7 +51,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *work, *dur, *rate, *pluginRate, *agents, *agentRate, *brokers, *es, *stack, cv); err != nil {
+	if err := run(ctx, *bin, *work, *dur, *rate, *pluginRate, *agents, *agentRate, *brokers, *es, *stack, *fluentBit, cv); err != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo failed:", err)
 		os.Exit(1)
 	}
@@ -71,7 +73,7 @@ type canaryOpts struct {
 	promURL, amURL string
 }
 
-func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginRate, agents int, agentRate float64, brokers, esURL, stack string, cv canaryOpts) error {
+func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginRate, agents int, agentRate float64, brokers, esURL, stack, fluentBit string, cv canaryOpts) error {
 	runID := "demo-" + time.Now().UTC().Format("20060102-150405")
 	workDir := filepath.Join(work, runID)
 	abs := func(n string) string { p, _ := filepath.Abs(filepath.Join(bin, n)); return p }
@@ -82,14 +84,21 @@ func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginR
 		RotateBytes: 8 << 20, IndexerAddr: "127.0.0.1:9400", ShipperAddr: "127.0.0.1:9401", PluginAddr: "127.0.0.1:9402",
 		AgentBasePort: 9410, Register: true, Canary: cv.on,
 	}
+	if fluentBit != "" {
+		opt.Bins["fluent-bit"] = fluentBit
+	}
 	fmt.Printf("agentobs demo %s: %d live agents, %d rec/s via shipper, %d rec/s via the Fluent Bit plugin, for %s\n", runID, agents, rate, pluginRate, dur)
-	fmt.Printf("work dir %s\n\n", workDir)
+	fmt.Printf("work dir %s\n", workDir)
 	if cv.on {
 		if err := rig.EnsureCanaryRules(ctx, cv.promURL); err != nil {
 			return err
 		}
 	}
 	p, err := rig.Start(ctx, opt)
+	if p != nil && pluginRate > 0 {
+		fmt.Printf("plugin host: %s\n", p.PluginHost())
+	}
+	fmt.Println()
 	if p != nil {
 		defer func() {
 			fmt.Println("\nstopping the pipeline (the local stack stays up; `make stack-down` stops it)")

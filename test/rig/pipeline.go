@@ -33,7 +33,7 @@ func DefaultNames() Names {
 
 // Options configure one local pipeline run.
 type Options struct {
-	Bins     map[string]string // agent, shipper, indexer, flbhost, flbchunk, plugin (.so)
+	Bins     map[string]string // agent, shipper, indexer, flbhost, flbchunk, plugin (.so); fluent-bit (optional: real Fluent Bit runs the plugin)
 	WorkDir  string            // logs, checkpoints, chunk files
 	StackDir string            // the local stack's state dir (Prometheus file_sd)
 	Brokers  []string
@@ -62,14 +62,17 @@ type Options struct {
 
 // Pipeline is a running local pipeline.
 type Pipeline struct {
-	opt      Options
-	Indexer  *Proc
-	Shipper  *Proc
-	Agents   []*Proc
-	Loadgen  *Proc
-	Plugin   *Proc
-	cleanups []func()
-	started  time.Time
+	opt     Options
+	Indexer *Proc
+	Shipper *Proc
+	Agents  []*Proc
+	Loadgen *Proc
+	Plugin  *Proc // flbhost, or real Fluent Bit
+	// PluginLoadgen writes the file real Fluent Bit tails (nil with flbhost,
+	// which is handed pre-made chunks).
+	PluginLoadgen *Proc
+	cleanups      []func()
+	started       time.Time
 }
 
 // Start launches indexer, shipper, agents, the load generator and the
@@ -219,16 +222,25 @@ func (p *Pipeline) Uptime() time.Duration { return time.Since(p.started) }
 // LoadgenDone reports whether the file load generator finished (its report exists).
 func (p *Pipeline) LoadgenDone() bool { return p.Loadgen == nil || !p.Loadgen.Running() }
 
-// PluginDone reports whether the plugin host finished its chunks.
-func (p *Pipeline) PluginDone() bool { return p.Plugin == nil || !p.Plugin.Running() }
+// PluginDone reports whether the plugin path finished its traffic:
+// flbhost exited after its chunks, or (real Fluent Bit, which keeps
+// running until Close) its load generator finished writing.
+func (p *Pipeline) PluginDone() bool {
+	if p.PluginLoadgen != nil {
+		return !p.PluginLoadgen.Running()
+	}
+	return p.Plugin == nil || !p.Plugin.Running()
+}
 
 // StopTraffic stops the live agents (graceful: their last lines are written).
 func (p *Pipeline) StopTraffic() {
 	for _, a := range p.Agents {
 		_ = a.Stop()
 	}
-	if p.Loadgen != nil && p.Loadgen.Running() {
-		_ = p.Loadgen.Stop()
+	for _, l := range []*Proc{p.Loadgen, p.PluginLoadgen} {
+		if l != nil && l.Running() {
+			_ = l.Stop()
+		}
 	}
 }
 

@@ -15,10 +15,81 @@ import (
 	"github.com/agentobs/agentobs/internal/loadgen"
 )
 
+// PluginHost says what runs the plugin: real Fluent Bit when
+// Bins["fluent-bit"] is set, else the flbhost stand-in.
+func (p *Pipeline) PluginHost() string {
+	if fb := p.opt.Bins["fluent-bit"]; fb != "" {
+		return "real Fluent Bit (" + fb + ")"
+	}
+	return "flbhost (loads the .so as Fluent Bit's Go proxy does; no real Fluent Bit was found)"
+}
+
 // startPlugin sends a second load generator run through the Fluent Bit
-// plugin: lines → Fluent Bit msgpack chunks (flbchunk) → the plugin .so
-// driven by flbhost exactly as Fluent Bit's Go proxy drives it.
+// plugin: in real Fluent Bit when there is one, else through flbhost.
 func (p *Pipeline) startPlugin(ctx context.Context) error {
+	if p.opt.Bins["fluent-bit"] != "" {
+		return p.startFluentBit()
+	}
+	return p.startFlbhost(ctx)
+}
+
+// startFluentBit runs a second load generator writing a file at PluginRate
+// and real Fluent Bit tailing it (tail DB, filesystem storage) into the
+// plugin (Workers 2), the way the shipped fluent-bit.conf does: the plugin
+// parses each JSON line itself.
+func (p *Pipeline) startFluentBit() error {
+	o := p.opt
+	dir := filepath.Join(o.WorkDir, "fluent-bit")
+	if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o755); err != nil {
+		return err
+	}
+	lines := filepath.Join(dir, "agents.log")
+	if err := os.WriteFile(lines, nil, 0o644); err != nil { // exists before tail starts
+		return err
+	}
+	conf := fmt.Sprintf(`[SERVICE]
+    Flush         1
+    Log_Level     info
+    storage.path  %[1]s/storage
+
+[INPUT]
+    Name              tail
+    Tag               agents.loadgen
+    Path              %[2]s
+    DB                %[1]s/tail.db
+    Read_from_Head    On
+    Refresh_Interval  1
+    storage.type      filesystem
+
+[OUTPUT]
+    Name          agentobs
+    Match         agents.*
+    Workers       2
+    Retry_Limit   no_limits
+    Instance      demo
+    Source        demo-fluent-bit
+    Brokers       %[3]s
+    Topic         %[4]s
+    DLQ_Topic     %[5]s
+    Metrics_Addr  %[6]s
+`, dir, lines, strings.Join(o.Brokers, ","), o.Names.Topic, o.Names.DLQTopic, o.PluginAddr)
+	confPath := filepath.Join(dir, "fluent-bit.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	p.Plugin = &Proc{Name: "fluent-bit", Bin: o.Bins["fluent-bit"], Args: []string{"-e", o.Bins["plugin"], "-c", confPath},
+		LogPath: filepath.Join(o.WorkDir, "proc", "fluent-bit.log")}
+	if err := p.startReady(context.Background(), p.Plugin, "http://"+o.PluginAddr+"/readyz", 30*time.Second); err != nil {
+		return err
+	}
+	p.PluginLoadgen = &Proc{Name: "plugin-loadgen", Bin: o.Bins["agent"], LogPath: filepath.Join(o.WorkDir, "proc", "plugin-loadgen.log"),
+		Args: p.loadgenArgs(o.Seed+1000, o.PluginRate, o.RunID+"-fb", lines, filepath.Join(o.WorkDir, "plugin-report.json"))}
+	return p.PluginLoadgen.Start()
+}
+
+// startFlbhost: lines → Fluent Bit msgpack chunks (flbchunk) → the plugin
+// .so driven by flbhost exactly as Fluent Bit's Go proxy drives it.
+func (p *Pipeline) startFlbhost(ctx context.Context) error {
 	o := p.opt
 	dir := filepath.Join(o.WorkDir, "chunks")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
