@@ -64,7 +64,12 @@ type Writer struct {
 	log  *slog.Logger
 	up   atomic.Bool
 	fail atomic.Int64 // consecutive failed attempts, over all batches
-	bufs sync.Pool
+	// bufs are request bodies kept for reuse: one per request in flight,
+	// each sized once for MaxBytes. Not a sync.Pool: a pool drops its
+	// buffers at every garbage collection, and re-growing an 8 MiB body by
+	// doubling left tens of MiB of garbage per request, most of the peak RSS.
+	bufMu sync.Mutex
+	bufs  [][]byte
 	// target is the body size the batcher aims for: halved on every
 	// request that Elasticsearch pushes back on (429 or rejected items),
 	// grown by an eighth after each clean one, within [MinBytes, MaxBytes]
@@ -86,7 +91,6 @@ func NewWriter(es *elasticsearch.Client, cfg Config, obs Observer, log *slog.Log
 	w.cfg.MaxBytes = cfg.MaxBytes
 	w.target.Store(int64(cfg.MaxBytes))
 	w.obs.Target(cfg.MaxBytes)
-	w.bufs.New = func() any { b := make([]byte, 0, 1<<20); return &b }
 	return w
 }
 
@@ -270,16 +274,33 @@ func isPrintableASCII(s string) bool {
 	return true
 }
 
+func (w *Writer) getBuf() []byte {
+	w.bufMu.Lock()
+	defer w.bufMu.Unlock()
+	if n := len(w.bufs); n > 0 {
+		b := w.bufs[n-1]
+		w.bufs = w.bufs[:n-1]
+		return b[:0]
+	}
+	// The batcher flushes at MaxBytes of sources; action lines add ~1/8.
+	return make([]byte, 0, w.cfg.MaxBytes+w.cfg.MaxBytes/8)
+}
+
+func (w *Writer) putBuf(b []byte) {
+	w.bufMu.Lock()
+	defer w.bufMu.Unlock()
+	w.bufs = append(w.bufs, b[:0])
+}
+
 // send performs one _bulk request. A non-nil error means the whole request
 // failed and should be retried; reason is the retry reason.
 func (w *Writer) send(ctx context.Context, items []*Item) ([]ResponseItem, string, error) {
-	bp := w.bufs.Get().(*[]byte)
-	b := (*bp)[:0]
+	b := w.getBuf()
 	start := time.Now()
 	for _, it := range items {
 		b = AppendAction(b, it)
 	}
-	defer func() { *bp = b[:0]; w.bufs.Put(bp) }() // keep the grown array for the next batch
+	defer func() { w.putBuf(b) }() // keep the (possibly grown) array for the next batch
 	w.obs.Built(time.Since(start))
 	start = time.Now()
 	res, err := w.es.Bulk(bytes.NewReader(b), w.es.Bulk.WithContext(ctx),
