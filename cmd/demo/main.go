@@ -82,7 +82,7 @@ func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginR
 		WorkDir: workDir, StackDir: stack, Brokers: []string{brokers}, ESURL: esURL, Names: rig.DefaultNames(), RunID: runID,
 		Agents: agents, AgentRate: agentRate, Rate: rate, PluginRate: pluginRate, Duration: dur, Seed: time.Now().UnixNano() % 1e6,
 		RotateBytes: 8 << 20, IndexerAddr: "127.0.0.1:9400", ShipperAddr: "127.0.0.1:9401", PluginAddr: "127.0.0.1:9402",
-		AgentBasePort: 9410, Register: true, Canary: cv.on,
+		AgentBasePort: 9410, Register: true, Canary: cv.on, Probe: true,
 	}
 	if fluentBit != "" {
 		opt.Bins["fluent-bit"] = fluentBit
@@ -108,6 +108,7 @@ func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginR
 	if err != nil {
 		return err
 	}
+	fmt.Printf("a probe record made the round trip shipper → Kafka → indexer → Elasticsearch in %s; starting traffic\n", p.ProbeTook.Round(10*time.Millisecond))
 	cl, err := esclient.Config{Addresses: []string{esURL}, RequestTimeout: 30 * time.Second}.NewClient()
 	if err != nil {
 		return err

@@ -251,3 +251,29 @@ func TestReadinessDuringKafkaFreeze(t *testing.T) {
 	e.produce(recs(300, 300, "freeze-kafka"))
 	waitCaughtUp(t, a, 600, 180*time.Second)
 }
+
+// Readiness waits for the group: the first /readyz 200 comes only after the
+// coordinator assigned every partition (to this, the only member). Found:
+// ready at once, while the group was still forming ("[15] Group
+// Coordinator Not Available" on a fresh broker) or had no partitions.
+func TestReadyOnlyAfterAssignment(t *testing.T) {
+	e := newEnv(t, 3)
+	cfg := e.cfg
+	cfg.Health = fastHealth()
+	a, _ := e.start(cfg)
+	saw503 := false
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		code, body := readyz(t, a)
+		if code != 200 {
+			saw503 = true
+			return false, fmt.Sprintf("/readyz %d %s", code, body)
+		}
+		return true, ""
+	})
+	if !saw503 {
+		t.Error("/readyz answered 200 at its first request: before the group could have been joined")
+	}
+	if got := testutil.ToFloat64(a.m.AssignedPartitions); got != 3 {
+		t.Errorf("ready with %v partitions assigned by the coordinator, want 3", got)
+	}
+}

@@ -58,6 +58,10 @@ type Options struct {
 	IndexerAddr, ShipperAddr, PluginAddr string
 	AgentBasePort                        int
 	Register                             bool // write Prometheus file_sd targets
+	// Probe sends one record through shipper → Kafka → indexer →
+	// Elasticsearch after those start and before any traffic, and waits
+	// until it is searchable (ProbeTook says how long that took).
+	Probe bool
 }
 
 // Pipeline is a running local pipeline.
@@ -73,6 +77,8 @@ type Pipeline struct {
 	PluginLoadgen *Proc
 	cleanups      []func()
 	started       time.Time
+	// ProbeTook is how long the probe record took to become searchable (Options.Probe).
+	ProbeTook time.Duration
 }
 
 // Start launches indexer, shipper, agents, the load generator and the
@@ -107,6 +113,14 @@ func Start(ctx context.Context, o Options) (*Pipeline, error) {
 		"-files.start-at", "beginning", "-files.poll-interval", "200ms", "-http.addr", o.ShipperAddr}}
 	if err := p.startReady(ctx, p.Shipper, "http://"+o.ShipperAddr+"/readyz", 60*time.Second); err != nil {
 		return p, err
+	}
+
+	if o.Probe {
+		d, err := p.probeRoundTrip(ctx, 90*time.Second)
+		if err != nil {
+			return p, err
+		}
+		p.ProbeTook = d
 	}
 
 	for i := 0; i < o.Agents; i++ {
