@@ -181,10 +181,19 @@ func (a *App) Run(ctx context.Context) error {
 		<-drain.Done()
 		t.Stop()
 	}()
+	spansDone := make(chan error, 1)
+	spansDone <- nil
+	if a.cfg.SpansTopic != "" {
+		<-spansDone
+		go func() { spansDone <- a.runSpans(ctx, drain) }()
+	}
 	runErr := p.run(ctx, drain)
 	// Leave the group only after the final commit.
 	if err := src.Close(); err != nil {
 		a.log.Warn("leaving consumer group", "err", err)
+	}
+	if err := <-spansDone; err != nil && runErr == nil {
+		runErr = err
 	}
 	a.log.Info("stopped")
 	stopSrv()
@@ -192,6 +201,33 @@ func (a *App) Run(ctx context.Context) error {
 		runErr = err
 	}
 	return runErr
+}
+
+// runSpans indexes the span topic into the span indices until ctx ends,
+// then drains like the record pipeline: a second pipeline on the same bulk
+// writer and dead-letter producer, in its own consumer group (Group +
+// "-spans"), its offsets committed only after Elasticsearch acknowledged.
+// Spans carry event.id = trace id + span id, so a re-sent span is one
+// document (create → 409).
+func (a *App) runSpans(ctx, drain context.Context) error {
+	cfg := a.cfg
+	cfg.Topic, cfg.Group = a.cfg.SpansTopic, a.cfg.Group+"-spans"
+	src, err := newGroupSource(cfg, a.member+"-spans", func(f string, args ...any) {
+		a.log.Warn(fmt.Sprintf(f, args...), "component", "kafka-spans")
+	})
+	if err != nil {
+		return fmt.Errorf("spans source: %w", err)
+	}
+	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
+	p.names = a.cfg.Names.SpanNames()
+	p.sum = nil
+	p.log = a.log.With("component", "spans-pipeline")
+	a.log.Info("indexing spans", "topic", cfg.Topic, "group", cfg.Group, "index", p.names.IndexPattern, "alias", p.names.Alias)
+	err = p.run(ctx, drain)
+	if cerr := src.Close(); cerr != nil {
+		a.log.Warn("leaving spans consumer group", "err", cerr)
+	}
+	return err
 }
 
 // prepare waits for Elasticsearch, installs templates and the DLQ topic.
@@ -212,7 +248,11 @@ func (a *App) prepare(ctx context.Context) error {
 			}
 		}
 		if err == nil {
-			err = kafkaclient.EnsureTopics(ctx, a.cfg.Kafka, kafkaclient.TopicSpec{Name: a.cfg.DLQTopic, Partitions: 3})
+			specs := []kafkaclient.TopicSpec{{Name: a.cfg.DLQTopic, Partitions: 3}}
+			if a.cfg.SpansTopic != "" {
+				specs = append(specs, kafkaclient.TopicSpec{Name: a.cfg.SpansTopic, Partitions: 3})
+			}
+			err = kafkaclient.EnsureTopics(ctx, a.cfg.Kafka, specs...)
 		}
 		if err == nil {
 			return nil

@@ -21,6 +21,10 @@ type Config struct {
 	Topic string `yaml:"topic"`
 	// DLQTopic receives records that cannot be indexed. Default "agentobs-logs-dlq".
 	DLQTopic string `yaml:"dlq_topic"`
+	// SpansTopic is the span topic (OTLP spans from the shipper), indexed
+	// into index.spans by a second pipeline in the consumer group Group +
+	// "-spans". Default "agentobs-spans"; "" disables it.
+	SpansTopic string `yaml:"spans_topic"`
 	// Group is the consumer group. Default "agentobs-indexer".
 	Group string `yaml:"group"`
 	// StartOffset is where a group without committed offsets starts:
@@ -104,7 +108,7 @@ type BulkConfig struct {
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	return Config{
-		Kafka: kafkaclient.DefaultConfig(), Topic: kafkaclient.DefaultTopic, DLQTopic: kafkaclient.DefaultDLQTopic,
+		Kafka: kafkaclient.DefaultConfig(), Topic: kafkaclient.DefaultTopic, DLQTopic: kafkaclient.DefaultDLQTopic, SpansTopic: kafkaclient.DefaultSpansTopic,
 		Group: "agentobs-indexer", StartOffset: "earliest", SessionTimeout: 10 * time.Second, MaxFetchBytes: 16 << 20,
 		ES: esclient.DefaultConfig(), Names: schema.DefaultNames(), Index: schema.DefaultSettings(), InstallTemplates: true,
 		Bulk: BulkConfig{MaxDocs: 10000, MaxBytes: 8 << 20, MinBytes: 256 << 10, FlushInterval: 200 * time.Millisecond, Workers: 3,
@@ -121,6 +125,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Kafka.RegisterFlags(fs, "kafka.")
 	fs.StringVar(&c.Topic, "kafka.topic", c.Topic, "topic of records to index")
 	fs.StringVar(&c.DLQTopic, "kafka.dlq-topic", c.DLQTopic, "dead-letter topic for records that cannot be indexed")
+	fs.StringVar(&c.SpansTopic, "kafka.spans-topic", c.SpansTopic, `span topic (OTLP spans), indexed into index.spans by its own pipeline and group (kafka.group + "-spans"); "" disables`)
 	fs.StringVar(&c.Group, "kafka.group", c.Group, "consumer group id (indexers in one group share the partitions)")
 	fs.StringVar(&c.StartOffset, "kafka.start-offset", c.StartOffset, "where a new group starts: earliest or latest")
 	fs.DurationVar(&c.SessionTimeout, "kafka.session-timeout", c.SessionTimeout, "group session timeout (how soon a dead member's partitions move)")
@@ -165,6 +170,12 @@ func (c Config) Validate() error {
 	}
 	if c.DLQTopic == "" || c.DLQTopic == c.Topic {
 		errs = append(errs, errors.New("kafka.dlq-topic: required and different from kafka.topic"))
+	}
+	if c.SpansTopic != "" && (c.SpansTopic == c.Topic || c.SpansTopic == c.DLQTopic) {
+		errs = append(errs, errors.New("kafka.spans-topic: must differ from kafka.topic and kafka.dlq-topic"))
+	}
+	if c.SpansTopic != "" && c.Names.Spans == "" {
+		errs = append(errs, errors.New("index.spans: required while kafka.spans-topic is set"))
 	}
 	if c.Group == "" {
 		errs = append(errs, errors.New("kafka.group: required"))

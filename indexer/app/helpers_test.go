@@ -59,6 +59,7 @@ func newEnvConfig(t *testing.T, kc kafkaclient.Config, topic, dlq string, names 
 	c.Kafka = kc
 	c.ES = harness.ESConfig()
 	c.Topic, c.DLQTopic, c.Group = topic, dlq, harness.Name(t, "g")
+	c.SpansTopic = "" // the span pipeline has its own test (test/otlp)
 	c.Names = names
 	c.Index.Replicas = 0
 	c.SessionTimeout = 6 * time.Second

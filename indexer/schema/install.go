@@ -82,15 +82,15 @@ func Install(ctx context.Context, es *elasticsearch.Client, n Names, s Settings,
 	} else if o.Retention != "" {
 		log.Warn("index.retention set but the cluster has no ILM; indices are kept", "retention", o.Retention)
 	}
-	cs, cm := ComponentNames(n)
-	if err := do(ctx, es, http.MethodPut, "/_component_template/"+cs, obj{"template": obj{"settings": LogSettings(s)}}, nil); err != nil {
-		return fmt.Errorf("component template %s: %w", cs, err)
+	if err := installTemplate(ctx, es, n, s, LogMappings(s), o.DataStream); err != nil {
+		return err
 	}
-	if err := do(ctx, es, http.MethodPut, "/_component_template/"+cm, obj{"template": obj{"mappings": LogMappings(s)}}, nil); err != nil {
-		return fmt.Errorf("component template %s: %w", cm, err)
-	}
-	if err := do(ctx, es, http.MethodPut, "/_index_template/"+n.Alias, IndexTemplate(n, o.DataStream), nil); err != nil {
-		return fmt.Errorf("index template %s: %w", n.Alias, err)
+	if n.Spans != "" {
+		// Span indices: daily indices behind their alias (never a data
+		// stream: a span is indexed by its _id, create-only like records).
+		if err := installTemplate(ctx, es, n.SpanNames(), s, SpanMappings(s), false); err != nil {
+			return err
+		}
 	}
 	small := obj{"index": obj{"number_of_shards": 1, "number_of_replicas": s.Replicas, "refresh_interval": s.RefreshInterval}}
 	if err := ensureIndex(ctx, es, n.Traces, small, TraceMappings()); err != nil {
@@ -101,6 +101,22 @@ func Install(ctx context.Context, es *elasticsearch.Client, n Names, s Settings,
 	}
 	log.Info("index templates installed", "template", n.Alias, "pattern", n.Glob(), "traces", n.Traces, "alerts", n.Alerts,
 		"data_stream", o.DataStream, "ilm_policy", s.ILMPolicy)
+	return nil
+}
+
+// installTemplate puts the component templates (settings, mappings) and
+// the index template of one family of indices.
+func installTemplate(ctx context.Context, es *elasticsearch.Client, n Names, s Settings, mappings obj, dataStream bool) error {
+	cs, cm := ComponentNames(n)
+	if err := do(ctx, es, http.MethodPut, "/_component_template/"+cs, obj{"template": obj{"settings": LogSettings(s)}}, nil); err != nil {
+		return fmt.Errorf("component template %s: %w", cs, err)
+	}
+	if err := do(ctx, es, http.MethodPut, "/_component_template/"+cm, obj{"template": obj{"mappings": mappings}}, nil); err != nil {
+		return fmt.Errorf("component template %s: %w", cm, err)
+	}
+	if err := do(ctx, es, http.MethodPut, "/_index_template/"+n.Alias, IndexTemplate(n, dataStream), nil); err != nil {
+		return fmt.Errorf("index template %s: %w", n.Alias, err)
+	}
 	return nil
 }
 
@@ -127,9 +143,14 @@ func do(ctx context.Context, es *elasticsearch.Client, method, path string, in, 
 
 // Uninstall removes the templates (tests; the indices are removed by name).
 func Uninstall(ctx context.Context, es *elasticsearch.Client, n Names) {
-	cs, cm := ComponentNames(n)
-	_ = do(ctx, es, http.MethodDelete, "/_index_template/"+n.Alias, nil, nil)
-	_ = do(ctx, es, http.MethodDelete, "/_component_template/"+cs, nil, nil)
-	_ = do(ctx, es, http.MethodDelete, "/_component_template/"+cm, nil, nil)
+	for _, f := range []Names{n, n.SpanNames()} {
+		if f.Alias == "" {
+			continue
+		}
+		cs, cm := ComponentNames(f)
+		_ = do(ctx, es, http.MethodDelete, "/_index_template/"+f.Alias, nil, nil)
+		_ = do(ctx, es, http.MethodDelete, "/_component_template/"+cs, nil, nil)
+		_ = do(ctx, es, http.MethodDelete, "/_component_template/"+cm, nil, nil)
+	}
 	_ = do(ctx, es, http.MethodDelete, "/_ilm/policy/"+n.Alias, nil, nil)
 }

@@ -26,17 +26,33 @@ type Names struct {
 	Traces string `yaml:"traces"`
 	// Alerts is the alert event index. Default "agentobs-alerts".
 	Alerts string `yaml:"alerts"`
+	// Spans names the span index of a span record (OTLP spans), a pattern
+	// like IndexPattern. Default "agentobs-spans-{2006.01.02}".
+	Spans string `yaml:"spans"`
+	// SpansAlias covers every span index for reading and names their
+	// template. Default "agentobs-spans".
+	SpansAlias string `yaml:"spans_alias"`
+}
+
+// SpanNames are the names the span indices are written and installed
+// under: the log names with the span pattern and alias.
+func (n Names) SpanNames() Names {
+	s := n
+	s.IndexPattern, s.Alias = n.Spans, n.SpansAlias
+	return s
 }
 
 // DefaultNames returns the defaults documented on each field.
 func DefaultNames() Names {
-	return Names{IndexPattern: "agentobs-logs-{2006.01.02}", Alias: "agentobs-logs", Traces: "agentobs-traces", Alerts: "agentobs-alerts"}
+	return Names{IndexPattern: "agentobs-logs-{2006.01.02}", Alias: "agentobs-logs", Traces: "agentobs-traces", Alerts: "agentobs-alerts",
+		Spans: "agentobs-spans-{2006.01.02}", SpansAlias: "agentobs-spans"}
 }
 
 // WithPrefix returns the default names with "agentobs" replaced by prefix
 // (tests use a unique prefix per test).
 func WithPrefix(prefix string) Names {
-	return Names{IndexPattern: prefix + "-logs-{2006.01.02}", Alias: prefix + "-logs", Traces: prefix + "-traces", Alerts: prefix + "-alerts"}
+	return Names{IndexPattern: prefix + "-logs-{2006.01.02}", Alias: prefix + "-logs", Traces: prefix + "-traces", Alerts: prefix + "-alerts",
+		Spans: prefix + "-spans-{2006.01.02}", SpansAlias: prefix + "-spans"}
 }
 
 // RegisterFlags binds n to flags named prefix+"pattern"… (prefix "index.").
@@ -45,6 +61,8 @@ func (n *Names) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&n.Alias, prefix+"alias", n.Alias, "alias over all log indices (reads); also the index template's name")
 	fs.StringVar(&n.Traces, prefix+"traces", n.Traces, "per-trace summary index")
 	fs.StringVar(&n.Alerts, prefix+"alerts", n.Alerts, "Alertmanager alert event index")
+	fs.StringVar(&n.Spans, prefix+"spans", n.Spans, "span index name (OTLP spans); {layout} as in index.pattern")
+	fs.StringVar(&n.SpansAlias, prefix+"spans-alias", n.SpansAlias, "alias over all span indices; also their template's name")
 }
 
 // Validate reports every problem at once.
@@ -63,6 +81,15 @@ func (n Names) Validate() error {
 	}
 	if ok && strings.HasPrefix(n.Alias, pre) {
 		errs = append(errs, fmt.Errorf("index.alias: %q matches index.pattern %q; an alias cannot share the indices' names", n.Alias, n.IndexPattern))
+	}
+	if n.Spans != "" || n.SpansAlias != "" {
+		sp := Names{IndexPattern: n.Spans, Alias: n.SpansAlias, Traces: n.Traces, Alerts: n.Alerts}
+		if err := sp.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("index.spans / index.spans-alias: %w", err))
+		}
+		if sp.Glob() == n.Glob() || n.SpansAlias == n.Alias {
+			errs = append(errs, errors.New("index.spans / index.spans-alias: must differ from index.pattern / index.alias"))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -80,6 +80,22 @@ func LogMappings(s Settings) obj {
 	}
 }
 
+// SpanMappings is the mapping of the span indices: the log mapping (spans
+// are records with the same correlation fields) plus the span fields
+// internal/record writes (otlpspan.go).
+func SpanMappings(s Settings) obj {
+	m := LogMappings(s)
+	p := m["properties"].(obj)
+	p["parent"] = props(obj{"id": keyword()})
+	p["span"] = props(obj{"id": keyword(), "name": keyword(), "kind": keyword(),
+		"status": props(obj{"code": keyword(), "message": obj{"type": "text"}}),
+		"events": obj{"type": "object", "enabled": true},
+		"links":  obj{"type": "object", "enabled": true}})
+	p["event"] = props(obj{"id": keyword(), "dataset": keyword(), "kind": keyword(), "outcome": keyword(),
+		"duration": obj{"type": "long"}, "end": obj{"type": "date_nanos"}})
+	return m
+}
+
 // LogSettings are the index settings of the log indices.
 func LogSettings(s Settings) obj {
 	set := obj{

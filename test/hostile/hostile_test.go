@@ -226,6 +226,7 @@ func TestHostileInputEndToEnd(t *testing.T) {
 	cfg := app.DefaultConfig()
 	cfg.Kafka, cfg.ES = kc, harness.ESConfig()
 	cfg.Topic, cfg.DLQTopic, cfg.Group, cfg.Names = topic, dlq, harness.Name(t, "g"), names
+	cfg.SpansTopic = ""
 	cfg.Index.Replicas = 0
 	cfg.SessionTimeout = 6 * time.Second
 	cfg.HTTPAddr = "127.0.0.1:0"

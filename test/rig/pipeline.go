@@ -102,7 +102,7 @@ func Start(ctx context.Context, o Options) (*Pipeline, error) {
 		"-kafka.brokers", brokers, "-kafka.topic", o.Names.Topic, "-kafka.dlq-topic", o.Names.DLQTopic, "-kafka.group", o.Names.Group,
 		"-es.addresses", o.ESURL, "-index.pattern", o.Names.IndexPattern, "-index.alias", o.Names.Alias,
 		"-index.traces", o.Names.TracesIndex, "-index.alerts", o.Names.AlertsIndex, "-http.addr", o.IndexerAddr,
-		"-kafka.start-offset", "earliest"}}
+		"-kafka.start-offset", "earliest", "-kafka.spans-topic", ""}} // the rig's agents send no OTLP spans yet
 	if err := p.startReady(ctx, p.Indexer, "http://"+o.IndexerAddr+"/readyz", 90*time.Second); err != nil {
 		return p, err
 	}

@@ -42,6 +42,7 @@ func (s *Suite) runIndexerInProc(ctx context.Context, topic string, n int, mode 
 	cfg.Kafka.Brokers = s.env.Brokers
 	cfg.ES.Addresses = []string{s.env.ESURL}
 	cfg.Topic, cfg.DLQTopic, cfg.Group = topic, s.dlq, s.env.Name("g", fmt.Sprint(s.seq()))
+	cfg.SpansTopic = "" // R1 measures the record pipeline alone
 	cfg.SessionTimeout = 6 * time.Second
 	cfg.Names = names
 	cfg.Index.Replicas = 0
