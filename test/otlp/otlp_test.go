@@ -4,9 +4,7 @@
 package otlp
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/agentobs/agentobs/indexer/app"
 	"github.com/agentobs/agentobs/indexer/schema"
+	"github.com/agentobs/agentobs/internal/esclient"
 	shipper "github.com/agentobs/agentobs/shipper/app"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/elastic/go-elasticsearch/v8"
@@ -251,15 +250,7 @@ func fetchOne(t *testing.T, es *elasticsearch.Client, alias, field, value string
 
 func search(t *testing.T, es *elasticsearch.Client, path string, q, out any) {
 	t.Helper()
-	b, _ := json.Marshal(q)
-	req, _ := http.NewRequest(http.MethodPost, path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := es.Perform(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+	if err := esclient.Do(context.Background(), es, http.MethodPost, path, q, out); err != nil {
 		t.Fatal(err)
 	}
 }
