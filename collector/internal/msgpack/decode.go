@@ -47,7 +47,8 @@ type Event struct {
 	Time time.Time
 	// Meta is the v2 metadata map; nil for v1 events or when empty.
 	Meta map[string]any
-	// Record is the log record.
+	// Record is the log record. With Decoder.ReuseRecord it is valid only
+	// until the next call of Next.
 	Record map[string]any
 	// Raw is the MessagePack encoding of Record. It aliases the chunk.
 	Raw []byte
@@ -73,6 +74,12 @@ type Decoder struct {
 	off    int
 	alias  bool
 	intern map[string]string
+	// ReuseRecord makes every event's top-level Record the same map,
+	// cleared by Next: one map allocation (and its growth) per chunk
+	// instead of per event, for callers that copy what they keep (the
+	// collector turns each event into a record before the next).
+	ReuseRecord bool
+	record      map[string]any
 }
 
 // NewDecoder returns a decoder over chunk. With alias set, decoded strings
@@ -159,11 +166,26 @@ func (d *Decoder) event(ev *Event) (skip bool, err error) {
 	if !isMap(d.buf[d.off]) {
 		return false, d.errAt(d.off, fmt.Sprintf("record is type 0x%02x, want a map", d.buf[d.off]))
 	}
-	v, err := d.value(0)
-	if err != nil {
-		return false, err
+	if d.ReuseRecord {
+		n, err := d.mapLen()
+		if err != nil {
+			return false, err
+		}
+		if d.record == nil {
+			d.record = make(map[string]any, n)
+		}
+		clear(d.record)
+		if err := d.fill(d.record, n, 0); err != nil {
+			return false, err
+		}
+		ev.Record = d.record
+	} else {
+		v, err := d.value(0)
+		if err != nil {
+			return false, err
+		}
+		ev.Record = v.(map[string]any)
 	}
-	ev.Record = v.(map[string]any)
 	ev.Raw = d.buf[recStart:d.off:d.off]
 	return skip, nil
 }
@@ -172,6 +194,13 @@ func (d *Decoder) event(ev *Event) (skip bool, err error) {
 // reports a Fluent Bit group marker.
 func (d *Decoder) timestamp() (t time.Time, group bool, err error) {
 	at := d.off
+	// EventTime (fixext8, type 0), what every Fluent Bit ≥ 1.x writes:
+	// decoded in place, without boxing a time.Time into an interface.
+	if len(d.buf)-at >= 10 && d.buf[at] == 0xd7 && d.buf[at+1] == 0 {
+		p := d.buf[at+2 : at+10]
+		d.off = at + 10
+		return time.Unix(int64(binary.BigEndian.Uint32(p)), int64(binary.BigEndian.Uint32(p[4:]))), false, nil
+	}
 	v, err := d.value(1)
 	if err != nil {
 		return time.Time{}, false, err
@@ -457,16 +486,43 @@ func (d *Decoder) array(n, depth int) (any, error) {
 
 func (d *Decoder) mapN(n, depth int) (any, error) {
 	out := make(map[string]any, n)
+	if err := d.fill(out, n, depth); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// mapLen reads a map header (the caller checked isMap).
+func (d *Decoder) mapLen() (int, error) {
+	b, err := d.need(1)
+	if err != nil {
+		return 0, err
+	}
+	if c := b[0]; c&0xf0 == 0x80 {
+		return int(c & 0x0f), nil
+	}
+	n, err := d.length(2 << (b[0] - 0xde))
+	if err != nil {
+		return 0, err
+	}
+	if n > (len(d.buf)-d.off)/2 {
+		return 0, d.errAt(d.off, ErrTruncated.Error())
+	}
+	return n, nil
+}
+
+// fill decodes n key/value pairs into out.
+func (d *Decoder) fill(out map[string]any, n, depth int) error {
 	for range n {
 		k, err := d.key(depth + 1)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		v, err := d.value(depth + 1)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out[k] = v
 	}
-	return out, nil
+	return nil
 }

@@ -2,6 +2,7 @@ package msgpack
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -18,9 +19,17 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, chunk []byte) {
 		for _, alias := range []bool{false, true} {
 			d := NewDecoder(chunk, alias)
+			// reuse decodes the same chunk with ReuseRecord: it must return
+			// exactly what the allocating decoder returns, event by event.
+			reuse := NewDecoder(chunk, alias)
+			reuse.ReuseRecord = true
 			for i := 0; ; i++ {
-				var ev Event
+				var ev, rev Event
 				err := d.Next(&ev)
+				rerr := reuse.Next(&rev)
+				if (err == nil) != (rerr == nil) || err != nil && err.Error() != rerr.Error() {
+					t.Fatalf("event %d: error %v, with ReuseRecord %v", i, err, rerr)
+				}
 				if err == io.EOF {
 					break
 				}
@@ -33,6 +42,10 @@ func FuzzDecode(f *testing.F) {
 				}
 				if ev.Record == nil || len(ev.Raw) == 0 {
 					t.Fatalf("event %d without record", i)
+				}
+				// fmt, not reflect.DeepEqual: a NaN is not equal to itself.
+				if a, b := fmt.Sprintf("%#v", ev), fmt.Sprintf("%#v", rev); a != b {
+					t.Fatalf("event %d: %#v, with ReuseRecord %#v", i, ev, rev)
 				}
 				if i > len(chunk) {
 					t.Fatal("more events than bytes")

@@ -120,7 +120,9 @@ type flushState struct {
 }
 
 func newFlushState(opts record.ParseOptions) *flushState {
-	return &flushState{dec: msgpack.NewDecoder(nil, true), parser: record.NewParser(opts)}
+	dec := msgpack.NewDecoder(nil, true)
+	dec.ReuseRecord = true // build turns each event into a record (a deep copy) before the next
+	return &flushState{dec: dec, parser: record.NewParser(opts)}
 }
 
 // Flush delivers one chunk for tag and returns FLBOK, FLBRetry or FLBError.
