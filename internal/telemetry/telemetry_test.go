@@ -41,6 +41,18 @@ func TestLoggerCarriesTraceFromContext(t *testing.T) {
 	if _, err := NewLogger(io.Discard, "loud"); err == nil {
 		t.Fatal("bad level accepted")
 	}
+	// The service's release travels on every span as a resource attribute.
+	spans := exp.GetSpans()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans exported, want 1", len(spans))
+	}
+	got := map[string]string{}
+	for _, kv := range spans[0].Resource.Attributes() {
+		got[string(kv.Key)] = kv.Value.Emit()
+	}
+	if got["service.name"] != "svc" || got["service.instance.id"] != "i-1" || got["service.version"] != "1.2.3" {
+		t.Fatalf("span resource %v lacks service.name, service.instance.id and service.version", got)
+	}
 }
 
 func TestServerReadiness(t *testing.T) {
