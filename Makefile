@@ -15,7 +15,7 @@ help: ## list the targets
 
 build: ## build every binary into bin/: agent, shipper, indexer, demo, the plugin .so and its host program
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./agent ./shipper ./indexer ./cmd/demo ./collector/cmd/flbchunk ./cmd/amctl
+	$(GO) build -buildvcs=auto -o $(BIN)/ ./agent ./shipper ./indexer ./cmd/demo ./collector/cmd/flbchunk ./cmd/amctl
 	$(MAKE) --no-print-directory plugin
 
 plugin: ## build the Fluent Bit output plugin bin/out_agentobs.so and the test host bin/flbhost

@@ -5,13 +5,14 @@
 //
 // Both read flags, AGENT_* / LOADGEN_* environment variables and layered
 // YAML files (-config config/default.yaml,config/production.yaml); -check
-// validates and prints the configuration. `agent serve -help` lists flags.
+// validates and prints the configuration. `agent -h` lists the commands and
+// serve's flags, `agent loadgen -h` loadgen's; -version prints the version.
+// An unknown command, flag or argument exits 2 with a hint and starts
+// nothing.
 package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 
@@ -20,33 +21,34 @@ import (
 	"github.com/agentobs/agentobs/internal/telemetry"
 )
 
+var cli = config.CLI{Name: "agent", Default: "serve", Stdout: os.Stdout,
+	Summary: "the instrumented reference AI agent and its load generator",
+	Commands: []config.Command{
+		{Name: "serve", Summary: "run the instrumented agent"},
+		{Name: "loadgen", Summary: "write simulated fleet logs at a target rate"},
+	}}
+
 func main() {
-	args := os.Args[1:]
-	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "loadgen") {
-		cmd, args = args[0], args[1:]
+	cmd, args, err := cli.Route(os.Args[1:])
+	if err == nil {
+		if cmd == "loadgen" {
+			err = runLoadgen(args)
+		} else {
+			err = runServe(args)
+		}
 	}
-	var err error
-	if cmd == "loadgen" {
-		err = runLoadgen(args)
-	} else {
-		err = runServe(args)
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "agent "+cmd+":", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit(os.Stderr, err))
 }
 
 // runLoadgen: parse config → validate → run → report.
 func runLoadgen(args []string) error {
-	fs := flag.NewFlagSet("agent loadgen", flag.ContinueOnError)
+	fs := cli.FlagSet("loadgen")
 	var c loadgenConfig
 	bindLoadgen(fs, &c)
 	if err := config.Load(fs, args, "LOADGEN"); err != nil {
+		return err
+	}
+	if err := config.NoArgs(fs); err != nil {
 		return err
 	}
 	if err := c.Gen.Validate(); err != nil {

@@ -22,10 +22,13 @@ import (
 
 // runServe: parse config → validate → build → run → close.
 func runServe(args []string) error {
-	fs := flag.NewFlagSet("agent serve", flag.ContinueOnError)
+	fs := cli.FlagSet("serve")
 	var c serveConfig
 	bindServe(fs, &c)
 	if err := config.Load(fs, args, "AGENT"); err != nil {
+		return err
+	}
+	if err := config.NoArgs(fs); err != nil {
 		return err
 	}
 	if c.Healthcheck {

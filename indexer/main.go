@@ -9,6 +9,9 @@
 //	indexer audit [-since 1h] [-grace 2m] [-json]  per-producer loss check
 //	indexer replay -from-dlq | -topic T [-since RFC3339] [-until RFC3339]
 //	indexer -healthcheck                     GET the running indexer's /readyz
+//	indexer -version | -h                    version (module, commit, Go) | commands and flags
+//
+// An unknown command, flag or argument exits 2 with a hint and starts nothing.
 //
 // Flags, INDEXER_* environment variables and -config YAML files configure
 // every command; -check validates and prints the configuration.
@@ -16,8 +19,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -27,23 +28,22 @@ import (
 	"github.com/agentobs/agentobs/internal/telemetry"
 )
 
+var cli = config.CLI{Name: "indexer", Default: "run", Stdout: os.Stdout,
+	Summary: "Kafka → Elasticsearch exactly once, trace correlation, trace lookup API and UI",
+	Commands: []config.Command{
+		{Name: "run", Summary: "consume records and index them, serve the API, UI and metrics"},
+		{Name: "trace", Args: "<trace-id>", Summary: "print a trace's summary and timeline"},
+		{Name: "session", Args: "<session-id>", Summary: "the same for an agent session / conversation"},
+		{Name: "audit", Summary: "per-producer loss check (-since, -grace)"},
+		{Name: "replay", Summary: "re-index the dead-letter topic (-from-dlq) or a topic (-topic)"},
+	}}
+
 func main() {
-	args := os.Args[1:]
-	cmd := "run"
-	if len(args) > 0 {
-		switch args[0] {
-		case "run", "trace", "session", "replay", "audit":
-			cmd, args = args[0], args[1:]
-		}
+	cmd, args, err := cli.Route(os.Args[1:])
+	if err == nil {
+		err = dispatch(cmd, args)
 	}
-	err := dispatch(cmd, args)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "indexer "+cmd+":", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit(os.Stderr, err))
 }
 
 // options are the flags every command shares, plus the command's own.
@@ -62,7 +62,7 @@ type options struct {
 
 func dispatch(cmd string, args []string) error {
 	o := options{cfg: app.DefaultConfig()}
-	fs := flag.NewFlagSet("indexer "+cmd, flag.ContinueOnError)
+	fs := cli.FlagSet(cmd)
 	o.cfg.RegisterFlags(fs)
 	fs.BoolVar(&o.healthcheck, "healthcheck", false, "GET http://<http.addr>/readyz and exit 0 when ready (for shell-less images)")
 	switch cmd {
@@ -81,6 +81,13 @@ func dispatch(cmd string, args []string) error {
 	}
 	if err := config.Load(fs, args, "INDEXER"); err != nil {
 		return err
+	}
+	if cmd != "trace" && cmd != "session" {
+		if err := config.NoArgs(fs); err != nil {
+			return err // a misspelt command after flags must not start the indexer
+		}
+	} else if fs.NArg() != 1 {
+		return config.Usagef("usage: indexer %s [-json] <id>; run indexer -h", cmd)
 	}
 	if err := o.cfg.Validate(); err != nil {
 		return err

@@ -7,13 +7,14 @@
 //	some-agent | shipper -stdin -service some-agent
 //
 // Configuration: flags, SHIPPER_* environment variables and YAML files
-// (-config); -check validates and prints it. See README.md.
+// (-config); -check validates and prints it; -version prints the version,
+// -h the flags. The shipper has no subcommands: a stray argument or an
+// unknown flag exits 2 with a hint and starts nothing. See README.md.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -23,25 +24,28 @@ import (
 	"github.com/agentobs/agentobs/shipper/app"
 )
 
+var cli = config.CLI{Name: "shipper", Stdout: os.Stdout,
+	Summary: "tails files, reads stdin and accepts HTTP NDJSON, produces canonical records to Kafka"}
+
 func main() {
-	err := run(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
+	_, args, err := cli.Route(os.Args[1:])
+	if err == nil {
+		err = run(args)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "shipper:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit(os.Stderr, err))
 }
 
 // run: parse config → validate → build → run → close.
 func run(args []string) error {
-	fs := flag.NewFlagSet("shipper", flag.ContinueOnError)
+	fs := cli.FlagSet("")
 	cfg := app.DefaultConfig()
 	cfg.RegisterFlags(fs)
 	healthcheck := fs.Bool("healthcheck", false, "GET this shipper's own /readyz on http.addr and exit 0 if ready, 1 if not (for shell-less images)")
 	pprof := fs.Bool("debug.pprof", false, "serve /debug/pprof on http.addr")
 	if err := config.Load(fs, args, "SHIPPER"); err != nil {
+		return err
+	}
+	if err := config.NoArgs(fs); err != nil {
 		return err
 	}
 	if *healthcheck {

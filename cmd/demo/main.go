@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,27 +21,41 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/trace"
+	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/esclient"
 	"github.com/agentobs/agentobs/test/rig"
 	"golang.org/x/term"
 )
 
+var cli = config.CLI{Name: "demo", Stdout: os.Stdout,
+	Summary: "run the whole pipeline on this machine against the local stack, show progress and a report"}
+
 func main() {
-	bin := flag.String("bin", "bin", "directory with agent, shipper, indexer, flbhost, flbchunk and out_agentobs.so")
-	work := flag.String("workdir", "/tmp/agentobs-demo", "logs, checkpoints and chunk files of this run")
-	dur := flag.Duration("duration", 60*time.Second, "how long traffic flows (Ctrl-C stops earlier)")
-	rate := flag.Int("rate", 2000, "load generator records/s through the shipper")
-	pluginRate := flag.Int("plugin-rate", 1000, "load generator records/s through the Fluent Bit plugin (0: off)")
-	agents := flag.Int("agents", 3, "live agents that call each other")
-	agentRate := flag.Float64("agent-rate", 2, "tasks/s per live agent")
-	brokers := flag.String("kafka.brokers", "127.0.0.1:9092", "Kafka of the local stack")
-	es := flag.String("es.url", "http://127.0.0.1:9200", "Elasticsearch of the local stack")
-	fluentBit := flag.String("fluent-bit", os.Getenv("AGENTOBS_FLUENT_BIT"), "real Fluent Bit binary to run the plugin in (scripts/demo.sh finds it with scripts/fluent-bit.sh); empty: the flbhost stand-in")
-	stack := flag.String("stack-dir", envOr("AGENTOBS_STACK_DIR", "/tmp/agentobs-stack"), "local stack state dir (Prometheus targets)")
-	canary := flag.Bool("canary", false, "also run a worse canary release of agent-a (its tools fail half the time) and show the canary alert firing; traffic runs at least "+minCanary.String())
-	promURL := flag.String("prometheus.url", "http://127.0.0.1:9090", "Prometheus of the local stack (-canary)")
-	amURL := flag.String("alertmanager.url", "http://127.0.0.1:9093", "Alertmanager of the local stack (-canary)")
-	flag.Parse()
+	_, args, err := cli.Route(os.Args[1:])
+	if err != nil {
+		os.Exit(cli.Exit(os.Stderr, err))
+	}
+	fs := cli.FlagSet("")
+	bin := fs.String("bin", "bin", "directory with agent, shipper, indexer, flbhost, flbchunk and out_agentobs.so")
+	work := fs.String("workdir", "/tmp/agentobs-demo", "logs, checkpoints and chunk files of this run")
+	dur := fs.Duration("duration", 60*time.Second, "how long traffic flows (Ctrl-C stops earlier)")
+	rate := fs.Int("rate", 2000, "load generator records/s through the shipper")
+	pluginRate := fs.Int("plugin-rate", 1000, "load generator records/s through the Fluent Bit plugin (0: off)")
+	agents := fs.Int("agents", 3, "live agents that call each other")
+	agentRate := fs.Float64("agent-rate", 2, "tasks/s per live agent")
+	brokers := fs.String("kafka.brokers", "127.0.0.1:9092", "Kafka of the local stack")
+	es := fs.String("es.url", "http://127.0.0.1:9200", "Elasticsearch of the local stack")
+	fluentBit := fs.String("fluent-bit", os.Getenv("AGENTOBS_FLUENT_BIT"), "real Fluent Bit binary to run the plugin in (scripts/demo.sh finds it with scripts/fluent-bit.sh); empty: the flbhost stand-in")
+	stack := fs.String("stack-dir", envOr("AGENTOBS_STACK_DIR", "/tmp/agentobs-stack"), "local stack state dir (Prometheus targets)")
+	canary := fs.Bool("canary", false, "also run a worse canary release of agent-a (its tools fail half the time) and show the canary alert firing; traffic runs at least "+minCanary.String())
+	promURL := fs.String("prometheus.url", "http://127.0.0.1:9090", "Prometheus of the local stack (-canary)")
+	amURL := fs.String("alertmanager.url", "http://127.0.0.1:9093", "Alertmanager of the local stack (-canary)")
+	if err := cli.Parse(fs, args); err != nil {
+		os.Exit(cli.Exit(os.Stderr, err))
+	}
+	if err := config.NoArgs(fs); err != nil {
+		os.Exit(cli.Exit(os.Stderr, err))
+	}
 	if *canary && *dur < minCanary {
 		fmt.Printf("-canary: traffic runs %s (not %s) so the canary alert can gather traffic and pass its 2m for:\n", minCanary, *dur)
 		*dur = minCanary

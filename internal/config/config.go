@@ -33,7 +33,10 @@ func Load(fs *flag.FlagSet, args []string, envPrefix string) error {
 		fs.Bool("check", false, "validate the configuration, print it (secrets masked) and exit")
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return Usagef("%v; run %s -h for the flags", err, fs.Name())
 	}
 	onCLI := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { onCLI[f.Name] = true })
@@ -51,7 +54,7 @@ func Load(fs *flag.FlagSet, args []string, envPrefix string) error {
 	}
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if onCLI[f.Name] || f.Name == "config" {
+		if onCLI[f.Name] || f.Name == "config" || isRenamed(f) { // a renamed spelling shares the new name's env var
 			return
 		}
 		if v, ok := os.LookupEnv(EnvName(envPrefix, f.Name)); ok {
@@ -194,7 +197,7 @@ func Resolve(inline Secret, file string) (string, error) {
 func Dump(fs *flag.FlagSet) string {
 	var b strings.Builder
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name == "check" || f.Name == "config" {
+		if f.Name == "check" || f.Name == "config" || isRenamed(f) {
 			return
 		}
 		fmt.Fprintf(&b, "%s=%s\n", f.Name, f.Value.String())

@@ -163,7 +163,7 @@ func Start(ctx context.Context, o Options) (*Pipeline, error) {
 	p.Loadgen = &Proc{Name: "loadgen", Bin: o.Bins["agent"], LogPath: plog("loadgen"), Args: p.loadgenArgs(o.Seed, o.Rate, o.RunID,
 		filepath.Join(logs, "loadgen.log"), filepath.Join(o.WorkDir, "loadgen-report.json"))}
 	if o.RotateBytes > 0 {
-		p.Loadgen.Args = append(p.Loadgen.Args, "-rotate_bytes", strconv.FormatInt(o.RotateBytes, 10))
+		p.Loadgen.Args = append(p.Loadgen.Args, "-rotate-bytes", strconv.FormatInt(o.RotateBytes, 10))
 	}
 	if err := p.Loadgen.Start(); err != nil {
 		return p, err
@@ -180,15 +180,15 @@ func Start(ctx context.Context, o Options) (*Pipeline, error) {
 }
 
 func (p *Pipeline) loadgenArgs(seed int64, rate int, runID, out, report string) []string {
-	args := []string{"loadgen", "-seed", strconv.FormatInt(seed, 10), "-rate", strconv.Itoa(rate), "-run_id", runID,
-		"-output", out, "-report", report, "-trace_id_sample", "20"}
+	args := []string{"loadgen", "-seed", strconv.FormatInt(seed, 10), "-rate", strconv.Itoa(rate), "-run-id", runID,
+		"-output", out, "-report", report, "-trace-id-sample", "20"}
 	if p.opt.Records > 0 {
 		args = append(args, "-records", strconv.Itoa(p.opt.Records), "-duration", "0")
 	} else {
 		args = append(args, "-duration", p.opt.Duration.String())
 	}
 	if p.opt.RecordSize > 0 {
-		args = append(args, "-record_size", strconv.Itoa(p.opt.RecordSize))
+		args = append(args, "-record-size", strconv.Itoa(p.opt.RecordSize))
 	}
 	return args
 }

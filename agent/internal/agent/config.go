@@ -34,10 +34,10 @@ type Config struct {
 	Workers int `yaml:"workers"`
 	// QueueSize bounds the tasks waiting for a worker; beyond it tasks are
 	// rejected (HTTP 429), which is the agent's backpressure. Default 64.
-	QueueSize int `yaml:"queue_size"`
+	QueueSize int `yaml:"queue-size"`
 	// DrainTimeout is how long shutdown waits for in-flight tasks before
 	// cancelling them. Default 10s.
-	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	DrainTimeout time.Duration `yaml:"drain-timeout"`
 
 	Env      env.Config      `yaml:"env"`
 	Policy   policy.Config   `yaml:"policy"`
@@ -85,10 +85,10 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("workers: %d must be at least 1", c.Workers))
 	}
 	if c.QueueSize < 0 {
-		errs = append(errs, fmt.Errorf("queue_size: %d is negative", c.QueueSize))
+		errs = append(errs, fmt.Errorf("queue-size: %d is negative", c.QueueSize))
 	}
 	if c.DrainTimeout < 0 {
-		errs = append(errs, fmt.Errorf("drain_timeout: %v is negative", c.DrainTimeout))
+		errs = append(errs, fmt.Errorf("drain-timeout: %v is negative", c.DrainTimeout))
 	}
 	errs = append(errs, c.Env.Validate(), c.Policy.Validate(c.Arms()), c.Executor.Validate())
 	return errors.Join(errs...)

@@ -46,9 +46,9 @@ type Config struct {
 	Noise float64 `yaml:"noise"`
 	// SpikeRate is the probability that a reading is a spike (an outlier the
 	// filter must drop). Default 0.05.
-	SpikeRate float64 `yaml:"spike_rate"`
+	SpikeRate float64 `yaml:"spike-rate"`
 	// MaxSteps is the maximum number of steps per task. Default 3.
-	MaxSteps int `yaml:"max_steps"`
+	MaxSteps int `yaml:"max-steps"`
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -69,10 +69,10 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("env.noise: %v is negative", c.Noise))
 	}
 	if c.SpikeRate < 0 || c.SpikeRate > 1 {
-		errs = append(errs, fmt.Errorf("env.spike_rate: %v must be within [0,1]", c.SpikeRate))
+		errs = append(errs, fmt.Errorf("env.spike-rate: %v must be within [0,1]", c.SpikeRate))
 	}
 	if c.MaxSteps < 1 {
-		errs = append(errs, fmt.Errorf("env.max_steps: %d must be at least 1", c.MaxSteps))
+		errs = append(errs, fmt.Errorf("env.max-steps: %d must be at least 1", c.MaxSteps))
 	}
 	return errors.Join(errs...)
 }

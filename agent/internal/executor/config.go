@@ -45,7 +45,7 @@ type ToolConfig struct {
 	Spread float64 `yaml:"spread"`
 	// FailureRate is the probability that a call fails. Defaults: search
 	// 0.02, calculator 0.001, http_fetch 0.05, llm_call 0.03.
-	FailureRate float64 `yaml:"failure_rate"`
+	FailureRate float64 `yaml:"failure-rate"`
 	// Timeout bounds a call; a slower call fails as a timeout. Default 5s.
 	Timeout time.Duration `yaml:"timeout"`
 }
@@ -62,10 +62,10 @@ type Config struct {
 	// "name=URL" (the name labels spans; default the URL's host). Default none.
 	Peers []string `yaml:"peers"`
 	// PeerTimeout bounds one delegation, including the peer's work. Default 10s.
-	PeerTimeout time.Duration `yaml:"peer_timeout"`
+	PeerTimeout time.Duration `yaml:"peer-timeout"`
 	// MaxDepth is how many delegation hops a task may take; a task that
 	// arrived at this depth is not delegated again. Default 2.
-	MaxDepth int `yaml:"max_depth"`
+	MaxDepth int `yaml:"max-depth"`
 	// Seed makes latencies, failures and token counts reproducible. Default 1.
 	Seed int64 `yaml:"seed"`
 }
@@ -112,7 +112,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s.spread: %v is negative", key, t.Spread))
 		}
 		if t.FailureRate < 0 || t.FailureRate > 1 {
-			errs = append(errs, fmt.Errorf("%s.failure_rate: %v must be within [0,1]", key, t.FailureRate))
+			errs = append(errs, fmt.Errorf("%s.failure-rate: %v must be within [0,1]", key, t.FailureRate))
 		}
 		if t.Timeout <= 0 {
 			errs = append(errs, fmt.Errorf("%s.timeout: %v must be positive", key, t.Timeout))
@@ -124,10 +124,10 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.PeerTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("tools.peer_timeout: %v must be positive", c.PeerTimeout))
+		errs = append(errs, fmt.Errorf("tools.peer-timeout: %v must be positive", c.PeerTimeout))
 	}
 	if c.MaxDepth < 0 {
-		errs = append(errs, fmt.Errorf("tools.max_depth: %d is negative", c.MaxDepth))
+		errs = append(errs, fmt.Errorf("tools.max-depth: %d is negative", c.MaxDepth))
 	}
 	return errors.Join(errs...)
 }

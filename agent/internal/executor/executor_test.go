@@ -161,7 +161,7 @@ func TestDelegatePropagatesTraceContext(t *testing.T) {
 	cfg.Peers = []string{"agent-b=" + srv.URL}
 	e, exp, obs := newTest(t, cfg)
 	if !e.CanDelegate(0) || !e.CanDelegate(1) || e.CanDelegate(2) {
-		t.Fatal("CanDelegate does not honour max_depth 2")
+		t.Fatal("CanDelegate does not honour max-depth 2")
 	}
 	r := e.Execute(context.Background(), task, "delegate")
 	if r.Outcome != OutcomeSuccess || r.Peer != "agent-b" {
@@ -198,7 +198,7 @@ func TestValidate(t *testing.T) {
 	c.LLMCall.Timeout = 0
 	c.Peers = []string{"ftp://x", "b=http://ok:1"}
 	err := c.Validate()
-	for _, key := range []string{"tools.search.failure_rate", "tools.llm_call.timeout", `"ftp://x"`} {
+	for _, key := range []string{"tools.search.failure-rate", "tools.llm_call.timeout", `"ftp://x"`} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s: %v", key, err)
 		}

@@ -5,12 +5,12 @@
 // plugin through collector/host/flbhost.
 //
 //	flbchunk -in lines.ndjson -out DIR [-per-chunk 200] [-format v2|v1]
+//	flbchunk -version | -h
 package main
 
 import (
 	"bufio"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,14 +18,27 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
+	"github.com/agentobs/agentobs/internal/config"
 )
 
+var cli = config.CLI{Name: "flbchunk", Stdout: os.Stdout, Summary: "turn JSON lines into Fluent Bit chunk files"}
+
 func main() {
-	in := flag.String("in", "", "JSON lines to encode")
-	out := flag.String("out", "", "directory for the chunk files (chunk-NNNNNN.chunk)")
-	per := flag.Int("per-chunk", 200, "events per chunk")
-	format := flag.String("format", "v2", "event format: v2 ([[time, metadata], record], Fluent Bit >= 2.1) or v1 ([time, record])")
-	flag.Parse()
+	_, args, err := cli.Route(os.Args[1:])
+	if err != nil {
+		os.Exit(cli.Exit(os.Stderr, err))
+	}
+	fs := cli.FlagSet("")
+	in := fs.String("in", "", "JSON lines to encode")
+	out := fs.String("out", "", "directory for the chunk files (chunk-NNNNNN.chunk)")
+	per := fs.Int("per-chunk", 200, "events per chunk")
+	format := fs.String("format", "v2", "event format: v2 ([[time, metadata], record], Fluent Bit >= 2.1) or v1 ([time, record])")
+	if err := cli.Parse(fs, args); err != nil {
+		os.Exit(cli.Exit(os.Stderr, err))
+	}
+	if err := config.NoArgs(fs); err != nil {
+		os.Exit(cli.Exit(os.Stderr, err))
+	}
 	if err := run(*in, *out, *per, *format); err != nil {
 		slog.Error("flbchunk failed", "err", err)
 		os.Exit(1)
