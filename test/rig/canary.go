@@ -38,8 +38,8 @@ func CanaryArgs(worse bool) []string {
 	args := []string{"-release.track", "canary", "-release.version", CanaryVersion}
 	if worse {
 		args = append(args, "-policy.kind", "epsilon_greedy", "-policy.epsilon", "1",
-			"-tools.search.failure_rate", "0.5", "-tools.calculator.failure_rate", "0.5",
-			"-tools.http_fetch.failure_rate", "0.5", "-tools.llm_call.failure_rate", "0.5")
+			"-tools.search.failure-rate", "0.5", "-tools.calculator.failure-rate", "0.5",
+			"-tools.http_fetch.failure-rate", "0.5", "-tools.llm_call.failure-rate", "0.5")
 	}
 	return args
 }
