@@ -281,6 +281,7 @@ func (a *App) Close(ctx context.Context) error {
 	var err error
 	a.closeMu.Do(func() {
 		err = a.dlq.Close()
+		a.health.close()
 		if tr, ok := a.es.Transport.(interface{ CloseIdleConnections() }); ok {
 			tr.CloseIdleConnections()
 		}

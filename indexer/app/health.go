@@ -123,6 +123,13 @@ func newMonitor(cfg Config, member string, m *Metrics, log *slog.Logger, es *esc
 		st:     consumerState{lag: map[int]int64{}, committed: map[int]int64{}, moved: map[int]time.Time{}}}, nil
 }
 
+// close releases the monitor's broker connections.
+func (h *monitor) close() {
+	if tr, ok := h.client.Transport.(*kafka.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+}
+
 // setRejoin hands the monitor the group source's way to leave and rejoin.
 func (h *monitor) setRejoin(f func()) {
 	h.mu.Lock()

@@ -106,3 +106,10 @@ func (w *Watch) Check(hang time.Duration) error {
 	}
 	return nil
 }
+
+// CloseIdleConnections passes the call on to the wrapped transport.
+func (w *Watch) CloseIdleConnections() {
+	if c, ok := w.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
