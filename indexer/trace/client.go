@@ -127,6 +127,9 @@ func WriteTimeline(w io.Writer, v *View) {
 		fmt.Fprintf(w, "trace %s  services=%s%s root=%s records=%d errors=%d worst=%s  %s → %s (%.1f ms)\n",
 			s.TraceID, strings.Join(s.Services, ","), versions, s.RootService, s.RecordCount, s.ErrorCount, s.WorstLevel, s.First, s.Last, s.DurationMS)
 	}
+	if v.Spans != nil {
+		writeSpanTree(w, v.Spans)
+	}
 	fmt.Fprintf(w, "%s %s: %d records\n", v.Kind, v.ID, v.Total)
 	for _, raw := range v.Records {
 		var r map[string]any

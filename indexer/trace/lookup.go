@@ -19,14 +19,17 @@ var ErrNotFound = errors.New("not found")
 // View is a trace or session lookup result: the summaries and one page of
 // records in time order (ties broken by event.id, so paging is stable).
 type View struct {
-	ID        string            `json:"id"`
-	Kind      string            `json:"kind"` // trace | session
-	Summary   *Summary          `json:"summary,omitempty"`
-	Traces    []Summary         `json:"traces,omitempty"` // sessions: every trace, in order
-	Total     int64             `json:"total"`
-	Records   []json.RawMessage `json:"records"`
-	NextPage  string            `json:"next_page,omitempty"`
-	FetchedAt string            `json:"fetched_at"`
+	ID      string            `json:"id"`
+	Kind    string            `json:"kind"` // trace | session
+	Summary *Summary          `json:"summary,omitempty"`
+	Traces  []Summary         `json:"traces,omitempty"` // sessions: every trace, in order
+	Total   int64             `json:"total"`
+	Records []json.RawMessage `json:"records"`
+	// Spans is the trace's span tree with the page's records under their
+	// spans (traces only; absent when the trace has no stored spans).
+	Spans     *SpanTree `json:"spans,omitempty"`
+	NextPage  string    `json:"next_page,omitempty"`
+	FetchedAt string    `json:"fetched_at"`
 }
 
 // Page selects records: Size per page (default 1000, at most 10000) and
@@ -58,7 +61,12 @@ func (s *Store) Trace(ctx context.Context, id string, p Page) (*View, error) {
 	if err := s.records(ctx, q, p, v); err != nil {
 		return nil, err
 	}
-	if v.Summary == nil && v.Total == 0 {
+	spans, err := s.spans(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v.Spans = BuildSpanTree(spans, v.Records)
+	if v.Summary == nil && v.Total == 0 && v.Spans == nil {
 		return nil, ErrNotFound
 	}
 	return v, nil

@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentobs/agentobs/indexer/app"
 	"github.com/agentobs/agentobs/indexer/schema"
+	indexertrace "github.com/agentobs/agentobs/indexer/trace"
 	"github.com/agentobs/agentobs/internal/esclient"
 	shipper "github.com/agentobs/agentobs/shipper/app"
 	"github.com/agentobs/agentobs/test/harness"
@@ -155,15 +156,26 @@ func TestOTLPToElasticsearch(t *testing.T) {
 	}
 	const traces = 30
 	var failing trace.SpanContext
+	// A log line written inside the failing span, through the logs SDK.
+	le, err := otlploghttp.New(ctx, otlploghttp.WithEndpoint(sh.Addr()), otlploghttp.WithInsecure(), otlploghttp.WithHeaders(hdr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewSimpleProcessor(le)), sdklog.WithResource(res))
 	for _, exp := range []sdktrace.SpanExporter{th, tg} {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 		tr := tp.Tracer("otlp-e2e")
 		for i := 0; i < traces; i++ {
 			c, root := tr.Start(ctx, "invoke_agent", trace.WithSpanKind(trace.SpanKindServer))
-			_, child := tr.Start(c, "execute_tool", trace.WithAttributes(attribute.String("gen_ai.tool.name", "search")))
-			if i == 0 {
+			cc, child := tr.Start(c, "execute_tool", trace.WithAttributes(attribute.String("gen_ai.tool.name", "search")))
+			if i == 0 && failing.SpanID() == (trace.SpanID{}) {
 				child.SetStatus(codes.Error, "tool failed")
 				failing = child.SpanContext()
+				var r otellog.Record
+				r.SetTimestamp(time.Now())
+				r.SetSeverity(otellog.SeverityError)
+				r.SetBody(attribute.StringValue("search tool returned 500"))
+				lp.Logger("otlp-e2e").Emit(cc, r)
 			}
 			child.End()
 			root.End()
@@ -173,7 +185,10 @@ func TestOTLPToElasticsearch(t *testing.T) {
 		}
 	}
 
-	wantLogs, wantSpans := 2*n+50, 2*traces*2
+	if err := lp.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantLogs, wantSpans := 2*n+50+1, 2*traces*2
 	harness.Eventually(t, 90*time.Second, func() (bool, string) {
 		l, s := count(t, es, names.Alias, nil), count(t, es, names.SpanNames().Alias, nil)
 		return l >= wantLogs && s >= wantSpans, fmt.Sprintf("%d of %d log documents, %d of %d span documents", l, wantLogs, s, wantSpans)
@@ -196,6 +211,28 @@ func TestOTLPToElasticsearch(t *testing.T) {
 		sp["parent.id"] == nil || sp["gen_ai.tool.name"] != "search" || sp["service.name"] != "otlp-e2e" {
 		t.Errorf("failing span document: %v", sp)
 	}
+
+	// The trace lookup: the span tree with the log line under its span,
+	// the error and the critical path.
+	v, err := ix.Store().Trace(ctx, failing.TraceID().String(), indexertrace.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := v.Spans
+	if tree == nil || tree.SpanCount != 2 || len(tree.Roots) != 1 || tree.Root != "otlp-e2e: invoke_agent" || tree.Unplaced != 0 {
+		t.Fatalf("span tree: %+v", tree)
+	}
+	root := tree.Roots[0]
+	if len(root.Children) != 1 || root.Children[0].SpanID != failing.SpanID().String() || !root.Children[0].Error ||
+		len(root.Children[0].Records) != 1 || len(tree.Errors) != 1 || len(tree.Critical) != 2 || !root.Critical {
+		t.Fatalf("span tree: root %+v, child %+v, errors %v, critical %v", root, root.Children, tree.Errors, tree.Critical)
+	}
+	var tl strings.Builder
+	indexertrace.WriteTimeline(&tl, v)
+	if !strings.Contains(tl.String(), "search tool returned 500") || !strings.Contains(tl.String(), "execute_tool") {
+		t.Errorf("timeline:\n%s", tl.String())
+	}
+	t.Logf("timeline:\n%s", tl.String())
 }
 
 // logBatch emits n records with seq and source attributes through exp and
