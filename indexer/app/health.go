@@ -208,20 +208,29 @@ func (h *monitor) awaitTopic(ctx context.Context) error {
 	}
 }
 
-// poll reads the brokers once and updates state and metrics.
+// poll reads the brokers once and updates state and metrics; it logs when
+// polling starts failing and when it recovers, not every failure.
 func (h *monitor) poll(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.Health.KafkaTimeout)
+	pctx, cancel := context.WithTimeout(ctx, h.cfg.Health.KafkaTimeout)
 	defer cancel()
-	err := h.pollOnce(ctx)
+	h.mu.Lock()
+	failing := h.st.pollErr != nil
+	h.mu.Unlock()
+	err := h.pollOnce(pctx)
+	if ctx.Err() != nil {
+		return // shutting down: says nothing about the brokers
+	}
 	h.m.LagPolls.WithLabelValues(outcome(err)).Inc()
-	if err != nil {
+	switch {
+	case err != nil:
 		h.mu.Lock()
-		first := h.st.pollErr == nil
 		h.st.pollErr = err
 		h.mu.Unlock()
-		if first && ctx.Err() == nil || first && errors.Is(err, context.DeadlineExceeded) {
+		if !failing {
 			h.log.Warn("polling the brokers for lag and assignment failed", "err", err)
 		}
+	case failing:
+		h.log.Info("polling the brokers works again")
 	}
 }
 
