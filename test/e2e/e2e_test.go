@@ -44,6 +44,8 @@ func build(t *testing.T, dir string) map[string]string {
 		t.Fatalf("build flbhost: %v\n%s", err, b)
 	}
 	bins["plugin"], bins["flbhost"] = so, host
+	// The plugin path runs inside real Fluent Bit (required under CI=true).
+	bins["fluent-bit"] = harness.FluentBit(t)
 	return bins
 }
 
@@ -96,7 +98,7 @@ func TestWholePipeline(t *testing.T) {
 
 	// Every sampled trace comes back complete from the trace lookup, in
 	// order, across services, and its summary counts what was written.
-	written := countTraces(t, filepath.Join(work, "logs"), filepath.Join(work, "plugin-input.ndjson"))
+	written := countTraces(t, filepath.Join(work, "logs"), p.PluginInput())
 	files, plugin, err := p.LoadgenReports()
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,15 @@ func (p *Pipeline) PluginHost() string {
 	return "flbhost (loads the .so as Fluent Bit's Go proxy does; no real Fluent Bit was found)"
 }
 
+// PluginInput is the file of load generator lines the plugin path sent:
+// the file real Fluent Bit tails, or the corpus flbhost's chunks were cut from.
+func (p *Pipeline) PluginInput() string {
+	if p.opt.Bins["fluent-bit"] != "" {
+		return filepath.Join(p.opt.WorkDir, "fluent-bit", "agents.log")
+	}
+	return filepath.Join(p.opt.WorkDir, "plugin-input.ndjson")
+}
+
 // startPlugin sends a second load generator run through the Fluent Bit
 // plugin: in real Fluent Bit when there is one, else through flbhost.
 func (p *Pipeline) startPlugin(ctx context.Context) error {
@@ -43,7 +52,7 @@ func (p *Pipeline) startFluentBit() error {
 	if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o755); err != nil {
 		return err
 	}
-	lines := filepath.Join(dir, "agents.log")
+	lines := p.PluginInput()
 	if err := os.WriteFile(lines, nil, 0o644); err != nil { // exists before tail starts
 		return err
 	}
