@@ -174,6 +174,9 @@ func TestFluentBitKillRestart(t *testing.T) {
 // retries them, and once the broker is back every line arrives, copies
 // only with the same event.id.
 func TestFluentBitBrokerOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real Fluent Bit end to end with a private broker: runs in make test, not with -short")
+	}
 	b := startPrivateBroker(t)
 	topic, dlq := harness.Name(t, "t"), harness.Name(t, "dlq")
 	b.createTopic(t, topic, 3)
