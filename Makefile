@@ -64,7 +64,7 @@ bench: ## the benchmark suite against the real stack (see bench/README.md)
 	scripts/bench.sh
 
 chaos: ## the fault-injection suite
-	AGENTOBS_CHAOS=full $(GO) test -p 1 -timeout 60m -run 'Chaos' -v ./test/chaos/...
+	AGENTOBS_CHAOS=full $(GO) test -p 1 -timeout 150m -run 'Chaos' -v ./test/chaos/...
 
 helm-sync: ## refresh the Helm chart's copies of alerts/rules and dashboards (a test fails when they drift)
 	helm/sync.sh

@@ -45,6 +45,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	privateES.Close()
 	os.RemoveAll(dir)
 	if len(ledgers) > 0 {
 		var b bytes.Buffer
@@ -179,6 +180,14 @@ type scenario struct {
 	load func(r *chaosRig, cfg loadgen.Config) <-chan loadgen.Report
 	// check adds the scenario's own assertions after the common ones.
 	check func(t *testing.T, r *chaosRig)
+	// schedule, when set, replaces inject: its steps run from the start of
+	// the load (randomized mode and the issue-18 scenarios), the indexer's
+	// health is watched throughout, and every step must be recovered from
+	// within recoveryBound.
+	schedule *chaos.Schedule
+	// records and rate override the mode's defaults (0: records(), rate()).
+	records int64
+	rate    int
 }
 
 func run(t *testing.T, sc scenario) *chaos.Ledger {
@@ -200,9 +209,18 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 		t.Log("\n" + b.String())
 		if !l.Pass() {
 			t.Errorf("%s failed: %s", sc.name, strings.Join(l.Failures, "; "))
+			if sc.schedule != nil {
+				t.Errorf("replay it: %s\nschedule: %s", replayCommand(sc), sc.schedule)
+			}
 		}
 	}()
 	n, rt := records(), rate()
+	if sc.records > 0 {
+		n = sc.records
+	}
+	if sc.rate > 0 {
+		rt = sc.rate
+	}
 	runID := harness.Name(t, "run")
 	span := time.Duration(float64(n) / float64(rt) * float64(time.Second))
 	cfg := loadgen.Config{Records: n, Rate: rt, RunID: runID, Seed: time.Now().UnixNano(), RotateBytes: sc.rotate}
@@ -216,12 +234,20 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 	if sc.poison > 0 {
 		poisonDone = r.injectPoison(runID, sc.poison, span*2/3)
 	}
-	time.Sleep(span / 3)
-	if sc.inject != nil {
-		sc.inject(t, r)
+	var health *healthWatch
+	if sc.schedule != nil {
+		health = r.watchHealth()
+		r.ledger.Note("schedule %s", sc.schedule)
+		<-r.execute(*sc.schedule, time.Now())
+	} else {
+		time.Sleep(span / 3)
+		if sc.inject != nil {
+			sc.inject(t, r)
+		}
 	}
 	faultEnd := time.Now()
 	rep := <-load
+	loadEnd := time.Now()
 	if poisonDone != nil {
 		<-poisonDone
 	}
@@ -229,12 +255,27 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 
 	// Everything sent must arrive: poll the exact count.
 	deadline := time.Now().Add(4 * time.Minute)
+	if sc.schedule != nil {
+		// Past recoveryBound the run fails anyway; a little longer shows
+		// whether it was slow or lost records.
+		deadline = loadEnd.Add(recoveryBound + 30*time.Second)
+	}
 	var tally = r.count(runID)
 	for tally.Distinct < l.Sent && time.Now().Before(deadline) {
 		time.Sleep(time.Second)
 		tally = r.count(runID)
 	}
 	l.Recovery = time.Since(faultEnd)
+	if sc.schedule != nil {
+		// Faults end before the load does: the pipeline must have caught
+		// up with everything within recoveryBound of the load's end.
+		if caught := time.Since(loadEnd); tally.Distinct >= l.Sent && caught > recoveryBound {
+			l.Fail("caught up %s after the load ended, over the %s bound", caught.Round(100*time.Millisecond), recoveryBound)
+		}
+		health.stop()
+		health.verdict(l)
+		r.slow.verdict(l)
+	}
 	time.Sleep(2 * time.Second) // late redeliveries would show up as duplicates now
 	tally = r.count(runID)
 	l.Docs, l.Indexed = tally.Docs, tally.Distinct

@@ -56,7 +56,11 @@ type chaosRig struct {
 	plugin     *proc // the Fluent Bit plugin host, when it is the front door
 	front      *proc // whose acknowledged records the ledger counts: shipper or plugin
 	ledger     *chaos.Ledger
-	extraIdx   []string // extra indexer flags
+	extraIdx   []string          // extra indexer flags
+	privateES  *harness.ESServer // the Elasticsearch node, when private
+	files      *logFile          // the scheduled runs' tailed file
+	slow       slowClients
+	steps      []stepRun // the schedule's steps as they ran (mu)
 
 	mu       sync.Mutex
 	ackedOld float64 // acked by earlier shipper incarnations
@@ -84,6 +88,15 @@ type rigOptions struct {
 	partitions  int
 	indexers    int
 	indexerArgs []string
+	// glob is what the shipper tails in dir/logs (default *.log*: rotated
+	// files too); the scheduled runs use *.log, so a rotated app.log.N is
+	// outside it, as with most real configurations.
+	glob string
+	// ingest turns on the shipper's POST /v1/logs (the slow-client target).
+	ingest bool
+	// topicLate: the indexers start this long before the records topic
+	// exists (private broker only); the shipper starts after it is created.
+	topicLate time.Duration
 }
 
 func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
@@ -103,8 +116,11 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
 	if o.indexers == 0 {
 		o.indexers = 1
 	}
+	if o.glob == "" {
+		o.glob = "*.log*"
+	}
 	r := &chaosRig{t: t, dir: t.TempDir(), es: es, esURL: esURL, kafkaProxy: o.kafkaProxy, names: schema.WithPrefix(harness.Index(t)), group: harness.Name(t, "g"),
-		extraIdx: o.indexerArgs, stop: make(chan struct{}),
+		extraIdx: o.indexerArgs, stop: make(chan struct{}), privateES: o.es,
 		ledger: &chaos.Ledger{Scenario: name, AuditMissing: -1, Fault: fault, Poison: map[string]int64{}, DeadLetters: map[string]int64{},
 			PeakRSS: map[string]float64{}, MemBound: memBound}}
 	t.Cleanup(func() { schema.Uninstall(context.Background(), es, r.names) })
@@ -114,8 +130,11 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
 		r.broker = o.private
 		r.kafka, r.edgeKafka = o.private.DirectConfig(), o.private.PlainConfig()
 		r.topic, r.dlq = harness.Name(t, "t"), harness.Name(t, "dlq")
-		if err := kafkaclient.EnsureTopics(ctx, r.kafka, kafkaclient.TopicSpec{Name: r.topic, Partitions: o.partitions},
-			kafkaclient.TopicSpec{Name: r.dlq, Partitions: 3}); err != nil {
+		specs := []kafkaclient.TopicSpec{{Name: r.dlq, Partitions: 3}}
+		if o.topicLate == 0 {
+			specs = append(specs, kafkaclient.TopicSpec{Name: r.topic, Partitions: o.partitions})
+		}
+		if err := kafkaclient.EnsureTopics(ctx, r.kafka, specs...); err != nil {
 			t.Fatalf("topics on the private broker: %v", err)
 		}
 	} else {
@@ -132,11 +151,22 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
 	for i := range o.indexers {
 		r.indexers = append(r.indexers, r.newIndexer(i))
 	}
-	r.shipper = r.newShipper()
+	r.shipper = r.newShipper(o.glob, o.ingest)
 	r.front = r.shipper
 	t.Cleanup(r.close)
 	for _, ix := range r.indexers {
 		r.start(ix)
+	}
+	if o.topicLate > 0 {
+		if o.private == nil {
+			t.Fatal("topicLate needs a private broker")
+		}
+		time.Sleep(o.topicLate)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := kafkaclient.EnsureTopics(ctx, r.kafka, kafkaclient.TopicSpec{Name: r.topic, Partitions: o.partitions}); err != nil {
+			t.Fatalf("late topic: %v", err)
+		}
 	}
 	r.start(r.shipper)
 	r.sampled.Add(1)
@@ -165,17 +195,27 @@ func (r *chaosRig) newIndexer(i int) *proc {
 		LogPath: filepath.Join(r.dir, fmt.Sprintf("indexer-%d.log", i))}, addr: addr, kind: "indexer"}
 }
 
-func (r *chaosRig) newShipper() *proc {
+func (r *chaosRig) newShipper(glob string, ingest bool) *proc {
 	addr := freeAddr(r.t)
-	args := []string{"-files.include", filepath.Join(r.dir, "logs", "*.log*"), "-files.checkpoint-dir", filepath.Join(r.dir, "ckpt"),
+	args := []string{"-files.include", filepath.Join(r.dir, "logs", glob), "-files.checkpoint-dir", filepath.Join(r.dir, "ckpt"),
 		"-files.poll-interval", "100ms", "-kafka.brokers", strings.Join(r.edgeKafka.Brokers, ","), "-kafka.topic", r.topic,
 		"-kafka.dlq-topic", r.dlq, "-kafka.dial-timeout", "3s", "-host", "chaos", "-http.addr", addr, "-log.level", "warn"}
+	if ingest {
+		args = append(args, "-http.ingest")
+	}
 	return &proc{Proc: &rig.Proc{Name: "shipper", Bin: bins["shipper"], Args: args,
 		LogPath: filepath.Join(r.dir, "shipper.log")}, addr: addr, kind: "shipper"}
 }
 
 func (r *chaosRig) start(p *proc) {
 	r.t.Helper()
+	if err := r.startErr(p); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// startErr is start for the schedule's goroutine (no t.Fatal there).
+func (r *chaosRig) startErr(p *proc) error {
 	if p == r.front {
 		r.mu.Lock()
 		r.ackedOld += r.ackedCur
@@ -183,12 +223,13 @@ func (r *chaosRig) start(p *proc) {
 		r.mu.Unlock()
 	}
 	if err := p.Start(); err != nil {
-		r.t.Fatal(err)
+		return err
 	}
 	// The indexer is ready only with Elasticsearch up; healthz is enough here.
 	if err := rig.WaitHTTP(context.Background(), "http://"+p.addr+"/healthz", 60*time.Second); err != nil {
-		r.t.Fatalf("%s: %v\n%s", p.Name, err, p.Tail(30))
+		return fmt.Errorf("%s: %v\n%s", p.Name, err, p.Tail(30))
 	}
+	return nil
 }
 
 // sample scrapes every running process twice a second: peak RSS, and the

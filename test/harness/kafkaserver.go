@@ -298,8 +298,6 @@ func (s *KafkaServer) config(addr string) kafkaclient.Config {
 	return c
 }
 
-// Running reports whether the broker process is alive.
-func (s *KafkaServer) Running() bool { return s.p != nil && s.p.Running() }
 
 // Start (re)starts the broker on the same data directory and ports and
 // waits until it answers metadata requests (up to 90s).

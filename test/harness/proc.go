@@ -133,6 +133,10 @@ func (p *Proc) Signal(sig syscall.Signal, grace time.Duration) error {
 		return nil
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, sig)
+	if sig != syscall.SIGKILL {
+		// A frozen (SIGSTOPped) process handles the signal only once resumed.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGCONT)
+	}
 	select {
 	case <-done:
 	case <-time.After(grace):

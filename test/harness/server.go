@@ -28,6 +28,9 @@ func (s *server) Stop() {
 	}
 }
 
+// Running reports whether the server's process is alive.
+func (s *server) Running() bool { return s.p != nil && s.p.Running() }
+
 // Freeze stops the server with SIGSTOP (Proc.Freeze); a test must Thaw it
 // (Close also ends a frozen server).
 func (s *server) Freeze() error { return s.p.Freeze() }
