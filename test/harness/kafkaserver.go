@@ -298,7 +298,6 @@ func (s *KafkaServer) config(addr string) kafkaclient.Config {
 	return c
 }
 
-
 // Start (re)starts the broker on the same data directory and ports and
 // waits until it answers metadata requests (up to 90s).
 func (s *KafkaServer) Start() error {
