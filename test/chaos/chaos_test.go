@@ -275,6 +275,9 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 		health.stop()
 		health.verdict(l)
 		r.slow.verdict(l)
+		if r.copyTruncated {
+			r.undrainedVerdict(l)
+		}
 	}
 	time.Sleep(2 * time.Second) // late redeliveries would show up as duplicates now
 	tally = r.count(runID)

@@ -17,10 +17,14 @@ const (
 	// recoveryBound: after every fault the pipeline makes progress again
 	// (offsets committed, or nothing left to do) within it, without help.
 	recoveryBound = 60 * time.Second
+	// stallTimeout is the scheduled runs' indexer -health.stall-timeout
+	// (product default 30 s): short, so that short freezes test it.
+	stallTimeout = 10 * time.Second
 	// stallBound: an indexer whose group committed nothing for this long
 	// while its partitions had lag is stalled; it must not answer /readyz
 	// 200 nor report a lag of 0 then (issue 18: "health from progress").
-	stallBound = 30 * time.Second
+	// The stall timeout plus the indexer's 2 s poll and 3 s of sampling slack.
+	stallBound = stallTimeout + 5*time.Second
 	// slowBound: a server must close a connection that trickles its
 	// request body (one byte a second) within it.
 	slowBound = 30 * time.Second

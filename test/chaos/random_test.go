@@ -25,8 +25,9 @@ var (
 	// shortOps are the operations the short run draws from: those whose
 	// fixes are on main. pendingOps join them in make chaos (README.md:
 	// "fails until …").
-	shortOps   = []chaos.Op{chaos.KillShipper, chaos.KillIndexer, chaos.Rotate, chaos.RestartBroker, chaos.RestartES, chaos.GrowPartitions}
-	pendingOps = []chaos.Op{chaos.RotateWhileDown, chaos.CopyTruncateWhileDown, chaos.FreezeBroker, chaos.FreezeES, chaos.SlowClients}
+	shortOps = []chaos.Op{chaos.KillShipper, chaos.KillIndexer, chaos.Rotate, chaos.RestartBroker, chaos.RestartES, chaos.GrowPartitions,
+		chaos.RotateWhileDown, chaos.FreezeBroker, chaos.FreezeES, chaos.SlowClients}
+	pendingOps = []chaos.Op{chaos.CopyTruncateWhileDown}
 )
 
 // scheduled is the rig of every scheduled run: a private broker (frozen,
@@ -39,6 +40,7 @@ func scheduled(extra rigOptions) func(t *testing.T) rigOptions {
 		o := extra
 		o.private = harness.StartKafka(t, harness.KafkaServerOptions{Partitions: 6})
 		o.glob, o.ingest = "*.log", true
+		o.indexerArgs = append([]string{"-health.stall-timeout", stallTimeout.String()}, o.indexerArgs...)
 		if full {
 			o.es = privateES.Get(t, "private Elasticsearch", func() (*harness.ESServer, func(), error) {
 				s, err := harness.LaunchES(harness.ESServerOptions{PlainHTTP: true})
@@ -168,10 +170,10 @@ func found() []struct {
 		{false, scheduledScenario("found-es-freeze", fixed(55*s, st(8*s, chaos.FreezeES, 45*s)), 1000, 15*s, rigOptions{})},
 		{false, scheduledScenario("found-broker-freeze", fixed(30*s, st(8*s, chaos.FreezeBroker, 20*s)), 1000, 30*s, rigOptions{})},
 		{false, scheduledScenario("found-slow-clients", fixed(55*s, st(5*s, chaos.SlowClients, 45*s)), 1000, 10*s, rigOptions{})},
-		// The product's default session timeout (30 s), not the suite's 6 s:
-		// a dead member's partitions wait for it.
+		// The product's default session timeout, not the suite's 6 s: a
+		// dead member's partitions wait for it.
 		{false, scheduledScenario("found-three-indexer-kills", fixed(75*s, st(10*s, chaos.KillIndexer, 2*s), st(35*s, chaos.KillIndexer, 2*s),
-			st(60*s, chaos.KillIndexer, 2*s)), 1000, 15*s, rigOptions{indexerArgs: []string{"-kafka.session-timeout", "30s"}})},
+			st(60*s, chaos.KillIndexer, 2*s)), 1000, 15*s, rigOptions{indexerArgs: []string{"-kafka.session-timeout", "10s"}})},
 	}
 }
 

@@ -61,6 +61,9 @@ type chaosRig struct {
 	files      *logFile          // the scheduled runs' tailed file
 	slow       slowClients
 	steps      []stepRun // the schedule's steps as they ran (mu)
+	// copyTruncated: a copytruncate happened while the shipper was down
+	// (lossy by design; the loss must be reported by the shipper).
+	copyTruncated bool
 
 	mu       sync.Mutex
 	ackedOld float64 // acked by earlier shipper incarnations

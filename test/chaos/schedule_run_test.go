@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentobs/agentobs/internal/loadgen"
 	"github.com/agentobs/agentobs/test/chaos"
+	"github.com/agentobs/agentobs/test/rig"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -172,13 +173,16 @@ func (r *chaosRig) execute(s chaos.Schedule, start time.Time) <-chan struct{} {
 // process restarted and healthy, the frozen server thawed).
 func (r *chaosRig) do(st chaos.Step) error {
 	sleep := func() { time.Sleep(st.For) }
+	// The file operation comes at the end of the outage, after the load
+	// generator wrote into the file the shipper is not reading: those
+	// lines are what a restart must find again.
 	restartShipperAfter := func(file func() error) error {
 		r.shipper.Kill()
+		sleep()
 		var err error
 		if file != nil {
 			err = file()
 		}
-		sleep()
 		return errors.Join(err, r.startErr(r.shipper))
 	}
 	switch st.Op {
@@ -187,7 +191,9 @@ func (r *chaosRig) do(st chaos.Step) error {
 	case chaos.RotateWhileDown:
 		return restartShipperAfter(r.files.Rotate)
 	case chaos.CopyTruncateWhileDown:
-		return restartShipperAfter(r.files.CopyTruncate)
+		err := restartShipperAfter(r.files.CopyTruncate)
+		r.copyTruncated = true
+		return err
 	case chaos.Rotate:
 		return r.files.Rotate()
 	case chaos.KillIndexer:
@@ -262,4 +268,24 @@ func (r *chaosRig) growPartitions(n int) error {
 	}
 	r.ledger.Note("%s grown from %d to %d partitions", r.topic, have, have+n)
 	return nil
+}
+
+// undrainedVerdict: copytruncate while the shipper is down loses the lines
+// it had not read (shipper/README.md: inherent to copytruncate); the loss
+// is not allowed to be silent — the shipper must count it.
+func (r *chaosRig) undrainedVerdict(l *chaos.Ledger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := rig.Scrape(ctx, "http://"+r.shipper.addr+"/metrics")
+	if err != nil {
+		l.Fail("scrape the shipper: %v", err)
+		return
+	}
+	files := m.Sum("agentobs_shipper_files_undrained_total", "reason", "truncated")
+	bytes := m.Sum("agentobs_shipper_undrained_bytes_total", "reason", "truncated")
+	l.Note("copytruncate while the shipper was down: %d records lost by design, reported as files_undrained_total{truncated}=%.0f, undrained_bytes_total{truncated}=%.0f",
+		l.Lost(), files, bytes)
+	if l.Lost() > 0 && files == 0 {
+		l.Fail("%d records lost to copytruncate and the shipper reported no undrained file", l.Lost())
+	}
 }
