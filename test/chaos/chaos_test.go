@@ -275,9 +275,6 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 		health.stop()
 		health.verdict(l)
 		r.slow.verdict(l)
-		if r.copyTruncated {
-			r.undrainedVerdict(l)
-		}
 	}
 	time.Sleep(2 * time.Second) // late redeliveries would show up as duplicates now
 	tally = r.count(runID)
@@ -379,6 +376,9 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 		if accepted == 0 {
 			l.Fail("no connection passed the Kafka fault proxy")
 		}
+	}
+	if r.copyTruncated {
+		r.undrainedVerdict(l)
 	}
 	if sc.check != nil {
 		sc.check(t, r)

@@ -20,14 +20,16 @@ import (
 // given seeds and AGENTOBS_CHAOS_OPS=kill-shipper,freeze-es the given
 // operations (the defaults depend on the mode).
 var (
-	shortSeeds = []uint64{2, 15} // together they draw every short operation
+	shortSeeds = []uint64{6, 79} // together they draw 7 of the 8 short operations (not rotate)
 	fullSeeds  = []uint64{1, 2, 3, 4, 5, 6}
-	// shortOps are the operations the short run draws from: those whose
-	// fixes are on main. pendingOps join them in make chaos (README.md:
-	// "fails until …").
-	shortOps = []chaos.Op{chaos.KillShipper, chaos.KillIndexer, chaos.Rotate, chaos.RestartBroker, chaos.RestartES, chaos.GrowPartitions,
-		chaos.RotateWhileDown, chaos.FreezeBroker, chaos.FreezeES, chaos.SlowClients}
-	pendingOps = []chaos.Op{chaos.CopyTruncateWhileDown}
+	// shortOps are the operations the short run draws from: those that
+	// pass on main, except slow-clients (each step holds 40 s; it runs in
+	// make chaos and found-slow-clients). make chaos draws from every
+	// operation, also grow-partitions (fails until readiness sees the
+	// stall around it) and copytruncate-while-shipper-down (lossy by
+	// design: the loss must be reported); README.md.
+	shortOps = []chaos.Op{chaos.KillShipper, chaos.KillIndexer, chaos.Rotate, chaos.RotateWhileDown, chaos.RestartBroker,
+		chaos.RestartES, chaos.FreezeBroker, chaos.FreezeES}
 )
 
 // scheduled is the rig of every scheduled run: a private broker (frozen,
@@ -101,9 +103,9 @@ func opList(ops []chaos.Op) string {
 // randomPlan is the mode's seeds, operations, load and schedule length.
 func randomPlan(t *testing.T) (seeds []uint64, ops []chaos.Op, rate int, span, tail time.Duration, steps int) {
 	seeds, ops = shortSeeds, shortOps
-	rate, span, tail, steps = 1000, 45*time.Second, 15*time.Second, 4
+	rate, span, tail, steps = 1000, 60*time.Second, 15*time.Second, 5
 	if full {
-		seeds, ops = fullSeeds, append(slices.Clone(shortOps), pendingOps...)
+		seeds, ops = fullSeeds, chaos.AllOps
 		rate, span, tail, steps = 2000, 150*time.Second, 30*time.Second, 10
 	}
 	if v := os.Getenv("AGENTOBS_CHAOS_SEED"); v != "" {
