@@ -17,6 +17,7 @@ import (
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/test/chaos"
 	"github.com/agentobs/agentobs/test/harness"
+	"github.com/agentobs/agentobs/test/rig"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -214,6 +215,16 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 			}
 		}
 	}()
+	if sc.schedule != nil {
+		// The schedule's clock starts with a working pipeline: the indexer
+		// joined, assigned and ready (a fresh private broker creates its
+		// offsets topic first), so start-up is not counted as a stall.
+		for _, ix := range r.indexers {
+			if err := rig.WaitHTTP(context.Background(), "http://"+ix.addr+"/readyz", 2*time.Minute); err != nil {
+				t.Fatalf("%s not ready before the schedule: %v\n%s", ix.Name, err, ix.Tail(20))
+			}
+		}
+	}
 	n, rt := records(), rate()
 	if sc.records > 0 {
 		n = sc.records

@@ -20,16 +20,16 @@ import (
 // given seeds and AGENTOBS_CHAOS_OPS=kill-shipper,freeze-es the given
 // operations (the defaults depend on the mode).
 var (
-	shortSeeds = []uint64{6, 79} // together they draw 7 of the 8 short operations (not rotate)
+	shortSeeds = []uint64{2, 4} // together they draw every short operation, an 18 s Elasticsearch freeze too
 	fullSeeds  = []uint64{1, 2, 3, 4, 5, 6}
 	// shortOps are the operations the short run draws from: those that
 	// pass on main, except slow-clients (each step holds 40 s; it runs in
 	// make chaos and found-slow-clients). make chaos draws from every
-	// operation, also grow-partitions (fails until readiness sees the
-	// stall around it) and copytruncate-while-shipper-down (lossy by
-	// design: the loss must be reported); README.md.
-	shortOps = []chaos.Op{chaos.KillShipper, chaos.KillIndexer, chaos.Rotate, chaos.RotateWhileDown, chaos.RestartBroker,
-		chaos.RestartES, chaos.FreezeBroker, chaos.FreezeES}
+	// operation, also those that fail until their fix lands (broker
+	// restart and freeze, partition growth) and copytruncate while the
+	// shipper is down (lossy by design: the loss must be reported);
+	// README.md lists each with its evidence.
+	shortOps = []chaos.Op{chaos.KillShipper, chaos.KillIndexer, chaos.Rotate, chaos.RotateWhileDown, chaos.RestartES, chaos.FreezeES}
 )
 
 // scheduled is the rig of every scheduled run: a private broker (frozen,
