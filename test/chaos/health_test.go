@@ -166,7 +166,19 @@ func (h *healthWatch) verdict(l *chaos.Ledger) {
 	h.mu.Unlock()
 	h.r.mu.Lock()
 	steps := append([]stepRun(nil), h.r.steps...)
+	starts := append([]time.Time(nil), h.r.indexerStarts...)
 	h.r.mu.Unlock()
+	// since is when the indexer answering at t last started: a stall is
+	// counted from the later of the last progress and that start.
+	since := func(t time.Time) time.Time {
+		var last time.Time
+		for _, st := range starts {
+			if !st.After(t) {
+				last = st
+			}
+		}
+		return last
+	}
 	rel := func(t time.Time) string { return "+" + t.Sub(h.start).Round(100*time.Millisecond).String() }
 
 	var lastProgress time.Time
@@ -188,6 +200,9 @@ func (h *healthWatch) verdict(l *chaos.Ledger) {
 		prev = s.committed
 		stalled := s.at.Sub(lastProgress)
 		longest = max(longest, stalled)
+		if st := since(s.at); st.After(lastProgress) {
+			stalled = s.at.Sub(st) // this incarnation's share of the stall
+		}
 		if s.ready != 200 && s.ready != 0 {
 			notReady++
 		}

@@ -61,6 +61,9 @@ type chaosRig struct {
 	files      *logFile          // the scheduled runs' tailed file
 	slow       slowClients
 	steps      []stepRun // the schedule's steps as they ran (mu)
+	// indexerStarts: when an indexer (re)started (mu); a fresh process
+	// is not blamed for a stall that began before it existed.
+	indexerStarts []time.Time
 	// copyTruncated: a copytruncate happened while the shipper was down
 	// (lossy by design; the loss must be reported by the shipper).
 	copyTruncated bool
@@ -227,6 +230,11 @@ func (r *chaosRig) startErr(p *proc) error {
 	}
 	if err := p.Start(); err != nil {
 		return err
+	}
+	if p.kind == "indexer" {
+		r.mu.Lock()
+		r.indexerStarts = append(r.indexerStarts, time.Now())
+		r.mu.Unlock()
 	}
 	// The indexer is ready only with Elasticsearch up; healthz is enough here.
 	if err := rig.WaitHTTP(context.Background(), "http://"+p.addr+"/healthz", 60*time.Second); err != nil {
