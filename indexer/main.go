@@ -21,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/app"
@@ -105,6 +106,10 @@ func dispatch(cmd string, args []string) error {
 	}
 	if cmd != "run" {
 		o.cfg.HTTPAddr = "" // one-shot commands serve nothing
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && o.cfg.EffectiveMemoryLimit() > 0 {
+		debug.SetMemoryLimit(o.cfg.EffectiveMemoryLimit())
+		logger.Debug("go soft memory limit set", "bytes", o.cfg.EffectiveMemoryLimit())
 	}
 	a, err := app.New(o.cfg, app.Settings{Logger: logger})
 	if err != nil {

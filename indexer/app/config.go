@@ -54,8 +54,14 @@ type Config struct {
 	MaxPending int `yaml:"max_pending"`
 	// MaxBufferedBytes bounds the bytes of fetched records held in memory
 	// until Elasticsearch acknowledged them (queues, batches, requests in
-	// flight and their retries); fetching pauses at this bound. Default 48 MiB.
+	// flight and their retries); fetching pauses at this bound. Default 32 MiB.
 	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes: the
+	// collector runs more often as the heap nears it, so short-lived
+	// garbage (bodies, responses) cannot push RSS far above what is live.
+	// Default 0: derived, 2 × (fetch.max-buffered-bytes + bulk.workers ×
+	// bulk.max-bytes) + 32 MiB. -1: no limit. The GOMEMLIMIT env var wins.
+	MemoryLimit int64 `yaml:"memory_limit"`
 
 	// SummaryEnabled keeps per-trace summary documents. Default true.
 	SummaryEnabled bool `yaml:"summary_enabled"`
@@ -113,7 +119,7 @@ func DefaultConfig() Config {
 		ES: esclient.DefaultConfig(), Names: schema.DefaultNames(), Index: schema.DefaultSettings(), InstallTemplates: true,
 		Bulk: BulkConfig{MaxDocs: 10000, MaxBytes: 8 << 20, MinBytes: 256 << 10, FlushInterval: 200 * time.Millisecond, Workers: 3,
 			MaxDocBytes: 10 << 20, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
-		CommitInterval: time.Second, MaxPending: 200000, MaxBufferedBytes: 48 << 20,
+		CommitInterval: time.Second, MaxPending: 200000, MaxBufferedBytes: 32 << 20,
 		SummaryEnabled: true, SummaryInterval: 2 * time.Second,
 		Audit: audit.DefaultConfig(), Health: DefaultHealthConfig(),
 		HTTPAddr: "127.0.0.1:9400", HTTPLimits: telemetry.DefaultLimits(), LogLevel: "info",
@@ -150,6 +156,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Bulk.MaxBackoff, "bulk.max-backoff", c.Bulk.MaxBackoff, "longest retry delay")
 	fs.DurationVar(&c.CommitInterval, "commit.interval", c.CommitInterval, "how often finished offsets are committed")
 	fs.IntVar(&c.MaxPending, "commit.max-pending", c.MaxPending, "fetched but uncommittable records at which fetching pauses")
+	fs.Int64Var(&c.MemoryLimit, "memory.limit", c.MemoryLimit, "Go soft memory limit in bytes (0: 2 × (fetch.max-buffered-bytes + bulk.workers × bulk.max-bytes) + 32 MiB; -1: none; GOMEMLIMIT wins)")
 	fs.IntVar(&c.MaxBufferedBytes, "fetch.max-buffered-bytes", c.MaxBufferedBytes, "bytes of fetched records held until Elasticsearch acknowledged them; fetching pauses at this bound (the indexer's memory is about twice this plus the Kafka reader's fetches)")
 	fs.BoolVar(&c.SummaryEnabled, "summary.enabled", c.SummaryEnabled, "keep per-trace summary documents")
 	fs.DurationVar(&c.SummaryInterval, "summary.interval", c.SummaryInterval, "how often touched traces are re-derived")
@@ -160,6 +167,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPTokenFile, "http.token-file", c.HTTPTokenFile, "file holding the bearer token")
 	c.HTTPLimits.RegisterFlags(fs, "http.")
 	fs.StringVar(&c.LogLevel, "log.level", c.LogLevel, "log level: debug, info, warn, error")
+}
+
+// EffectiveMemoryLimit is MemoryLimit with 0 resolved to the derived value;
+// -1 (or below) means none.
+func (c Config) EffectiveMemoryLimit() int64 {
+	if c.MemoryLimit != 0 {
+		return c.MemoryLimit
+	}
+	return 2*(int64(c.MaxBufferedBytes)+int64(c.Bulk.Workers)*int64(c.Bulk.MaxBytes)) + 32<<20
 }
 
 // Validate reports every problem at once, each naming the key and the fix.
@@ -210,6 +226,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBufferedBytes < 2*b.MaxBytes {
 		errs = append(errs, fmt.Errorf("fetch.max-buffered-bytes: %d, want >= 2 × bulk.max-bytes = %d (room for a batch being filled while one is written)", c.MaxBufferedBytes, 2*b.MaxBytes))
+	}
+	if c.MemoryLimit > 0 && c.MemoryLimit < int64(c.MaxBufferedBytes) {
+		errs = append(errs, fmt.Errorf("memory.limit: %d is below fetch.max-buffered-bytes %d; the collector would run without pause", c.MemoryLimit, c.MaxBufferedBytes))
 	}
 	if b.MaxDocBytes < 1024 || b.MaxDocBytes > 90<<20 {
 		errs = append(errs, fmt.Errorf("bulk.max-doc-bytes: %d, want 1 KiB..90 MiB", b.MaxDocBytes))
