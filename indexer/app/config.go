@@ -60,7 +60,7 @@ type Config struct {
 	// collector runs more often as the heap nears it, so short-lived
 	// garbage (bodies, responses) cannot push RSS far above what is live.
 	// Default 0: derived, 2 × (fetch.max-buffered-bytes + bulk.workers ×
-	// bulk.max-bytes) + 32 MiB. -1: no limit. The GOMEMLIMIT env var wins.
+	// bulk.max-bytes) + 64 MiB. -1: no limit. The GOMEMLIMIT env var wins.
 	MemoryLimit int64 `yaml:"memory_limit"`
 
 	// SummaryEnabled keeps per-trace summary documents. Default true.
@@ -156,7 +156,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Bulk.MaxBackoff, "bulk.max-backoff", c.Bulk.MaxBackoff, "longest retry delay")
 	fs.DurationVar(&c.CommitInterval, "commit.interval", c.CommitInterval, "how often finished offsets are committed")
 	fs.IntVar(&c.MaxPending, "commit.max-pending", c.MaxPending, "fetched but uncommittable records at which fetching pauses")
-	fs.Int64Var(&c.MemoryLimit, "memory.limit", c.MemoryLimit, "Go soft memory limit in bytes (0: 2 × (fetch.max-buffered-bytes + bulk.workers × bulk.max-bytes) + 32 MiB; -1: none; GOMEMLIMIT wins)")
+	fs.Int64Var(&c.MemoryLimit, "memory.limit", c.MemoryLimit, "Go soft memory limit in bytes (0: 2 × (fetch.max-buffered-bytes + bulk.workers × bulk.max-bytes) + 64 MiB; -1: none; GOMEMLIMIT wins)")
 	fs.IntVar(&c.MaxBufferedBytes, "fetch.max-buffered-bytes", c.MaxBufferedBytes, "bytes of fetched records held until Elasticsearch acknowledged them; fetching pauses at this bound (the indexer's memory is about twice this plus the Kafka reader's fetches)")
 	fs.BoolVar(&c.SummaryEnabled, "summary.enabled", c.SummaryEnabled, "keep per-trace summary documents")
 	fs.DurationVar(&c.SummaryInterval, "summary.interval", c.SummaryInterval, "how often touched traces are re-derived")
@@ -175,7 +175,7 @@ func (c Config) EffectiveMemoryLimit() int64 {
 	if c.MemoryLimit != 0 {
 		return c.MemoryLimit
 	}
-	return 2*(int64(c.MaxBufferedBytes)+int64(c.Bulk.Workers)*int64(c.Bulk.MaxBytes)) + 32<<20
+	return 2*(int64(c.MaxBufferedBytes)+int64(c.Bulk.Workers)*int64(c.Bulk.MaxBytes)) + 64<<20
 }
 
 // Validate reports every problem at once, each naming the key and the fix.

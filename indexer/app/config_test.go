@@ -34,7 +34,7 @@ func TestConfigValidate(t *testing.T) {
 	f(func(c *Config) { c.Kafka.Brokers = nil }, "kafka.brokers")
 	f(func(c *Config) { c.LogLevel = "loud" }, "log.level")
 	f(func(c *Config) { c.HTTPToken, c.HTTPTokenFile = "a", "b" }, "http.token")
-	if got, want := DefaultConfig().EffectiveMemoryLimit(), int64(144<<20); got != want {
+	if got, want := DefaultConfig().EffectiveMemoryLimit(), int64(176<<20); got != want {
 		t.Errorf("derived memory limit %d, want %d", got, want)
 	}
 }

@@ -68,9 +68,11 @@ func (p *pipeline) charge(n int) int64 {
 	return min(int64(n)+int64(recordOverhead), int64(p.cfg.MaxBufferedBytes))
 }
 
-// recordOverhead approximates the per-record memory beside the value
-// (message struct, headers, item, offsets).
-const recordOverhead = 256
+// recordOverhead approximates the per-record memory beside the value:
+// the message struct and its separately allocated key and headers, the
+// bulk item, its id and trace strings, the channel slot (about 1 KiB for
+// the shipper's records).
+const recordOverhead = 1024
 
 type info struct {
 	key     offsets.Key
