@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/loadgen"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -173,5 +175,47 @@ func TestRotationOutOfGlobWhileKilledLosesNothing(t *testing.T) {
 	_ = sh.Process.Signal(syscall.SIGTERM)
 	if err := sh.Wait(); err != nil {
 		t.Errorf("SIGTERM exit: %v", err)
+	}
+}
+
+// Build-2 of issue 18 at the shipper: a clean stop publishes the
+// high-water mark of every producer (here the one file's) to the marks
+// topic, after the queue drained, so the audit can tell a clean end from
+// loss at the end of the sequence.
+func TestCleanStopPublishesHighWaterMarks(t *testing.T) {
+	brokers := harness.RequireKafka(t).Brokers
+	topic, marks := harness.Topic(t, 1), harness.Topic(t, 1)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	if err := os.WriteFile(p, []byte("{\"seq\":1}\n{\"seq\":2}\n{\"seq\":3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, brokers, topic, filepath.Join(dir, "*.log"))
+	cfg.Marks.Topic, cfg.Marks.Interval = marks, 0
+	_, _, stop := startApp(t, cfg)
+	recs := consume(t, brokers, topic, 3, 30*time.Second)
+	stop()
+	ms := consume(t, brokers, marks, 1, 30*time.Second)
+	var producer string
+	{
+		var d map[string]any
+		_ = json.Unmarshal(recs[len(recs)-1].Value, &d)
+		producer, _ = d["agentobs.producer.id"].(string)
+	}
+	found := false
+	for _, m := range ms {
+		mk, err := publish.ParseMark(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mk.ProducerID == producer {
+			found = true
+			if mk.FirstSeq != 1 || mk.LastSeq != 3 || string(m.Key) != producer {
+				t.Errorf("mark %+v key %q, want seqs 1..3 keyed by producer", mk, m.Key)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no mark for producer %q in %d marks", producer, len(ms))
 	}
 }

@@ -104,6 +104,7 @@ func New(cfg Config, set Settings) (*App, error) {
 	}
 	trace.Routes(a.server, a.store, token)
 	a.auditor = audit.New(es, cfg.Names.Alias, a.deadLetters)
+	a.auditor.SetMarks(a.marks)
 	a.auditM = audit.NewMetrics(set.Registry)
 	a.server.Handle("GET /v1/audit", trace.Auth(token, a.auditor.Handler(cfg.Audit)))
 	a.server.Handle("POST /v1/alerts", trace.Auth(token, webhook.NewReceiver(es, cfg.Names.Alerts, alertCounter{a.m}, set.Logger)))
@@ -248,7 +249,7 @@ func (a *App) prepare(ctx context.Context) error {
 			}
 		}
 		if err == nil {
-			specs := []kafkaclient.TopicSpec{{Name: a.cfg.DLQTopic, Partitions: 3}}
+			specs := []kafkaclient.TopicSpec{{Name: a.cfg.DLQTopic, Partitions: 3}, {Name: a.cfg.MarksTopicName(), Partitions: 3}}
 			if a.cfg.SpansTopic != "" {
 				specs = append(specs, kafkaclient.TopicSpec{Name: a.cfg.SpansTopic, Partitions: 3})
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/esclient"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/telemetry"
 )
 
@@ -25,6 +26,10 @@ type Config struct {
 	// into index.spans by a second pipeline in the consumer group Group +
 	// "-spans". Default "agentobs-spans"; "" disables it.
 	SpansTopic string `yaml:"spans_topic"`
+	// MarksTopic holds the front doors' high-water marks, read by the loss
+	// audit (created at start like DLQTopic). Default "" = "<kafka.topic>-marks",
+	// the front doors' default.
+	MarksTopic string `yaml:"marks_topic"`
 	// Group is the consumer group. Default "agentobs-indexer".
 	Group string `yaml:"group"`
 	// StartOffset is where a group without committed offsets starts:
@@ -132,6 +137,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Topic, "kafka.topic", c.Topic, "topic of records to index")
 	fs.StringVar(&c.DLQTopic, "kafka.dlq-topic", c.DLQTopic, "dead-letter topic for records that cannot be indexed")
 	fs.StringVar(&c.SpansTopic, "kafka.spans-topic", c.SpansTopic, `span topic (OTLP spans), indexed into index.spans by its own pipeline and group (kafka.group + "-spans"); "" disables`)
+	fs.StringVar(&c.MarksTopic, "kafka.marks-topic", c.MarksTopic, "topic of the front doors' high-water marks, read by the loss audit to see loss at the end of a sequence (default: <kafka.topic>-marks)")
 	fs.StringVar(&c.Group, "kafka.group", c.Group, "consumer group id (indexers in one group share the partitions)")
 	fs.StringVar(&c.StartOffset, "kafka.start-offset", c.StartOffset, "where a new group starts: earliest or latest")
 	fs.DurationVar(&c.SessionTimeout, "kafka.session-timeout", c.SessionTimeout, "group session timeout (how soon a dead member's partitions move)")
@@ -183,6 +189,9 @@ func (c Config) Validate() error {
 	errs := []error{c.Kafka.Validate(), c.ES.Validate(), c.Names.Validate(), c.Audit.Validate(), c.Health.Validate(), c.HTTPLimits.Validate("http.")}
 	if c.Topic == "" {
 		errs = append(errs, errors.New("kafka.topic: required"))
+	}
+	if mt := c.MarksTopicName(); mt == c.Topic || mt == c.DLQTopic {
+		errs = append(errs, errors.New("kafka.marks-topic: must not be the record or dead-letter topic"))
 	}
 	if c.DLQTopic == "" || c.DLQTopic == c.Topic {
 		errs = append(errs, errors.New("kafka.dlq-topic: required and different from kafka.topic"))
@@ -260,4 +269,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// MarksTopicName is the marks topic: MarksTopic, or the front doors'
+// default for Topic.
+func (c Config) MarksTopicName() string {
+	if c.MarksTopic != "" {
+		return c.MarksTopic
+	}
+	return publish.MarksTopicFor(c.Topic)
 }

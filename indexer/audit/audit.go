@@ -10,8 +10,11 @@
 // Records newer than the grace period are left out (they may still be in
 // Kafka, in a batch or behind a rebalance), and so are records older than
 // the window. Only holes between the first and the last record seen are
-// visible: a loss at the very end of a producer's life (its last records)
-// leaves no hole; the front doors' produced counters cover that side.
+// visible from the records alone: a loss at the very end of a producer's
+// life (its last records) leaves no hole. The front doors' high-water marks
+// (marks.go) close that side: records between the last one found and the
+// producer's settled mark count as missing too, and so do producers with a
+// mark and none of their records found.
 package audit
 
 import (
@@ -84,6 +87,13 @@ type Producer struct {
 	// Surplus is the negative side: more documents than sequence numbers
 	// (a producer id reused by two processes, or duplicates).
 	Surplus int64 `json:"surplus,omitempty"`
+	// MarkedSeq is the producer's last settled high-water mark (0: none).
+	MarkedSeq int64 `json:"marked_seq,omitempty"`
+	// Ended is set when the producer said it ended cleanly.
+	Ended bool `json:"ended,omitempty"`
+	// TailMissing are the sequence numbers after LastSeq up to MarkedSeq
+	// found nowhere (included in Missing).
+	TailMissing int64 `json:"tail_missing,omitempty"`
 }
 
 // Report is one audit.
@@ -113,6 +123,7 @@ type Auditor struct {
 	es    *elasticsearch.Client
 	index string
 	dlq   DeadLetters
+	marks Marks
 }
 
 // New builds an auditor; index is the log alias (or pattern) searched.
@@ -136,6 +147,13 @@ func (a *Auditor) Run(ctx context.Context, since, grace time.Duration) (Report, 
 		return r, err
 	}
 	r.Unattributed = unattributed
+	marks, err := a.settledMarks(ctx, r.From, r.To)
+	if err != nil {
+		return r, err
+	}
+	if prods, err = a.tails(ctx, prods, marks, dead); err != nil {
+		return r, err
+	}
 	for _, p := range prods {
 		var d int64
 		for seq := range dead[p.ID] {
@@ -152,6 +170,7 @@ func (a *Auditor) Run(ctx context.Context, since, grace time.Duration) (Report, 
 		} else {
 			p.Surplus = -gap
 		}
+		p.Missing += p.TailMissing
 		r.Indexed += p.Indexed
 		r.DeadLettered += p.DeadLettered
 		r.Missing += p.Missing

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentobs/agentobs/indexer/audit"
 	"github.com/agentobs/agentobs/test/harness"
+	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -34,13 +35,7 @@ func (s *sliceSource) Close() error { return nil }
 func TestAuditFindsGaps(t *testing.T) {
 	es := harness.RequireES(t)
 	idx := harness.Index(t)
-	mapping := `{"mappings":{"properties":{"@timestamp":{"type":"date_nanos"},"_conflicts":{"type":"flattened"},
-		"agentobs":{"properties":{"producer":{"properties":{"id":{"type":"keyword"},"seq":{"type":"long"}}}}}}}}`
-	res, err := es.Indices.Create(idx, es.Indices.Create.WithBody(strings.NewReader(mapping)))
-	if err != nil || res.IsError() {
-		t.Fatalf("create %s: %v %v", idx, err, res)
-	}
-	res.Body.Close()
+	createIndex(t, es, idx)
 	now := time.Now().UTC()
 	var body bytes.Buffer
 	var dead []kafka.Message
@@ -74,7 +69,7 @@ func TestAuditFindsGaps(t *testing.T) {
 		add("p/fresh", i, time.Duration(50-i)*15*time.Second, "")
 	}
 	dead = append(dead, kafka.Message{Value: []byte(`{not json`)})
-	res, err = es.Bulk(bytes.NewReader(body.Bytes()), es.Bulk.WithRefresh("true"))
+	res, err := es.Bulk(bytes.NewReader(body.Bytes()), es.Bulk.WithRefresh("true"))
 	if err != nil || res.IsError() {
 		t.Fatalf("bulk: %v %v", err, res)
 	}
@@ -87,17 +82,7 @@ func TestAuditFindsGaps(t *testing.T) {
 	a := audit.New(es, idx, func(context.Context, time.Time) (audit.Source, error) {
 		return &sliceSource{msgs: append([]kafka.Message(nil), dead...)}, nil
 	})
-	r, err := a.Run(context.Background(), time.Hour, 2*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	audit.WriteTable(&out, r)
-	t.Log("\n" + out.String())
-	got := map[string]audit.Producer{}
-	for _, p := range r.Producers {
-		got[p.ID] = p
-	}
+	r, got := runAudit(t, a, 2*time.Minute)
 	f := func(id string, indexed, deadN, missing int64) {
 		t.Helper()
 		p := got[id]
@@ -113,4 +98,35 @@ func TestAuditFindsGaps(t *testing.T) {
 	if r.Missing != 2 || r.Unattributed != 1 {
 		t.Errorf("total missing %d unattributed %d, want 2 and 1", r.Missing, r.Unattributed)
 	}
+}
+
+// createIndex creates idx with the producer-stamp mapping the audit reads.
+func createIndex(t *testing.T, es *elasticsearch.Client, idx string) {
+	t.Helper()
+	mapping := `{"mappings":{"properties":{"@timestamp":{"type":"date_nanos"},"_conflicts":{"type":"flattened"},
+		"agentobs":{"properties":{"producer":{"properties":{"id":{"type":"keyword"},"seq":{"type":"long"}}}}}}}}`
+	res, err := es.Indices.Create(idx, es.Indices.Create.WithBody(strings.NewReader(mapping)))
+	if err != nil || res.IsError() {
+		t.Fatalf("create %s: %v %v", idx, err, res)
+	}
+	res.Body.Close()
+	t.Cleanup(func() { _, _ = es.Indices.Delete([]string{idx}) })
+}
+
+// runAudit runs a over the last hour, logs the table and returns the
+// report and its producers by id.
+func runAudit(t *testing.T, a *audit.Auditor, grace time.Duration) (audit.Report, map[string]audit.Producer) {
+	t.Helper()
+	r, err := a.Run(context.Background(), time.Hour, grace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	audit.WriteTable(&out, r)
+	t.Log("\n" + out.String())
+	got := map[string]audit.Producer{}
+	for _, p := range r.Producers {
+		got[p.ID] = p
+	}
+	return r, got
 }

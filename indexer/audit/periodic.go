@@ -116,9 +116,16 @@ func WriteTable(w io.Writer, r Report) {
 	fmt.Fprintf(w, "audit %s .. %s (records newer than the end are in flight and left out)\n\n",
 		r.From.Format(time.RFC3339), r.To.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PRODUCER\tFIRST\tLAST\tINDEXED\tDEAD-LETTERED\tMISSING\tSURPLUS\t")
+	fmt.Fprintln(tw, "PRODUCER\tFIRST\tLAST\tMARKED\tINDEXED\tDEAD-LETTERED\tMISSING\tSURPLUS\t")
 	for _, p := range r.Producers {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p.ID, p.FirstSeq, p.LastSeq, p.Indexed, p.DeadLettered, p.Missing, p.Surplus)
+		marked := "-"
+		if p.MarkedSeq > 0 {
+			marked = fmt.Sprint(p.MarkedSeq)
+			if p.Ended {
+				marked += " (ended)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t\n", p.ID, p.FirstSeq, p.LastSeq, marked, p.Indexed, p.DeadLettered, p.Missing, p.Surplus)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nproducers=%d indexed=%d dead_lettered=%d missing=%d unattributed_dead_letters=%d\n",

@@ -16,6 +16,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/publish"
@@ -47,6 +48,7 @@ type App struct {
 	em       *publish.Metrics
 	edge     *publish.Edge // compiled policy shared by every producer (newEdge)
 	producer *kafkaclient.Producer
+	marker   *publish.Marker // high-water marks of every producer (newEdge)
 	queue    *queue.Queue
 	senders  *queue.Senders
 	server   *telemetry.Server
@@ -90,6 +92,13 @@ func New(cfg Config, set Settings) (*App, error) {
 		return nil, err
 	}
 	a.producer = p
+	mc := cfg.Marks
+	if mc.Topic == "" {
+		mc.Topic = publish.MarksTopicFor(cfg.Edge.Topic)
+	}
+	if a.marker, err = publish.NewMarker(mc, "shipper", p, set.Registry, set.Logger); err != nil {
+		return nil, err
+	}
 	a.queue = queue.NewQueue(cfg.QueueSize, cfg.Senders, a.m.QueueDepth)
 	a.m.QueueCapacity.Set(float64(cfg.QueueSize))
 	dlqEdge, err := a.newEdge(fmt.Sprintf("shipper/%s/dlq/%s", cfg.Host, a.epoch), 0)
@@ -100,7 +109,7 @@ func New(cfg Config, set Settings) (*App, error) {
 	a.sendCtx, a.sendCancel = context.WithCancel(context.Background())
 	if len(cfg.Files.Include) > 0 {
 		a.tailer, err = tail.New(cfg.Files, tail.Settings{Host: cfg.Host, DefaultService: cfg.Service, Logger: set.Logger,
-			Metrics: a.m, Queue: a.queue, NewEdge: a.newEdge})
+			Metrics: a.m, Queue: a.queue, NewEdge: a.newEdge, EndEdge: a.marker.End})
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +170,9 @@ func (a *App) newIngest() (*ingest.Handler, error) {
 // newEdge is the shared edge stage with its own producer id and sequence;
 // every producer shares one compiled policy.
 func (a *App) newEdge(producerID string, startSeq uint64) (*publish.Edge, error) {
-	return a.edge.WithProducer(producerID, startSeq), nil
+	e := a.edge.WithProducer(producerID, startSeq)
+	a.marker.Track(e)
+	return e, nil
 }
 
 // Addr is the bound HTTP address (after Run started listening), or "".
@@ -213,6 +224,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.grpc != nil {
 		g.Go(func() error { return a.grpc.Run(gctx) })
 	}
+	g.Go(func() error { a.marker.Run(gctx); return nil })
 	if a.cfg.Stdin {
 		g.Go(func() error {
 			err := a.runStdin(gctx)
@@ -259,6 +271,14 @@ func (a *App) Close(ctx context.Context) error {
 		if a.tailer != nil {
 			errs = append(errs, a.tailer.Finish())
 		}
+		// Last high-water marks after the queue drained, so a clean stop is
+		// never mistaken for loss at the end of a sequence. Own deadline:
+		// the shutdown one may be spent, and a mark is one small message.
+		mctx, mcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.marker.Flush(mctx, true); err != nil {
+			a.log.Warn("final high-water marks not published; the audit may report this shipper's last records as missing", "err", err)
+		}
+		mcancel()
 		errs = append(errs, a.producer.Close())
 		a.closeErr = errors.Join(errs...)
 		a.log.Info("shipper stopped")

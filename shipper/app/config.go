@@ -53,6 +53,9 @@ type Config struct {
 	Kafka    kafkaclient.Config         `yaml:"kafka"`
 	Producer kafkaclient.ProducerConfig `yaml:"producer"`
 	Edge     publish.Config             `yaml:"edge"`
+	// Marks publishes each producer's high-water mark (flags
+	// kafka.marks-topic, marks.interval; defaults <kafka.topic>-marks, 30s).
+	Marks publish.MarksConfig `yaml:"marks"`
 }
 
 // DefaultConfig returns the defaults documented on each field.
@@ -60,7 +63,8 @@ func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", HTTPLimits: telemetry.DefaultLimits(), QueueSize: 64, Senders: 4,
 		ShutdownTimeout: 30 * time.Second, Files: tail.DefaultConfig(), HTTP: ingest.DefaultConfig(), OTLP: ingest.DefaultOTLPConfig(),
-		Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig()}
+		Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig(),
+		Marks: publish.DefaultMarksConfig()}
 }
 
 // RegisterFlags binds c to the shipper's flags, with c's values as defaults.
@@ -100,6 +104,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 	c.Kafka.RegisterFlags(fs, "kafka.")
 	c.Edge.RegisterFlags(fs, "")
+	c.Marks.RegisterFlags(fs, "")
 	c.Producer.RegisterFlags(fs, "kafka.")
 }
 
@@ -124,6 +129,6 @@ func (c Config) Validate() error {
 	if _, err := record.ParseFormat(c.Files.Format); err != nil {
 		errs = append(errs, fmt.Errorf("files.format: %w", err))
 	}
-	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.OTLP.Validate(), c.HTTPLimits.Validate("http."), c.Kafka.Validate(), c.Producer.Validate(), c.Edge.Validate())
+	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.OTLP.Validate(), c.HTTPLimits.Validate("http."), c.Kafka.Validate(), c.Producer.Validate(), c.Edge.Validate(), c.Marks.Validate())
 	return errors.Join(errs...)
 }

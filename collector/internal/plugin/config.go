@@ -54,6 +54,10 @@ type Config struct {
 	// none), Max_Record_Bytes, Oversize, Redact,
 	// Content_Max_Bytes.
 	Edge publish.Config
+	// Marks: Marks_Topic (default "<Topic>-marks"), Marks_Interval
+	// (default 30s; 0 only at shutdown): the instance's high-water mark
+	// (last sequence number stamped), read by the indexer's loss audit.
+	Marks publish.MarksConfig
 	// Timeout ("Timeout") bounds one flush's wait for Kafka; past it the
 	// flush returns FLB_RETRY. Default 10s.
 	Timeout time.Duration
@@ -87,13 +91,14 @@ var Keys = []string{"Instance", "Source", "Brokers", "Topic", "Topic_Key", "DLQ_
 	"Kafka_TLS", "Kafka_TLS_CA_File", "Kafka_TLS_Crt_File", "Kafka_TLS_Key_File", "Kafka_TLS_Verify",
 	"Kafka_TLS_Server_Name", "SASL_Mechanism", "SASL_Username", "SASL_Password", "SASL_Password_File",
 	"Level_Key", "Service_Key", "Message_Key", "Time_Key", "Default_Service", "Max_Record_Bytes", "Oversize",
-	"Redact", "Content_Max_Bytes", "Metrics_Addr", "Plugin_Log_Level", "Create_Topics", "Debug_Pprof"}
+	"Redact", "Content_Max_Bytes", "Metrics_Addr", "Plugin_Log_Level", "Create_Topics", "Debug_Pprof",
+	"Marks_Topic", "Marks_Interval"}
 
 // DefaultConfig mirrors the shared defaults (kafkax, edge) with the
 // collector's timeout; Instance and Source are filled by ParseConfig.
 func DefaultConfig() Config {
 	c := Config{Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig(),
-		Timeout: 10 * time.Second, LogLevel: "info"}
+		Marks: publish.DefaultMarksConfig(), Timeout: 10 * time.Second, LogLevel: "info"}
 	c.Kafka.ClientID = "agentobs-collector"
 	return c
 }
@@ -122,6 +127,8 @@ func ParseConfig(g ConfigGetter, instanceSeq int) (Config, error) {
 	c.Producer.Linger = p.duration("Linger", c.Producer.Linger)
 	c.Producer.MaxInFlight = p.int("Max_In_Flight", c.Producer.MaxInFlight)
 	c.Timeout = p.duration("Timeout", c.Timeout)
+	c.Marks.Topic = p.str("Marks_Topic", c.Marks.Topic)
+	c.Marks.Interval = p.duration("Marks_Interval", c.Marks.Interval)
 	c.Producer.WriteTimeout = c.Timeout
 	c.Kafka.TLS.Enabled = p.bool("Kafka_TLS", false)
 	c.Kafka.TLS.CAFile = p.str("Kafka_TLS_CA_File", "")
@@ -176,7 +183,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("Plugin_Log_Level: %q, want debug, info, warn or error", c.LogLevel))
 	}
-	errs = append(errs, rename(c.Kafka.Validate()), rename(c.Producer.Validate()), rename(c.Edge.Validate()))
+	errs = append(errs, rename(c.Kafka.Validate()), rename(c.Producer.Validate()), rename(c.Edge.Validate()), rename(c.Marks.Validate()))
 	return errors.Join(errs...)
 }
 
@@ -195,7 +202,7 @@ var renamer = strings.NewReplacer(
 	"Kafka_TLS_CA_File/Kafka_TLS_Crt_File: TLS files are set but TLS is off; set Kafka_TLS On",
 	"kafka.tls.enabled", "Kafka_TLS",
 	"record.max-bytes", "Max_Record_Bytes", "record.oversize", "Oversize",
-	"content.max-bytes", "Content_Max_Bytes")
+	"content.max-bytes", "Content_Max_Bytes", "kafka.marks-topic", "Marks_Topic", "marks.interval", "Marks_Interval")
 
 func rename(err error) error {
 	if err == nil {

@@ -55,12 +55,14 @@ type Settings struct {
 // Output is one [OUTPUT] instance. Flush is safe for concurrent use: Fluent
 // Bit calls it from every worker thread of the instance at once.
 type Output struct {
-	cfg    Config
-	log    *slog.Logger
-	edge   *publish.Edge
-	sender Sender
-	m      *collectormetrics.Output
-	states sync.Pool // *flushState
+	cfg       Config
+	log       *slog.Logger
+	edge      *publish.Edge
+	sender    Sender
+	marker    *publish.Marker // the instance's high-water marks
+	stopMarks context.CancelFunc
+	m         *collectormetrics.Output
+	states    sync.Pool // *flushState
 
 	closeOnce sync.Once
 	closeErr  error
@@ -96,8 +98,21 @@ func New(cfg Config, set Settings) (*Output, error) {
 		}
 		sender = p
 	}
-	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender,
+	mc := cfg.Marks
+	if mc.Topic == "" {
+		mc.Topic = publish.MarksTopicFor(cfg.Edge.Topic)
+	}
+	marker, err := publish.NewMarker(mc, "collector", sender, nil, set.Logger)
+	if err != nil {
+		return nil, err
+	}
+	marker.Track(e)
+	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender, marker: marker,
 		m: set.Metrics.ForOutput(cfg.Instance)}
+	// Periodic marks need no connection until the first tick; Close stops them.
+	mctx, stop := context.WithCancel(context.Background())
+	o.stopMarks = stop
+	go marker.Run(mctx)
 	o.states.New = func() any { return newFlushState(cfg.Parse) }
 	return o, nil
 }
@@ -298,6 +313,14 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 // Safe to call twice.
 func (o *Output) Close(ctx context.Context) error {
 	o.closeOnce.Do(func() {
+		// The last high-water mark, final: every chunk Fluent Bit flushed
+		// was answered by now, so the audit can tell this clean end from
+		// loss at the end of the sequence.
+		o.stopMarks()
+		o.marker.End(o.edge)
+		if err := o.marker.Flush(ctx, true); err != nil {
+			o.log.Warn("final high-water mark not published; the audit may report this instance's last records as missing", "err", err)
+		}
 		done := make(chan error, 1)
 		go func() { done <- o.sender.Close() }()
 		select {

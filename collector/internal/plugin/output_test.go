@@ -355,3 +355,28 @@ func TestFlushEventIDsPinned(t *testing.T) {
 		t.Errorf("event ids changed:\n got %q\nwant %q", got, want)
 	}
 }
+
+// Build-2 of issue 18: Close publishes the instance's final high-water
+// mark (every sequence number it stamped) on <Topic>-marks, so the audit
+// tells a clean end from loss at the end of the sequence.
+func TestClosePublishesFinalMark(t *testing.T) {
+	s := &fakeSender{}
+	o := newTestOutput(t, s, MapConfig{"Topic": "logs"})
+	if ret := o.Flush(context.Background(), chunk(map[string]any{"log": "a"}, map[string]any{"log": "b"}), "t"); ret != FLBOK {
+		t.Fatalf("flush = %d", ret)
+	}
+	if err := o.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	last := s.calls[len(s.calls)-1]
+	if len(last) != 1 || last[0].Topic != "logs-marks" {
+		t.Fatalf("last send %v, want one mark on logs-marks", last)
+	}
+	mk, err := publish.ParseMark(last[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mk.FirstSeq != 1 || mk.LastSeq != 2 || !mk.Final || mk.Component != "collector" {
+		t.Fatalf("mark %+v, want seqs 1..2, final", mk)
+	}
+}

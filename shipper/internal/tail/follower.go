@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/shipper/internal/checkpoint"
 	"github.com/agentobs/agentobs/shipper/internal/lines"
@@ -39,6 +40,7 @@ type follower struct {
 
 type generation struct {
 	entry    checkpoint.Entry
+	edge     *publish.Edge
 	reader   *lines.Reader
 	builder  *queue.Builder
 	progress *checkpoint.Progress
@@ -73,6 +75,7 @@ func (f *follower) newGeneration(e checkpoint.Entry) (*generation, error) {
 	}
 	return &generation{
 		entry:    e,
+		edge:     ed,
 		reader:   lines.NewReader(f.file, e.Offset, f.t.cfg.MaxLineBytes),
 		builder:  queue.NewBuilder(p, ed, sourceID(f.t.set.Host, e), shippermetrics.InputFile, fields, f.t.set.Metrics, e.Offset),
 		progress: checkpoint.NewProgress(e.Offset, e.Records),
@@ -221,6 +224,9 @@ func (f *follower) restart(old *generation) bool {
 func (f *follower) finish(g *generation) {
 	if _, _, out := g.progress.Acked(); out == 0 {
 		f.t.store.Delete(f.key)
+		if f.t.set.EndEdge != nil {
+			f.t.set.EndEdge(g.edge)
+		}
 	}
 	f.log.Info("file finished")
 }

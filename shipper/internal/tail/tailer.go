@@ -29,6 +29,10 @@ type Settings struct {
 	// NewEdge builds the edge stage of one file generation, with its own
 	// producer id and sequence (continuing from startSeq after a restart).
 	NewEdge func(producerID string, startSeq uint64) (*publish.Edge, error)
+	// EndEdge, when set, is told that a file generation's producer ended
+	// cleanly (the file was drained and forgotten): its last high-water
+	// mark is final.
+	EndEdge func(*publish.Edge)
 }
 
 // Tailer discovers and follows files.

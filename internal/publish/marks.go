@@ -1,0 +1,231 @@
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+)
+
+// High-water marks: loss at the end of a sequence has no hole after it, so
+// a gap audit cannot see it (issue 18, build-2). Each front door therefore
+// publishes, per producer id, the last sequence number it stamped, every
+// marks.interval and at shutdown, as a small JSON message on a topic of its
+// own (keyed by producer id). A topic of its own, not a header-marked
+// record on the log topic: marks never reach Elasticsearch, never count as
+// records anywhere (demo, e2e and chaos ledgers, dashboards), need no
+// special case in the indexer's write path, and the audit reads them the
+// way it reads the dead-letter topic.
+
+// MarksTopicFor is the default marks topic of a records topic:
+// "<topic>-marks" (agentobs-logs-marks), so each pipeline (and each test
+// run with its own topic) has its own marks and an audit never mistakes
+// another pipeline's producers for vanished ones.
+func MarksTopicFor(recordsTopic string) string { return recordsTopic + "-marks" }
+
+// MarksConfig is how a front door publishes its high-water marks.
+type MarksConfig struct {
+	// Topic receives the marks. Default "" = MarksTopicFor(the records
+	// topic), i.e. agentobs-logs-marks.
+	Topic string `yaml:"topic"`
+	// Interval between marks of a producer whose sequence moved (each names
+	// the sequence of one interval before); 0 sends marks only at shutdown.
+	// Default 30s.
+	Interval time.Duration `yaml:"interval"`
+}
+
+// DefaultMarksConfig returns the defaults documented on MarksConfig.
+func DefaultMarksConfig() MarksConfig {
+	return MarksConfig{Interval: 30 * time.Second}
+}
+
+// RegisterFlags binds c to kafka.marks-topic and marks.interval under prefix.
+func (c *MarksConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.StringVar(&c.Topic, prefix+"kafka.marks-topic", c.Topic, "topic of the producers' high-water marks (last sequence number per producer id), read by the indexer's loss audit (default: <kafka.topic>-marks)")
+	fs.DurationVar(&c.Interval, prefix+"marks.interval", c.Interval, "how often each producer's high-water mark is published (0: only at shutdown)")
+}
+
+// Validate reports every problem at once.
+func (c MarksConfig) Validate() error {
+	var errs []error
+	if c.Interval < 0 || (c.Interval > 0 && c.Interval < 100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("marks.interval: %s, want 0 (only at shutdown) or >= 100ms", c.Interval))
+	}
+	return errors.Join(errs...)
+}
+
+// Mark is one producer's high-water mark: every sequence number in
+// [FirstSeq, LastSeq] was stamped on a record by this producer incarnation.
+// FirstSeq > LastSeq means none yet.
+type Mark struct {
+	ProducerID string    `json:"producer_id"`
+	Component  string    `json:"component"`
+	FirstSeq   uint64    `json:"first_seq"`
+	LastSeq    uint64    `json:"last_seq"`
+	At         time.Time `json:"at"`
+	// Final is set when the producer ended cleanly (a drained file, the end
+	// of stdin, a stopping process's stdin/HTTP producers).
+	Final bool `json:"final,omitempty"`
+}
+
+// ParseMark decodes a mark message value.
+func ParseMark(b []byte) (Mark, error) {
+	var m Mark
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("mark: %w", err)
+	}
+	if m.ProducerID == "" {
+		return m, errors.New("mark: no producer_id")
+	}
+	return m, nil
+}
+
+// ProducerID is the producer id stamped on this edge's records.
+func (e *Edge) ProducerID() string { return e.producerID }
+
+// Sender produces messages and returns once Kafka acknowledged them.
+type Sender interface {
+	Send(ctx context.Context, msgs []kafka.Message) error
+}
+
+// Marker keeps the producers of one front-door process and publishes their
+// high-water marks. Safe for concurrent use.
+type Marker struct {
+	cfg       MarksConfig
+	component string
+	send      Sender
+	log       *slog.Logger
+	sent      *prometheus.CounterVec // outcome
+
+	mu    sync.Mutex
+	edges map[*Edge]*tracked
+}
+
+type tracked struct {
+	first    uint64 // first sequence number of this incarnation
+	lastSent uint64 // LastSeq of the last mark acknowledged; first-1 before any
+	seen     uint64 // the sequence at the previous periodic flush
+	ended    bool
+}
+
+// NewMarker builds the marker of component (cfg.Topic resolved: not
+// empty); it registers
+// agentobs_<component>_marks_total{outcome} on reg (nil: unregistered).
+func NewMarker(cfg MarksConfig, component string, send Sender, reg prometheus.Registerer, log *slog.Logger) (*Marker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Topic == "" {
+		return nil, errors.New("marks: no topic")
+	}
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentobs_" + component + "_marks_total",
+		Help: "High-water mark messages published (last sequence number per producer id), by outcome (ok, error)."}, []string{"outcome"})
+	c.WithLabelValues("ok")
+	c.WithLabelValues("error")
+	if reg != nil {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("marks metric: %w", err)
+		}
+	}
+	return &Marker{cfg: cfg, component: component, send: send, log: log.With("component", "marks"), sent: c, edges: map[*Edge]*tracked{}}, nil
+}
+
+// Track starts accounting for e; call it before e stamps its first record.
+func (m *Marker) Track(e *Edge) {
+	s := e.Seq()
+	m.mu.Lock()
+	m.edges[e] = &tracked{first: s + 1, lastSent: s, seen: s}
+	m.mu.Unlock()
+}
+
+// End marks e as ended cleanly: its next mark is final and it is forgotten
+// once that mark was acknowledged.
+func (m *Marker) End(e *Edge) {
+	m.mu.Lock()
+	if t, ok := m.edges[e]; ok {
+		t.ended = true
+	}
+	m.mu.Unlock()
+}
+
+// Run publishes every Interval until ctx ends.
+func (m *Marker) Run(ctx context.Context) {
+	if m.cfg.Interval <= 0 {
+		return
+	}
+	t := time.NewTicker(m.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := m.Flush(ctx, false); err != nil && ctx.Err() == nil {
+			m.log.Warn("high-water marks not published; retried next interval", "err", err)
+		}
+	}
+}
+
+// Flush publishes the marks of every producer whose sequence moved since
+// its last acknowledged mark, and of ended ones; with stopping, every
+// producer's mark (the process ends: stdin and HTTP producers end with it,
+// file producers continue after a restart under the same id).
+//
+// A periodic mark names the sequence seen at the previous flush, one
+// interval old: records stamped since may still wait for Kafka, and if the
+// process dies they are re-sent by whoever holds them (a re-read file under
+// the same producer id, Fluent Bit's retry under the next instance's id).
+// Naming them would report records that did arrive as missing. A stopping
+// or ended producer's mark is its current sequence: the caller flushes it
+// after every record was answered.
+func (m *Marker) Flush(ctx context.Context, stopping bool) error {
+	now := time.Now().UTC()
+	type pending struct {
+		e    *Edge
+		last uint64
+	}
+	var msgs []kafka.Message
+	var ps []pending
+	m.mu.Lock()
+	for e, t := range m.edges {
+		last := e.Seq()
+		if !t.ended && !stopping {
+			last, t.seen = t.seen, last
+		}
+		if last == t.lastSent && !t.ended && !stopping {
+			continue
+		}
+		mk := Mark{ProducerID: e.producerID, Component: m.component, FirstSeq: t.first, LastSeq: last, At: now, Final: t.ended}
+		v, _ := json.Marshal(mk)
+		msgs = append(msgs, kafka.Message{Topic: m.cfg.Topic, Key: []byte(e.producerID), Value: v})
+		ps = append(ps, pending{e, last})
+	}
+	m.mu.Unlock()
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := m.send.Send(ctx, msgs); err != nil {
+		m.sent.WithLabelValues("error").Add(float64(len(msgs)))
+		return fmt.Errorf("publish %d marks to %s: %w", len(msgs), m.cfg.Topic, err)
+	}
+	m.sent.WithLabelValues("ok").Add(float64(len(msgs)))
+	m.mu.Lock()
+	for _, p := range ps {
+		if t, ok := m.edges[p.e]; ok {
+			t.lastSent = p.last
+			if t.ended {
+				delete(m.edges, p.e)
+			}
+		}
+	}
+	m.mu.Unlock()
+	return nil
+}
