@@ -179,24 +179,39 @@ func (c *ChunkIDs) Next(source string, t time.Time, raw []byte) string {
 type OTLPIDs struct {
 	occ occurrences
 	buf []byte
+	// The resource and scope of consecutive records are the same messages:
+	// their encodings are kept instead of marshalled per record.
+	lastRes, lastScope proto.Message
+	res, scope         []byte
 }
 
 // Next returns the id of the next log record (res and scope may be nil).
 func (o *OTLPIDs) Next(res, scope, lr proto.Message) string {
-	o.buf = o.buf[:0]
-	for _, m := range [...]proto.Message{res, scope, lr} {
-		start := len(o.buf)
-		o.buf = append(o.buf, 0, 0, 0, 0, 0, 0, 0, 0)
-		if m != nil && m.ProtoReflect().IsValid() {
-			var err error
-			if o.buf, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(o.buf, m); err != nil {
-				o.buf = o.buf[:start+8]
-			}
-		}
-		binary.BigEndian.PutUint64(o.buf[start:], uint64(len(o.buf)-start-8))
+	if res != o.lastRes || o.res == nil {
+		o.res, o.lastRes = appendPrefixed(o.res[:0], res), res
 	}
+	if scope != o.lastScope || o.scope == nil {
+		o.scope, o.lastScope = appendPrefixed(o.scope[:0], scope), scope
+	}
+	o.buf = append(append(o.buf[:0], o.res...), o.scope...)
+	o.buf = appendPrefixed(o.buf, lr)
 	o.buf = append(o.buf, 0, 0, 0, 0, 0, 0, 0, 0)
 	return o.occ.next("otlp", 0, o.buf)
+}
+
+// appendPrefixed appends the 8-byte big-endian length and the deterministic
+// protobuf encoding of m (nothing for nil or an unset message).
+func appendPrefixed(buf []byte, m proto.Message) []byte {
+	start := len(buf)
+	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0)
+	if m != nil && m.ProtoReflect().IsValid() {
+		var err error
+		if buf, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(buf, m); err != nil {
+			buf = buf[:start+8]
+		}
+	}
+	binary.BigEndian.PutUint64(buf[start:], uint64(len(buf)-start-8))
+	return buf
 }
 
 // SpanEventID is the event.id (and Elasticsearch _id) of a span: its trace
