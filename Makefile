@@ -8,7 +8,7 @@ export AGENTOBS_REQUIRE_STACK ?= 1
 TEST_FLAGS ?= -count=1 -p 1 -timeout 40m
 FUZZTIME ?= 10s
 
-.PHONY: helm-sync help build plugin fluent-bit test unit-test fuzz lint vet fmt-check tidy-check stack-up stack-down stack-status demo bench chaos images clean
+.PHONY: helm-sync help build plugin fluent-bit chromium test unit-test fuzz lint vet fmt-check tidy-check stack-up stack-down stack-status demo bench chaos images clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ stack-up: ## start the local stack (Kafka, Elasticsearch, Prometheus, Alertmanag
 
 fluent-bit: ## find real Fluent Bit (AGENTOBS_FLUENT_BIT, PATH) or build it once from ../shared/fluent-bit (cached)
 	@scripts/fluent-bit.sh
+
+chromium: ## find headless Chromium for the trace explorer's browser tests (AGENTOBS_CHROMIUM, PATH) or apt-get install Debian's
+	@scripts/chromium.sh
 
 stack-down: ## stop the local stack and remove its data
 	scripts/stack.sh down
@@ -53,9 +56,10 @@ fuzz: ## run each fuzz target briefly (FUZZTIME, default 10s)
 unit-test: ## fast tests, no servers needed
 	AGENTOBS_REQUIRE_STACK=0 $(GO) test -short ./...
 
-# Fluent Bit after stack-up: both may apt-get install, and two apt-gets at once fail on the dpkg lock.
-test: stack-up fluent-bit lint ## the whole suite on the real local stack (and real Fluent Bit): unit, integration, end-to-end, brief fuzzing
-	AGENTOBS_FLUENT_BIT=$$(scripts/fluent-bit.sh) TEST_FLAGS="$(TEST_FLAGS)" FUZZTIME=$(FUZZTIME) scripts/test.sh
+# Fluent Bit and Chromium after stack-up, one after the other: each may apt-get install, and two
+# apt-gets at once fail on the dpkg lock (scripts/chromium.sh also waits for the lock).
+test: stack-up fluent-bit chromium lint ## the whole suite on the real local stack (and real Fluent Bit, headless Chromium): unit, integration, end-to-end, brief fuzzing
+	AGENTOBS_FLUENT_BIT=$$(scripts/fluent-bit.sh) AGENTOBS_CHROMIUM=$$(scripts/chromium.sh) TEST_FLAGS="$(TEST_FLAGS)" FUZZTIME=$(FUZZTIME) scripts/test.sh
 
 demo: build ## the main job: agents → shipper + plugin → Kafka → indexer → Elasticsearch, live progress and a report
 	scripts/demo.sh $(DEMO_ARGS)

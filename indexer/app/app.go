@@ -17,6 +17,7 @@ import (
 	"github.com/agentobs/agentobs/indexer/internal/offsets"
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/indexer/trace"
+	"github.com/agentobs/agentobs/indexer/ui"
 	"github.com/agentobs/agentobs/indexer/webhook"
 	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/esclient"
@@ -107,6 +108,13 @@ func New(cfg Config, set Settings) (*App, error) {
 	a.auditor.SetMarks(a.marks)
 	a.auditM = audit.NewMetrics(set.Registry)
 	a.server.Handle("GET /v1/audit", trace.Auth(token, a.auditor.Handler(cfg.Audit)))
+	if cfg.UI.Enabled {
+		h, err := ui.New(ui.Config{Token: token, KibanaURL: cfg.UI.KibanaURL, GrafanaURL: cfg.UI.GrafanaURL}, a.store, set.Registry, set.Logger.With("component", "ui"))
+		if err != nil {
+			return nil, err
+		}
+		h.Mount(a.server)
+	}
 	a.server.Handle("POST /v1/alerts", trace.Auth(token, webhook.NewReceiver(es, cfg.Names.Alerts, alertCounter{a.m}, set.Logger)))
 	return a, nil
 }

@@ -90,6 +90,8 @@ type Config struct {
 	// http.body-timeout, http.idle-timeout, http.max-requests); defaults in
 	// telemetry.DefaultLimits: 10s, 30s, 2m, 256.
 	HTTPLimits telemetry.Limits `yaml:"http_limits"`
+	// UI is the trace explorer at /ui/ (behind HTTPToken too).
+	UI UIConfig `yaml:"ui"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
 }
@@ -127,7 +129,7 @@ func DefaultConfig() Config {
 		CommitInterval: time.Second, MaxPending: 200000, MaxBufferedBytes: 32 << 20,
 		SummaryEnabled: true, SummaryInterval: 2 * time.Second,
 		Audit: audit.DefaultConfig(), Health: DefaultHealthConfig(),
-		HTTPAddr: "127.0.0.1:9400", HTTPLimits: telemetry.DefaultLimits(), LogLevel: "info",
+		HTTPAddr: "127.0.0.1:9400", UI: UIConfig{Enabled: true}, HTTPLimits: telemetry.DefaultLimits(), LogLevel: "info",
 	}
 }
 
@@ -172,6 +174,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&c.HTTPToken, "http.token", "bearer token required by the /v1 API (empty: open; prefer -http.token-file or the env var)")
 	fs.StringVar(&c.HTTPTokenFile, "http.token-file", c.HTTPTokenFile, "file holding the bearer token")
 	c.HTTPLimits.RegisterFlags(fs, "http.")
+	fs.BoolVar(&c.UI.Enabled, "ui.enabled", c.UI.Enabled, "serve the trace explorer at /ui/ on http.addr")
+	fs.StringVar(&c.UI.KibanaURL, "ui.kibana-url", c.UI.KibanaURL, "Kibana base URL for the explorer's \"open in Kibana\" links (empty: none)")
+	fs.StringVar(&c.UI.GrafanaURL, "ui.grafana-url", c.UI.GrafanaURL, "Grafana base URL for the explorer's \"open in Grafana\" links (empty: none)")
 	fs.StringVar(&c.LogLevel, "log.level", c.LogLevel, "log level: debug, info, warn, error")
 }
 
@@ -278,4 +283,13 @@ func (c Config) MarksTopicName() string {
 		return c.MarksTopic
 	}
 	return publish.MarksTopicFor(c.Topic)
+}
+
+// UIConfig configures the trace explorer.
+type UIConfig struct {
+	// Enabled serves /ui/. Default true.
+	Enabled bool `yaml:"enabled"`
+	// KibanaURL and GrafanaURL add "open in" links to trace pages.
+	KibanaURL  string `yaml:"kibana_url"`
+	GrafanaURL string `yaml:"grafana_url"`
 }

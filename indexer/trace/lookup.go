@@ -168,15 +168,7 @@ func (s *Store) records(ctx context.Context, query any, p Page, v *View) error {
 		q["search_after"] = json.RawMessage(raw)
 	}
 	var res struct {
-		Hits struct {
-			Total struct {
-				Value int64 `json:"value"`
-			} `json:"total"`
-			Hits []struct {
-				Source json.RawMessage `json:"_source"`
-				Sort   json.RawMessage `json:"sort"`
-			} `json:"hits"`
-		} `json:"hits"`
+		Hits recordHits `json:"hits"`
 	}
 	if err := s.do(ctx, http.MethodPost, "/"+s.names.Alias+"/_search?ignore_unavailable=true&allow_no_indices=true", q, &res); err != nil {
 		return fmt.Errorf("search records: %w", err)
@@ -191,6 +183,17 @@ func (s *Store) records(ctx context.Context, query any, p Page, v *View) error {
 	}
 	v.FetchedAt = time.Now().UTC().Format(time.RFC3339Nano)
 	return nil
+}
+
+// recordHits is the hits part of a search answer over records.
+type recordHits struct {
+	Total struct {
+		Value int64 `json:"value"`
+	} `json:"total"`
+	Hits []struct {
+		Source json.RawMessage `json:"_source"`
+		Sort   json.RawMessage `json:"sort"`
+	} `json:"hits"`
 }
 
 // do is esclient.Do with 404 on a GET mapped to ErrNotFound.
