@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,9 +195,31 @@ func TestExplorerInBrowser(t *testing.T) {
 		t.Errorf("level=error total %q want 2", got)
 	}
 
-	// Click through to the trace.
-	br.run("open search again", chromedp.Navigate(base+"/ui/?range=15m"), chromedp.WaitVisible(chromedp.CSS("#failing")))
-	br.run("click failing trace", chromedp.Click(chromedp.CSS(`#failing a.trace-link`)), chromedp.WaitVisible(chromedp.CSS("#trace-id")))
+	// An alert from Alertmanager on the service, through the real webhook.
+	alert := fmt.Sprintf(`{"version":"4","status":"firing","receiver":"ui-test","alerts":[{"status":"firing",
+		"labels":{"alertname":"AgentErrors","severity":"page","service":"llm-gateway"},"annotations":{"summary":"<b>errors</b> in llm-gateway"},
+		"startsAt":%q,"fingerprint":"ui1"}]}`, t0.Format(time.RFC3339Nano))
+	res, err := http.Post(base+"/v1/alerts", "application/json", strings.NewReader(alert))
+	if err != nil || res.StatusCode/100 != 2 {
+		t.Fatalf("post alert: %v %v", err, res)
+	}
+	res.Body.Close()
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
+		br.run("open alerts", chromedp.Navigate(base+"/ui/alerts"), chromedp.WaitVisible(chromedp.CSS("h1")))
+		n := br.count("#alerts tr.alert")
+		return n == 1, fmt.Sprintf("%d alerts shown", n)
+	})
+	if got := br.text("#alerts tr.alert .name") + "/" + br.text("#alerts tr.alert .status"); got != "AgentErrors/firing" {
+		t.Errorf("alert row %q", got)
+	}
+	if n := br.count("#alerts a.trace-link, #alerts b"); n != 1 {
+		t.Errorf("alert row has %d trace links (or markup from data) want 1", n)
+	}
+	br.screenshot("ui-alerts")
+	br.noErrors("alerts")
+
+	// One click from the alert to the trace.
+	br.run("click alert's trace", chromedp.Click(chromedp.CSS(`#alerts a.trace-link`)), chromedp.WaitVisible(chromedp.CSS("#trace-id")))
 	if got := br.text("#trace-id"); got != tid {
 		t.Fatalf("trace page for %q want %q", got, tid)
 	}

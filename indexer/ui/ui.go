@@ -37,6 +37,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 type Lookup interface {
 	trace.Lookup
 	Search(ctx context.Context, q trace.SearchQuery) (*trace.SearchResult, error)
+	Alerts(ctx context.Context, since time.Time, limit int) ([]trace.Alert, error)
 }
 
 // Config are the explorer's settings.
@@ -64,7 +65,7 @@ type Handler struct {
 }
 
 // Pages are the page label values of agentobs_indexer_ui_requests_total.
-var Pages = []string{"search", "trace", "session", "login", "static", "other"}
+var Pages = []string{"search", "trace", "session", "alerts", "login", "static", "other"}
 
 // Outcomes are its outcome label values.
 var Outcomes = []string{"ok", "bad_request", "not_found", "unauthorized", "error"}
@@ -106,6 +107,7 @@ func New(cfg Config, l Lookup, reg prometheus.Registerer, log *slog.Logger) (*Ha
 	h.mux.Handle("GET /ui/{$}", h.auth(h.search))
 	h.mux.Handle("GET /ui/traces/{id}", h.auth(h.trace))
 	h.mux.Handle("GET /ui/sessions/{id}", h.auth(h.session))
+	h.mux.Handle("GET /ui/alerts", h.auth(h.alerts))
 	h.mux.Handle("/ui/", h.count("other", http.NotFoundHandler()))
 	return h, nil
 }
@@ -399,4 +401,38 @@ func decode(raw json.RawMessage) map[string]any {
 		return map[string]any{"_raw": string(raw)}
 	}
 	return m
+}
+
+// ---- Alerts ----
+
+// alertRow is an alert and the traces behind it: the trace it names, else
+// the error traces of its service since it started (from 5 minutes before).
+type alertRow struct {
+	trace.Alert
+	Traces []trace.Summary
+	Why    string
+}
+
+func (h *Handler) alerts(w http.ResponseWriter, r *http.Request) (string, error) {
+	as, err := h.l.Alerts(r.Context(), time.Now().Add(-24*time.Hour), 100)
+	if err != nil {
+		return "alerts", err
+	}
+	rows := make([]alertRow, 0, len(as))
+	for _, a := range as {
+		row := alertRow{Alert: a}
+		switch {
+		case a.Trace.ID != "":
+			row.Traces, row.Why = []trace.Summary{{TraceID: a.Trace.ID}}, "named by the alert"
+		case a.Service.Name != "":
+			since := parseTime(a.StartsAt).Add(-5 * time.Minute)
+			if row.Traces, err = h.l.List(r.Context(), trace.ListQuery{Service: a.Service.Name, Errors: true, Since: since, Limit: 5}); err != nil {
+				return "alerts", err
+			}
+			row.Why = "error traces of " + a.Service.Name + " since the alert started"
+		}
+		rows = append(rows, row)
+	}
+	h.render(w, "alerts.html", map[string]any{"Title": "Alerts", "Alerts": rows})
+	return "alerts", nil
 }
