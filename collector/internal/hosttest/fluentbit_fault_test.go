@@ -152,6 +152,9 @@ func TestFluentBitKillRestart(t *testing.T) {
 			appendLines(t, logPath, "k", i, i+1000, nil)
 		}
 	}()
+	// The writer uses t: if the test stops early (a failed wait below), it
+	// must not outlive the test.
+	defer func() { <-written }()
 	harness.Eventually(t, 60*time.Second, func() (bool, string) {
 		return len(harness.ConsumeAll(t, topic, 1, time.Second)) > 0, "nothing in Kafka yet"
 	})
