@@ -14,6 +14,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -187,9 +188,11 @@ traffic:
 	if err != nil {
 		return err
 	}
+	failingUI := ""
 	if v, terr := p.FailingTrace(dctx); terr == nil {
 		fmt.Printf("\none failing trace, as the indexer's trace lookup returns it (GET /v1/traces/%s):\n\n", v.ID)
 		trace.WriteTimeline(os.Stdout, v)
+		failingUI = "http://" + opt.IndexerAddr + "/ui/traces/" + url.PathEscape(v.ID)
 	} else {
 		fmt.Println("\nno failing trace to show:", terr)
 	}
@@ -212,6 +215,9 @@ look further (the local stack stays up until `+"`make stack-down`"+`):
   logs           %s/proc/*.log
   with Docker:   docker compose -f compose/docker-compose.yml up  → Grafana http://localhost:3000, Kibana http://localhost:5601
 `, runID, workDir)
+	if failingUI != "" {
+		fmt.Printf("\nthe failing trace in the trace explorer (while an indexer serves %s, e.g. bin/indexer run):\n  %s\n", opt.IndexerAddr, failingUI)
+	}
 	if rep.Lost() != 0 || rep.Duplicates() != 0 {
 		return fmt.Errorf("%d lost, %d duplicated", rep.Lost(), rep.Duplicates())
 	}
