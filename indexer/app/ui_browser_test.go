@@ -156,6 +156,7 @@ func TestExplorerInBrowser(t *testing.T) {
 		r.Fields["gen_ai.usage.input_tokens"] = 7
 		recs = append(recs, r)
 	}
+	recs = append(recs, rec(200, "", "planner", t0.Add(2*time.Second), record.LevelInfo)) // no trace: lowers coverage
 	e.produce(recs)
 	var sum struct {
 		Summary *struct {
@@ -172,13 +173,13 @@ func TestExplorerInBrowser(t *testing.T) {
 		return len(l.Traces) == 1, fmt.Sprintf("%d failing traces listed", len(l.Traces))
 	})
 	harness.Eventually(t, 30*time.Second, func() (bool, string) {
-		return e.count(nil) == 15, fmt.Sprintf("%d records indexed", e.count(nil))
+		return e.count(nil) == 16, fmt.Sprintf("%d records indexed", e.count(nil))
 	})
 
 	// Search: every record counted, the histogram drawn, the failing trace listed.
 	br.run("open search", chromedp.Navigate(base+"/ui/?range=15m"), chromedp.WaitVisible(chromedp.CSS("#histogram")))
-	if got := br.text("#total"); got != "15" {
-		t.Errorf("search total %q want 15", got)
+	if got := br.text("#total"); got != "16" {
+		t.Errorf("search total %q want 16", got)
 	}
 	if n := br.count("#histogram rect.all"); n < 10 {
 		t.Errorf("histogram has %d bars", n)
@@ -194,6 +195,25 @@ func TestExplorerInBrowser(t *testing.T) {
 	if got := br.text("#total"); got != "2" {
 		t.Errorf("level=error total %q want 2", got)
 	}
+
+	// Pipeline health: correlation coverage per service.
+	br.run("open health", chromedp.Navigate(base+"/ui/health"), chromedp.WaitVisible(chromedp.CSS("#coverage")))
+	cov := get(br, "coverage", chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("#coverage tr.cov")).map(r => Array.from(r.cells).map(c => c.textContent))`))
+	want := map[string]string{"planner": "8/1", "tool-runner": "4/0", "llm-gateway": "4/0"}
+	for _, row := range cov {
+		if want[row[0]] != row[1]+"/"+row[2] {
+			t.Errorf("coverage of %s: %s/%s want %s", row[0], row[1], row[2], want[row[0]])
+		}
+		delete(want, row[0])
+	}
+	if len(want) != 0 {
+		t.Errorf("coverage misses %v (rows %q)", want, cov)
+	}
+	if n := br.count("#coverage tr.cov.err"); n != 1 {
+		t.Errorf("%d services highlighted for missing trace ids want 1", n)
+	}
+	br.screenshot("ui-health")
+	br.noErrors("health")
 
 	// An alert from Alertmanager on the service, through the real webhook.
 	alert := fmt.Sprintf(`{"version":"4","status":"firing","receiver":"ui-test","alerts":[{"status":"firing",

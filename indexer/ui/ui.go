@@ -38,6 +38,7 @@ type Lookup interface {
 	trace.Lookup
 	Search(ctx context.Context, q trace.SearchQuery) (*trace.SearchResult, error)
 	Alerts(ctx context.Context, since time.Time, limit int) ([]trace.Alert, error)
+	Coverage(ctx context.Context, since time.Time) ([]trace.Coverage, error)
 }
 
 // Config are the explorer's settings.
@@ -65,7 +66,7 @@ type Handler struct {
 }
 
 // Pages are the page label values of agentobs_indexer_ui_requests_total.
-var Pages = []string{"search", "trace", "session", "alerts", "login", "static", "other"}
+var Pages = []string{"search", "trace", "session", "alerts", "health", "login", "static", "other"}
 
 // Outcomes are its outcome label values.
 var Outcomes = []string{"ok", "bad_request", "not_found", "unauthorized", "error"}
@@ -108,6 +109,7 @@ func New(cfg Config, l Lookup, reg prometheus.Registerer, log *slog.Logger) (*Ha
 	h.mux.Handle("GET /ui/traces/{id}", h.auth(h.trace))
 	h.mux.Handle("GET /ui/sessions/{id}", h.auth(h.session))
 	h.mux.Handle("GET /ui/alerts", h.auth(h.alerts))
+	h.mux.Handle("GET /ui/health", h.auth(h.health))
 	h.mux.Handle("/ui/", h.count("other", http.NotFoundHandler()))
 	return h, nil
 }
@@ -435,4 +437,26 @@ func (h *Handler) alerts(w http.ResponseWriter, r *http.Request) (string, error)
 	}
 	h.render(w, "alerts.html", map[string]any{"Title": "Alerts", "Alerts": rows})
 	return "alerts", nil
+}
+
+// ---- Pipeline health ----
+
+type coverageRow struct {
+	trace.Coverage
+	Pct string
+	Bad bool
+}
+
+func (h *Handler) health(w http.ResponseWriter, r *http.Request) (string, error) {
+	cov, err := h.l.Coverage(r.Context(), time.Now().Add(-time.Hour))
+	if err != nil {
+		return "health", err
+	}
+	rows := make([]coverageRow, 0, len(cov))
+	for _, c := range cov {
+		p := 100 * float64(c.Records-c.WithoutTrace) / float64(max(1, c.Records))
+		rows = append(rows, coverageRow{Coverage: c, Pct: strconv.FormatFloat(p, 'f', 1, 64) + "%", Bad: c.WithoutTrace > 0})
+	}
+	h.render(w, "health.html", map[string]any{"Title": "Pipeline health", "Coverage": rows})
+	return "health", nil
 }
