@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -323,4 +325,56 @@ func TestExplorerInBrowser(t *testing.T) {
 	br.mu.Lock()
 	br.errs = nil
 	br.mu.Unlock()
+}
+
+// With -http.token the explorer asks for it: a page without it redirects to
+// the login form, a wrong token is refused, the right one sets a cookie that
+// opens the pages; every answer carries the CSP.
+func TestExplorerToken(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.cfg
+	cfg.HTTPToken = "s3cret"
+	a, _ := e.start(cfg)
+	base := "http://" + a.Addr()
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := cl.Get(base + "/ui/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/ui/login?next=") {
+		t.Fatalf("no token: %s → %q, want a redirect to the login", res.Status, res.Header.Get("Location"))
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("CSP %q", csp)
+	}
+	for tok, want := range map[string]int{"wrong": http.StatusUnauthorized, "s3cret": http.StatusSeeOther} {
+		res, err := cl.PostForm(base+"/ui/login", url.Values{"token": {tok}, "next": {"/ui/alerts"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("login with %q: %s want %d", tok, res.Status, want)
+		}
+	}
+	res, err = cl.Get(base + "/ui/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("with the cookie: %s want 200", res.Status)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/ui/health", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("with the bearer token: %s want 200", res.Status)
+	}
 }
