@@ -38,8 +38,11 @@ func splitCRI(b []byte) (criLine, bool) {
 	if sp < 0 {
 		return criLine{}, false
 	}
-	ts, ok := parseTimeText(string(b[:sp]))
-	if !ok {
+	// The CRI log format stamps every line with an RFC 3339 time; a bare
+	// number or another layout means the line is not CRI (and FormatAuto's
+	// looksCRI agrees, so both formats decide alike).
+	ts, err := time.Parse(time.RFC3339Nano, string(b[:sp]))
+	if err != nil {
 		return criLine{}, false
 	}
 	// Still a CRI line when its time is out of range: the record then gets
