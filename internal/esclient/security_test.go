@@ -44,32 +44,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func randomSecret(prefix string) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return prefix + "-" + hex.EncodeToString(b[:])
-}
-
 func secureNode(t *testing.T) *secureES {
 	t.Helper()
 	return secure.Get(t, "private secured Elasticsearch", func() (*secureES, func(), error) {
-		dir, err := os.MkdirTemp("", "agentobs-esx-ca-")
+		ca, rmCA, err := harness.TempCA("agentobs esclient test CA")
 		if err != nil {
 			return nil, nil, err
 		}
-		ca, err := harness.GenerateCA(dir, "agentobs esx test CA")
-		if err != nil {
-			return nil, nil, err
-		}
-		s := &secureES{ca: ca, pass: randomSecret("espw")}
+		s := &secureES{ca: ca, pass: harness.RandomSecret("espw")}
 		start := time.Now()
 		s.srv, err = harness.LaunchES(harness.ESServerOptions{CA: ca, Users: map[string]string{"agentobs": s.pass}})
 		if err != nil {
-			os.RemoveAll(dir)
+			rmCA()
 			return nil, nil, err
 		}
 		fmt.Fprintf(os.Stderr, "private secured Elasticsearch at %s ready after %s\n", s.srv.URL(), time.Since(start).Round(time.Second))
-		return s, func() { s.srv.Close(); os.RemoveAll(dir) }, nil
+		return s, func() { s.srv.Close(); rmCA() }, nil
 	})
 }
 
@@ -165,7 +155,7 @@ func TestTLSVerificationRefusesUnknownCA(t *testing.T) {
 // A wrong password is a clear 401, and the error does not echo it.
 func TestWrongPassword(t *testing.T) {
 	s := secureNode(t)
-	wrong := randomSecret("wrong")
+	wrong := harness.RandomSecret("wrong")
 	err := ping(client(t, s.srv.Config("agentobs", wrong)))
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("ping with a wrong password = %v, want a 401 error", err)

@@ -2,10 +2,8 @@ package kafkaclient_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,31 +37,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func randomSecret(prefix string) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return prefix + "-" + hex.EncodeToString(b[:])
-}
-
 func secureKafka(t *testing.T) *secureBroker {
 	t.Helper()
 	return secure.Get(t, "private SASL_SSL Kafka", func() (*secureBroker, func(), error) {
-		dir, err := os.MkdirTemp("", "agentobs-kafkax-ca-")
+		ca, rmCA, err := harness.TempCA("agentobs kafkaclient test CA")
 		if err != nil {
 			return nil, nil, err
 		}
-		ca, err := harness.GenerateCA(dir, "agentobs kafkax test CA")
-		if err != nil {
-			return nil, nil, err
-		}
-		b := &secureBroker{ca: ca, scramPass: randomSecret("scram"), plainPass: randomSecret("plain")}
+		b := &secureBroker{ca: ca, scramPass: harness.RandomSecret("scram"), plainPass: harness.RandomSecret("plain")}
 		b.srv, err = harness.LaunchKafka(harness.KafkaServerOptions{SASLSSL: true, CA: ca,
 			ScramUsers: map[string]string{"alice": b.scramPass}, PlainUsers: map[string]string{"bob": b.plainPass}})
 		if err != nil {
-			os.RemoveAll(dir)
+			rmCA()
 			return nil, nil, err
 		}
-		return b, func() { b.srv.Close(); os.RemoveAll(dir) }, nil
+		return b, func() { b.srv.Close(); rmCA() }, nil
 	})
 }
 
@@ -72,7 +60,7 @@ func (b *secureBroker) conn(mech, user, pass string) kafkaclient.Config {
 	c := kafkaclient.DefaultConfig()
 	c.Brokers = []string{b.srv.Addr()}
 	c.ClientID = "agentobs-itest"
-	c.DialTimeout = 5 * time.Second
+	c.DialTimeout = 20 * time.Second // the first SASL_SSL handshakes of a JVM still warming up take seconds on two busy cores
 	c.TLS = kafkaclient.TLSConfig{Enabled: true, CAFile: b.ca.CAFile}
 	c.SASL = kafkaclient.SASLConfig{Mechanism: mech, Username: user, Password: config.Secret(pass)}
 	return c
@@ -156,7 +144,7 @@ func TestSASLWrongPassword(t *testing.T) {
 	for _, mech := range []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"} {
 		t.Run(mech, func(t *testing.T) {
 			user := map[bool]string{true: "bob", false: "alice"}[mech == "PLAIN"]
-			wrong := randomSecret("wrong")
+			wrong := harness.RandomSecret("wrong")
 			conn := b.conn(mech, user, wrong)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -168,4 +169,28 @@ func pemBlock(typ string, der []byte) []byte {
 func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	return n
+}
+
+// TempCA creates a CA in a fresh temporary directory, for servers shared by
+// a whole package (harness.Shared), which outlive any one test; cleanup
+// removes the directory.
+func TempCA(commonName string) (ca *CA, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "agentobs-ca-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("temp dir for CA: %w", err)
+	}
+	ca, err = GenerateCA(dir, commonName)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return ca, func() { os.RemoveAll(dir) }, nil
+}
+
+// RandomSecret returns prefix and 10 random bytes in hex: a password or token
+// that no log line, metric or error may contain (the leak tests grep for it).
+func RandomSecret(prefix string) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return "s3cr3t-" + prefix + "-" + hex.EncodeToString(b[:])
 }

@@ -9,10 +9,8 @@ package security
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -85,12 +83,6 @@ func binary(t *testing.T, pkg string) string {
 	return b.path
 }
 
-func secret(prefix string) string {
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	return "s3cr3t-" + prefix + "-" + hex.EncodeToString(b[:])
-}
-
 // leaks lists which secrets (or their base64 forms, as a basic-auth or
 // API-key header would carry them) occur in out.
 func leaks(out string, secrets map[string]string) []string {
@@ -127,7 +119,7 @@ func writeFile(t *testing.T, name, content string) string {
 // from an env var, a flag or a YAML file, shows masked. A configuration
 // error message does not repeat a secret either.
 func TestCheckMasksSecrets(t *testing.T) {
-	kafkaPw, esPw, esKey, token := secret("kafka"), secret("es"), secret("apikey"), secret("token")
+	kafkaPw, esPw, esKey, token := harness.RandomSecret("kafka"), harness.RandomSecret("es"), harness.RandomSecret("apikey"), harness.RandomSecret("token")
 	secrets := map[string]string{"kafka password": kafkaPw, "es password": esPw, "es api key": esKey, "http token": token}
 	yaml := writeFile(t, "config.yaml", fmt.Sprintf("kafka:\n  sasl:\n    mechanism: SCRAM-SHA-512\n    username: alice\n    password: %s\nhttp:\n  token: %s\n", kafkaPw, token))
 	cases := []struct {
@@ -283,21 +275,17 @@ func (c *component) served() string {
 func secureKafka(t *testing.T) *secureBroker {
 	t.Helper()
 	return broker.Get(t, "private SASL_SSL Kafka", func() (*secureBroker, func(), error) {
-		dir, err := os.MkdirTemp("", "agentobs-security-ca-")
+		ca, rmCA, err := harness.TempCA("agentobs security test CA")
 		if err != nil {
 			return nil, nil, err
 		}
-		ca, err := harness.GenerateCA(dir, "agentobs security test CA")
-		if err != nil {
-			return nil, nil, err
-		}
-		b := &secureBroker{ca: ca, pass: secret("scram")}
+		b := &secureBroker{ca: ca, pass: harness.RandomSecret("scram")}
 		b.srv, err = harness.LaunchKafka(harness.KafkaServerOptions{SASLSSL: true, CA: ca, ScramUsers: map[string]string{"alice": b.pass}})
 		if err != nil {
-			os.RemoveAll(dir)
+			rmCA()
 			return nil, nil, err
 		}
-		return b, func() { b.srv.Close(); os.RemoveAll(dir) }, nil
+		return b, func() { b.srv.Close(); rmCA() }, nil
 	})
 }
 
@@ -311,7 +299,7 @@ func (b *secureBroker) kafkaArgs(topic string) []string {
 // in neither case do its logs, errors or endpoints show a secret.
 func TestShipperDoesNotLeakSecrets(t *testing.T) {
 	b := secureKafka(t)
-	token := secret("token")
+	token := harness.RandomSecret("token")
 	t.Run("right password", func(t *testing.T) {
 		topic := harness.Name(t, "leak")
 		secrets := map[string]string{"kafka password": b.pass, "http token": token}
@@ -338,7 +326,7 @@ func TestShipperDoesNotLeakSecrets(t *testing.T) {
 		assertNoLeak(t, "shipper endpoints", served, secrets)
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		wrong := secret("wrong")
+		wrong := harness.RandomSecret("wrong")
 		secrets := map[string]string{"wrong password": wrong, "right password": b.pass, "http token": token}
 		args := append(b.kafkaArgs(harness.Name(t, "leak")), "-stdin", "-service", "leak-test", "-shutdown-timeout", "3s")
 		c := start(t, "shipper", args, []string{"SHIPPER_KAFKA_SASL_PASSWORD=" + wrong, "SHIPPER_HTTP_TOKEN=" + token})
@@ -418,7 +406,7 @@ func esEndpoint(t *testing.T, ca *harness.CA, pass string) string {
 // right ones, or its API token, in its logs, errors or endpoints.
 func TestIndexerDoesNotLeakSecrets(t *testing.T) {
 	b := secureKafka(t)
-	esPass, wrongES, wrongKafka, token := secret("es"), secret("eswrong"), secret("kafkawrong"), secret("token")
+	esPass, wrongES, wrongKafka, token := harness.RandomSecret("es"), harness.RandomSecret("eswrong"), harness.RandomSecret("kafkawrong"), harness.RandomSecret("token")
 	secrets := map[string]string{"es password": esPass, "wrong es password": wrongES, "kafka password": b.pass,
 		"wrong kafka password": wrongKafka, "http token": token}
 	es := esEndpoint(t, b.ca, esPass)
