@@ -109,7 +109,8 @@ func New(cfg Config, set Settings) (*App, error) {
 	a.auditM = audit.NewMetrics(set.Registry)
 	a.server.Handle("GET /v1/audit", trace.Auth(token, a.auditor.Handler(cfg.Audit)))
 	if cfg.UI.Enabled {
-		h, err := ui.New(ui.Config{Token: token, KibanaURL: cfg.UI.KibanaURL, GrafanaURL: cfg.UI.GrafanaURL}, a.store, set.Registry, set.Logger.With("component", "ui"))
+		h, err := ui.New(ui.Config{Token: token, KibanaURL: cfg.UI.KibanaURL, GrafanaURL: cfg.UI.GrafanaURL,
+			PrometheusURL: cfg.UI.PrometheusURL}, a.store, pipelineState{a}, set.Registry, set.Logger.With("component", "ui"))
 		if err != nil {
 			return nil, err
 		}

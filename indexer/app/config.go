@@ -177,6 +177,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.UI.Enabled, "ui.enabled", c.UI.Enabled, "serve the trace explorer at /ui/ on http.addr")
 	fs.StringVar(&c.UI.KibanaURL, "ui.kibana-url", c.UI.KibanaURL, "Kibana base URL for the explorer's \"open in Kibana\" links (empty: none)")
 	fs.StringVar(&c.UI.GrafanaURL, "ui.grafana-url", c.UI.GrafanaURL, "Grafana base URL for the explorer's \"open in Grafana\" links (empty: none)")
+	fs.StringVar(&c.UI.PrometheusURL, "ui.prometheus-url", c.UI.PrometheusURL, "Prometheus base URL the Alerts page asks for exemplar trace ids of an alert's expression (/api/v1/query_exemplars; empty: the error traces of the alert's service instead)")
 	fs.StringVar(&c.LogLevel, "log.level", c.LogLevel, "log level: debug, info, warn, error")
 }
 
@@ -292,4 +293,8 @@ type UIConfig struct {
 	// KibanaURL and GrafanaURL add "open in" links to trace pages.
 	KibanaURL  string `yaml:"kibana_url"`
 	GrafanaURL string `yaml:"grafana_url"`
+	// PrometheusURL is asked for the exemplar trace ids of an alert's
+	// expression on the Alerts page. Default "" (no exemplars: the error
+	// traces of the alert's service instead).
+	PrometheusURL string `yaml:"prometheus_url"`
 }

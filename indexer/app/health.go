@@ -105,6 +105,7 @@ type consumerState struct {
 	covered    int
 	uncovered  time.Time // since when partitions have had no member
 	lag        map[int]int64
+	lagSeconds map[int]float64 // this member's partitions: how far behind
 	committed  map[int]int64
 	moved      map[int]time.Time // committed offset last moved, or the partition had no lag
 	rejoined   time.Time
@@ -354,6 +355,7 @@ func (h *monitor) pollOnce(ctx context.Context) error {
 	h.m.TopicPartitions.Set(float64(parts))
 	h.m.AssignedPartitions.Set(float64(len(mine)))
 	stall := time.Duration(0)
+	lagSecs := map[int]float64{}
 	for _, p := range prevMine {
 		if !slices.Contains(mine, p) {
 			h.m.LagRecords.DeleteLabelValues(partitionLabel(p))
@@ -375,7 +377,9 @@ func (h *monitor) pollOnce(ctx context.Context) error {
 			}
 		}
 		h.m.LagSeconds.WithLabelValues(partitionLabel(p)).Set(secs)
+		lagSecs[p] = secs
 	}
+	st.lagSeconds = lagSecs
 	h.m.StallSeconds.Set(stall.Seconds())
 
 	if !st.uncovered.IsZero() && now.Sub(st.uncovered) >= h.cfg.Health.RejoinAfter && now.Sub(st.rejoined) >= h.cfg.Health.RejoinAfter && h.rejoin != nil {

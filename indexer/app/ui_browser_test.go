@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -13,9 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
+	"github.com/agentobs/agentobs/test/rig"
 	"github.com/chromedp/chromedp"
+	"github.com/segmentio/kafka-go"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
 // browser is a headless Chromium for one test, collecting console errors
@@ -89,6 +97,12 @@ func (b *browser) text(sel string) string {
 	return strings.TrimSpace(get(b, "text of "+sel, chromedp.TextContent(chromedp.CSS(sel))))
 }
 
+// textOr is the text of sel, or "" when nothing matches.
+func (b *browser) textOr(sel string) string {
+	b.t.Helper()
+	return strings.TrimSpace(get(b, "text of "+sel, chromedp.Evaluate[string](fmt.Sprintf("(document.querySelector(%q) || {}).textContent || ''", sel))))
+}
+
 func (b *browser) count(sel string) int {
 	b.t.Helper()
 	return get(b, "count "+sel, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", sel)))
@@ -122,8 +136,19 @@ func (b *browser) noErrors(page string) {
 func TestExplorerInBrowser(t *testing.T) {
 	e := newEnv(t, 2)
 	br := newBrowser(t)
+	e.cfg.SpansTopic = harness.Topic(t, 1)
+	e.cfg.Audit.Interval, e.cfg.Audit.Grace = 10*time.Second, 20*time.Second // the health page shows the last audit
+	e.cfg.UI.PrometheusURL = harness.PrometheusURL()
+	harness.RequireHTTP(t, "Prometheus", strings.TrimPrefix(harness.PrometheusURL(), "http://"))
 	a, _ := e.start(e.cfg)
 	base := "http://" + a.Addr()
+	// The local Prometheus scrapes this indexer (its exemplars feed the Alerts page).
+	job := harness.Name(t, "job")
+	unregister, err := rig.RegisterTargets(harness.StackDir(), job, job, a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unregister)
 
 	tid, other := traceID(31), traceID(32)
 	session := "sess-ui-" + harness.Name(t, "s")[3:12]
@@ -137,6 +162,8 @@ func TestExplorerInBrowser(t *testing.T) {
 		}
 		r := rec(i, tid, services[i%3], t0.Add(time.Duration(i)*40*time.Millisecond), lvl)
 		r.Fields["session.id"] = session
+		// One producer with seq 7 lost on the way: the audit on the health page finds it.
+		r.Fields[record.FieldProducerID], r.Fields[record.FieldProducerSeq] = "ui-test-producer", i+1+i/6
 		if services[i%3] == "llm-gateway" {
 			r.Fields["gen_ai.usage.input_tokens"] = 100
 			r.Fields["gen_ai.usage.output_tokens"] = 10
@@ -160,6 +187,9 @@ func TestExplorerInBrowser(t *testing.T) {
 	}
 	recs = append(recs, rec(200, "", "planner", t0.Add(2*time.Second), record.LevelInfo)) // no trace: lowers coverage
 	e.produce(recs)
+	e.produceRaw(uiSpans(e.cfg.SpansTopic, tid, t0, services))
+	// Two records that can never be indexed: dead letters on the health page.
+	e.produceRaw([]kafka.Message{{Topic: e.topic, Value: []byte("not json <b>at all</b>")}, {Topic: e.topic, Value: []byte(`{"message":`)}})
 	var sum struct {
 		Summary *struct {
 			RecordCount int `json:"record_count"`
@@ -168,6 +198,15 @@ func TestExplorerInBrowser(t *testing.T) {
 	harness.Eventually(t, 60*time.Second, func() (bool, string) {
 		code := e.get(a, "/v1/traces/"+tid, &sum)
 		return code == 200 && sum.Summary != nil && sum.Summary.RecordCount == 12, fmt.Sprintf("status %d %+v", code, sum.Summary)
+	})
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		var v struct {
+			Spans *struct {
+				SpanCount int `json:"span_count"`
+			} `json:"spans"`
+		}
+		code := e.get(a, "/v1/traces/"+tid, &v)
+		return code == 200 && v.Spans != nil && v.Spans.SpanCount == 12, fmt.Sprintf("status %d spans %+v", code, v.Spans)
 	})
 	harness.Eventually(t, 30*time.Second, func() (bool, string) {
 		var l struct{ Traces []any }
@@ -198,29 +237,20 @@ func TestExplorerInBrowser(t *testing.T) {
 		t.Errorf("level=error total %q want 2", got)
 	}
 
-	// Pipeline health: correlation coverage per service.
-	br.run("open health", chromedp.Navigate(base+"/ui/health"), chromedp.WaitVisible(chromedp.CSS("#coverage")))
-	cov := get(br, "coverage", chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("#coverage tr.cov")).map(r => Array.from(r.cells).map(c => c.textContent))`))
-	want := map[string]string{"planner": "8/1", "tool-runner": "4/0", "llm-gateway": "4/0"}
-	for _, row := range cov {
-		if want[row[0]] != row[1]+"/"+row[2] {
-			t.Errorf("coverage of %s: %s/%s want %s", row[0], row[1], row[2], want[row[0]])
-		}
-		delete(want, row[0])
-	}
-	if len(want) != 0 {
-		t.Errorf("coverage misses %v (rows %q)", want, cov)
-	}
-	if n := br.count("#coverage tr.cov.err"); n != 1 {
-		t.Errorf("%d services highlighted for missing trace ids want 1", n)
-	}
-	br.screenshot("ui-health")
-	br.noErrors("health")
-
-	// An alert from Alertmanager on the service, through the real webhook.
+	// Two alerts from Alertmanager through the real webhook: one whose rule
+	// expression selects this indexer's end-to-end latency histogram (its
+	// exemplars, scraped by the local Prometheus, name the traces), one
+	// without an expression (the error traces of its service).
+	expr := fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (rate(agentobs_indexer_e2e_latency_seconds_bucket{job=%q}[1m]))) > 1`, job)
+	harness.Eventually(t, 90*time.Second, func() (bool, string) {
+		n, err := promExemplars(expr)
+		return n > 0, fmt.Sprintf("exemplars in Prometheus for the test indexer: %d %v", n, err)
+	})
 	alert := fmt.Sprintf(`{"version":"4","status":"firing","receiver":"ui-test","alerts":[{"status":"firing",
 		"labels":{"alertname":"AgentErrors","severity":"page","service":"llm-gateway"},"annotations":{"summary":"<b>errors</b> in llm-gateway"},
-		"startsAt":%q,"fingerprint":"ui1"}]}`, t0.Format(time.RFC3339Nano))
+		"startsAt":%q,"fingerprint":"ui1"},{"status":"firing","labels":{"alertname":"IngestSlow","severity":"ticket","service":"indexer"},
+		"annotations":{"summary":"slow ingest"},"startsAt":%q,"generatorURL":%q,"fingerprint":"ui2"}]}`, t0.Format(time.RFC3339Nano),
+		t0.Format(time.RFC3339Nano), harness.PrometheusURL()+"/graph?g0.expr="+url.QueryEscape(expr)+"&g0.tab=1")
 	res, err := http.Post(base+"/v1/alerts", "application/json", strings.NewReader(alert))
 	if err != nil || res.StatusCode/100 != 2 {
 		t.Fatalf("post alert: %v %v", err, res)
@@ -229,19 +259,39 @@ func TestExplorerInBrowser(t *testing.T) {
 	harness.Eventually(t, 30*time.Second, func() (bool, string) {
 		br.run("open alerts", chromedp.Navigate(base+"/ui/alerts"), chromedp.WaitVisible(chromedp.CSS("h1")))
 		n := br.count("#alerts tr.alert")
-		return n == 1, fmt.Sprintf("%d alerts shown", n)
+		return n == 2, fmt.Sprintf("%d alerts shown", n)
 	})
-	if got := br.text("#alerts tr.alert .name") + "/" + br.text("#alerts tr.alert .status"); got != "AgentErrors/firing" {
+	const agentErrors, ingestSlow = `#alerts tr[data-alert="AgentErrors"]`, `#alerts tr[data-alert="IngestSlow"]`
+	if got := br.text(agentErrors+" .name") + "/" + br.text(agentErrors+" .status"); got != "AgentErrors/firing" {
 		t.Errorf("alert row %q", got)
 	}
-	if n := br.count("#alerts a.trace-link, #alerts b"); n != 1 {
+	if n := br.count(agentErrors + " a.trace-link, #alerts b"); n != 1 {
 		t.Errorf("alert row has %d trace links (or markup from data) want 1", n)
+	}
+	if n := br.count(agentErrors + " td.exemplars"); n != 0 {
+		t.Errorf("an alert without an expression shows exemplars")
+	}
+	exemplars := get(br, "exemplar links", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('`+ingestSlow+` td.exemplars a.trace-link')).map(a => a.textContent)`))
+	if len(exemplars) == 0 {
+		t.Errorf("no exemplar trace links on the alert with an expression: %s", br.text(ingestSlow))
+	}
+	for _, id := range exemplars {
+		if id != tid && id != other {
+			t.Errorf("exemplar trace %q is none of this test's traces", id)
+		}
 	}
 	br.screenshot("ui-alerts")
 	br.noErrors("alerts")
+	if len(exemplars) > 0 {
+		br.run("click exemplar", chromedp.Click(chromedp.CSS(ingestSlow+" td.exemplars a.trace-link")), chromedp.WaitVisible(chromedp.CSS("#trace-id")))
+		if got := br.text("#trace-id"); got != exemplars[0] {
+			t.Errorf("exemplar link opened trace %q want %q", got, exemplars[0])
+		}
+		br.run("back to alerts", chromedp.Navigate(base+"/ui/alerts"), chromedp.WaitVisible(chromedp.CSS("#alerts")))
+	}
 
 	// One click from the alert to the trace.
-	br.run("click alert's trace", chromedp.Click(chromedp.CSS(`#alerts a.trace-link`)), chromedp.WaitVisible(chromedp.CSS("#trace-id")))
+	br.run("click alert's trace", chromedp.Click(chromedp.CSS(agentErrors+" a.trace-link")), chromedp.WaitVisible(chromedp.CSS("#trace-id")))
 	if got := br.text("#trace-id"); got != tid {
 		t.Fatalf("trace page for %q want %q", got, tid)
 	}
@@ -270,7 +320,7 @@ func TestExplorerInBrowser(t *testing.T) {
 	if pwned {
 		t.Error("a script from a record ran")
 	}
-	if n := br.count("#records script, #records img, #records iframe, #records b"); n != 0 {
+	if n := br.count("section.trace script, section.trace img, section.trace iframe, section.trace b"); n != 0 {
 		t.Errorf("%d elements from record data in the page", n)
 	}
 	hostile := br.text("#r3 .msg")
@@ -286,6 +336,9 @@ func TestExplorerInBrowser(t *testing.T) {
 	}
 	br.noErrors("trace")
 
+	checkWaterfall(t, br, tid)
+	br.noErrors("waterfall")
+
 	// First error: the jump opens the first error record (seq 5).
 	br.run("jump to first error", chromedp.Click(chromedp.CSS("#jump-error")), chromedp.WaitVisible(chromedp.CSS("li.first-error.selected table.fields")))
 	if id := br.text("li.first-error .svc"); id != services[5%3] {
@@ -299,6 +352,13 @@ func TestExplorerInBrowser(t *testing.T) {
 	if full != len(recs[7].Message) {
 		t.Errorf("show all gives %d bytes want %d", full, len(recs[7].Message))
 	}
+
+	// A trace without spans keeps the timeline across services.
+	br.run("open logs-only trace", chromedp.Navigate(base+"/ui/traces/"+other), chromedp.WaitVisible(chromedp.CSS("#trace-id")))
+	if n, w := br.count("li.rec"), br.count("#waterfall"); n != 3 || w != 0 {
+		t.Errorf("logs-only trace: %d records, %d waterfalls want 3, 0", n, w)
+	}
+	br.noErrors("logs-only trace")
 
 	// Log line → session.
 	br.run("open record", chromedp.Navigate(base+"/ui/traces/"+tid+"#r5"), chromedp.WaitVisible(chromedp.CSS("#r5 a.to-session")))
@@ -314,6 +374,49 @@ func TestExplorerInBrowser(t *testing.T) {
 	br.screenshot("ui-session")
 	br.noErrors("session")
 
+	// Pipeline health: lag per partition, dead letters by reason with the
+	// newest, the periodic audit's last result, coverage per service.
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		br.run("open health", chromedp.Navigate(base+"/ui/health"), chromedp.WaitVisible(chromedp.CSS("#coverage")))
+		lag, indexed := br.textOr("#lag-total"), br.textOr("#audit-indexed")
+		return lag == "0" && indexed == "12", fmt.Sprintf("lag %q, audit indexed %q", lag, indexed)
+	})
+	if n := br.count("#lag tr.part"); n != 2 {
+		t.Errorf("lag rows %d want 2 (partitions)", n)
+	}
+	if got := br.text("#dlq-total"); got != "2" {
+		t.Errorf("dead letters %q want 2", got)
+	}
+	reasons := get(br, "reasons", chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("#dlq-reasons tr.reason")).map(r => Array.from(r.cells).map(c => c.textContent))`))
+	if len(reasons) != 1 || reasons[0][0] != "invalid_json" || reasons[0][1] != "2" {
+		t.Errorf("dead letters by reason %q want [[invalid_json 2]]", reasons)
+	}
+	if n, m := br.count("#dlq-newest tr.dead"), br.count("#dlq-newest b"); n != 2 || m != 0 {
+		t.Errorf("newest dead letters: %d rows want 2, %d elements from data want 0", n, m)
+	}
+	if got := br.text("#audit-producers") + "/" + br.text("#audit-indexed") + "/" + br.text("#audit-missing"); got != "1/12/1" {
+		t.Errorf("audit producers/indexed/missing %s want 1/12/1", got)
+	}
+	if got := br.text("#audit-missing-producers td.missing"); got != "1" {
+		t.Errorf("producer with a missing record: %q", got)
+	}
+	cov := get(br, "coverage", chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("#coverage tr.cov")).map(r => Array.from(r.cells).map(c => c.textContent))`))
+	want := map[string]string{"planner": "8/1", "tool-runner": "4/0", "llm-gateway": "4/0"}
+	for _, row := range cov {
+		if want[row[0]] != row[1]+"/"+row[2] {
+			t.Errorf("coverage of %s: %s/%s want %s", row[0], row[1], row[2], want[row[0]])
+		}
+		delete(want, row[0])
+	}
+	if len(want) != 0 {
+		t.Errorf("coverage misses %v (rows %q)", want, cov)
+	}
+	if n := br.count("#coverage tr.cov.err"); n != 1 {
+		t.Errorf("%d services highlighted for missing trace ids want 1", n)
+	}
+	br.screenshot("ui-health")
+	br.noErrors("health")
+
 	// Unknown ids and bad input are pages with a status, not crashes.
 	for path, want := range map[string]string{"/ui/traces/" + traceID(999): "404", "/ui/?range=banana": "400"} {
 		br.run("open "+path, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("#error-message")))
@@ -325,6 +428,151 @@ func TestExplorerInBrowser(t *testing.T) {
 	br.mu.Lock()
 	br.errs = nil
 	br.mu.Unlock()
+}
+
+// promExemplars counts the exemplars the local Prometheus holds for expr
+// over the last 10 minutes.
+func promExemplars(expr string) (int, error) {
+	q := url.Values{"query": {expr}, "start": {fmt.Sprint(time.Now().Add(-10 * time.Minute).Unix())}, "end": {fmt.Sprint(time.Now().Unix())}}
+	res, err := http.Get(harness.PrometheusURL() + "/api/v1/query_exemplars?" + q.Encode())
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	var out struct {
+		Data []struct {
+			Exemplars []any `json:"exemplars"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range out.Data {
+		n += len(d.Exemplars)
+	}
+	return n, nil
+}
+
+// uiSpans are the OTLP spans of the browser test's trace, through the same
+// conversion as the shipper's OTLP receiver. Span k (1..11) is the span of
+// record k-1; span 1 is the root; 13 has no record; record 11 names span 12,
+// which is never stored (an unplaced record). The tree, depth first:
+//
+//	1 ─ 2 ─ 3
+//	  ─ 4 ─ 13
+//	      ─ 5 ─ 6 (error)
+//	  ─ 7 ─ 8 ─ 9
+//	  ─ 10 (error) ─ 11        critical path: 1, 10, 11 (10 ends last of 1's children)
+func uiSpans(topic, tid string, t0 time.Time, services []string) []kafka.Message {
+	tb, _ := hex.DecodeString(tid)
+	id := func(k int) []byte { b, _ := hex.DecodeString(fmt.Sprintf("%016x", k)); return b }
+	parent := func(k int) int {
+		switch {
+		case k == 1:
+			return 0
+		case k == 13:
+			return 4
+		case (k-1)%3 == 0 || k == 2:
+			return 1
+		}
+		return k - 1
+	}
+	var out []kafka.Message
+	for _, k := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13} {
+		start, end := t0.Add(time.Duration(k-1)*40*time.Millisecond-2*time.Millisecond), time.Duration(20*time.Millisecond)
+		svc, name := services[(k-1)%3], fmt.Sprintf("step-%d", k)
+		switch k {
+		case 1:
+			start, end, name = t0.Add(-5*time.Millisecond), 605*time.Millisecond, "agent.loop"
+		case 13:
+			start, end, svc, name = t0.Add(130*time.Millisecond), 420*time.Millisecond, "llm-gateway", "llm.call"
+		}
+		sp := &tracepb.Span{TraceId: tb, SpanId: id(k), Name: name, Kind: tracepb.Span_SPAN_KIND_INTERNAL,
+			StartTimeUnixNano: uint64(start.UnixNano()), EndTimeUnixNano: uint64(start.Add(end).UnixNano())}
+		if p := parent(k); p > 0 {
+			sp.ParentSpanId = id(p)
+		}
+		if k == 6 || k == 10 {
+			sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: "tool failed"}
+		}
+		res := &resourcepb.Resource{Attributes: []*commonpb.KeyValue{{Key: "service.name",
+			Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: svc}}}}}
+		r := &record.Record{}
+		if err := record.FromOTLPSpan(res, nil, sp, "unknown", r); err != nil {
+			panic(err)
+		}
+		r.EventID = publish.SpanEventID(r.TraceID, r.SpanID)
+		out = append(out, publish.RecordMessage(topic, r, r.AppendJSON(nil)))
+	}
+	return out
+}
+
+// checkWaterfall asserts the span waterfall of uiSpans' trace: order and
+// nesting, error and critical-path highlights, each record under its span,
+// the unplaced record, and a click on a span opening its fields.
+func checkWaterfall(t *testing.T, br *browser, tid string) {
+	t.Helper()
+	sid := func(k int) string { return fmt.Sprintf("%016x", k) }
+	type spanView struct {
+		ID, Class string
+		Records   []string
+	}
+	spans := get(br, "spans", chromedp.Evaluate[[]spanView](`Array.from(document.querySelectorAll("#waterfall li.span")).map(s => ({
+		ID: s.dataset.span, Class: s.className,
+		Records: Array.from(s.querySelectorAll("li.rec table.fields tr")).filter(r => r.cells[0].textContent === "seq").map(r => r.cells[1].textContent)}))`))
+	want := []struct {
+		k, depth  int
+		records   string
+		err, crit bool
+	}{{1, 0, "0", false, true}, {2, 1, "1", false, false}, {3, 2, "2", false, false}, {4, 1, "3", false, false},
+		{13, 2, "", false, false}, {5, 2, "4", false, false}, {6, 3, "5", true, false}, {7, 1, "6", false, false},
+		{8, 2, "7", false, false}, {9, 3, "8", false, false}, {10, 1, "9", true, true}, {11, 2, "10", false, true}}
+	if len(spans) != len(want) {
+		t.Fatalf("waterfall has %d spans want %d: %+v", len(spans), len(want), spans)
+	}
+	for i, w := range want {
+		s := spans[i]
+		cls := " " + s.Class + " "
+		if s.ID != sid(w.k) || !strings.Contains(cls, fmt.Sprintf(" d-%d ", w.depth)) || strings.Contains(cls, " err ") != w.err ||
+			strings.Contains(cls, " crit ") != w.crit || strings.Join(s.Records, ",") != w.records {
+			t.Errorf("span %d: %+v want span %s depth %d records %q error %v critical %v", i, s, sid(w.k), w.depth, w.records, w.err, w.crit)
+		}
+	}
+	if got := br.text("#span-count") + "/" + br.text("#span-errors") + "/" + br.text("#critical-count"); got != "12/2/3" {
+		t.Errorf("waterfall header spans/errors/critical %s want 12/2/3", got)
+	}
+	if n := br.count("li.rec"); n != 12 {
+		t.Errorf("%d records on the waterfall page want 12 (11 under spans, 1 unplaced)", n)
+	}
+	if n := br.count("#waterfall li.rec"); n != 11 {
+		t.Errorf("%d records under spans want 11", n)
+	}
+	// Bars: the root spans the whole axis, every bar is on it, services coloured.
+	bars := get(br, "bars", chromedp.Evaluate[[][]float64](`Array.from(document.querySelectorAll("#waterfall .sbar rect.bar")).map(r => [r.x.baseVal.value, r.width.baseVal.value])`))
+	if len(bars) != 12 || bars[0][0] > 1 || bars[0][1] < 990 {
+		t.Errorf("bars %v: want 12, the root from 0 across the axis", bars)
+	}
+	for i, b := range bars {
+		if b[0] < 0 || b[0]+b[1] > 1000.5 || b[1] < 2 {
+			t.Errorf("bar %d off the axis: %v", i, b)
+		}
+	}
+	if fill := get(br, "error fill", chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#s-`+sid(6)+` rect.bar")).fill`)); fill != "rgb(221, 51, 51)" {
+		t.Errorf("error span bar fill %q want red", fill)
+	}
+	if n := br.count("#s-" + sid(6) + " .span-fields"); n != 1 || get(br, "closed", chromedp.Evaluate[bool](`document.querySelector("#s-`+sid(6)+` > details").open`)) {
+		t.Fatalf("span 6's fields should exist and start closed")
+	}
+	// Click a span: its fields open.
+	br.run("click span", chromedp.Click(chromedp.CSS("#s-"+sid(6)+" > details > summary")), chromedp.WaitVisible(chromedp.CSS("#s-"+sid(6)+" .span-fields")))
+	fields := get(br, "span fields", chromedp.Evaluate[map[string]string](`Object.fromEntries(Array.from(document.querySelectorAll("#s-`+sid(6)+` .span-fields tr")).map(r => [r.cells[0].textContent, r.cells[1].textContent]))`))
+	if fields["span.id"] != sid(6) || fields["parent.id"] != sid(5) || fields["span.status.code"] != "error" ||
+		fields["span.status.message"] != "tool failed" || fields["service.name"] != "llm-gateway" || fields["log records"] != "1" || fields["duration"] != "20.0ms" {
+		t.Errorf("span 6 fields: %v", fields)
+	}
+	br.screenshot("ui-waterfall")
+	_ = tid
 }
 
 // With -http.token the explorer asks for it: a page without it redirects to

@@ -26,6 +26,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentobs/agentobs/internal/record"
@@ -124,6 +125,9 @@ type Auditor struct {
 	index string
 	dlq   DeadLetters
 	marks Marks
+
+	mu   sync.Mutex
+	last *Last // the periodic audit's last run
 }
 
 // New builds an auditor; index is the log alias (or pattern) searched.

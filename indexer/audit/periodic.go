@@ -65,11 +65,13 @@ func (a *Auditor) Loop(ctx context.Context, cfg Config, m *Metrics, log *slog.Lo
 			if ctx.Err() != nil {
 				return
 			}
+			a.setLast(Last{At: start, Err: err})
 			m.Runs.WithLabelValues("error").Inc()
 			log.Warn("loss audit failed", "err", err)
 			continue
 		}
 		m.Runs.WithLabelValues("ok").Inc()
+		a.setLast(Last{At: start, Report: r})
 		m.Missing.Set(float64(r.Missing))
 		m.Producers.Set(float64(len(r.Producers)))
 		if r.Missing > 0 {
@@ -77,6 +79,31 @@ func (a *Auditor) Loop(ctx context.Context, cfg Config, m *Metrics, log *slog.Lo
 				"worst_producer", r.Producers[0].ID, "worst_missing", r.Producers[0].Missing)
 		}
 	}
+}
+
+// Last is the periodic audit's last run: its report, or why it failed.
+type Last struct {
+	At     time.Time
+	Report Report
+	Err    error
+}
+
+func (a *Auditor) setLast(l Last) {
+	a.mu.Lock()
+	a.last = &l
+	a.mu.Unlock()
+}
+
+// LastRun is the periodic audit's last run (nil: none yet), for the
+// explorer's health page.
+func (a *Auditor) LastRun() *Last {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		return nil
+	}
+	l := *a.last
+	return &l
 }
 
 // Handler answers GET /v1/audit?since=1h&grace=2m with the report as JSON.

@@ -16,7 +16,9 @@ type Alert struct {
 	Message   string `json:"message"`
 	StartsAt  string `json:"starts_at"`
 	EndsAt    string `json:"ends_at,omitempty"`
-	Service   struct {
+	// GeneratorURL is the rule's link in Prometheus (its expression in g0.expr).
+	GeneratorURL string `json:"generator_url,omitempty"`
+	Service      struct {
 		Name string `json:"name"`
 	} `json:"service"`
 	Trace struct {

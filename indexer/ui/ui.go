@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/trace"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -50,6 +51,9 @@ type Config struct {
 	// (Kibana Discover filtered on trace.id; Grafana Explore).
 	KibanaURL  string
 	GrafanaURL string
+	// PrometheusURL, when set, is asked for exemplar trace ids of an
+	// alert's expression (/api/v1/query_exemplars) on the Alerts page.
+	PrometheusURL string
 	// MessageLimit cuts messages and field values longer than this many
 	// bytes, with a "show all" link (default 4096).
 	MessageLimit int
@@ -63,6 +67,8 @@ type Handler struct {
 	tpl   *template.Template
 	mux   *http.ServeMux
 	pages *prometheus.CounterVec
+	pipe  Pipeline
+	prom  promv1.API // nil: no exemplars
 }
 
 // Pages are the page label values of agentobs_indexer_ui_requests_total.
@@ -71,12 +77,14 @@ var Pages = []string{"search", "trace", "session", "alerts", "health", "login", 
 // Outcomes are its outcome label values.
 var Outcomes = []string{"ok", "bad_request", "not_found", "unauthorized", "error"}
 
-// New builds the handler; reg gets agentobs_indexer_ui_requests_total.
-func New(cfg Config, l Lookup, reg prometheus.Registerer, log *slog.Logger) (*Handler, error) {
+// New builds the handler over the lookups l and the pipeline's own state p
+// (nil: the health page shows correlation coverage only); reg gets
+// agentobs_indexer_ui_requests_total.
+func New(cfg Config, l Lookup, p Pipeline, reg prometheus.Registerer, log *slog.Logger) (*Handler, error) {
 	if cfg.MessageLimit <= 0 {
 		cfg.MessageLimit = 4096
 	}
-	for _, u := range []string{cfg.KibanaURL, cfg.GrafanaURL} {
+	for _, u := range []string{cfg.KibanaURL, cfg.GrafanaURL, cfg.PrometheusURL} {
 		if u == "" {
 			continue
 		}
@@ -84,11 +92,15 @@ func New(cfg Config, l Lookup, reg prometheus.Registerer, log *slog.Logger) (*Ha
 			return nil, fmt.Errorf("ui: base URL %q: want http(s)://…", u)
 		}
 	}
+	prom, err := newPrometheus(cfg.PrometheusURL)
+	if err != nil {
+		return nil, err
+	}
 	tpl, err := template.New("").Funcs(funcs(cfg)).ParseFS(assets, "assets/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("ui: templates: %w", err)
 	}
-	h := &Handler{cfg: cfg, l: l, log: log, tpl: tpl, mux: http.NewServeMux(),
+	h := &Handler{cfg: cfg, l: l, pipe: p, prom: prom, log: log, tpl: tpl, mux: http.NewServeMux(),
 		pages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentobs_indexer_ui_requests_total",
 			Help: "Trace explorer page requests by page and outcome."}, []string{"page", "outcome"})}
 	for _, p := range Pages {
@@ -407,12 +419,13 @@ func decode(raw json.RawMessage) map[string]any {
 
 // ---- Alerts ----
 
-// alertRow is an alert and the traces behind it: the trace it names, else
-// the error traces of its service since it started (from 5 minutes before).
+// alertRow is an alert and the traces behind it (alertTraces).
 type alertRow struct {
 	trace.Alert
-	Traces []trace.Summary
-	Why    string
+	Traces    []trace.Summary
+	Why       string
+	Exemplars bool   // the traces are exemplars from Prometheus
+	PromErr   string // Prometheus did not answer the exemplar query
 }
 
 func (h *Handler) alerts(w http.ResponseWriter, r *http.Request) (string, error) {
@@ -422,20 +435,12 @@ func (h *Handler) alerts(w http.ResponseWriter, r *http.Request) (string, error)
 	}
 	rows := make([]alertRow, 0, len(as))
 	for _, a := range as {
-		row := alertRow{Alert: a}
-		switch {
-		case a.Trace.ID != "":
-			row.Traces, row.Why = []trace.Summary{{TraceID: a.Trace.ID}}, "named by the alert"
-		case a.Service.Name != "":
-			since := parseTime(a.StartsAt).Add(-5 * time.Minute)
-			if row.Traces, err = h.l.List(r.Context(), trace.ListQuery{Service: a.Service.Name, Errors: true, Since: since, Limit: 5}); err != nil {
-				return "alerts", err
-			}
-			row.Why = "error traces of " + a.Service.Name + " since the alert started"
-		}
-		rows = append(rows, row)
+		rows = append(rows, alertRow{Alert: a})
 	}
-	h.render(w, "alerts.html", map[string]any{"Title": "Alerts", "Alerts": rows})
+	if err := h.alertTraces(r.Context(), rows); err != nil {
+		return "alerts", err
+	}
+	h.render(w, "alerts.html", map[string]any{"Title": "Alerts", "Alerts": rows, "Prometheus": h.prom != nil})
 	return "alerts", nil
 }
 
@@ -457,6 +462,6 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request) (string, error)
 		p := 100 * float64(c.Records-c.WithoutTrace) / float64(max(1, c.Records))
 		rows = append(rows, coverageRow{Coverage: c, Pct: strconv.FormatFloat(p, 'f', 1, 64) + "%", Bad: c.WithoutTrace > 0})
 	}
-	h.render(w, "health.html", map[string]any{"Title": "Pipeline health", "Coverage": rows})
+	h.render(w, "health.html", map[string]any{"Title": "Pipeline health", "Coverage": rows, "P": h.pipelineView(r.Context())})
 	return "health", nil
 }

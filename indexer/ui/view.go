@@ -44,6 +44,7 @@ type field struct{ Key, Value string }
 // view of a trace page.
 type traceTimeline struct {
 	Rows       []row
+	Waterfall  *waterfall // nil: the trace has no stored spans
 	Services   []svc
 	Span       string
 	FirstError string
@@ -138,6 +139,7 @@ func timeline(v *trace.View, full string, h *Handler) traceTimeline {
 		first = parseTime(str(decode(v.Records[0]), record.FieldTimestamp))
 		last = parseTime(str(decode(v.Records[len(v.Records)-1]), record.FieldTimestamp))
 	}
+	first, last = axis(v, first, last)
 	span := last.Sub(first)
 	t.Span = fmtDur(span)
 	colour := map[string]int{}
@@ -145,6 +147,7 @@ func timeline(v *trace.View, full string, h *Handler) traceTimeline {
 	if v.Summary != nil {
 		names = slices.Clone(v.Summary.Services)
 	}
+	names = spanServices(v, names)
 	counts := map[string]int{}
 	for i, raw := range v.Records {
 		r := h.row(i, raw, first, span)
@@ -175,6 +178,7 @@ func timeline(v *trace.View, full string, h *Handler) traceTimeline {
 	for i := range t.Rows {
 		t.Rows[i].Colour = colour[t.Rows[i].Service]
 	}
+	t.Waterfall = buildWaterfall(v, t.Rows, first, span, colour)
 	return t
 }
 
@@ -279,5 +283,7 @@ func funcs(cfg Config) template.FuncMap {
 		"f1":      func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 		"subf":    func(a, b float64) float64 { return a - b },
 		"ms":      func(f float64) string { return fmtDur(time.Duration(f * float64(time.Millisecond))) },
+		"mul10":   func(f float64) float64 { return f * 10 },
+		"barw":    func(f float64) float64 { return max(f*10, 2) }, // a zero-length span stays visible
 	}
 }

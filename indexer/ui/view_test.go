@@ -23,3 +23,16 @@ func TestCleanMakesTextInert(t *testing.T) {
 		t.Errorf("cut = %q, %v", got, cut)
 	}
 }
+
+func TestExpressionFromGeneratorURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://prom:9090/graph?g0.expr=rate%28x_total%5B5m%5D%29+%3E+1&g0.tab=1": "rate(x_total[5m]) > 1",
+		"http://prom:9090/graph": "",
+		"":                       "",
+		"%zz":                    "",
+	} {
+		if got := expression(in); got != want {
+			t.Errorf("expression(%q) = %q want %q", in, got, want)
+		}
+	}
+}

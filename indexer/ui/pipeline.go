@@ -1,0 +1,113 @@
+package ui
+
+import (
+	"context"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/audit"
+)
+
+// Pipeline is the indexer's own view of its pipeline, for the health page
+// (the indexer implements it from its lag monitor, its dead-letter topic and
+// its periodic audit). nil leaves those sections out.
+type Pipeline interface {
+	// Lag is the last poll of the consumer group's lag.
+	Lag() Lag
+	// DeadLetters reads the dead-letter topic from since.
+	DeadLetters(ctx context.Context, since time.Time) (DeadLetters, error)
+	// LastAudit is the periodic loss audit's last run (nil: none yet).
+	LastAudit() *audit.Last
+}
+
+// Lag of the consumer group, per partition, as the lag monitor last polled it.
+type Lag struct {
+	Topic, Group string
+	Polled       time.Time // zero: never polled
+	Err          string    // the last poll's error, if it failed
+	Partitions   []PartitionLag
+}
+
+// PartitionLag is one partition of the log topic.
+type PartitionLag struct {
+	Partition int
+	Lag       int64   // end offset − committed offset
+	Committed int64   // -1: nothing committed yet
+	Seconds   float64 // how far behind, for this member's partitions (0 elsewhere)
+	Mine      bool    // assigned to this indexer
+}
+
+// DeadLetters are the dead letters read from the topic since a time.
+type DeadLetters struct {
+	Topic    string
+	Since    time.Time
+	Total    int64
+	Capped   bool // the read stopped at its bound: Total is a lower bound
+	ByReason []ReasonCount
+	Newest   []DeadLetter // newest first
+}
+
+// ReasonCount is the number of dead letters with one reason.
+type ReasonCount struct {
+	Reason string
+	Count  int64
+}
+
+// DeadLetter is one dead letter as the page shows it.
+type DeadLetter struct {
+	Time      time.Time
+	Reason    string
+	Error     string
+	Component string
+	Origin    string // topic/partition@offset of the original, when known
+	Value     string // the start of the original bytes
+	Size      int
+}
+
+// pipelineView is what health.html shows of the Pipeline.
+type pipelineView struct {
+	Lag       *Lag
+	TotalLag  int64
+	DLQ       *DeadLetters
+	DLQErr    string
+	Audit     *audit.Last
+	Missing   []audit.Producer // producers with missing records
+	AuditNote string
+}
+
+// dlqWindow is how far back the health page reads dead letters.
+const dlqWindow = 24 * time.Hour
+
+func (h *Handler) pipelineView(ctx context.Context) *pipelineView {
+	if h.pipe == nil {
+		return nil
+	}
+	v := &pipelineView{}
+	lag := h.pipe.Lag()
+	v.Lag = &lag
+	for _, p := range lag.Partitions {
+		v.TotalLag += p.Lag
+	}
+	dl, err := h.pipe.DeadLetters(ctx, time.Now().Add(-dlqWindow))
+	if err != nil {
+		v.DLQErr = err.Error()
+	} else {
+		for i := range dl.Newest {
+			dl.Newest[i].Error, _ = clean(dl.Newest[i].Error, 512)
+			dl.Newest[i].Value, _ = clean(dl.Newest[i].Value, 512)
+			dl.Newest[i].Reason = cleanKey(dl.Newest[i].Reason)
+		}
+		for i := range dl.ByReason {
+			dl.ByReason[i].Reason = cleanKey(dl.ByReason[i].Reason)
+		}
+		v.DLQ = &dl
+	}
+	v.Audit = h.pipe.LastAudit()
+	if v.Audit != nil {
+		for _, p := range v.Audit.Report.Producers {
+			if p.Missing > 0 {
+				v.Missing = append(v.Missing, p)
+			}
+		}
+	}
+	return v
+}
