@@ -34,7 +34,7 @@ func runServe(args []string) error {
 	if c.Healthcheck {
 		return telemetry.HealthCheck(readyURL(c.HTTPAddr))
 	}
-	if err := c.Agent.Validate(); err != nil {
+	if err := errors.Join(c.Agent.Validate(), c.OTLP.Validate()); err != nil {
 		return err
 	}
 	if config.CheckRequested(fs) {
@@ -47,14 +47,14 @@ func runServe(args []string) error {
 	}
 	ctx, stop := telemetry.SignalContext()
 	defer stop()
+	reg := telemetry.NewRegistry()
 	shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.Service{
-		Name: c.Agent.Name, InstanceID: c.Agent.ID, Version: c.Agent.Version,
+		Name: c.Agent.Name, InstanceID: c.Agent.ID, Version: c.Agent.Version, Component: "agent",
 		Attributes: []attribute.KeyValue{attribute.String("agent.track", c.Agent.Track)},
-	})
+	}, c.OTLP, reg)
 	if err != nil {
 		return err
 	}
-	reg := telemetry.NewRegistry()
 	a, err := agent.New(c.Agent, agent.Settings{Logger: logger, Registerer: reg})
 	if err != nil {
 		return err

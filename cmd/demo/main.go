@@ -221,6 +221,9 @@ look further (the local stack stays up until `+"`make stack-down`"+`):
 	if rep.Lost() != 0 || rep.Duplicates() != 0 {
 		return fmt.Errorf("%d lost, %d duplicated", rep.Lost(), rep.Duplicates())
 	}
+	if rep.AgentSpans == 0 {
+		return fmt.Errorf("the live agents' spans did not arrive: none in %s (see the agents' agentobs_agent_spans_exported_total and %s/proc)", opt.Names.SpansAlias, workDir)
+	}
 	if verdict != nil && verdict.PromState != "firing" {
 		return fmt.Errorf("-canary: %s is %q in Prometheus, want firing", rig.CanaryAlert, verdict.PromState)
 	}

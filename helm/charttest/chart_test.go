@@ -244,7 +244,7 @@ func existingRefs(vals map[string]any) map[string]bool {
 	out := map[string]bool{}
 	v := chartutil.Values(vals)
 	for _, path := range []string{"kafka.tls.existingSecret", "kafka.sasl.existingSecret",
-		"elasticsearch.auth.existingSecret", "elasticsearch.tls.existingSecret"} {
+		"elasticsearch.auth.existingSecret", "elasticsearch.tls.existingSecret", "shipper.tokenSecret.name"} {
 		if s, err := v.PathValue(path); err == nil && s != "" {
 			out["Secret/"+s.(string)] = true
 		}

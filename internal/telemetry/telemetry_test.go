@@ -18,7 +18,7 @@ import (
 
 func TestLoggerCarriesTraceFromContext(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
-	shutdown, err := SetupTracing(context.Background(), Service{Name: "svc", InstanceID: "i-1", Version: "1.2.3"}, sdktrace.NewSimpleSpanProcessor(exp))
+	shutdown, err := SetupTracing(context.Background(), Service{Name: "svc", InstanceID: "i-1", Version: "1.2.3"}, OTLPExport{}, nil, sdktrace.NewSimpleSpanProcessor(exp))
 	if err != nil {
 		t.Fatalf("SetupTracing: %v", err)
 	}

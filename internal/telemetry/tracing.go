@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -20,15 +21,20 @@ type Service struct {
 	InstanceID string               // service.instance.id
 	Version    string               // service.version; omitted when empty
 	Attributes []attribute.KeyValue // further resource attributes
+	// Component names the metric of exported spans:
+	// agentobs_<component>_spans_exported_total. Default "" counts nothing.
+	Component string
 }
 
 // SetupTracing installs the global tracer provider and the W3C TraceContext
-// and Baggage propagators. Spans are exported over OTLP/HTTP when the
-// standard OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
-// is set (every other OTEL_* variable is honoured by the exporter); without
-// it spans are still created, so trace ids reach the logs, but not exported.
-// Extra span processors (tests pass an in-memory exporter) may be given.
-func SetupTracing(ctx context.Context, svc Service, extra ...sdktrace.SpanProcessor) (func(context.Context) error, error) {
+// and Baggage propagators. Spans are exported over OTLP/HTTP to
+// exp.Endpoint, else when the standard OTEL_EXPORTER_OTLP_ENDPOINT or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (every other OTEL_* variable is
+// honoured by the exporter); without either, spans are still created, so
+// trace ids reach the logs, but not exported. Exported and failed spans are
+// counted on reg (when svc.Component is set). Extra span processors (tests
+// pass an in-memory exporter) may be given.
+func SetupTracing(ctx context.Context, svc Service, exp OTLPExport, reg prometheus.Registerer, extra ...sdktrace.SpanProcessor) (func(context.Context) error, error) {
 	attrs := []attribute.KeyValue{semconv.ServiceName(svc.Name), semconv.ServiceInstanceID(svc.InstanceID)}
 	if svc.Version != "" {
 		attrs = append(attrs, semconv.ServiceVersion(svc.Version))
@@ -39,12 +45,28 @@ func SetupTracing(ctx context.Context, svc Service, extra ...sdktrace.SpanProces
 		return nil, fmt.Errorf("tracing resource: %w", err)
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
-		exp, err := otlptracehttp.New(ctx)
-		if err != nil {
+	var se sdktrace.SpanExporter
+	switch {
+	case exp.Endpoint != "":
+		if se, err = exp.exporter(ctx); err != nil {
 			return nil, fmt.Errorf("otlp trace exporter: %w", err)
 		}
-		opts = append(opts, sdktrace.WithBatcher(exp))
+	case os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "":
+		if se, err = otlptracehttp.New(ctx); err != nil {
+			return nil, fmt.Errorf("otlp trace exporter: %w", err)
+		}
+	}
+	if svc.Component != "" { // registered (at 0) even without an exporter, like every agentobs metric
+		ok, failed, err := SpanExportCounters(reg, svc.Component)
+		if err != nil {
+			return nil, err
+		}
+		if se != nil {
+			se = countingExporter{SpanExporter: se, exported: ok, failed: failed}
+		}
+	}
+	if se != nil {
+		opts = append(opts, sdktrace.WithBatcher(se))
 	}
 	for _, p := range extra {
 		opts = append(opts, sdktrace.WithSpanProcessor(p))

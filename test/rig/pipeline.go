@@ -22,13 +22,18 @@ type Names struct {
 	IndexPattern, Alias      string // e.g. agentobs-logs-{2006.01.02}, agentobs-logs
 	TracesIndex, AlertsIndex string
 	Partitions               int
+	// SpansTopic carries the live agents' OTLP spans (agent → shipper's
+	// OTLP/HTTP receiver → Kafka → indexer → SpansPattern behind
+	// SpansAlias); "" runs without spans (agents export none).
+	SpansTopic, SpansPattern, SpansAlias string
 }
 
 // DefaultNames are the product defaults (PRODUCT.md).
 func DefaultNames() Names {
 	return Names{Topic: kafkaclient.DefaultTopic, DLQTopic: kafkaclient.DefaultDLQTopic, Group: "agentobs-indexer",
 		IndexPattern: "agentobs-logs-{2006.01.02}", Alias: "agentobs-logs", TracesIndex: "agentobs-traces",
-		AlertsIndex: "agentobs-alerts", Partitions: 6}
+		AlertsIndex: "agentobs-alerts", Partitions: 6,
+		SpansTopic: kafkaclient.DefaultSpansTopic, SpansPattern: "agentobs-spans-{2006.01.02}", SpansAlias: "agentobs-spans"}
 }
 
 // Options configure one local pipeline run.
@@ -91,8 +96,11 @@ func Start(ctx context.Context, o Options) (*Pipeline, error) {
 			return nil, err
 		}
 	}
-	if err := kafkaclient.EnsureTopics(ctx, kafkaConf(o), kafkaclient.TopicSpec{Name: o.Names.Topic, Partitions: o.Names.Partitions},
-		kafkaclient.TopicSpec{Name: o.Names.DLQTopic, Partitions: 1}); err != nil {
+	topics := []kafkaclient.TopicSpec{{Name: o.Names.Topic, Partitions: o.Names.Partitions}, {Name: o.Names.DLQTopic, Partitions: 1}}
+	if o.Names.SpansTopic != "" {
+		topics = append(topics, kafkaclient.TopicSpec{Name: o.Names.SpansTopic, Partitions: o.Names.Partitions})
+	}
+	if err := kafkaclient.EnsureTopics(ctx, kafkaConf(o), topics...); err != nil {
 		return nil, err
 	}
 	brokers := strings.Join(o.Brokers, ",")
@@ -102,7 +110,10 @@ func Start(ctx context.Context, o Options) (*Pipeline, error) {
 		"-kafka.brokers", brokers, "-kafka.topic", o.Names.Topic, "-kafka.dlq-topic", o.Names.DLQTopic, "-kafka.group", o.Names.Group,
 		"-es.addresses", o.ESURL, "-index.pattern", o.Names.IndexPattern, "-index.alias", o.Names.Alias,
 		"-index.traces", o.Names.TracesIndex, "-index.alerts", o.Names.AlertsIndex, "-http.addr", o.IndexerAddr,
-		"-kafka.start-offset", "earliest", "-kafka.spans-topic", ""}} // the rig's agents send no OTLP spans yet
+		"-kafka.start-offset", "earliest", "-kafka.spans-topic", o.Names.SpansTopic}}
+	if o.Names.SpansTopic != "" {
+		p.Indexer.Args = append(p.Indexer.Args, "-index.spans", o.Names.SpansPattern, "-index.spans-alias", o.Names.SpansAlias)
+	}
 	if err := p.startReady(ctx, p.Indexer, "http://"+o.IndexerAddr+"/readyz", 90*time.Second); err != nil {
 		return p, err
 	}
@@ -111,6 +122,9 @@ func Start(ctx context.Context, o Options) (*Pipeline, error) {
 		"-kafka.brokers", brokers, "-kafka.topic", o.Names.Topic, "-kafka.dlq-topic", o.Names.DLQTopic,
 		"-files.include", filepath.Join(logs, "*.log*"), "-files.checkpoint-dir", filepath.Join(o.WorkDir, "checkpoints"),
 		"-files.start-at", "beginning", "-files.poll-interval", "200ms", "-http.addr", o.ShipperAddr}}
+	if o.Names.SpansTopic != "" { // the agents' OTLP spans arrive on the shipper's OTLP/HTTP receiver
+		p.Shipper.Args = append(p.Shipper.Args, "-http.ingest", "-otlp.spans-topic", o.Names.SpansTopic)
+	}
 	if err := p.startReady(ctx, p.Shipper, "http://"+o.ShipperAddr+"/readyz", 60*time.Second); err != nil {
 		return p, err
 	}
@@ -130,6 +144,9 @@ func Start(ctx context.Context, o Options) (*Pipeline, error) {
 			"-env.rate", strconv.FormatFloat(o.AgentRate, 'f', -1, 64), "-env.seed", strconv.FormatInt(o.Seed+int64(i), 10),
 			"-policy.kind", "epsilon_greedy"}}
 		a.Args = append(a.Args, StableArgs()...)
+		if o.Names.SpansTopic != "" {
+			a.Args = append(a.Args, "-otlp.endpoint", "http://"+o.ShipperAddr)
+		}
 		if o.Agents > 1 { // each agent may delegate to the next: traces cross services
 			next := (i + 1) % o.Agents
 			a.Args = append(a.Args, "-tools.peers", fmt.Sprintf("agent-%c=http://127.0.0.1:%d", 'a'+next, o.AgentBasePort+next))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ type Report struct {
 	FilesDocs, FilesDistinct                   int64 // documents of the file run, distinct seq among them
 	PluginDocs, PluginDistinct                 int64
 	AgentDocs                                  int64 // documents from the live agents (service.instance.id of this run)
+	AgentSpans                                 int64 // span documents from the live agents (OTLP through the shipper), -1 when spans are off
 	Traces, ErrorTraces                        int64
 	DeadLetters                                float64
 	P50, P95, P99                              float64
@@ -46,7 +48,7 @@ func (r Report) Duplicates() int64 {
 
 // Collect counts the run in Elasticsearch (after a refresh).
 func (p *Pipeline) Collect(ctx context.Context, cl *elasticsearch.Client) (Report, error) {
-	var r Report
+	r := Report{AgentSpans: -1}
 	files, plugin, err := p.LoadgenReports()
 	if err != nil {
 		return r, fmt.Errorf("load generator report: %w", err)
@@ -94,6 +96,17 @@ func (p *Pipeline) Collect(ctx context.Context, cl *elasticsearch.Client) (Repor
 			return r, err
 		}
 		r.AgentDocs = res.Hits.Total.Value
+		if sa := p.opt.Names.SpansAlias; p.opt.Names.SpansTopic != "" {
+			// The agents export their instance id as the service.instance.id resource attribute.
+			q := `{"size":0,"track_total_hits":true,"query":{"terms":{"service.instance.id":[` + strings.Join(ids, ",") + `]}}}`
+			if err := Refresh(ctx, cl, sa); err != nil {
+				return r, err
+			}
+			if err := esJSON(ctx, cl, sa, q, &res); err != nil {
+				return r, err
+			}
+			r.AgentSpans = res.Hits.Total.Value
+		}
 	}
 	s := p.Status(ctx)
 	r.DeadLetters = s.DeadLetter
@@ -142,7 +155,35 @@ func (p *Pipeline) FailingTrace(ctx context.Context) (*trace.View, error) {
 	if len(list) == 0 {
 		return nil, fmt.Errorf("no failing trace found")
 	}
+	if p.opt.Names.SpansTopic != "" && len(p.Agents) > 0 {
+		if v := p.failingWithSpans(ctx, c, list); v != nil {
+			return v, nil
+		}
+	}
 	return c.Trace(ctx, widest(list).TraceID, trace.Page{Size: 200})
+}
+
+// failingWithSpans is the widest failing trace of the live agents whose
+// spans are stored (the load generators write logs only), or nil.
+func (p *Pipeline) failingWithSpans(ctx context.Context, c trace.Client, list []trace.Summary) *trace.View {
+	agents := map[string]bool{}
+	for _, a := range p.Agents {
+		agents[strings.TrimSuffix(a.Name, "-canary")] = true
+	}
+	var cands []trace.Summary
+	for _, s := range list {
+		if slices.ContainsFunc(s.Services, func(svc string) bool { return agents[svc] }) {
+			cands = append(cands, s)
+		}
+	}
+	for tries := 0; tries < 5 && len(cands) > 0; tries++ {
+		best := widest(cands)
+		cands = slices.DeleteFunc(cands, func(s trace.Summary) bool { return s.TraceID == best.TraceID })
+		if v, err := c.Trace(ctx, best.TraceID, trace.Page{Size: 200}); err == nil && v.Spans != nil && v.Spans.SpanCount > 0 {
+			return v
+		}
+	}
+	return nil
 }
 
 // widest is the trace that crosses the most services (then has the most
@@ -165,5 +206,8 @@ func (r Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "  duplicated             %10d\n", r.Duplicates())
 	fmt.Fprintf(w, "  dead letters           %10.0f\n", r.DeadLetters)
 	fmt.Fprintf(w, "  traces (load gen)      %10d  (%d failing)\n", r.Traces, r.ErrorTraces)
+	if r.AgentSpans >= 0 {
+		fmt.Fprintf(w, "  spans (live agents)    %10d  (OTLP/HTTP → shipper → Kafka → indexer)\n", r.AgentSpans)
+	}
 	fmt.Fprintf(w, "  e2e latency            p50 %s  p95 %s  p99 %s  (write → searchable)\n", fmtLatency(r.P50), fmtLatency(r.P95), fmtLatency(r.P99))
 }

@@ -40,6 +40,10 @@ func Registry(component string) (*prometheus.Registry, error) {
 		// agent/serve.go: agent.New registers agentmetrics on the registry
 		// served by the telemetry server, which exports readiness.
 		agentmetrics.New(reg, agentmetrics.Release{Version: "dev", Track: "stable"}, func() float64 { return 0 })
+		// agent/serve.go: telemetry.SetupTracing registers the span export counters
+		if _, _, err := telemetry.SpanExportCounters(reg, "agent"); err != nil {
+			return nil, err
+		}
 		if err := telemetry.NewServer("", reg, discard).ExportReadiness(reg, "agent"); err != nil {
 			return nil, err
 		}

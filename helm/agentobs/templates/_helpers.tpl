@@ -121,6 +121,35 @@ user's existing Secrets (-kafka.sasl.password-file, -es.password-file …). */}}
 {{- end }}
 {{- end }}
 
+{{/* Where the agents export their spans: agent.otlp.endpoint, else the
+chart's shipper (agent.otlp.toShipper), else "" (otlpEndpoint through the
+OTEL_* environment). */}}
+{{- define "agentobs.agentOTLPEndpoint" -}}
+{{- $a := .Values.agent.otlp }}
+{{- if $a.endpoint }}{{ $a.endpoint }}
+{{- else if and $a.toShipper .Values.shipper.enabled }}http://{{ include "agentobs.componentName" (dict "ctx" . "component" "shipper") }}:{{ .Values.shipper.port }}
+{{- end }}
+{{- end }}
+
+{{/* The shipper's bearer token (shipper.tokenSecret) as a mounted file:
+(dict "ctx" $ "name" "SHIPPER_HTTP_TOKEN_FILE") is its env var, "part"
+"mount" and "volume" the volume mount and the volume. Nothing without the
+Secret. */}}
+{{- define "agentobs.shipperToken" -}}
+{{- $ts := .ctx.Values.shipper.tokenSecret }}
+{{- if $ts.name }}
+{{- if eq .part "env" }}
+- name: {{ .name }}
+  value: /etc/agentobs/shipper-token/{{ $ts.key }}
+{{- else if eq .part "mount" }}
+- {name: shipper-token, mountPath: /etc/agentobs/shipper-token, readOnly: true}
+{{- else }}
+- name: shipper-token
+  secret: {secretName: {{ $ts.name | quote }}, items: [{key: {{ $ts.key | quote }}, path: {{ $ts.key | quote }}}]}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Volumes for the secrets above; (dict "ctx" $ "es" true) adds Elasticsearch's. */}}
 {{- define "agentobs.secretVolumes" -}}
 {{- $k := .ctx.Values.kafka }}
