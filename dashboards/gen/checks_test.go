@@ -130,7 +130,7 @@ func TestDashboardStructure(t *testing.T) {
 
 func knownDS(uid string, vars map[string]bool) bool {
 	switch uid {
-	case links.PrometheusUID, links.LogsUID, links.TracesUID, links.JaegerUID:
+	case links.PrometheusUID, links.LogsUID, links.TracesUID, links.SpansUID, links.JaegerUID:
 		return true
 	}
 	if strings.HasPrefix(uid, "${") && strings.HasSuffix(uid, "}") {

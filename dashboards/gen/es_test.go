@@ -87,6 +87,16 @@ func newFixture(t *testing.T) *fixture {
 			"record_count": n, "error_count": errs, "worst_level": worst})
 		fmt.Fprintf(&bulk, `{"index":{"_index":%q,"_id":%q}}`+"\n%s\n", f.names.Traces, id, doc)
 	}
+	// One span per trace (OTLP spans as the shipper encodes them; flat keys).
+	span := func(id, trace, svc, status string, at time.Duration) {
+		doc, _ := json.Marshal(map[string]any{"@timestamp": base.Add(at).Format(time.RFC3339Nano), "event.id": trace + id,
+			"trace.id": trace, "span.id": id, "span.name": "execute_tool search", "span.kind": "internal", "service.name": svc,
+			"event.duration": 300000000, "span.status.code": status, "event.kind": "span"})
+		fmt.Fprintf(&bulk, `{"create":{"_index":%q,"_id":%q}}`+"\n%s\n", f.names.SpanNames().Index(base.Add(at)), trace+id, doc)
+		f.ids["span "+status] = append(f.ids["span "+status], trace+id)
+	}
+	span("b7ad6b7169203331", f.traceA, "tool-runner", "error", 100*time.Millisecond)
+	span("e457b5a2e4d86bd1", f.traceB, "planner-agent", "unset", 2*time.Second)
 	summary(f.traceA, "planner-agent", []string{"planner-agent", "tool-runner", "llm-gateway"}, base, base.Add(1400*time.Millisecond), 5, 1, "error")
 	summary(f.traceB, "planner-agent", []string{"planner-agent"}, base.Add(2*time.Second), base.Add(2*time.Second), 1, 0, "info")
 	res, err := es.Bulk(bytes.NewReader(bulk.Bytes()), es.Bulk.WithRefresh("true"), es.Bulk.WithContext(ctx))
@@ -209,6 +219,16 @@ func TestPanelQueriesOnES(t *testing.T) {
 	traces("failing traces of a healthy trace", FailingTracesQuery, panelVars([]string{all}, nil, f.traceB))
 	traces("trace summaries", TracesQuery, panelVars([]string{all}, nil, links.AllTraces), f.traceA, f.traceB)
 	traces("selected trace summary", TracesQuery, panelVars([]string{all}, nil, f.traceB), f.traceB)
+
+	spans := func(name, q string, want ...string) {
+		t.Helper()
+		f.expect(t, name+" ("+q+")", f.search(t, f.names.SpansAlias, links.ESQuery(q, time.Time{}, time.Now())), want)
+	}
+	spanA, spanB := f.ids["span error"][0], f.ids["span unset"][0]
+	spans("all spans", interpolate(SpansQuery, panelVars([]string{all}, nil, links.AllTraces), panelAll), spanA, spanB)
+	spans("spans of a trace", interpolate(SpansQuery, panelVars([]string{all}, nil, f.traceB), panelAll), spanB)
+	spans("spans of a service", interpolate(SpansQuery, panelVars([]string{"tool-runner"}, nil, links.AllTraces), panelAll), spanA)
+	spans("kibana error spans", "span.status.code:error", spanA)
 }
 
 // linkQuery extracts from a link's URL the query its target will run.

@@ -41,6 +41,7 @@ func templateFields() map[string]map[string]bool {
 	return map[string]map[string]bool{
 		"logs":   mappedFields(schema.LogMappings(schema.DefaultSettings())),
 		"traces": mappedFields(schema.TraceMappings()),
+		"spans":  mappedFields(schema.SpanMappings(schema.DefaultSettings())),
 	}
 }
 
@@ -81,6 +82,8 @@ func dsKind(uid string) string {
 	switch uid {
 	case links.TracesUID:
 		return "traces"
+	case links.SpansUID:
+		return "spans"
 	case links.LogsUID, "${logs}":
 		return "logs"
 	}
@@ -111,7 +114,7 @@ func TestESFieldsInTemplate(t *testing.T) {
 						uses.add(kind, f, where+" aggregation")
 					}
 				}
-				if kind == "traces" {
+				if kind == "traces" || kind == "spans" {
 					fc, _ := p["fieldConfig"].(map[string]any)
 					for _, o := range list(fc["overrides"]) {
 						m := o.(map[string]any)["matcher"].(map[string]any)
@@ -146,6 +149,9 @@ func TestESFieldsInTemplate(t *testing.T) {
 	for _, f := range TracesFields {
 		uses.add("traces", f, "gen.TracesFields")
 	}
+	for _, f := range SpansFields {
+		uses.add("spans", f, "gen.SpansFields")
+	}
 	provisionedFields(t, uses)
 	kibanaFields(t, uses)
 
@@ -163,8 +169,8 @@ func TestESFieldsInTemplate(t *testing.T) {
 		}
 		t.Logf("%s: %d fields used, all mapped", kind, len(names))
 	}
-	if len(uses["logs"]) < 5 || len(uses["traces"]) < 5 {
-		t.Fatalf("too few fields found (%d logs, %d traces): the extraction is broken", len(uses["logs"]), len(uses["traces"]))
+	if len(uses["logs"]) < 5 || len(uses["traces"]) < 5 || len(uses["spans"]) < 5 {
+		t.Fatalf("too few fields found (%d logs, %d traces, %d spans): the extraction is broken", len(uses["logs"]), len(uses["traces"]), len(uses["spans"]))
 	}
 }
 
@@ -205,7 +211,7 @@ func kibanaFields(t *testing.T, uses fieldUses) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]string{links.LogsDataViewID: "logs", links.TracesDataView: "traces"}
+	kinds := map[string]string{links.LogsDataViewID: "logs", links.TracesDataView: "traces", links.SpansDataView: "spans"}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {

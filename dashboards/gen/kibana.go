@@ -13,6 +13,7 @@ const (
 	KibanaErrorsSearch   = "agentobs-errors-by-service"
 	KibanaReleaseSearch  = "agentobs-logs-by-release"
 	KibanaFailingTraces  = "agentobs-failing-traces"
+	KibanaErrorSpans     = "agentobs-error-spans"
 	KibanaVolumeLevel    = "agentobs-volume-by-level"
 	KibanaVolumeService  = "agentobs-volume-by-service"
 	KibanaDashboard      = "agentobs-logs-overview"
@@ -128,6 +129,7 @@ func KibanaObjects() []SavedObject {
 	objs := []SavedObject{
 		dataView(links.LogsDataViewID, "agentobs-logs", "agentobs logs"),
 		dataView(links.TracesDataView, "agentobs-traces", "agentobs trace summaries"),
+		dataView(links.SpansDataView, "agentobs-spans", "agentobs spans"),
 		search(KibanaErrorsSearch, "agentobs: errors by service",
 			"Error and fatal records, grouped by service (sorted by service, newest first). Click a trace.id for all records of its trace.",
 			links.LogsDataViewID, "log.level:(error or fatal)",
@@ -146,6 +148,10 @@ func KibanaObjects() []SavedObject {
 			links.TracesDataView, "error_count > 0",
 			[]string{"trace.id", "root_service", "services", "error_count", "worst_level", "record_count", "duration_ms"},
 			[][]string{{"error_count", "desc"}, {links.TimestampField, "desc"}}),
+		search(KibanaErrorSpans, "agentobs: error spans",
+			"Spans (OTLP, from the span indices) with status error, newest first. Click a trace.id for all records of its trace.",
+			links.SpansDataView, "span.status.code:error",
+			[]string{"service.name", "span.name", "span.status.message", "event.duration", "trace.id"}, [][]string{{links.TimestampField, "desc"}}),
 		volume(KibanaVolumeLevel, "agentobs: log volume by level", "log.level", 6),
 		volume(KibanaVolumeService, "agentobs: log volume by service", "service.name", 20),
 	}
@@ -158,6 +164,7 @@ func KibanaObjects() []SavedObject {
 		{KibanaVolumeService, "visualization", 24, 0, 24, 12},
 		{KibanaFailingTraces, "search", 0, 12, 48, 15},
 		{KibanaErrorsSearch, "search", 0, 27, 48, 15},
+		{KibanaErrorSpans, "search", 0, 42, 48, 15},
 	}
 	var pj []any
 	refs := []Reference{}
@@ -170,7 +177,7 @@ func KibanaObjects() []SavedObject {
 	}
 	objs = append(objs, SavedObject{Type: "dashboard", ID: KibanaDashboard, References: refs, Attributes: map[string]any{
 		"title":       "agentobs: logs overview",
-		"description": "Record volume by level and by service, the traces with most errors, and recent errors by service. Every trace.id opens all records of that trace.",
+		"description": "Record volume by level and by service, the traces with most errors, recent errors by service and recent error spans. Every trace.id opens all records of that trace.",
 		"panelsJSON":  jsonString(pj), "optionsJSON": jsonString(map[string]any{"useMargins": true, "syncColors": false, "syncCursor": true, "syncTooltips": false, "hidePanelTitles": false}),
 		"timeRestore": true, "timeFrom": "now-24h", "timeTo": "now", "refreshInterval": map[string]any{"pause": false, "value": 60000},
 		"version": 1, "kibanaSavedObjectMeta": map[string]any{"searchSourceJSON": jsonString(map[string]any{"query": map[string]any{"query": "", "language": "kuery"}, "filter": []any{}})},

@@ -26,12 +26,15 @@ const (
 		`(trace.id:${trace_id:raw} OR (NOT _exists_:trace.id AND event.id:${trace_id:raw}))`
 	FailingTracesQuery = `error_count:>0 AND services:$service AND trace.id:${trace_id:raw}`
 	TracesQuery        = `services:$service AND trace.id:${trace_id:raw}`
+	// SpansQuery reads the span indices (OTLP spans, one document each).
+	SpansQuery = `service.name:$service AND trace.id:${trace_id:raw}`
 )
 
 // Elasticsearch fields the dashboards read, besides those in the queries.
 var (
 	LogsFields   = []string{"@timestamp", "message", "log.level", "service.name", "service.instance.id", "trace.id", "span.id", "event.id"}
 	TracesFields = []string{"@timestamp", "trace.id", "root_service", "services", "first_timestamp", "last_timestamp", "duration_ms", "record_count", "error_count", "worst_level"}
+	SpansFields  = []string{"@timestamp", "trace.id", "span.id", "parent.id", "span.name", "span.kind", "service.name", "event.duration", "span.status.code", "span.status.message"}
 )
 
 const kibanaVar = "kibana_url"
@@ -39,6 +42,7 @@ const kibanaVar = "kibana_url"
 var (
 	logsDS   = dsRef("elasticsearch", "${logs}")
 	tracesDS = dsRef("elasticsearch", links.TracesUID)
+	spansDS  = dsRef("elasticsearch", links.SpansUID)
 )
 
 // logsAndTraces answers "what happened in this service, at this level, in
@@ -100,6 +104,8 @@ func logsAndTraces() *dashboard.DashboardBuilder {
 		ShowTime(true).WrapLogMessage(true).EnableLogDetails(true).SortOrder(common.LogsSortOrderDescending).
 		DedupStrategy(common.LogsDedupStrategyNone).ShowCommonLabels(false).ShowLabels(false).PrettifyLogMessage(false))
 
+	b.WithPanel(spansTable())
+
 	b.WithPanel(traceTable("Recent failing traces",
 		"Traces with at least one error record, newest first, from the per-trace summary index. Click a trace id to filter this dashboard to it, or open its spans or its records in Kibana.",
 		FailingTracesQuery, 14))
@@ -151,6 +157,33 @@ func traceTable(title, desc, query string, h uint32) *table.PanelBuilder {
 			{Id: "custom.cellOptions", Value: map[string]any{"type": "color-text"}},
 		}).
 		SortBy([]cog.Builder[common.TableSortByFieldState]{common.NewTableSortByFieldStateBuilder().DisplayName("first record").Desc(true)})
+}
+
+// spansTable lists the spans (OTLP, from the span indices) of the selected
+// services and trace, newest first, errors in red; every trace id links on.
+func spansTable() *table.PanelBuilder {
+	order := map[string]any{}
+	for i, f := range SpansFields {
+		order[f] = i
+	}
+	return table.NewPanelBuilder().Title("Spans").
+		Description("Spans (OTLP, stored by the indexer in agentobs-spans-*) of the selected services and trace, newest first; errors in red. Select a trace id for its spans only; the trace lookup (indexer /v1/traces/{id}, /ui/) shows them as a tree with the log records under each span.").
+		Datasource(spansDS).Span(24).Height(12).Unit("short").
+		WithTarget(esQuery(spansDS, SpansQuery,
+			[]es.MetricAggregation{{RawData: &es.RawData{Type: es.MetricAggregationTypeRawData, Id: "1", Settings: &es.ElasticsearchRawDataSettings{Size: ptr("200")}}}}, nil)).
+		WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
+			"indexByName":   order,
+			"excludeByName": map[string]any{"_id": true, "_index": true, "_type": true, "highlight": true, "sort": true},
+			"renameByName":  map[string]any{"trace.id": "trace id", "span.name": "span", "event.duration": "duration", "span.status.code": "status"},
+		}}).
+		Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(steps("green"))).
+		OverrideByName("trace.id", []dashboard.DynamicConfigValue{{Id: "links", Value: traceLinks()}}).
+		OverrideByName("event.duration", []dashboard.DynamicConfigValue{{Id: "unit", Value: "ns"}}).
+		OverrideByName("span.status.code", []dashboard.DynamicConfigValue{
+			{Id: "mappings", Value: []any{map[string]any{"type": "value", "options": map[string]any{"error": map[string]any{"color": "red", "index": 0}}}}},
+			{Id: "custom.cellOptions", Value: map[string]any{"type": "color-text"}},
+		}).
+		SortBy([]cog.Builder[common.TableSortByFieldState]{common.NewTableSortByFieldStateBuilder().DisplayName("@timestamp").Desc(true)})
 }
 
 func indexByName(fields []string) map[string]any {

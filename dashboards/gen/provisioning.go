@@ -74,6 +74,8 @@ func DataSources() ([]byte, error) {
 	traces := es("Elasticsearch traces", links.TracesUID, "agentobs-traces")
 	delete(traces.JSONData, "logMessageField")
 	delete(traces.JSONData, "logLevelField")
+	spans := es("Elasticsearch spans", links.SpansUID, "agentobs-spans")
+	spans.JSONData["logMessageField"], spans.JSONData["logLevelField"] = "span.name", "span.status.code"
 	doc := map[string]any{
 		"apiVersion": 1,
 		"datasources": []dataSource{
@@ -86,6 +88,7 @@ func DataSources() ([]byte, error) {
 			}},
 			es("Elasticsearch logs", links.LogsUID, "agentobs-logs"),
 			traces,
+			spans,
 			{Name: "Jaeger", UID: links.JaegerUID, Type: "jaeger", Access: "proxy", URL: env(EnvJaegerURL), JSONData: map[string]any{
 				"tracesToLogsV2": escapeTraceToLogs(links.TraceToLogsConfig()),
 				"nodeGraph":      map[string]any{"enabled": true},

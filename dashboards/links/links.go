@@ -27,7 +27,9 @@ const (
 	LogsDataViewID  = "agentobs-logs"          // Kibana data view over the log alias
 	TraceSearchID   = "agentobs-trace-records" // Kibana saved search "all records of a trace"
 	TracesDataView  = "agentobs-traces"        // Kibana data view over the trace summaries
-	LogsDashboard   = "agentobs-logs-traces"   // Grafana dashboard uid of "Logs and traces"
+	SpansUID        = "elasticsearch-spans"
+	SpansDataView   = "agentobs-spans"       // Kibana data view over the span indices (OTLP spans)
+	LogsDashboard   = "agentobs-logs-traces" // Grafana dashboard uid of "Logs and traces"
 	logsDashSlug    = "agentobs-logs-and-traces"
 	TraceVar        = "trace_id" // Grafana variable holding the selected trace
 	TraceField      = "trace.id"

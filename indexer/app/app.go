@@ -230,7 +230,7 @@ func (a *App) runSpans(ctx, drain context.Context) error {
 	}
 	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
 	p.names = a.cfg.Names.SpanNames()
-	p.sum = nil
+	p.sum, p.spans = nil, true
 	p.log = a.log.With("component", "spans-pipeline")
 	a.log.Info("indexing spans", "topic", cfg.Topic, "group", cfg.Group, "index", p.names.IndexPattern, "alias", p.names.Alias)
 	err = p.run(ctx, drain)

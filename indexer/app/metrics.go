@@ -49,6 +49,7 @@ type Metrics struct {
 	StallSeconds       prometheus.Gauge
 	LagPolls           *prometheus.CounterVec // outcome
 	Rejoins            prometheus.Counter
+	Span               *SpanMetrics
 
 	writerUp atomic.Bool
 	esUp     atomic.Pointer[func() float64]
@@ -126,6 +127,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		TargetBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "bulk_target_bytes",
 			Help: "Request size the batcher aims for now: bulk.max-bytes, halved on each 429 down to bulk.min-bytes, grown back after clean requests."}),
 		services: map[string]bool{},
+		Span:     newSpanMetrics(reg),
 	}
 	for _, st := range Stages {
 		m.Stage.WithLabelValues(st)

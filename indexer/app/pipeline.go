@@ -50,6 +50,7 @@ type pipeline struct {
 	log     *slog.Logger
 	op      bulk.Op
 	names   schema.Names
+	spans   bool // the span pipeline (SpanMetrics), else log records
 	// fetchedClock (nil: replay) holds, per partition, the Kafka time of
 	// the last fetched message; the health monitor turns it into lag seconds.
 	fetchedClock func(partition int) *atomic.Int64
@@ -244,9 +245,13 @@ func (p *pipeline) prepare(m kafka.Message, idx *schema.Indexer) prepared {
 	}
 	it.Index, it.ID, it.Source = idx.Index(ts), id, src
 	svc := p.m.service(meta.Service)
-	p.m.Records.WithLabelValues(svc).Inc()
-	if meta.TraceID == "" {
-		p.m.WithoutTrace.WithLabelValues(svc).Inc()
+	if p.spans {
+		p.m.Span.Spans.WithLabelValues(svc, spanStatus(m.Value)).Inc()
+	} else {
+		p.m.Records.WithLabelValues(svc).Inc()
+		if meta.TraceID == "" {
+			p.m.WithoutTrace.WithLabelValues(svc).Inc()
+		}
 	}
 	return prepared{it: it, info: info{traceID: meta.TraceID, ts: ts}}
 }
@@ -345,6 +350,9 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 		}
 		if it.Outcome == bulk.DeadLetter || it.Outcome == bulk.Quarantined {
 			p.m.DeadLetters.WithLabelValues(it.Reason).Inc()
+			if p.spans {
+				p.m.Span.DeadLetters.WithLabelValues(it.Reason).Inc()
+			}
 			dead = append(dead, kafkaclient.DeadLetter(p.cfg.DLQTopic, it.Msg, "indexer", it.Reason, it.Err))
 		}
 		if inf.traceID != "" && it.Outcome != bulk.DeadLetter {

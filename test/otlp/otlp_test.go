@@ -25,6 +25,8 @@ import (
 	shipper "github.com/agentobs/agentobs/shipper/app"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
@@ -64,7 +66,8 @@ func TestOTLPToElasticsearch(t *testing.T) {
 	ic.Kafka, ic.ES = kc, harness.ESConfig()
 	ic.Topic, ic.SpansTopic, ic.DLQTopic, ic.Group, ic.Names = logs, spans, dlq, harness.Name(t, "g"), names
 	ic.Index.Replicas, ic.HTTPAddr = 0, "127.0.0.1:0"
-	ix, err := app.New(ic, app.Settings{Logger: quiet, ShutdownTimeout: 20 * time.Second})
+	ireg := prometheus.NewRegistry()
+	ix, err := app.New(ic, app.Settings{Logger: quiet, Registry: ireg, ShutdownTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +208,19 @@ func TestOTLPToElasticsearch(t *testing.T) {
 	}
 	if c := count(t, es, names.Alias, map[string]any{"term": map[string]any{"k8s.pod.name": "agent-0"}}); c != wantLogs {
 		t.Errorf("resource attribute k8s.pod.name on %d of %d documents", c, wantLogs)
+	}
+	// The span pipeline counts spans by service and status (the error-span
+	// alerts' input), and not as log records.
+	spanCount := func(status string) float64 {
+		return testutil.ToFloat64(ix.Metrics().Span.Spans.WithLabelValues("otlp-e2e", status))
+	}
+	if e, u := spanCount("error"), spanCount("unset"); e != 1 || u != float64(wantSpans-1) {
+		t.Errorf("agentobs_indexer_spans_total{service=otlp-e2e}: error %v, unset %v, want 1 and %d", e, u, wantSpans-1)
+	}
+	// records_total counts consumed records, the retried export's copies
+	// too, but no span: fewer than logs + spans.
+	if r := testutil.ToFloat64(ix.Metrics().Records.WithLabelValues("otlp-e2e")); r < float64(wantLogs) || r >= float64(wantLogs+wantSpans) {
+		t.Errorf("agentobs_indexer_records_total{service=otlp-e2e} %v, want the %d log records (and retried copies) only", r, wantLogs)
 	}
 	sp := fetchOne(t, es, names.SpanNames().Alias, "span.id", failing.SpanID().String())
 	if sp["trace.id"] != failing.TraceID().String() || sp["span.status.code"] != "error" || sp["span.name"] != "execute_tool" ||

@@ -75,6 +75,7 @@ func Registry(component string) (*prometheus.Registry, error) {
 		m.LagSeconds.WithLabelValues("0")
 		m.WithoutTrace.WithLabelValues("checkout")
 		m.Records.WithLabelValues("checkout")
+		m.Span.Spans.WithLabelValues("checkout", "error")
 	default:
 		return nil, fmt.Errorf("unknown component %q (want one of %v)", component, Names)
 	}
