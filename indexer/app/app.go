@@ -25,6 +25,7 @@ import (
 	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 )
 
 // Settings are set by the developer embedding the indexer.
@@ -46,6 +47,7 @@ type App struct {
 	m       *Metrics
 	writer  *bulk.Writer
 	store   *trace.Store
+	cursor  cursorStore // summary cursor (group Config.SummaryGroup)
 	dlq     *kafkaclient.Producer
 	server  *telemetry.Server
 	auditor *audit.Auditor
@@ -81,6 +83,11 @@ func New(cfg Config, set Settings) (*App, error) {
 	bc.MaxBytes, bc.MinBytes = cfg.Bulk.MaxBytes, cfg.Bulk.MinBytes
 	a.writer = bulk.NewWriter(es, bc, a.m, set.Logger)
 	a.store = trace.NewStore(es, cfg.Names)
+	kc, err := cfg.Kafka.Client()
+	if err != nil {
+		return nil, err
+	}
+	a.cursor = kafkaCursor{client: kc, group: cfg.SummaryGroup()}
 	pc := kafkaclient.DefaultProducerConfig()
 	pc.BatchBytes = int64(max(cfg.Bulk.MaxDocBytes+64<<10, 1<<20))
 	if a.dlq, err = kafkaclient.NewProducer(cfg.Kafka, pc, kafkaclient.NewProducerMetrics(set.Registry, "indexer")); err != nil {
@@ -178,6 +185,9 @@ func (a *App) Run(ctx context.Context) error {
 	a.health.setRejoin(src.rejoin)
 	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
 	p.fetchedClock = a.health.fetchedClock
+	if p.sum != nil {
+		a.health.setOnAssigned(func(mine []int, committed map[int]int64) { p.sum.assigned(ctx, a.cfg.Topic, mine, committed) })
+	}
 	go a.auditor.Loop(ctx, a.cfg.Audit, a.auditM, a.log.With("component", "audit"))
 	a.log.Info("indexing", "topic", a.cfg.Topic, "group", a.cfg.Group, "index", a.cfg.Names.IndexPattern, "alias", a.cfg.Names.Alias)
 
@@ -281,9 +291,18 @@ func (a *App) pipeline(src source, op bulk.Op, tr *offsets.Tracker, dlq *kafkacl
 	p := &pipeline{cfg: a.cfg, src: src, writer: a.writer, dlq: dlq, tracker: tr, m: a.m,
 		log: a.log.With("component", "pipeline"), op: op, names: a.cfg.Names}
 	if a.cfg.SummaryEnabled {
-		p.sum = newSummarizer(a.store, a.m, a.log, a.cfg.SummaryInterval)
+		p.sum = newSummarizer(a.store, a.m, a.log, a.cfg.SummaryInterval, a.cursor, a.readLog)
 	}
 	return p
+}
+
+// readLog reads one partition's records back (summary recovery).
+func (a *App) readLog(ctx context.Context, k offsets.Key, from, to int64, fn func(kafka.Message) bool) error {
+	d, err := a.cfg.Kafka.Dialer()
+	if err != nil {
+		return err
+	}
+	return readPartition(ctx, d, a.cfg.Kafka.Brokers, k.Topic, k.Partition, from, to, fn)
 }
 
 // Close releases the producer and idle connections; safe to call twice.

@@ -163,7 +163,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Bulk.InitialBackoff, "bulk.initial-backoff", c.Bulk.InitialBackoff, "first retry delay")
 	fs.DurationVar(&c.Bulk.MaxBackoff, "bulk.max-backoff", c.Bulk.MaxBackoff, "longest retry delay")
 	fs.DurationVar(&c.CommitInterval, "commit.interval", c.CommitInterval, "how often finished offsets are committed")
-	fs.IntVar(&c.MaxPending, "commit.max-pending", c.MaxPending, "fetched but uncommittable records at which fetching pauses")
+	fs.IntVar(&c.MaxPending, "commit.max-pending", c.MaxPending, "fetched but uncommittable records (or traces waiting for a summary round) at which fetching pauses")
 	fs.Int64Var(&c.MemoryLimit, "memory.limit", c.MemoryLimit, "Go soft memory limit in bytes (0: 2 × (fetch.max-buffered-bytes + bulk.workers × bulk.max-bytes) + 64 MiB; -1: none; GOMEMLIMIT wins)")
 	fs.IntVar(&c.MaxBufferedBytes, "fetch.max-buffered-bytes", c.MaxBufferedBytes, "bytes of fetched records held until Elasticsearch acknowledged them; fetching pauses at this bound (the indexer's memory is about twice this plus the Kafka reader's fetches)")
 	fs.BoolVar(&c.SummaryEnabled, "summary.enabled", c.SummaryEnabled, "keep per-trace summary documents")
@@ -285,6 +285,10 @@ func (c Config) MarksTopicName() string {
 	}
 	return publish.MarksTopicFor(c.Topic)
 }
+
+// SummaryGroup is the consumer group whose committed offsets are the trace
+// summaries' cursor (no member joins it): <kafka.group>-summaries.
+func (c Config) SummaryGroup() string { return c.Group + "-summaries" }
 
 // UIConfig configures the trace explorer.
 type UIConfig struct {

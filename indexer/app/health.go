@@ -90,6 +90,9 @@ type monitor struct {
 	mu     sync.Mutex
 	st     consumerState
 	rejoin func() // the group source's; nil before it exists
+	// onAssigned (nil: none) hears each poll's partitions of this member
+	// and the group's committed offsets (the summarizer's recovery).
+	onAssigned func(mine []int, committed map[int]int64)
 	// fetched[p] is the Kafka timestamp (unix ns) of the last message
 	// fetched from partition p (written by the pipeline's fetch loop).
 	fetched sync.Map // int → *atomic.Int64
@@ -135,6 +138,13 @@ func (h *monitor) close() {
 func (h *monitor) setRejoin(f func()) {
 	h.mu.Lock()
 	h.rejoin = f
+	h.mu.Unlock()
+}
+
+// setOnAssigned hands the monitor a listener for this member's partitions.
+func (h *monitor) setOnAssigned(f func(mine []int, committed map[int]int64)) {
+	h.mu.Lock()
+	h.onAssigned = f
 	h.mu.Unlock()
 }
 
@@ -313,6 +323,13 @@ func (h *monitor) pollOnce(ctx context.Context) error {
 		}
 	}
 	slices.Sort(mine)
+
+	h.mu.Lock()
+	onAssigned := h.onAssigned
+	h.mu.Unlock()
+	if onAssigned != nil && joined {
+		onAssigned(mine, committed)
+	}
 
 	h.mu.Lock()
 	defer h.mu.Unlock()

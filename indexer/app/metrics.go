@@ -2,6 +2,7 @@ package app
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,32 +17,33 @@ const maxServiceLabels = 200
 
 // Metrics are the indexer's metrics (METRICS.md lists them).
 type Metrics struct {
-	Consumed       *prometheus.CounterVec // topic, partition
-	ConsumedBytes  prometheus.Counter
-	BatchDocs      prometheus.Histogram
-	BulkDuration   prometheus.Histogram
-	Indexed        prometheus.Counter
-	Duplicates     prometheus.Counter
-	Retries        *prometheus.CounterVec // reason
-	DeadLetters    *prometheus.CounterVec // reason
-	Quarantined    prometheus.Counter
-	LagRecords     *prometheus.GaugeVec   // partition
-	LagSeconds     *prometheus.GaugeVec   // partition
-	WithoutTrace   *prometheus.CounterVec // service
-	Records        *prometheus.CounterVec // service
-	MissingEventID prometheus.Counter
-	E2ELatency     prometheus.Histogram
-	CommitDuration prometheus.Histogram
-	ESUpGauge      prometheus.GaugeFunc // writer's view and real request outcomes (monitor.esReady)
-	Summaries      prometheus.Counter
-	SummaryLag     prometheus.Gauge
-	SummaryErrors  prometheus.Counter
-	Alerts         *prometheus.CounterVec // status
-	LastIndexed    prometheus.Gauge
-	InFlight       prometheus.Gauge
-	Stage          *prometheus.HistogramVec // stage
-	Buffered       prometheus.Gauge
-	TargetBytes    prometheus.Gauge
+	Consumed         *prometheus.CounterVec // topic, partition
+	ConsumedBytes    prometheus.Counter
+	BatchDocs        prometheus.Histogram
+	BulkDuration     prometheus.Histogram
+	Indexed          prometheus.Counter
+	Duplicates       prometheus.Counter
+	Retries          *prometheus.CounterVec // reason
+	DeadLetters      *prometheus.CounterVec // reason
+	Quarantined      prometheus.Counter
+	LagRecords       *prometheus.GaugeVec   // partition
+	LagSeconds       *prometheus.GaugeVec   // partition
+	WithoutTrace     *prometheus.CounterVec // service
+	Records          *prometheus.CounterVec // service
+	MissingEventID   prometheus.Counter
+	E2ELatency       prometheus.Histogram
+	CommitDuration   prometheus.Histogram
+	ESUpGauge        prometheus.GaugeFunc // writer's view and real request outcomes (monitor.esReady)
+	Summaries        prometheus.Counter
+	SummaryLag       prometheus.Gauge
+	SummaryErrors    prometheus.Counter
+	SummaryRecovered prometheus.Counter
+	Alerts           *prometheus.CounterVec // status
+	LastIndexed      prometheus.Gauge
+	InFlight         prometheus.Gauge
+	Stage            *prometheus.HistogramVec // stage
+	Buffered         prometheus.Gauge
+	TargetBytes      prometheus.Gauge
 	// From the brokers (monitor): see METRICS.md.
 	GroupLag           prometheus.Gauge
 	TopicPartitions    prometheus.Gauge
@@ -110,9 +112,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Summaries: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summaries_written_total",
 			Help: "Per-trace summary documents (re)derived and written."}),
 		SummaryLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "trace_summary_lag_seconds",
-			Help: "Age of the oldest acknowledged batch whose traces are not summarised yet (its offsets wait for it)."}),
+			Help: "Age of the oldest acknowledged record whose trace is not summarised yet (document commits do not wait for it)."}),
 		SummaryErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summary_errors_total",
-			Help: "Failed summary derivation rounds (retried)."}),
+			Help: "Failed summary rounds, cursor reads, cursor stores and log read-backs (all retried)."}),
+		SummaryRecovered: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summary_recovered_records_total",
+			Help: "Records read back from Kafka after a crash or rebalance because they were committed before their traces were summarized."}),
 		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "alerts_received_total",
 			Help: "Alertmanager alerts stored, by status."}, []string{"status"}),
 		LastIndexed: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "last_indexed_timestamp_seconds",
@@ -159,7 +163,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.Consumed, m.ConsumedBytes, m.BatchDocs, m.BulkDuration, m.Indexed, m.Duplicates, m.Retries,
 			m.DeadLetters, m.Quarantined, m.LagRecords, m.LagSeconds, m.WithoutTrace, m.Records, m.MissingEventID,
-			m.E2ELatency, m.CommitDuration, m.ESUpGauge, m.Summaries, m.SummaryLag, m.SummaryErrors, m.Alerts,
+			m.E2ELatency, m.CommitDuration, m.ESUpGauge, m.Summaries, m.SummaryLag, m.SummaryErrors, m.SummaryRecovered, m.Alerts,
 			m.LastIndexed, m.InFlight, m.Stage, m.Buffered, m.TargetBytes,
 			m.GroupLag, m.TopicPartitions, m.AssignedPartitions, m.StallSeconds, m.LagPolls, m.Rejoins)
 	}
@@ -179,6 +183,7 @@ func (m *Metrics) service(s string) string {
 	if len(m.services) >= maxServiceLabels {
 		return "other"
 	}
+	s = strings.Clone(s) // s may point into a whole record
 	m.services[s] = true
 	return s
 }

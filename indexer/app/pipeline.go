@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,18 +28,19 @@ import (
 // pipeline moves messages from a source through bounded batches into
 // Elasticsearch:
 //
-//	fetch ─items(cap max-docs)→ batcher ─batches(cap workers)→ N workers ─→ summarizer ─→ tracker ─→ committer
+//	fetch ─items(cap max-docs)→ batcher ─batches(cap workers)→ N workers ─→ tracker ─→ committer
+//	                                                                  └─ trace ids → summarizer (its own cursor)
 //
 // Every stage hands on through a bounded channel, and every fetched record's
 // bytes are charged to a budget of fetch.max-buffered-bytes until its
 // batch is acknowledged, so when Elasticsearch is slow or down the workers
 // block in their retry loops, the budget runs out and fetching stops:
 // record memory stays below that bound whatever the batch sizes, worker
-// count or record sizes. Batches waiting for their trace summaries hold
-// only their offsets (16 bytes a record), never the records. An offset becomes committable only
-// when its document was acknowledged (or its dead letter acknowledged by
-// Kafka) and its trace summary re-derived after that, and then only once
-// every earlier offset of its partition is too.
+// count or record sizes. An offset becomes committable only when its
+// document was acknowledged (or its dead letter acknowledged by Kafka), and
+// then only once every earlier offset of its partition is too. Trace
+// summaries never hold commits back: the summarizer keeps its own cursor
+// and re-derives from the log what a crash left unsummarized.
 type pipeline struct {
 	cfg     Config
 	src     source
@@ -112,6 +114,7 @@ func (p *pipeline) run(ctx, drain context.Context) error {
 	sumDone := make(chan struct{})
 	sumCtx, stopSum := context.WithCancel(drain)
 	if p.sum != nil {
+		p.sum.tracker = p.tracker
 		go func() { defer close(sumDone); p.sum.run(sumCtx) }()
 	} else {
 		close(sumDone)
@@ -149,9 +152,10 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 	fetchWait := p.m.Stage.WithLabelValues(StageFetchWait)
 	decode := p.m.Stage.WithLabelValues(StageDecode)
 	for {
-		for p.tracker != nil && p.tracker.Pending() >= p.cfg.MaxPending {
-			// The oldest offsets wait (Elasticsearch or summaries are slow):
-			// stop fetching rather than buffer without bound.
+		for p.tracker != nil && p.tracker.Pending() >= p.cfg.MaxPending || p.sum != nil && p.sum.backlog() >= p.cfg.MaxPending {
+			// The oldest offsets wait (Elasticsearch is slow) or the traces
+			// waiting for a summary round pile up (summaries fail): stop
+			// fetching rather than buffer without bound.
 			select {
 			case <-ctx.Done():
 				return nil
@@ -190,8 +194,8 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 		if cl := clocks[m.Partition]; cl != nil && !m.Time.IsZero() {
 			cl.Store(m.Time.UnixNano())
 		}
-		if p.tracker != nil {
-			p.tracker.Fetched(k, m.Offset)
+		if p.tracker != nil && p.tracker.Fetched(k, m.Offset) && p.sum != nil {
+			p.sum.adopt(ctx, k, m.Offset)
 		}
 		charge := p.charge(len(m.Value))
 		if err := p.buffered.Acquire(ctx, charge); err != nil {
@@ -232,7 +236,10 @@ func (p *pipeline) prepare(m kafka.Message, idx *schema.Indexer) prepared {
 			src = b.Bytes()
 		}
 	}
-	id := meta.EventID
+	// Peek's strings point into a copy of the whole value: keep clones of
+	// the two that live until the batch is acknowledged, so that copy is
+	// garbage at once instead of doubling every record in flight.
+	id, traceID := strings.Clone(meta.EventID), strings.Clone(meta.TraceID)
 	if id == "" {
 		t, part, off := origin(m)
 		id = publish.OffsetEventID(t, part, off)
@@ -253,7 +260,7 @@ func (p *pipeline) prepare(m kafka.Message, idx *schema.Indexer) prepared {
 			p.m.WithoutTrace.WithLabelValues(svc).Inc()
 		}
 	}
-	return prepared{it: it, info: info{traceID: meta.TraceID, ts: ts}}
+	return prepared{it: it, info: info{traceID: traceID, ts: ts}}
 }
 
 // withEventID inserts "event.id" as the first member of a JSON object.
@@ -310,10 +317,10 @@ func (p *pipeline) batch(in <-chan prepared, out chan<- *batch) {
 	}
 }
 
-// process writes one batch, dead-letters what cannot be indexed, and hands
-// the acknowledged offsets on (through the summarizer when it runs). The
-// records' memory is released as soon as Elasticsearch (and Kafka, for dead
-// letters) acknowledged them; what waits for the summary is offsets only.
+// process writes one batch, dead-letters what cannot be indexed, hands the
+// acknowledged records' trace ids to the summarizer and their offsets to the
+// tracker. The records' memory is released as soon as Elasticsearch (and
+// Kafka, for dead letters) acknowledged them.
 func (p *pipeline) process(ctx context.Context, b *batch) {
 	p.m.InFlight.Inc()
 	defer p.m.InFlight.Dec()
@@ -374,18 +381,14 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 	b.items, b.infos = nil, nil
 	p.buffered.Release(b.charged)
 	p.m.Buffered.Sub(float64(b.charged))
-	ack := func() {
-		if p.tracker == nil {
-			return
-		}
+	// Traces first, offsets second: the summarizer's cursor relies on it.
+	if p.sum != nil {
+		p.sum.add(traces)
+	}
+	if p.tracker != nil {
 		for _, d := range done {
 			p.tracker.Done(d.key, d.offset)
 		}
-	}
-	if p.sum != nil && len(traces) > 0 {
-		p.sum.add(traces, ack)
-	} else {
-		ack()
 	}
 }
 

@@ -218,40 +218,47 @@ func newRangeSource(ctx context.Context, conn kafkaclient.Config, topic string, 
 	ctx, cancel := context.WithCancel(ctx)
 	s := &rangeSource{out: make(chan kafka.Message, 1000), errc: make(chan error, len(spans)), cancel: cancel}
 	for _, sp := range spans {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: conn.Brokers, Topic: topic, Partition: sp.p, Dialer: d,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
-		if err := r.SetOffset(sp.start); err != nil {
-			cancel()
-			return nil, err
-		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer r.Close()
-			for {
-				m, err := r.FetchMessage(ctx)
-				if err != nil {
-					if ctx.Err() == nil {
-						s.errc <- fmt.Errorf("read %s/%d: %w", topic, sp.p, err)
-					}
-					return
-				}
-				if m.Offset >= sp.end {
-					return
-				}
+			err := readPartition(ctx, d, conn.Brokers, topic, sp.p, sp.start, sp.end, func(m kafka.Message) bool {
 				select {
 				case s.out <- m:
+					return true
 				case <-ctx.Done():
-					return
+					return false
 				}
-				if m.Offset >= sp.end-1 {
-					return
-				}
+			})
+			if err != nil && ctx.Err() == nil {
+				s.errc <- err
 			}
 		}()
 	}
 	go func() { s.wg.Wait(); close(s.out) }()
 	return s, nil
+}
+
+// readPartition hands fn every message of topic/partition in [start, end),
+// in order, without a group; fn returning false stops early.
+func readPartition(ctx context.Context, d *kafka.Dialer, brokers []string, topic string, partition int, start, end int64, fn func(kafka.Message) bool) error {
+	if start >= end {
+		return nil
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: partition, Dialer: d,
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
+	defer r.Close()
+	if err := r.SetOffset(start); err != nil {
+		return fmt.Errorf("seek %s/%d to %d: %w", topic, partition, start, err)
+	}
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("read %s/%d: %w", topic, partition, err)
+		}
+		if m.Offset >= end || !fn(m) || m.Offset >= end-1 {
+			return nil
+		}
+	}
 }
 
 func (s *rangeSource) Fetch(ctx context.Context) (kafka.Message, error) {

@@ -2,61 +2,214 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/agentobs/agentobs/indexer/internal/offsets"
 	"github.com/agentobs/agentobs/indexer/trace"
+	"github.com/agentobs/agentobs/internal/record"
+	"github.com/segmentio/kafka-go"
 )
 
-// summarizer keeps the per-trace summary documents. Workers hand it the
-// trace ids of every acknowledged batch (duplicates included) together with
-// the batch's ack; each round it refreshes the log indices, re-derives the
-// summaries of all touched traces from their records, overwrites them, and
-// only then releases the acks, so an offset is committed only after the
-// summary of its trace includes it.
+// summarizer keeps the per-trace summary documents, off the document path:
+// document commits never wait for it.
 //
-// Hence a crash at any point heals itself: records whose summary was not
-// written are not committed, so they are delivered again, found as
-// duplicates, and their traces re-derived. A derivation counts the records
-// in Elasticsearch, never increments, so replays and duplicates cannot skew it.
+// Workers hand it the trace ids of every acknowledged batch (duplicates
+// included) and only then mark the batch's offsets finished in the tracker.
+// Each round it takes the tracker's finished positions, then the traces
+// handed in so far (so every record up to those positions has its trace in
+// hand), refreshes the log indices, re-derives those traces' summaries from
+// their records, overwrites them, and then stores the positions as the
+// summary cursor: the committed offsets of the group <kafka.group>-summaries
+// (no member ever joins it; a standalone commit stores them). A cursor at
+// offset c on a partition means every record before c was counted by a
+// summary derived after the record was indexed.
+//
+// Summaries are derived, never incremented (a derivation counts documents,
+// which are unique), so re-deriving is always safe and replays or
+// duplicates cannot skew them. After a crash or a rebalance the member that
+// starts a partition at offset f reads its cursor c; when c < f the records
+// [c, f) were committed by the documents' group but perhaps never
+// summarized, so it reads them back from Kafka (they are in the log: a
+// cursor never passes retention in practice, it trails by about one round)
+// and re-derives their traces before it moves that partition's cursor. A
+// partition without a cursor (a new group, or an older indexer that held
+// commits back until summaries were written) has nothing to recover; the
+// member stores its cursor at once, at the first offset it fetches.
 type summarizer struct {
 	store    *trace.Store
 	m        *Metrics
 	log      *slog.Logger
 	interval time.Duration
+	cursor   cursorStore
+	readLog  logReader
+	tracker  *offsets.Tracker
 
-	mu     sync.Mutex
-	traces map[string]struct{}
-	acks   []func()
-	oldest time.Time
+	mu        sync.Mutex
+	traces    map[string]struct{}
+	oldest    time.Time
+	parts     map[offsets.Key]*sumPart
+	gen       int
+	committed map[offsets.Key]int64 // cursor positions stored
 }
 
-func newSummarizer(store *trace.Store, m *Metrics, log *slog.Logger, interval time.Duration) *summarizer {
-	return &summarizer{store: store, m: m, log: log.With("component", "summary"), interval: interval, traces: map[string]struct{}{}}
+// sumPart is a partition this member fetches: recovered once the records
+// between its cursor and the first fetched offset were handed in.
+type sumPart struct {
+	gen       int
+	first     int64
+	recovered bool
 }
 
-func (s *summarizer) add(ids []string, ack func()) {
+// cursorStore keeps the summary cursor. Offsets are the last summarized
+// record's (Kafka stores the next one to read).
+type cursorStore interface {
+	// Fetch returns the next offset to summarize on k, -1 when none is stored.
+	Fetch(ctx context.Context, k offsets.Key) (int64, error)
+	Commit(ctx context.Context, cs []offsets.Commit) error
+}
+
+// logReader hands fn the messages of k in [from, to).
+type logReader func(ctx context.Context, k offsets.Key, from, to int64, fn func(kafka.Message) bool) error
+
+func newSummarizer(store *trace.Store, m *Metrics, log *slog.Logger, interval time.Duration, cursor cursorStore, readLog logReader) *summarizer {
+	return &summarizer{store: store, m: m, log: log.With("component", "summary"), interval: interval,
+		cursor: cursor, readLog: readLog, traces: map[string]struct{}{},
+		parts: map[offsets.Key]*sumPart{}, committed: map[offsets.Key]int64{}}
+}
+
+// add hands in the trace ids of acknowledged records; call it before their
+// offsets are marked done in the tracker. The ids are kept: they must not
+// point into a record's value (a Peek result), or they keep it alive.
+func (s *summarizer) add(ids []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
 		s.traces[id] = struct{}{}
 	}
-	s.acks = append(s.acks, ack)
-	if s.oldest.IsZero() {
+	if len(ids) > 0 && s.oldest.IsZero() {
 		s.oldest = time.Now()
 	}
 }
 
+// backlog is the number of traces waiting for a round.
+func (s *summarizer) backlog() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.traces)
+}
+
+// assigned is the health monitor's word on this member's partitions of
+// topic and the group's committed offsets: a partition assigned but not
+// fetched from yet (no new records since a crash) is adopted at its
+// committed offset, so its unsummarized records are found without waiting
+// for traffic.
+func (s *summarizer) assigned(ctx context.Context, topic string, mine []int, committed map[int]int64) {
+	for _, p := range mine {
+		k := offsets.Key{Topic: topic, Partition: p}
+		s.mu.Lock()
+		_, known := s.parts[k]
+		s.mu.Unlock()
+		if c, ok := committed[p]; ok && c >= 0 && !known {
+			s.adopt(ctx, k, c)
+		}
+	}
+}
+
+// adopt is called when fetching (re)starts on k at offset first: the cursor
+// of k does not move until the records between it and first are handed in.
+func (s *summarizer) adopt(ctx context.Context, k offsets.Key, first int64) {
+	s.mu.Lock()
+	if p := s.parts[k]; p != nil && p.first == first {
+		s.mu.Unlock()
+		return // adopted at this offset already (monitor, then fetch)
+	}
+	s.gen++
+	gen := s.gen
+	s.parts[k] = &sumPart{gen: gen, first: first}
+	s.mu.Unlock()
+	go func() {
+		d := 500 * time.Millisecond
+		for {
+			err := s.recoverPartition(ctx, k, first)
+			if err == nil {
+				s.mu.Lock()
+				if p := s.parts[k]; p != nil && p.gen == gen {
+					p.recovered = true
+				}
+				s.mu.Unlock()
+				return
+			}
+			s.m.SummaryErrors.Inc()
+			s.log.Warn("reading back unsummarized records failed; retrying", "topic", k.Topic, "partition", k.Partition, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+			d = min(2*d, 10*time.Second)
+		}
+	}()
+}
+
+func (s *summarizer) recoverPartition(ctx context.Context, k offsets.Key, first int64) error {
+	from, err := s.cursor.Fetch(ctx, k)
+	if err != nil {
+		return err
+	}
+	if from < 0 {
+		// No cursor yet (a new group, or an indexer from before the
+		// cursor, which held document commits until summaries were
+		// written): nothing before first needs a summary. Store one now,
+		// so a crash before the first round still finds its records.
+		if err := s.cursor.Commit(ctx, []offsets.Commit{{Key: k, Offset: first - 1}}); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.committed[k] = first - 1
+		s.mu.Unlock()
+		return nil
+	}
+	if from >= first {
+		return nil
+	}
+	ids := map[string]struct{}{}
+	err = s.readLog(ctx, k, from, first, func(m kafka.Message) bool {
+		if meta, err := record.Peek(m.Value); err == nil && meta.TraceID != "" {
+			ids[strings.Clone(meta.TraceID)] = struct{}{}
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	list := make([]string, 0, len(ids))
+	for id := range ids {
+		list = append(list, id)
+	}
+	s.add(list)
+	s.m.SummaryRecovered.Add(float64(first - from))
+	s.log.Info("re-deriving the traces of records committed before their summaries",
+		"topic", k.Topic, "partition", k.Partition, "from", from, "to", first, "traces", len(list))
+	return nil
+}
+
+// run does rounds until ctx ends. A round that took longer than the
+// interval stretches the wait to twice its duration, so summary work never
+// takes more than about a third of the cluster time it competes for.
 func (s *summarizer) run(ctx context.Context) {
-	t := time.NewTicker(s.interval)
+	t := time.NewTimer(s.interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			start := time.Now()
 			s.round(ctx)
 			s.mu.Lock()
 			if s.oldest.IsZero() {
@@ -65,20 +218,20 @@ func (s *summarizer) run(ctx context.Context) {
 				s.m.SummaryLag.Set(time.Since(s.oldest).Seconds())
 			}
 			s.mu.Unlock()
+			t.Reset(max(s.interval, 2*time.Since(start)))
 		}
 	}
 }
 
-// flush runs rounds until nothing is pending or ctx ends (shutdown).
+// flush runs rounds until every handed-in trace is summarized and the
+// cursor stored, or ctx ends (shutdown).
 func (s *summarizer) flush(ctx context.Context) {
 	for ctx.Err() == nil {
-		s.mu.Lock()
-		n := len(s.acks)
-		s.mu.Unlock()
-		if n == 0 {
+		done, ok := s.round(ctx)
+		if done {
 			return
 		}
-		if !s.round(ctx) {
+		if !ok {
 			select {
 			case <-ctx.Done():
 			case <-time.After(500 * time.Millisecond):
@@ -87,16 +240,73 @@ func (s *summarizer) flush(ctx context.Context) {
 	}
 }
 
-// round derives and writes the pending traces; false when it failed (the
-// work is put back for the next round).
-func (s *summarizer) round(ctx context.Context) bool {
+// round derives and writes the pending traces, then stores the cursor.
+// done: there was nothing to do; ok: false when it failed (the traces are
+// put back for the next round).
+func (s *summarizer) round(ctx context.Context) (done, ok bool) {
 	s.mu.Lock()
-	traces, acks, oldest := s.traces, s.acks, s.oldest
-	s.traces, s.acks, s.oldest = map[string]struct{}{}, nil, time.Time{}
-	s.mu.Unlock()
-	if len(acks) == 0 {
-		return true
+	// Positions first, traces second: every record up to a position was
+	// handed in before its offset was marked done, so its trace is in this
+	// round's set or an earlier one's.
+	// A recovered partition's position is at least the record before its
+	// first fetched offset: everything before that was read back or was
+	// behind the cursor already.
+	ready := map[offsets.Key]int64{}
+	for k, p := range s.parts {
+		if p.recovered && p.first > 0 {
+			ready[k] = p.first - 1
+		}
 	}
+	if s.tracker != nil {
+		for _, c := range s.tracker.Ready() {
+			if p := s.parts[c.Key]; p != nil && p.recovered && c.Offset > ready[c.Key] {
+				ready[c.Key] = c.Offset
+			}
+		}
+	}
+	var pos []offsets.Commit
+	for k, o := range ready {
+		if last, ok := s.committed[k]; !ok || last != o {
+			pos = append(pos, offsets.Commit{Key: k, Offset: o})
+		}
+	}
+	traces, oldest := s.traces, s.oldest
+	s.traces, s.oldest = map[string]struct{}{}, time.Time{}
+	s.mu.Unlock()
+	if len(traces) == 0 && len(pos) == 0 {
+		return true, true
+	}
+	if len(traces) > 0 {
+		if err := s.summarize(ctx, traces); err != nil {
+			s.m.SummaryErrors.Inc()
+			s.log.Warn("trace summary round failed; retrying", "traces", len(traces), "err", err)
+			s.mu.Lock()
+			for id := range traces {
+				s.traces[id] = struct{}{}
+			}
+			if s.oldest.IsZero() || oldest.Before(s.oldest) {
+				s.oldest = oldest
+			}
+			s.mu.Unlock()
+			return false, false
+		}
+	}
+	if len(pos) > 0 {
+		if err := s.cursor.Commit(ctx, pos); err != nil {
+			s.m.SummaryErrors.Inc()
+			s.log.Warn("storing the summary cursor failed; the next round stores a newer one", "err", err)
+			return false, false
+		}
+		s.mu.Lock()
+		for _, c := range pos {
+			s.committed[c.Key] = c.Offset
+		}
+		s.mu.Unlock()
+	}
+	return false, true
+}
+
+func (s *summarizer) summarize(ctx context.Context, traces map[string]struct{}) error {
 	ids := make([]string, 0, len(traces))
 	for id := range traces {
 		ids = append(ids, id)
@@ -104,31 +314,63 @@ func (s *summarizer) round(ctx context.Context) bool {
 	slices.Sort(ids)
 	start := time.Now()
 	defer func() { s.m.Stage.WithLabelValues(StageSummary).Observe(time.Since(start).Seconds()) }()
-	err := s.store.Refresh(ctx)
-	var sums []trace.Summary
-	if err == nil {
-		sums, err = s.store.Derive(ctx, ids)
+	if err := s.store.Refresh(ctx); err != nil {
+		return err
 	}
-	if err == nil {
-		err = s.store.WriteSummaries(ctx, sums)
-	}
+	sums, err := s.store.Derive(ctx, ids)
 	if err != nil {
-		s.m.SummaryErrors.Inc()
-		s.log.Warn("trace summary round failed; retrying", "traces", len(ids), "err", err)
-		s.mu.Lock()
-		for id := range traces {
-			s.traces[id] = struct{}{}
-		}
-		s.acks = append(acks, s.acks...)
-		if s.oldest.IsZero() || oldest.Before(s.oldest) {
-			s.oldest = oldest
-		}
-		s.mu.Unlock()
-		return false
+		return err
+	}
+	if err := s.store.WriteSummaries(ctx, sums); err != nil {
+		return err
 	}
 	s.m.Summaries.Add(float64(len(sums)))
-	for _, ack := range acks {
-		ack()
+	return nil
+}
+
+// kafkaCursor stores the summary cursor as the committed offsets of a
+// consumer group that no member joins (generation -1: a standalone commit,
+// which the coordinator accepts while the group has no members). Tools that
+// show group lag (kafka-consumer-groups --describe) show the summaries' lag.
+type kafkaCursor struct {
+	client *kafka.Client
+	group  string
+}
+
+func (c kafkaCursor) Fetch(ctx context.Context, k offsets.Key) (int64, error) {
+	res, err := c.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.group, Topics: map[string][]int{k.Topic: {k.Partition}}})
+	if err == nil && res.Error != nil {
+		err = res.Error
 	}
-	return true
+	if err != nil {
+		return 0, fmt.Errorf("summary cursor of %s/%d in group %s: %w", k.Topic, k.Partition, c.group, err)
+	}
+	for _, p := range res.Topics[k.Topic] {
+		if p.Partition == k.Partition {
+			if p.Error != nil {
+				return 0, fmt.Errorf("summary cursor of %s/%d in group %s: %w", k.Topic, k.Partition, c.group, p.Error)
+			}
+			return p.CommittedOffset, nil
+		}
+	}
+	return -1, nil
+}
+
+func (c kafkaCursor) Commit(ctx context.Context, cs []offsets.Commit) error {
+	topics := map[string][]kafka.OffsetCommit{}
+	for _, x := range cs {
+		topics[x.Topic] = append(topics[x.Topic], kafka.OffsetCommit{Partition: x.Partition, Offset: x.Offset + 1})
+	}
+	res, err := c.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: c.group, GenerationID: -1, Topics: topics})
+	if err != nil {
+		return fmt.Errorf("store summary cursor in group %s: %w", c.group, err)
+	}
+	for t, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return fmt.Errorf("store summary cursor of %s/%d in group %s: %w", t, p.Partition, c.group, p.Error)
+			}
+		}
+	}
+	return nil
 }

@@ -39,16 +39,20 @@ func New() *Tracker { return &Tracker{parts: map[Key]*partition{}} }
 // be reported in fetch order. An offset not above the last one fetched means
 // the partition was re-assigned and fetching restarted from the committed
 // position (rebalance): the old pending list is dropped; late acks for it are
-// ignored, and the re-fetched copies are acked on their own.
-func (t *Tracker) Fetched(k Key, offset int64) {
+// ignored, and the re-fetched copies are acked on their own. Fetched reports
+// whether fetching (re)started on k with this offset: the first offset seen
+// on k, or the first after such a restart.
+func (t *Tracker) Fetched(k Key, offset int64) (started bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.parts[k]
 	if p == nil {
 		p = &partition{done: map[int64]bool{}, last: -1, committed: -1, ready: -1}
 		t.parts[k] = p
+		started = true
 	}
 	if offset <= p.last {
+		started = true
 		t.n -= len(p.pending) - p.head
 		p.pending, p.head = p.pending[:0], 0
 		clear(p.done)
@@ -57,6 +61,7 @@ func (t *Tracker) Fetched(k Key, offset int64) {
 	p.last = offset
 	p.pending = append(p.pending, offset)
 	t.n++
+	return started
 }
 
 // Done marks offset on k as finished and advances the committable position
@@ -116,6 +121,22 @@ func (t *Tracker) Committable() []Commit {
 		if p.ready > p.committed {
 			out = append(out, Commit{Key: k, Offset: p.ready})
 			p.committed = p.ready
+		}
+	}
+	return out
+}
+
+// Ready returns, for every partition, its highest committable offset (the
+// last offset that, with every offset fetched before it, is finished),
+// whether or not it was handed out by Committable; partitions with none are
+// left out. It does not change what Committable returns.
+func (t *Tracker) Ready() []Commit {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Commit, 0, len(t.parts))
+	for k, p := range t.parts {
+		if p.ready >= 0 {
+			out = append(out, Commit{Key: k, Offset: p.ready})
 		}
 	}
 	return out

@@ -78,13 +78,21 @@ func TestTrackerRandomAcks(t *testing.T) {
 func TestTrackerRebalanceRestart(t *testing.T) {
 	k := Key{"t", 0}
 	tr := New()
-	tr.Fetched(k, 5)
-	tr.Fetched(k, 6)
+	if !tr.Fetched(k, 5) || tr.Fetched(k, 6) {
+		t.Fatal("only the first fetch on a partition starts it")
+	}
 	tr.Done(k, 5)
 	_ = tr.Committable()
+	if got := tr.Ready(); !reflect.DeepEqual(got, []Commit{{k, 5}}) {
+		t.Fatalf("ready after a commit: %v", got)
+	}
 	// Partition revoked and re-assigned: fetching restarts at 6.
-	tr.Fetched(k, 6)
-	tr.Fetched(k, 7)
+	if !tr.Fetched(k, 6) || tr.Fetched(k, 7) {
+		t.Fatal("a restart at an offset already fetched starts the partition again")
+	}
+	if got := tr.Ready(); len(got) != 0 {
+		t.Fatalf("ready after a restart: %v", got)
+	}
 	tr.Done(k, 7)
 	tr.Done(k, 6)
 	if got, want := commits(tr), map[Key]int64{k: 7}; !reflect.DeepEqual(got, want) {
