@@ -244,6 +244,11 @@ func normValue(v any, bad *bool, depth int) any {
 	}
 	switch x := v.(type) {
 	case string:
+		// v itself when valid: boxing the same string again would
+		// allocate once per string field of every record.
+		if utf8.ValidString(x) {
+			return v
+		}
 		return repairString(x, bad)
 	case []byte:
 		return repairString(string(x), bad)

@@ -219,7 +219,12 @@ func (p *Policy) redactValue(key string, v any, depth int) (any, bool) {
 			}
 			return "[REDACTED:" + RuleSecretField + "]", true
 		}
-		return p.redact(x)
+		// Hand back v itself when nothing changed: boxing x again would
+		// allocate once per string field of every record.
+		if r, ok := p.redact(x); ok {
+			return r, true
+		}
+		return v, false
 	case map[string]any:
 		return x, p.redactMap(x, depth+1)
 	case []any:
