@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +48,7 @@ func run() error {
 	latency := fs.Duration("latency", 0, "how long R5's paced latency run writes (default 30s, quick 10s)")
 	replot := fs.String("replot", "", "only redraw the plots, latest.md and the README section from this results JSON")
 	root := fs.String("root", ".", "repository root (scripts/stack.sh, ./shipper, ./indexer, ./collector)")
+	r3Workers := fs.String("r3-workers", "", "comma-separated further Workers values of the plugin measured once each beside R3's Workers 2 (e.g. 0,1: what the setting costs)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -79,6 +81,15 @@ func run() error {
 	}
 	if *only != "" {
 		opt.Only = strings.Split(*only, ",")
+	}
+	if *r3Workers != "" {
+		for _, w := range strings.Split(*r3Workers, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(w))
+			if err != nil || n < 0 {
+				return fmt.Errorf("-r3-workers: %q is not a worker count", w)
+			}
+			opt.R3Workers = append(opt.R3Workers, n)
+		}
 	}
 	opt.ProfileDir = filepath.Join(*out, "profiles")
 	for _, d := range []string{*out, opt.ProfileDir} {

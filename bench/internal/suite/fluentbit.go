@@ -33,18 +33,23 @@ var (
     Format                            json
     rdkafka.request.required.acks     -1
     rdkafka.compression.codec         lz4`}
-	fbPlugin = fbOutput{Name: "Fluent Bit tail + JSON parser + out_agentobs, Workers 2", Section: `
+	fbPlugin = pluginOutput(2)
+)
+
+// pluginOutput is the plugin's section, with the given Workers.
+func pluginOutput(workers int) fbOutput {
+	return fbOutput{Name: fmt.Sprintf("Fluent Bit tail + JSON parser + out_agentobs, Workers %d", workers), Section: fmt.Sprintf(`
     Name           agentobs
     Match          *
-    Workers        2
-    Brokers        %[1]s
-    Topic          %[2]s
-    DLQ_Topic      %[3]s
+    Workers        %d
+    Brokers        %%[1]s
+    Topic          %%[2]s
+    DLQ_Topic      %%[3]s
     Required_Acks  all
     Compression    lz4
     Source         bench
-    Plugin_Log_Level warn`}
-)
+    Plugin_Log_Level warn`, workers)}
+}
 
 // fbRun is one Fluent Bit run over a corpus.
 type fbRun struct {
@@ -224,6 +229,19 @@ func (s *Suite) r3(ctx context.Context) error {
 	f.Finish()
 	f.Note = fmt.Sprintf("CPU %.1f vs %.1f µs/record = %.2f×, goal ≤ 1.0; peak RSS %.0f vs %.0f MiB = %.2f×, goal ≤ 1.5",
 		pc.Median, nc.Median, f.Extra["cpu_ratio"], pm.Median, nm.Median, f.Extra["rss_ratio"])
+	// Other Workers values, once each: what the setting costs.
+	for _, w := range s.opt.R3Workers {
+		topic := s.topic("fbw")
+		r, err := s.runFluentBit(ctx, s.main, pluginOutput(w), topic, fmt.Sprintf("R3 out_agentobs, Workers %d", w))
+		s.env.DeleteTopics(topic)
+		if err != nil {
+			return err
+		}
+		f.Extra[fmt.Sprintf("workers_%d_records_per_s", w)] = r.Rate
+		f.Extra[fmt.Sprintf("workers_%d_cpu_us_per_record", w)] = float64(r.CPUPerRecord.Nanoseconds()) / 1e3
+		f.Note += fmt.Sprintf("; Workers %d: %.0f records/s, %.1f µs/record, %d MiB", w, r.Rate,
+			float64(r.CPUPerRecord.Nanoseconds())/1e3, r.PeakRSS>>20)
+	}
 	s.res.Figures = append(s.res.Figures, f)
 	return nil
 }

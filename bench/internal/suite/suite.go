@@ -37,6 +37,9 @@ type Options struct {
 	Only []string
 	// ProfileDir receives the CPU profiles of missed goals.
 	ProfileDir string
+	// R3Workers are further Workers values of the plugin measured once
+	// each beside R3's Workers 2 (what Workers costs; empty: none).
+	R3Workers []int
 }
 
 // Suite is one run.
