@@ -209,8 +209,11 @@ func (p *Parser) finish(fallback time.Time, rec *Record) {
 
 // FromMap builds rec from an already decoded object, as the Fluent Bit
 // plugin gets it from msgpack: map[any]any keys and []byte strings are
-// accepted and converted. m is not modified. ts is the transport's event
-// time, used when the map has no time field of its own.
+// accepted and converted. m itself is not modified, but nested maps and
+// slices that need no conversion are taken over by rec, not copied (the
+// policy may later change them in place): the caller hands them over and
+// must not use them afterwards. ts is the transport's event time, used when
+// the map has no time field of its own.
 func (p *Parser) FromMap(m map[string]any, ts time.Time, rec *Record) {
 	rec.Reset()
 	if rec.Fields == nil {
@@ -253,6 +256,9 @@ func normValue(v any, bad *bool, depth int) any {
 	case []byte:
 		return repairString(string(x), bad)
 	case map[string]any:
+		if canonical(v, depth) {
+			return v // taken over as it is (see FromMap)
+		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
 			out[repairString(k, bad)] = normValue(e, bad, depth+1)
@@ -265,6 +271,9 @@ func normValue(v any, bad *bool, depth int) any {
 		}
 		return out
 	case []any:
+		if canonical(v, depth) {
+			return v
+		}
 		out := make([]any, len(x))
 		for i, e := range x {
 			out[i] = normValue(e, bad, depth+1)
@@ -272,6 +281,35 @@ func normValue(v any, bad *bool, depth int) any {
 		return out
 	}
 	return v
+}
+
+// canonical reports whether normValue would return a deep copy equal to v:
+// only map[string]any, []any, valid UTF-8 strings and scalars, within
+// maxNesting. Checking first keeps the common case (a decoded nested object
+// that is already clean) free of allocations.
+func canonical(v any, depth int) bool {
+	if depth > maxNesting {
+		return false
+	}
+	switch x := v.(type) {
+	case string:
+		return utf8.ValidString(x)
+	case []byte, map[any]any:
+		return false
+	case map[string]any:
+		for k, e := range x {
+			if !utf8.ValidString(k) || !canonical(e, depth+1) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !canonical(e, depth+1) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func keyString(k any) string {
