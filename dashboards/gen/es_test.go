@@ -264,6 +264,10 @@ func linkQuery(t *testing.T, l links.Link) string {
 		return strings.NewReplacer("!!", "!", "!'", "'").Replace(m[1])
 	case strings.HasPrefix(u.Path, "/trace/"):
 		return "jaeger:" + strings.TrimPrefix(u.Path, "/trace/")
+	case strings.HasPrefix(u.Path, "/ui/traces/"):
+		// The explorer's trace lookup selects the records whose trace.id
+		// is the path's id (a term query, as the link's query string).
+		return links.Query(strings.TrimPrefix(u.Path, "/ui/traces/"))
 	}
 	t.Fatalf("%s: unknown link %s", l.Name, l.URL)
 	return ""
@@ -351,6 +355,7 @@ func TestCommittedLinksComeFromLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	grafana := func(s string) string {
+		s = strings.ReplaceAll(s, "${"+links.ExplorerEnv+"}", c.ExplorerURL)
 		s = strings.ReplaceAll(s, "$$", "$")
 		s = strings.ReplaceAll(s, links.GrafanaValue, id)
 		return strings.ReplaceAll(s, links.GrafanaSpan, id)
@@ -408,6 +413,7 @@ func TestCommittedLinksComeFromLinks(t *testing.T) {
 	for _, l := range traceLinks() {
 		u := strings.ReplaceAll(strings.ReplaceAll(str(l["url"]), links.GrafanaValue, id), "${__url_time_range}", "from="+links.DefaultLookBack+"&to=now")
 		u = strings.ReplaceAll(u, "${"+kibanaVar+"}", c.KibanaURL)
+		u = strings.ReplaceAll(u, "${"+explorerVar+"}", c.ExplorerURL)
 		if strings.HasPrefix(u, "/explore") {
 			u = c.GrafanaURL + u
 		}

@@ -58,11 +58,12 @@ func encodeJSON(v any, indent bool) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// traceIDFormat renders trace.id as a link to the saved search of all the
-// trace's records (Kibana substitutes {{value}}, URL-encoded).
+// traceIDFormat renders trace.id as a link to the trace in the explorer
+// (its spans and every record; Kibana substitutes {{value}}, URL-encoded).
+// The base is compose's; import.sh rewrites it to $EXPLORER_URL when set.
 func traceIDFormat() string {
 	return jsonString(map[string]any{links.TraceField: map[string]any{"id": "url", "params": map[string]any{
-		"type": "a", "urlTemplate": links.Kibana("", links.KibanaValue).URL, "labelTemplate": links.KibanaValue, "openLinkInCurrentTab": true,
+		"type": "a", "urlTemplate": links.Explorer(links.DefaultConfig().ExplorerURL, links.KibanaValue).URL, "labelTemplate": links.KibanaValue, "openLinkInCurrentTab": true,
 	}}})
 }
 

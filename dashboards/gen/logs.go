@@ -37,7 +37,10 @@ var (
 	SpansFields  = []string{"@timestamp", "trace.id", "span.id", "parent.id", "span.name", "span.kind", "service.name", "event.duration", "span.status.code", "span.status.message"}
 )
 
-const kibanaVar = "kibana_url"
+const (
+	kibanaVar   = "kibana_url"
+	explorerVar = "explorer_url"
+)
 
 var (
 	logsDS   = dsRef("elasticsearch", "${logs}")
@@ -69,8 +72,12 @@ func logsAndTraces() *dashboard.DashboardBuilder {
 		Description("32 hex digits; * for all records.").
 		DefaultValue(dashboard.StringOrMap{String: ptr(links.AllTraces)}).Current(option(links.AllTraces, links.AllTraces)))
 	b.WithVariable(dashboard.NewConstantVariableBuilder(kibanaVar).Value(dashboard.StringOrMap{String: ptr(links.DefaultConfig().KibanaURL)}))
+	b.WithVariable(dashboard.NewConstantVariableBuilder(explorerVar).Value(dashboard.StringOrMap{String: ptr(links.DefaultConfig().ExplorerURL)}))
 
 	trace := "${" + links.TraceVar + "}"
+	b.Link(dashboard.NewDashboardLinkBuilder("Trace " + trace + " in the explorer").Type(dashboard.DashboardLinkTypeLink).
+		Url(links.Explorer("${"+explorerVar+"}", trace).URL).Icon("external link").Tooltip("Open the selected trace in the trace explorer: its span waterfall with every log line under its span").
+		Tags([]string{}).AsDropdown(false).KeepTime(false).IncludeVars(false).TargetBlank(true))
 	b.Link(dashboard.NewDashboardLinkBuilder("Spans of trace " + trace + " (Jaeger)").Type(dashboard.DashboardLinkTypeLink).
 		Url(links.GrafanaExploreTrace("", trace).URL).Icon("external link").Tooltip("Open the selected trace in Explore on the Jaeger data source").
 		Tags([]string{}).AsDropdown(false).KeepTime(false).IncludeVars(false).TargetBlank(true))
@@ -126,11 +133,13 @@ func esQuery(ds common.DataSourceRef, q string, metrics []es.MetricAggregation, 
 	return es.NewDataqueryBuilder().Datasource(ds).RefId("A").Query(q).TimeField(links.TimestampField).Metrics(metrics).BucketAggs(buckets)
 }
 
-// traceLinks are the data links of a trace.id cell: this dashboard filtered
-// to the trace, its spans, its records in Kibana.
+// traceLinks are the data links of a trace.id cell: the trace in the
+// explorer, this dashboard filtered to the trace, its spans, its records in
+// Kibana.
 func traceLinks() []map[string]any {
 	out := []map[string]any{}
 	for _, l := range []links.Link{
+		links.Explorer("${"+explorerVar+"}", links.GrafanaValue),
 		links.GrafanaDashboard("", links.GrafanaValue, "${__url_time_range}"),
 		links.GrafanaExploreTrace("", links.GrafanaValue),
 		links.Kibana("${"+kibanaVar+"}", links.GrafanaValue),

@@ -55,14 +55,27 @@ const Widen = time.Second
 // Config holds the external base URLs of the UIs (for links leaving a UI);
 // links inside Grafana are relative and need none.
 type Config struct {
-	GrafanaURL string // default http://localhost:3000
-	KibanaURL  string // default http://localhost:5601
-	JaegerURL  string // default http://localhost:16686
+	GrafanaURL  string // default http://localhost:3000
+	KibanaURL   string // default http://localhost:5601
+	JaegerURL   string // default http://localhost:16686
+	ExplorerURL string // the indexer's trace explorer; default http://localhost:9400
 }
 
 // DefaultConfig is what compose publishes on the host.
 func DefaultConfig() Config {
-	return Config{GrafanaURL: "http://localhost:3000", KibanaURL: "http://localhost:5601", JaegerURL: "http://localhost:16686"}
+	return Config{GrafanaURL: "http://localhost:3000", KibanaURL: "http://localhost:5601", JaegerURL: "http://localhost:16686",
+		ExplorerURL: "http://localhost:9400"}
+}
+
+// ExplorerEnv is the environment variable holding the explorer's base URL
+// where a tool expands environment variables (Grafana provisioning) or the
+// import rewrites it (dashboards/kibana/import.sh).
+const ExplorerEnv = "EXPLORER_URL"
+
+// Explorer opens the trace in the indexer's trace explorer (/ui/): its span
+// waterfall with every log line under its span, or its records in order.
+func Explorer(base, id string) Link {
+	return Link{Name: "Trace in the explorer", URL: base + "/ui/traces/" + id, Query: Query(id)}
 }
 
 // Link is one way to get from a trace id to its records.
@@ -201,6 +214,7 @@ func ESQuery(query string, from, to time.Time) map[string]any {
 // Grafana would render them (absolute URLs).
 func (c Config) All(id string) []Link {
 	return []Link{
+		Explorer(c.ExplorerURL, id),
 		GrafanaDashboard(c.GrafanaURL, id, "from="+DefaultLookBack+"&to=now"),
 		GrafanaExploreLogs(c.GrafanaURL, id),
 		GrafanaExploreTrace(c.GrafanaURL, id),

@@ -19,6 +19,7 @@ func TestLinks(t *testing.T) {
 	}
 	f(GrafanaDashboard("", GrafanaValue, "${__url_time_range}"), "/d/agentobs-logs-traces/agentobs-logs-and-traces?var-trace_id=${__value.raw}&${__url_time_range}")
 	f(Jaeger(c.JaegerURL, id), "http://localhost:16686/trace/"+id)
+	f(Explorer(c.ExplorerURL, KibanaValue), "http://localhost:9400/ui/traces/{{value}}")
 	f(Kibana(c.KibanaURL, JaegerTrace), `http://localhost:5601/app/discover#/view/agentobs-trace-records?_g=(time:(from:now-7d,to:now))&_a=(query:(language:kuery,query:'trace.id:"#{traceID}"'))`)
 	// Explore: the placeholder survives the URL encoding of the panes JSON.
 	l := GrafanaExploreLogs("", GrafanaValue)

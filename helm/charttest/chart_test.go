@@ -109,8 +109,27 @@ func TestAllOnRendersOptionals(t *testing.T) {
 			t.Errorf("all-on: no %s", kind)
 		}
 	}
+	// The explorer: its Ingress routes /ui to the indexer Service's port, and
+	// the indexer gets the explorer's URLs.
+	if ings := m.ofKind("Ingress"); len(ings) != 1 {
+		t.Errorf("all-on: %d Ingresses want 1 (the explorer)", len(ings))
+	} else {
+		ing := ings[0].Typed.(*networkingv1.Ingress)
+		svc, ok := m.get("Service", "demo-agentobs-indexer")
+		paths := ing.Spec.Rules[0].HTTP.Paths
+		if !ok || paths[0].Path != "/ui" || paths[0].Backend.Service.Name != svc.Name ||
+			paths[0].Backend.Service.Port.Number != svc.Typed.(*corev1.Service).Spec.Ports[0].Port {
+			t.Errorf("explorer Ingress %+v does not route /ui to the indexer Service", paths)
+		}
+	}
+	if o, ok := m.get("Deployment", "demo-agentobs-indexer"); ok {
+		env := envOf(o.Typed.(*appsv1.Deployment).Spec.Template.Spec.Containers[0])
+		if env["INDEXER_UI_PROMETHEUS_URL"] == "" || env["INDEXER_UI_KIBANA_URL"] == "" || env["INDEXER_UI_GRAFANA_URL"] == "" {
+			t.Errorf("all-on: the indexer lacks the explorer's URLs: %v", env)
+		}
+	}
 	def := render(t, map[string]any{})
-	for _, kind := range []string{"ScaledObject", "ServiceMonitor", "PrometheusRule"} {
+	for _, kind := range []string{"ScaledObject", "ServiceMonitor", "PrometheusRule", "Ingress"} {
 		if len(def.ofKind(kind)) != 0 {
 			t.Errorf("default: %s rendered, but its CRD is optional", kind)
 		}
