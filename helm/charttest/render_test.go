@@ -74,16 +74,17 @@ type TriggerAuthentication struct {
 
 // types maps apiVersion/kind to a constructor of the typed object.
 var types = map[string]func() any{
-	"apps/v1/Deployment":                              func() any { return &appsv1.Deployment{} },
-	"apps/v1/DaemonSet":                               func() any { return &appsv1.DaemonSet{} },
-	"v1/Service":                                      func() any { return &corev1.Service{} },
-	"v1/ConfigMap":                                    func() any { return &corev1.ConfigMap{} },
-	"v1/ServiceAccount":                               func() any { return &corev1.ServiceAccount{} },
-	"v1/Secret":                                       func() any { return &corev1.Secret{} },
-	"policy/v1/PodDisruptionBudget":                   func() any { return &policyv1.PodDisruptionBudget{} },
-	"networking.k8s.io/v1/NetworkPolicy":              func() any { return &networkingv1.NetworkPolicy{} },
-	"networking.k8s.io/v1/Ingress":                    func() any { return &networkingv1.Ingress{} },
-	"rbac.authorization.k8s.io/v1/ClusterRole":        func() any { return &rbacv1.ClusterRole{} },
+	"apps/v1/Deployment":                       func() any { return &appsv1.Deployment{} },
+	"apps/v1/DaemonSet":                        func() any { return &appsv1.DaemonSet{} },
+	"v1/Service":                               func() any { return &corev1.Service{} },
+	"v1/ConfigMap":                             func() any { return &corev1.ConfigMap{} },
+	"v1/Pod":                                   func() any { return &corev1.Pod{} }, // helm test hooks
+	"v1/ServiceAccount":                        func() any { return &corev1.ServiceAccount{} },
+	"v1/Secret":                                func() any { return &corev1.Secret{} },
+	"policy/v1/PodDisruptionBudget":            func() any { return &policyv1.PodDisruptionBudget{} },
+	"networking.k8s.io/v1/NetworkPolicy":       func() any { return &networkingv1.NetworkPolicy{} },
+	"networking.k8s.io/v1/Ingress":             func() any { return &networkingv1.Ingress{} },
+	"rbac.authorization.k8s.io/v1/ClusterRole": func() any { return &rbacv1.ClusterRole{} },
 	"rbac.authorization.k8s.io/v1/ClusterRoleBinding": func() any { return &rbacv1.ClusterRoleBinding{} },
 	"monitoring.coreos.com/v1/ServiceMonitor":         func() any { return &monitoringv1.ServiceMonitor{} },
 	"monitoring.coreos.com/v1/PrometheusRule":         func() any { return &monitoringv1.PrometheusRule{} },
