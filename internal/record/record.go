@@ -80,6 +80,17 @@ const (
 	// Fluent Bit's kubernetes filter adds (app.kubernetes.io/version, then
 	// version); a pod label is copied, not moved.
 	FieldServiceVersion = "service.version"
+	// FieldCanary marks an end-to-end canary record (internal/publish,
+	// canary.go): a record a front door injects periodically through its
+	// own publish path to prove that path works up to Elasticsearch. Its
+	// value is the canary's source, the front door instance that sent it
+	// ("shipper/<host>", "collector/<source>/<instance>"). Every consumer
+	// of user data (loss audit, coverage, search) excludes records that
+	// have it; nothing else marks a canary.
+	FieldCanary = "agentobs.canary"
+	// FieldCanaryFinal is true on the last canary of a source that stopped
+	// cleanly, so the indexer's prober stops expecting it.
+	FieldCanaryFinal = "agentobs.canary_final"
 )
 
 // Flags describing what happened to a record at the edge. They are written to

@@ -49,6 +49,7 @@ type App struct {
 	edge     *publish.Edge // compiled policy shared by every producer (newEdge)
 	producer *kafkaclient.Producer
 	marker   *publish.Marker // high-water marks of every producer (newEdge)
+	canary   *publish.Canary // end-to-end canary through the queue (canary.go)
 	queue    *queue.Queue
 	senders  *queue.Senders
 	server   *telemetry.Server
@@ -107,6 +108,9 @@ func New(cfg Config, set Settings) (*App, error) {
 	}
 	a.senders = queue.NewSenders(a.queue, p, dlqEdge.DeadLetter, set.Logger.With("component", "sender"), a.m)
 	a.sendCtx, a.sendCancel = context.WithCancel(context.Background())
+	if a.canary, err = a.newCanary(); err != nil {
+		return nil, err
+	}
 	if len(cfg.Files.Include) > 0 {
 		a.tailer, err = tail.New(cfg.Files, tail.Settings{Host: cfg.Host, DefaultService: cfg.Service, Logger: set.Logger,
 			Metrics: a.m, Queue: a.queue, NewEdge: a.newEdge, EndEdge: a.marker.End})
@@ -225,6 +229,7 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return a.grpc.Run(gctx) })
 	}
 	g.Go(func() error { a.marker.Run(gctx); return nil })
+	g.Go(func() error { a.canary.Run(gctx); return nil })
 	if a.cfg.Stdin {
 		g.Go(func() error {
 			err := a.runStdin(gctx)
@@ -254,6 +259,7 @@ func (a *App) Close(ctx context.Context) error {
 		if a.server != nil {
 			a.server.SetReady(false)
 		}
+		a.finalCanary(ctx)
 		// Inputs have stopped (Run returned): no more Puts, so the queue can
 		// close and the senders drain it.
 		a.queue.Close()

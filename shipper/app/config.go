@@ -56,6 +56,10 @@ type Config struct {
 	// Marks publishes each producer's high-water mark (flags
 	// kafka.marks-topic, marks.interval; defaults <kafka.topic>-marks, 30s).
 	Marks publish.MarksConfig `yaml:"marks"`
+	// Canary sends an end-to-end canary record through the queue and
+	// producer every canary.interval (default 30s; 0 disables), source
+	// "shipper/<host>".
+	Canary publish.CanaryConfig `yaml:"canary"`
 }
 
 // DefaultConfig returns the defaults documented on each field.
@@ -64,7 +68,7 @@ func DefaultConfig() Config {
 	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", HTTPLimits: telemetry.DefaultLimits(), QueueSize: 64, Senders: 4,
 		ShutdownTimeout: 30 * time.Second, Files: tail.DefaultConfig(), HTTP: ingest.DefaultConfig(), OTLP: ingest.DefaultOTLPConfig(),
 		Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig(),
-		Marks: publish.DefaultMarksConfig()}
+		Marks: publish.DefaultMarksConfig(), Canary: publish.DefaultCanaryConfig()}
 }
 
 // RegisterFlags binds c to the shipper's flags, with c's values as defaults.
@@ -105,6 +109,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Kafka.RegisterFlags(fs, "kafka.")
 	c.Edge.RegisterFlags(fs, "")
 	c.Marks.RegisterFlags(fs, "")
+	c.Canary.RegisterFlags(fs, "")
 	c.Producer.RegisterFlags(fs, "kafka.")
 }
 
@@ -129,6 +134,6 @@ func (c Config) Validate() error {
 	if _, err := record.ParseFormat(c.Files.Format); err != nil {
 		errs = append(errs, fmt.Errorf("files.format: %w", err))
 	}
-	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.OTLP.Validate(), c.HTTPLimits.Validate("http."), c.Kafka.Validate(), c.Producer.Validate(), c.Edge.Validate(), c.Marks.Validate())
+	errs = append(errs, c.Files.Validate(), c.HTTP.Validate(), c.OTLP.Validate(), c.HTTPLimits.Validate("http."), c.Kafka.Validate(), c.Producer.Validate(), c.Edge.Validate(), c.Marks.Validate(), c.Canary.Validate())
 	return errors.Join(errs...)
 }
