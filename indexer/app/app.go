@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentobs/agentobs/indexer/audit"
 	"github.com/agentobs/agentobs/indexer/bulk"
+	"github.com/agentobs/agentobs/indexer/canary"
 	"github.com/agentobs/agentobs/indexer/internal/offsets"
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/indexer/trace"
@@ -52,6 +53,7 @@ type App struct {
 	server  *telemetry.Server
 	auditor *audit.Auditor
 	auditM  *audit.Metrics
+	canary  *canary.Prober
 	watch   *esclient.Watch
 	health  *monitor
 	member  string // client id of this member's group connections
@@ -114,6 +116,9 @@ func New(cfg Config, set Settings) (*App, error) {
 	a.auditor = audit.New(es, cfg.Names.Alias, a.deadLetters)
 	a.auditor.SetMarks(a.marks)
 	a.auditM = audit.NewMetrics(set.Registry)
+	if a.canary, err = canary.New(cfg.Canary, es, cfg.Names.Alias, canary.NewMetrics(set.Registry), set.Logger); err != nil {
+		return nil, err
+	}
 	a.server.Handle("GET /v1/audit", trace.Auth(token, a.auditor.Handler(cfg.Audit)))
 	if cfg.UI.Enabled {
 		h, err := ui.New(ui.Config{Token: token, KibanaURL: cfg.UI.KibanaURL, GrafanaURL: cfg.UI.GrafanaURL,
@@ -144,6 +149,9 @@ func (a *App) Listen() error { return a.server.Listen() }
 
 // Metrics are the indexer's own metrics, registered on Settings.Registry.
 func (a *App) Metrics() *Metrics { return a.m }
+
+// Canary is the end-to-end canary prober.
+func (a *App) Canary() *canary.Prober { return a.canary }
 
 // Store is the trace lookup over this indexer's indices.
 func (a *App) Store() *trace.Store { return a.store }
@@ -189,6 +197,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.health.setOnAssigned(func(mine []int, committed map[int]int64) { p.sum.assigned(ctx, a.cfg.Topic, mine, committed) })
 	}
 	go a.auditor.Loop(ctx, a.cfg.Audit, a.auditM, a.log.With("component", "audit"))
+	go a.canary.Run(ctx)
 	a.log.Info("indexing", "topic", a.cfg.Topic, "group", a.cfg.Group, "index", a.cfg.Names.IndexPattern, "alias", a.cfg.Names.Alias)
 
 	drain, drainCancel := context.WithCancel(context.Background())

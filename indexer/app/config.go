@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/audit"
+	"github.com/agentobs/agentobs/indexer/canary"
 	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/esclient"
@@ -79,6 +80,9 @@ type Config struct {
 	// Audit is the periodic loss audit (see indexer/audit). Defaults: every
 	// 5m over the last 1h, leaving out the last 2m.
 	Audit audit.Config `yaml:"audit"`
+	// Canary is the end-to-end canary prober (see indexer/canary). Defaults:
+	// every 15s; a source is forgotten 15m after its newest canary.
+	Canary canary.Config `yaml:"canary"`
 
 	// HTTPAddr serves /metrics, /healthz, /readyz and the API. Default 127.0.0.1:9400.
 	HTTPAddr string `yaml:"http_addr"`
@@ -128,7 +132,7 @@ func DefaultConfig() Config {
 			MaxDocBytes: 10 << 20, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
 		CommitInterval: time.Second, MaxPending: 200000, MaxBufferedBytes: 32 << 20,
 		SummaryEnabled: true, SummaryInterval: 2 * time.Second,
-		Audit: audit.DefaultConfig(), Health: DefaultHealthConfig(),
+		Audit: audit.DefaultConfig(), Canary: canary.DefaultConfig(), Health: DefaultHealthConfig(),
 		HTTPAddr: "127.0.0.1:9400", UI: UIConfig{Enabled: true}, HTTPLimits: telemetry.DefaultLimits(), LogLevel: "info",
 	}
 }
@@ -169,6 +173,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.SummaryEnabled, "summary.enabled", c.SummaryEnabled, "keep per-trace summary documents")
 	fs.DurationVar(&c.SummaryInterval, "summary.interval", c.SummaryInterval, "how often touched traces are re-derived")
 	c.Audit.RegisterFlags(fs, "audit.")
+	c.Canary.RegisterFlags(fs, "")
 	c.Health.RegisterFlags(fs, "health.")
 	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, "listen address of /metrics, /healthz, /readyz and the /v1 API (empty: off)")
 	fs.Var(&c.HTTPToken, "http.token", "bearer token required by the /v1 API (empty: open; prefer -http.token-file or the env var)")
@@ -192,7 +197,7 @@ func (c Config) EffectiveMemoryLimit() int64 {
 
 // Validate reports every problem at once, each naming the key and the fix.
 func (c Config) Validate() error {
-	errs := []error{c.Kafka.Validate(), c.ES.Validate(), c.Names.Validate(), c.Audit.Validate(), c.Health.Validate(), c.HTTPLimits.Validate("http.")}
+	errs := []error{c.Kafka.Validate(), c.ES.Validate(), c.Names.Validate(), c.Audit.Validate(), c.Canary.Validate(), c.Health.Validate(), c.HTTPLimits.Validate("http.")}
 	if c.Topic == "" {
 		errs = append(errs, errors.New("kafka.topic: required"))
 	}

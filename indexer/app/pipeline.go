@@ -254,7 +254,7 @@ func (p *pipeline) prepare(m kafka.Message, idx *schema.Indexer) prepared {
 	svc := p.m.service(meta.Service)
 	if p.spans {
 		p.m.Span.Spans.WithLabelValues(svc, spanStatus(m.Value)).Inc()
-	} else {
+	} else if !meta.Canary { // canaries are not user records: no service, no coverage
 		p.m.Records.WithLabelValues(svc).Inc()
 		if meta.TraceID == "" {
 			p.m.WithoutTrace.WithLabelValues(svc).Inc()

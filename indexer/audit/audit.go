@@ -195,10 +195,12 @@ func (a *Auditor) indexed(ctx context.Context, from, to time.Time) ([]Producer, 
 	var out []Producer
 	after := ""
 	for {
-		body := fmt.Sprintf(`{"size":0,"query":{"bool":{"filter":[{"range":{"@timestamp":{"gte":%q,"lte":%q}}},{"exists":{"field":%q}}]}},`+
+		// Canary records (record.FieldCanary) are not user records: their
+		// producers publish no marks and they never count in an audit.
+		body := fmt.Sprintf(`{"size":0,"query":{"bool":{"filter":[{"range":{"@timestamp":{"gte":%q,"lte":%q}}},{"exists":{"field":%q}}],"must_not":[{"exists":{"field":%q}}]}},`+
 			`"aggs":{"p":{"composite":{"size":1000,"sources":[{"id":{"terms":{"field":%q}}}]%s},`+
 			`"aggs":{"seq":{"stats":{"field":%q}},"q":{"filter":{"exists":{"field":"_conflicts"}}}}}}}`,
-			from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), record.FieldProducerSeq, record.FieldProducerID, after, record.FieldProducerSeq)
+			from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), record.FieldProducerSeq, record.FieldCanary, record.FieldProducerID, after, record.FieldProducerSeq)
 		res, err := a.es.Search(a.es.Search.WithContext(ctx), a.es.Search.WithIndex(a.index),
 			a.es.Search.WithBody(strings.NewReader(body)), a.es.Search.WithIgnoreUnavailable(true), a.es.Search.WithAllowNoIndices(true))
 		if err != nil {

@@ -74,6 +74,8 @@ func LogMappings(s Settings) obj {
 				"original_bytes":   obj{"type": "long"},
 				"dropped_fields":   obj{"type": "long"},
 				"producer":         props(obj{"id": keyword(), "seq": obj{"type": "long"}}),
+				"canary":           keyword(),
+				"canary_final":     obj{"type": "boolean"},
 			}),
 			"_conflicts": obj{"type": "flattened", "ignore_above": 8191},
 		},

@@ -21,8 +21,11 @@ type Coverage struct {
 // records first) of the records since the given time.
 func (s *Store) Coverage(ctx context.Context, since time.Time) ([]Coverage, error) {
 	q := map[string]any{
-		"size":  0,
-		"query": map[string]any{"range": map[string]any{record.FieldTimestamp: map[string]any{"gte": since.UTC().Format(time.RFC3339Nano)}}},
+		"size": 0,
+		"query": map[string]any{"bool": map[string]any{
+			"filter":   map[string]any{"range": map[string]any{record.FieldTimestamp: map[string]any{"gte": since.UTC().Format(time.RFC3339Nano)}}},
+			"must_not": NotCanary,
+		}},
 		"aggs": map[string]any{"svc": map[string]any{
 			"terms": map[string]any{"field": record.FieldService, "size": 100, "missing": "(none)"},
 			"aggs":  map[string]any{"untraced": map[string]any{"missing": map[string]any{"field": record.FieldTraceID}}},

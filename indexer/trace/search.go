@@ -40,6 +40,11 @@ type Bucket struct {
 	Errors int64     `json:"errors"`
 }
 
+// NotCanary is the must_not clause that keeps end-to-end canary records
+// (record.FieldCanary) out of what users see as their data: they are
+// indexed to prove the write path, and counted by the canary prober only.
+var NotCanary = map[string]any{"exists": map[string]any{"field": record.FieldCanary}}
+
 // SearchMaxWindow bounds Offset+Size (Elasticsearch's max_result_window).
 const SearchMaxWindow = 10000
 
@@ -72,7 +77,7 @@ func (s *Store) Search(ctx context.Context, sq SearchQuery) (*SearchResult, erro
 	}
 	interval := histogramInterval(sq.To.Sub(sq.From), sq.Buckets)
 	q := map[string]any{
-		"query":            map[string]any{"bool": map[string]any{"filter": filter, "must": must}},
+		"query":            map[string]any{"bool": map[string]any{"filter": filter, "must": must, "must_not": NotCanary}},
 		"size":             sq.Size,
 		"from":             sq.Offset,
 		"track_total_hits": true,

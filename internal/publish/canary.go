@@ -114,8 +114,9 @@ func NewCanary(cfg CanaryConfig, base *Edge, source, epoch string, deliver Deliv
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Canary{cfg: cfg, source: source, idSrc: CanaryIDSource(source, epoch),
-		edge: base.WithProducer(source+"/canary/"+epoch, 0), deliver: deliver, ok: ok, bad: failed,
+	e := base.WithProducer(source+"/canary/"+epoch, 0)
+	e.canary = true
+	return &Canary{cfg: cfg, source: source, idSrc: CanaryIDSource(source, epoch), edge: e, deliver: deliver, ok: ok, bad: failed,
 		log: log.With("component", "canary", "source", source), now: time.Now}, nil
 }
 

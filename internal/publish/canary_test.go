@@ -78,6 +78,24 @@ func TestCanaryMessages(t *testing.T) {
 	}
 }
 
+func TestUserRecordsCannotPoseAsCanaries(t *testing.T) {
+	e, err := New(DefaultConfig(), "test", "test/h/files", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRec("spoof", map[string]any{record.FieldCanary: "x", record.FieldCanaryFinal: true,
+		"agentobs": map[string]any{"canary": "y", "other": 1}})
+	msg, _, _ := e.Message(rec, nil)
+	if m, err := record.Peek(msg.Value); err != nil || m.Canary {
+		t.Fatalf("user record still marked: %s (%v)", msg.Value, err)
+	}
+	var doc map[string]any
+	_ = json.Unmarshal(msg.Value, &doc)
+	if a := doc["agentobs"].(map[string]any); a["canary"] != nil || a["other"] != float64(1) {
+		t.Fatalf("nested marker: %v", a)
+	}
+}
+
 func TestCanaryConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		d  time.Duration

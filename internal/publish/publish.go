@@ -162,6 +162,7 @@ type Edge struct {
 	seq        atomic.Uint64
 	policy     *record.Policy
 	m          *Metrics
+	canary     bool // set on a Canary's edge: the only one that may mark a record as a canary
 }
 
 // New builds the edge for component. producerID identifies this front-door
@@ -207,6 +208,9 @@ func (e *Edge) Seq() uint64 { return e.seq.Load() }
 // true then.
 func (e *Edge) Message(rec *record.Record, buf []byte) (msg kafka.Message, out []byte, dead bool) {
 	e.policy.Apply(rec)
+	if !e.canary {
+		unmarkCanary(rec)
+	}
 	rec.Set(record.FieldProducerID, e.producerID)
 	rec.Set(record.FieldProducerSeq, e.seq.Add(1))
 	for _, f := range rec.Flags {
@@ -234,6 +238,21 @@ func (e *Edge) Message(rec *record.Record, buf []byte) (msg kafka.Message, out [
 		buf = shrink(rec, buf, e.cfg.MaxRecordBytes)
 	}
 	return recordMessage(topic, rec, buf, e.cfg.KeyStrategy), buf, false
+}
+
+// unmarkCanary removes a canary marker a user record brought with it (flat
+// or nested): only a Canary marks canaries, and a marked user record would
+// vanish from the audit, the search and the coverage.
+func unmarkCanary(rec *record.Record) {
+	if len(rec.Fields) == 0 {
+		return
+	}
+	delete(rec.Fields, record.FieldCanary)
+	delete(rec.Fields, record.FieldCanaryFinal)
+	if a, ok := rec.Fields["agentobs"].(map[string]any); ok {
+		delete(a, "canary")
+		delete(a, "canary_final")
+	}
 }
 
 // DeadLetter addresses msg (a record message Kafka refused permanently) to

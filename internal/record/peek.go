@@ -15,6 +15,9 @@ type Meta struct {
 	Level          Level
 	Timestamp      time.Time
 	HasTimestamp   bool
+	// Canary is set for an end-to-end canary record (FieldCanary present):
+	// indexed like any record, but not counted as user data.
+	Canary bool
 }
 
 // Peek reads the top-level fields of an encoded record (as AppendJSON writes
@@ -90,6 +93,9 @@ func Peek(doc []byte) (Meta, error) {
 			}
 			m.Timestamp, m.HasTimestamp = ts, true
 			return nil
+		case FieldCanary:
+			m.Canary = doc[sc.pos] != 'n' // any value but null marks a canary
+			return sc.skip()
 		default:
 			return sc.skip()
 		}

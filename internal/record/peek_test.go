@@ -27,6 +27,12 @@ func TestPeek(t *testing.T) {
 	if m, err := Peek([]byte(`{"mess\u0061ge":"escaped key"}`)); err != nil || m.Message != "escaped key" {
 		t.Errorf("escaped key: %+v %v", m, err)
 	}
+	for doc, canary := range map[string]bool{`{"agentobs.canary":"shipper/h","message":"x"}`: true,
+		`{"agentobs.canary":null}`: false, `{"agentobs":{"canary":"nested is not ours"}}`: false, `{"message":"x"}`: false} {
+		if m, err := Peek([]byte(doc)); err != nil || m.Canary != canary {
+			t.Errorf("%s: canary %v, want %v (%v)", doc, m.Canary, canary, err)
+		}
+	}
 }
 
 func TestPeekErrors(t *testing.T) {
