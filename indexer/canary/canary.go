@@ -154,6 +154,9 @@ func (p *Prober) Run(ctx context.Context) {
 	}
 }
 
+// Metrics are the prober's metrics.
+func (p *Prober) Metrics() *Metrics { return p.m }
+
 // Ages returns the current age per tracked source (tests, the CLI).
 func (p *Prober) Ages() map[string]time.Duration {
 	p.mu.Lock()

@@ -76,6 +76,7 @@ func Registry(component string) (*prometheus.Registry, error) {
 		m.WithoutTrace.WithLabelValues("checkout")
 		m.Records.WithLabelValues("checkout")
 		m.Span.Spans.WithLabelValues("checkout", "error")
+		a.Canary().Metrics().Age.WithLabelValues("shipper/host-0")
 	default:
 		return nil, fmt.Errorf("unknown component %q (want one of %v)", component, Names)
 	}
