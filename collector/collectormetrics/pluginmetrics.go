@@ -38,6 +38,7 @@ type Metrics struct {
 	FlushDuration *prometheus.HistogramVec // output
 	FlushRecords  *prometheus.HistogramVec // output
 	DecodeErrors  *prometheus.CounterVec   // output
+	Canaries      *prometheus.CounterVec   // output, outcome
 }
 
 // New registers the collector metrics on reg (nil: unregistered).
@@ -57,8 +58,11 @@ func New(reg prometheus.Registerer, contentFields []string) *Metrics {
 		DecodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "_decode_errors_total",
 			Help: "Chunks with undecodable MessagePack (their undecodable tail is dead-lettered)."}, []string{"output"}),
 	}
+	// Registered with the others below; the constructor is publish's, so
+	// the shipper's and the collector's canary counters cannot drift.
+	m.Canaries, _ = publish.NewCanaryCounter(nil, "collector", "output")
 	if reg != nil {
-		reg.MustRegister(m.RecordsIn, m.Flushes, m.FlushDuration, m.FlushRecords, m.DecodeErrors)
+		reg.MustRegister(m.RecordsIn, m.Flushes, m.FlushDuration, m.FlushRecords, m.DecodeErrors, m.Canaries)
 	}
 	return m
 }
@@ -70,6 +74,7 @@ type Output struct {
 	FlushDuration prometheus.Observer
 	FlushRecords  prometheus.Observer
 	DecodeErrors  prometheus.Counter
+	Canaries      map[string]prometheus.Counter // by outcome (publish.CanaryOK, publish.CanaryError)
 }
 
 // ForOutput curries the metrics for the instance named name, creating every
@@ -85,6 +90,10 @@ func (m *Metrics) ForOutput(name string) *Output {
 	}
 	for _, r := range Results {
 		o.Flushes[r] = m.Flushes.WithLabelValues(name, r)
+	}
+	o.Canaries = map[string]prometheus.Counter{}
+	for _, r := range publish.CanaryOutcomes {
+		o.Canaries[r] = m.Canaries.WithLabelValues(name, r)
 	}
 	return o
 }

@@ -58,6 +58,10 @@ type Config struct {
 	// (default 30s; 0 only at shutdown): the instance's high-water mark
 	// (last sequence number stamped), read by the indexer's loss audit.
 	Marks publish.MarksConfig
+	// Canary: Canary_Interval (default 30s; 0 off): an end-to-end canary
+	// record sent through the instance's edge and producer, source
+	// "collector/<Source>/<Instance>" (internal/publish, canary.go).
+	Canary publish.CanaryConfig
 	// Timeout ("Timeout") bounds one flush's wait for Kafka; past it the
 	// flush returns FLB_RETRY. Default 10s.
 	Timeout time.Duration
@@ -92,13 +96,13 @@ var Keys = []string{"Instance", "Source", "Brokers", "Topic", "Topic_Key", "DLQ_
 	"Kafka_TLS_Server_Name", "SASL_Mechanism", "SASL_Username", "SASL_Password", "SASL_Password_File",
 	"Level_Key", "Service_Key", "Message_Key", "Time_Key", "Default_Service", "Max_Record_Bytes", "Oversize",
 	"Redact", "Content_Max_Bytes", "Metrics_Addr", "Plugin_Log_Level", "Create_Topics", "Debug_Pprof",
-	"Marks_Topic", "Marks_Interval"}
+	"Marks_Topic", "Marks_Interval", "Canary_Interval"}
 
 // DefaultConfig mirrors the shared defaults (kafkax, edge) with the
 // collector's timeout; Instance and Source are filled by ParseConfig.
 func DefaultConfig() Config {
 	c := Config{Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig(),
-		Marks: publish.DefaultMarksConfig(), Timeout: 10 * time.Second, LogLevel: "info"}
+		Marks: publish.DefaultMarksConfig(), Canary: publish.DefaultCanaryConfig(), Timeout: 10 * time.Second, LogLevel: "info"}
 	c.Kafka.ClientID = "agentobs-collector"
 	return c
 }
@@ -129,6 +133,7 @@ func ParseConfig(g ConfigGetter, instanceSeq int) (Config, error) {
 	c.Timeout = p.duration("Timeout", c.Timeout)
 	c.Marks.Topic = p.str("Marks_Topic", c.Marks.Topic)
 	c.Marks.Interval = p.duration("Marks_Interval", c.Marks.Interval)
+	c.Canary.Interval = p.duration("Canary_Interval", c.Canary.Interval)
 	c.Producer.WriteTimeout = c.Timeout
 	c.Kafka.TLS.Enabled = p.bool("Kafka_TLS", false)
 	c.Kafka.TLS.CAFile = p.str("Kafka_TLS_CA_File", "")
@@ -183,7 +188,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("Plugin_Log_Level: %q, want debug, info, warn or error", c.LogLevel))
 	}
-	errs = append(errs, rename(c.Kafka.Validate()), rename(c.Producer.Validate()), rename(c.Edge.Validate()), rename(c.Marks.Validate()))
+	errs = append(errs, rename(c.Kafka.Validate()), rename(c.Producer.Validate()), rename(c.Edge.Validate()), rename(c.Marks.Validate()), rename(c.Canary.Validate()))
 	return errors.Join(errs...)
 }
 
@@ -202,7 +207,7 @@ var renamer = strings.NewReplacer(
 	"Kafka_TLS_CA_File/Kafka_TLS_Crt_File: TLS files are set but TLS is off; set Kafka_TLS On",
 	"kafka.tls.enabled", "Kafka_TLS",
 	"record.max-bytes", "Max_Record_Bytes", "record.oversize", "Oversize",
-	"content.max-bytes", "Content_Max_Bytes", "kafka.marks-topic", "Marks_Topic", "marks.interval", "Marks_Interval")
+	"content.max-bytes", "Content_Max_Bytes", "kafka.marks-topic", "Marks_Topic", "marks.interval", "Marks_Interval", "canary.interval", "Canary_Interval")
 
 func rename(err error) error {
 	if err == nil {

@@ -55,14 +55,16 @@ type Settings struct {
 // Output is one [OUTPUT] instance. Flush is safe for concurrent use: Fluent
 // Bit calls it from every worker thread of the instance at once.
 type Output struct {
-	cfg       Config
-	log       *slog.Logger
-	edge      *publish.Edge
-	sender    Sender
-	marker    *publish.Marker // the instance's high-water marks
-	stopMarks context.CancelFunc
-	m         *collectormetrics.Output
-	states    sync.Pool // *flushState
+	cfg        Config
+	log        *slog.Logger
+	edge       *publish.Edge
+	sender     Sender
+	marker     *publish.Marker // the instance's high-water marks
+	stopMarks  context.CancelFunc
+	canary     *publish.Canary // end-to-end canary through edge and sender (canary.go)
+	stopCanary context.CancelFunc
+	m          *collectormetrics.Output
+	states     sync.Pool // *flushState
 
 	closeOnce sync.Once
 	closeErr  error
@@ -113,6 +115,10 @@ func New(cfg Config, set Settings) (*Output, error) {
 	mctx, stop := context.WithCancel(context.Background())
 	o.stopMarks = stop
 	go marker.Run(mctx)
+	if err := o.startCanary(set.Now()); err != nil {
+		stop()
+		return nil, err
+	}
 	o.states.New = func() any { return newFlushState(cfg.Parse) }
 	return o, nil
 }
@@ -317,6 +323,7 @@ func (o *Output) Close(ctx context.Context) error {
 		// was answered by now, so the audit can tell this clean end from
 		// loss at the end of the sequence.
 		o.stopMarks()
+		o.finalCanary(ctx)
 		o.marker.End(o.edge)
 		if err := o.marker.Flush(ctx, true); err != nil {
 			o.log.Warn("final high-water mark not published; the audit may report this instance's last records as missing", "err", err)
