@@ -31,11 +31,14 @@ func pipelineOverview() *dashboard.DashboardBuilder {
 	b.WithPanel(singleStat(s, "Shipper queue saturation", "Shipper queue depth over capacity; at 100% the shipper stops reading (backpressure).", "percentunit",
 		steps("green", 0.5, "orange", 0.9, "red"), target{expr: `max(agentobs_shipper_queue_depth{SEL} / agentobs_shipper_queue_capacity{SEL})`, legend: "saturation"}))
 
-	b.WithPanel(graph(s, "Instances not ready", "Instances running but not ready, per component: agentobs_<component>_ready is 0 while /readyz answers 503 (starting, draining, or Kafka/Elasticsearch unreachable). Five minutes above 0 fires AgentobsComponentNotReady; instances that are down are not counted (see up).", "short", 24, 6,
+	b.WithPanel(graph(s, "Instances not ready", "Instances running but not ready, per component: agentobs_<component>_ready is 0 while /readyz answers 503 (starting, draining, or Kafka/Elasticsearch unreachable). Five minutes above 0 fires AgentobsComponentNotReady; instances that are down are not counted (see up).", "short", 12, 6,
 		target{expr: `sum(1 - agentobs_collector_ready{SEL})`, legend: "collector"},
 		target{expr: `sum(1 - agentobs_shipper_ready{SEL})`, legend: "shipper"},
 		target{expr: `sum(1 - agentobs_indexer_ready{SEL})`, legend: "indexer"},
 	).Decimals(0))
+	b.WithPanel(graph(s, "End-to-end canary age", "Per front door (source), seconds since its newest canary record that is searchable in Elasticsearch was emitted (freshest indexer). Each front door sends one every 30s through its own path; over 2 minutes for 1 minute fires AgentobsCanaryStale. A front door that stopped cleanly has no line.", "s", 12, 6,
+		target{expr: `min by (source) (agentobs_indexer_canary_age_seconds{SEL})`, legend: "{{source}}"},
+	))
 
 	b.WithRow(dashboard.NewRowBuilder("Throughput"))
 	b.WithPanel(graph(s, "Records per second by stage", "Each stage's rate: what the edge took in, what reached Kafka, what the indexer consumed and what Elasticsearch acknowledged. A gap between two lines is records queued (or lost) between them.", "recps", 16, 8,
