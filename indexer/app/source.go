@@ -17,6 +17,16 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// fetchMaxWait is the readers' MaxWait. kafka-go uses it as the deadline
+// for the whole fetch round trip and asks the broker to wait up to
+// MaxWait − 1 s for data (it answers at once when there is any: MinBytes 1),
+// so only the idle case waits. With the 250 ms used before, a broker slower
+// than 250 ms to answer (a loaded machine, a JVM still warming up) failed
+// every fetch with "i/o timeout", and the reader redialled and fetched
+// nothing: a demo on a busy machine indexed 1 record in 50 s while its lag
+// grew to 170 000.
+const fetchMaxWait = 2 * time.Second
+
 // source is where the pipeline's messages come from: the consumer group
 // (run), or a bounded offset range (replay).
 type source interface {
@@ -70,7 +80,7 @@ func newGroupSource(cfg Config, member string, logf func(string, ...any)) (*grou
 	}
 	rc := kafka.ReaderConfig{
 		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Group, Topic: cfg.Topic, Dialer: d,
-		MinBytes: 1, MaxBytes: cfg.MaxFetchBytes, MaxWait: 250 * time.Millisecond,
+		MinBytes: 1, MaxBytes: cfg.MaxFetchBytes, MaxWait: fetchMaxWait,
 		QueueCapacity:  1000,
 		CommitInterval: 0, // synchronous commits, only the ones we ask for
 		StartOffset:    start,
@@ -245,7 +255,7 @@ func readPartition(ctx context.Context, d *kafka.Dialer, brokers []string, topic
 		return nil
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: partition, Dialer: d,
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: fetchMaxWait})
 	defer r.Close()
 	if err := r.SetOffset(start); err != nil {
 		return fmt.Errorf("seek %s/%d to %d: %w", topic, partition, start, err)
