@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/app"
+	"github.com/agentobs/agentobs/indexer/schema"
 	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -35,9 +36,9 @@ func gathered(reg *prometheus.Registry, names ...string) float64 {
 // runIndexerInProc runs the indexer in this process (app.New + Run, or the
 // benchmark-only RunBenchMode) on topic until n documents are in; with
 // profile set it writes a CPU profile of that time.
-func (s *Suite) runIndexerInProc(ctx context.Context, topic string, n int, mode app.BenchMode, profile, step string) (indexRun, error) {
-	names := s.env.Names("ip", fmt.Sprint(s.seq()))
-	defer s.env.DropIndices(s.es, names)
+// inProcConfig is the config of an in-process indexer on topic writing
+// names: the stack's servers, a fresh group, the record pipeline alone.
+func (s *Suite) inProcConfig(topic string, names schema.Names) app.Config {
 	cfg := app.DefaultConfig()
 	cfg.Kafka.Brokers = s.env.Brokers
 	cfg.ES.Addresses = []string{s.env.ESURL}
@@ -48,6 +49,13 @@ func (s *Suite) runIndexerInProc(ctx context.Context, topic string, n int, mode 
 	cfg.Index.Replicas = 0
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.LogLevel = "warn"
+	return cfg
+}
+
+func (s *Suite) runIndexerInProc(ctx context.Context, topic string, n int, mode app.BenchMode, profile, step string) (indexRun, error) {
+	names := s.env.Names("ip", fmt.Sprint(s.seq()))
+	defer s.env.DropIndices(s.es, names)
+	cfg := s.inProcConfig(topic, names)
 	reg := telemetry.NewRegistry()
 	a, err := app.New(cfg, app.Settings{Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Registry: reg, ShutdownTimeout: 30 * time.Second})
 	if err != nil {
