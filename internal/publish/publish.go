@@ -207,12 +207,24 @@ func (e *Edge) Seq() uint64 { return e.seq.Load() }
 // addressed to the dead-letter topic with the reason in its headers; dead is
 // true then.
 func (e *Edge) Message(rec *record.Record, buf []byte) (msg kafka.Message, out []byte, dead bool) {
+	return e.MessageSeq(rec, buf, e.NextSeq())
+}
+
+// NextSeq hands out the next sequence number of this producer.
+func (e *Edge) NextSeq() uint64 { return e.seq.Add(1) }
+
+// MessageSeq is Message with the sequence number chosen by the caller (one
+// NextSeq handed out). A front door that sends the same records again
+// stamps them with the numbers of the first attempt: the plugin does so for
+// a chunk Fluent Bit retries, so records of a failed attempt that Kafka
+// never stored leave no gap in the sequence for the audit to report.
+func (e *Edge) MessageSeq(rec *record.Record, buf []byte, seq uint64) (msg kafka.Message, out []byte, dead bool) {
 	e.policy.Apply(rec)
 	if !e.canary {
 		unmarkCanary(rec)
 	}
 	rec.Set(record.FieldProducerID, e.producerID)
-	rec.Set(record.FieldProducerSeq, e.seq.Add(1))
+	rec.Set(record.FieldProducerSeq, seq)
 	for _, f := range rec.Flags {
 		e.m.Flagged.WithLabelValues(f).Inc()
 	}

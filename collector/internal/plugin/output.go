@@ -65,6 +65,7 @@ type Output struct {
 	stopCanary context.CancelFunc
 	m          *collectormetrics.Output
 	states     sync.Pool // *flushState
+	retry      *retrySeqs
 
 	closeOnce sync.Once
 	closeErr  error
@@ -110,7 +111,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 	}
 	marker.Track(e)
 	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender, marker: marker,
-		m: set.Metrics.ForOutput(cfg.Instance)}
+		m: set.Metrics.ForOutput(cfg.Instance), retry: newRetrySeqs()}
 	// Periodic marks need no connection until the first tick; Close stops them.
 	mctx, stop := context.WithCancel(context.Background())
 	o.stopMarks = stop
@@ -133,6 +134,7 @@ type flushState struct {
 	rec    record.Record
 	msgs   []kafka.Message
 	ids    publish.ChunkIDs
+	seqs   []uint64 // the producer sequence number of each record of the chunk
 	arena  []byte
 	// decErr is the decode error of the current chunk; lastGood the offset
 	// just past its last decodable event.
@@ -165,6 +167,9 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	start := time.Now()
 	st := o.states.Get().(*flushState)
 	ret, reusable := o.flush(ctx, st, chunk, tag)
+	if ret == FLBRetry {
+		o.retry.keep(chunk, tag, st.seqs)
+	}
 	if reusable {
 		o.states.Put(st)
 	}
@@ -261,6 +266,8 @@ func (o *Output) deadLetter(m kafka.Message, cause error) kafka.Message {
 func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.Message, undecodable []byte) {
 	st.dec.Reset(chunk, true)
 	st.msgs = st.msgs[:0]
+	st.seqs = st.seqs[:0]
+	retried := o.retry.take(chunk, tag)
 	st.ids.Reset()
 	st.decErr, st.lastGood = nil, 0
 	// One arena holds every encoded record of the chunk: JSON is usually
@@ -294,7 +301,14 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		if rec.EventID == "" {
 			rec.EventID = st.ids.Next(source, ev.Time, ev.Raw)
 		}
-		msg, out, _ := o.edge.Message(rec, arena[len(arena):])
+		var seq uint64
+		if i := len(st.seqs); i < len(retried) {
+			seq = retried[i] // the same record as in the failed attempt: the same number
+		} else {
+			seq = o.edge.NextSeq()
+		}
+		st.seqs = append(st.seqs, seq)
+		msg, out, _ := o.edge.MessageSeq(rec, arena[len(arena):], seq)
 		if len(out) > 0 && len(out) <= cap(arena)-len(arena) && &out[0] == &arena[len(arena):cap(arena)][0] {
 			arena = arena[:len(arena)+len(out)]
 		}

@@ -1,0 +1,96 @@
+package plugin
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// maxRetrySeqs bounds the sequence numbers kept for chunks awaiting a retry
+// (8 bytes each: 8 MiB), far more than Fluent Bit's default buffers hold.
+const maxRetrySeqs = 1 << 20
+
+// retrySeqs remembers the sequence numbers a chunk was stamped with when
+// its flush returned FLB_RETRY. Fluent Bit re-sends a retried chunk byte
+// for byte (which is also why its records keep their event.ids), so the
+// retry stamps the same numbers again: records of a failed attempt that
+// Kafka never stored then leave no gap in the producer's sequence, which
+// the audit would report as lost. Bounded by maxRetrySeqs, oldest chunk
+// dropped first (its retry then gets new numbers and the audit may report
+// the old ones missing); a chunk whose bytes changed gets new numbers too.
+type retrySeqs struct {
+	seed maphash.Seed
+
+	mu    sync.Mutex
+	byKey map[uint64][]uint64
+	order []uint64 // keys, oldest first
+	total int
+}
+
+func newRetrySeqs() *retrySeqs {
+	return &retrySeqs{seed: maphash.MakeSeed(), byKey: map[uint64][]uint64{}}
+}
+
+func (r *retrySeqs) key(chunk []byte, tag string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(tag)
+	h.WriteByte(0)
+	h.Write(chunk)
+	return h.Sum64()
+}
+
+// take returns and forgets the numbers kept for this chunk (nil if none).
+// Hashing is skipped while nothing awaits a retry, the usual case.
+func (r *retrySeqs) take(chunk []byte, tag string) []uint64 {
+	r.mu.Lock()
+	empty := len(r.byKey) == 0
+	r.mu.Unlock()
+	if empty {
+		return nil
+	}
+	k := r.key(chunk, tag)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seqs, ok := r.byKey[k]
+	if ok {
+		delete(r.byKey, k)
+		r.total -= len(seqs)
+	}
+	return seqs
+}
+
+// keep remembers seqs (copied) for the retry of this chunk.
+func (r *retrySeqs) keep(chunk []byte, tag string, seqs []uint64) {
+	if len(seqs) == 0 || len(seqs) > maxRetrySeqs {
+		return
+	}
+	k := r.key(chunk, tag)
+	own := append([]uint64(nil), seqs...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.byKey[k]; ok {
+		r.total -= len(old)
+	} else {
+		r.order = append(r.order, k)
+	}
+	r.byKey[k] = own
+	r.total += len(own)
+	for r.total > maxRetrySeqs && len(r.order) > 0 {
+		oldest := r.order[0]
+		r.order = r.order[1:]
+		if s, ok := r.byKey[oldest]; ok {
+			r.total -= len(s)
+			delete(r.byKey, oldest)
+		}
+	}
+	// order holds keys already taken too; compact it when it outgrows the map.
+	if len(r.order) > 2*len(r.byKey)+64 {
+		live := r.order[:0]
+		for _, k := range r.order {
+			if _, ok := r.byKey[k]; ok {
+				live = append(live, k)
+			}
+		}
+		r.order = live
+	}
+}
