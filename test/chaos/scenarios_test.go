@@ -88,6 +88,36 @@ func restartIndexer(sig string) func(t *testing.T, r *chaosRig) {
 	}
 }
 
+// The Kafka-link faults, on the proxy between the front door (shipper or
+// plugin) and the private broker.
+func kafkaLatency(lat, d time.Duration) func(t *testing.T, r *chaosRig) {
+	return func(t *testing.T, r *chaosRig) {
+		r.kafkaProxy.SetLatency(lat)
+		time.Sleep(d)
+		r.kafkaProxy.SetLatency(0)
+	}
+}
+
+func kafkaResets(d time.Duration) func(t *testing.T, r *chaosRig) {
+	return func(t *testing.T, r *chaosRig) {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			r.kafkaProxy.Reset()
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+}
+
+// kafkaBlackHole stalls the link for d (requests time out), then resets
+// the connections that were open.
+func kafkaBlackHole(d time.Duration) func(t *testing.T, r *chaosRig) {
+	return func(t *testing.T, r *chaosRig) {
+		r.kafkaProxy.SetStall(true)
+		time.Sleep(d)
+		r.kafkaProxy.SetStall(false)
+		r.kafkaProxy.Reset()
+	}
+}
+
 // scenarios: the short version (make test) runs those marked short.
 func scenarios() []struct {
 	short bool
@@ -97,7 +127,8 @@ func scenarios() []struct {
 		short bool
 		sc    scenario
 	}
-	return []s{
+	// The plugin's scenarios inside real Fluent Bit live in plugin_fluentbit_test.go.
+	return append([]s{
 		{true, scenario{name: "indexer-sigkill", fault: "indexer SIGKILL mid-batch, restarted after 2s", inject: restartIndexer("KILL")}},
 		{false, scenario{name: "indexer-sigterm", fault: "indexer SIGTERM mid-batch, restarted after 2s", inject: restartIndexer("TERM")}},
 		{false, scenario{name: "indexer-rebalance", fault: "two indexers, one SIGKILLed (partitions move after the 6s session timeout)",
@@ -167,20 +198,9 @@ func scenarios() []struct {
 				r.start(r.shipper)
 			}}},
 		{false, scenario{name: "kafka-latency", fault: "300ms added to every chunk on the shipper → Kafka link for 20s",
-			opts: proxiedBroker,
-			inject: func(t *testing.T, r *chaosRig) {
-				r.kafkaProxy.SetLatency(300 * time.Millisecond)
-				time.Sleep(20 * time.Second)
-				r.kafkaProxy.SetLatency(0)
-			}}},
+			opts: proxiedBroker, inject: kafkaLatency(300*time.Millisecond, 20*time.Second)}},
 		{true, scenario{name: "kafka-resets", fault: "shipper → Kafka connections reset every 500ms for " + dur(10*time.Second, 15*time.Second).String(),
-			opts: proxiedBroker,
-			inject: func(t *testing.T, r *chaosRig) {
-				for end := time.Now().Add(dur(10*time.Second, 15*time.Second)); time.Now().Before(end); {
-					r.kafkaProxy.Reset()
-					time.Sleep(500 * time.Millisecond)
-				}
-			}}},
+			opts: proxiedBroker, inject: kafkaResets(dur(10*time.Second, 15*time.Second))}},
 		{false, scenario{name: "kafka-bandwidth", fault: "shipper → Kafka link limited to 256 KiB/s per direction for 20s",
 			opts: proxiedBroker,
 			inject: func(t *testing.T, r *chaosRig) {
@@ -189,13 +209,7 @@ func scenarios() []struct {
 				r.kafkaProxy.SetBandwidth(0)
 			}}},
 		{false, scenario{name: "kafka-timeouts", fault: "shipper → Kafka link a black hole for 20s (requests time out), open connections reset at the end",
-			opts: proxiedBroker,
-			inject: func(t *testing.T, r *chaosRig) {
-				r.kafkaProxy.SetStall(true)
-				time.Sleep(20 * time.Second)
-				r.kafkaProxy.SetStall(false)
-				r.kafkaProxy.Reset()
-			}}},
+			opts: proxiedBroker, inject: kafkaBlackHole(20 * time.Second)}},
 		{false, scenario{name: "es-429", fault: "private Elasticsearch, write pool 1 thread + queue 2, indexer 16 bulks × 250 docs in flight: 429s all run",
 			opts: tinyWriteQueue,
 			check: func(t *testing.T, r *chaosRig) {
@@ -207,7 +221,7 @@ func scenarios() []struct {
 			}}},
 		{false, pluginSigkill()},
 		{true, scenario{name: "poison-mix", fault: "2000 poison records (bad JSON, mapping conflict, oversize, invalid UTF-8) mixed in", poison: 500}},
-	}
+	}, pluginKafkaScenarios()...)
 }
 
 // TestChaos runs every scenario in order and prints the ledger.

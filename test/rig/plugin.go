@@ -56,32 +56,8 @@ func (p *Pipeline) startFluentBit() error {
 	if err := os.WriteFile(lines, nil, 0o644); err != nil { // exists before tail starts
 		return err
 	}
-	conf := fmt.Sprintf(`[SERVICE]
-    Flush         1
-    Log_Level     info
-    storage.path  %[1]s/storage
-
-[INPUT]
-    Name              tail
-    Tag               agents.loadgen
-    Path              %[2]s
-    DB                %[1]s/tail.db
-    Read_from_Head    On
-    Refresh_Interval  1
-    storage.type      filesystem
-
-[OUTPUT]
-    Name          agentobs
-    Match         agents.*
-    Workers       2
-    Retry_Limit   no_limits
-    Instance      demo
-    Source        demo-fluent-bit
-    Brokers       %[3]s
-    Topic         %[4]s
-    DLQ_Topic     %[5]s
-    Metrics_Addr  %[6]s
-`, dir, lines, strings.Join(o.Brokers, ","), o.Names.Topic, o.Names.DLQTopic, o.PluginAddr)
+	conf := FluentBitConf(dir, lines, "agents.loadgen", "info", "Instance demo", "Source demo-fluent-bit",
+		"Brokers "+strings.Join(o.Brokers, ","), "Topic "+o.Names.Topic, "DLQ_Topic "+o.Names.DLQTopic, "Metrics_Addr "+o.PluginAddr)
 	confPath := filepath.Join(dir, "fluent-bit.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
@@ -94,6 +70,40 @@ func (p *Pipeline) startFluentBit() error {
 	p.PluginLoadgen = &Proc{Name: "plugin-loadgen", Bin: o.Bins["agent"], LogPath: filepath.Join(o.WorkDir, "proc", "plugin-loadgen.log"),
 		Args: p.loadgenArgs(o.Seed+1000, o.PluginRate, o.RunID+"-fb", lines, filepath.Join(o.WorkDir, "plugin-report.json"))}
 	return p.PluginLoadgen.Start()
+}
+
+// FluentBitConf is the classic configuration the rigs run real Fluent Bit
+// with, the way the shipped fluent-bit.conf does: tail of path from the head
+// (tag, a DB and filesystem storage in dir, so chunks survive retries and
+// restarts) into the plugin with Workers 2 and no retry limit; the plugin
+// parses each JSON line itself, so no parser is set. output adds the
+// plugin's own lines ("Brokers …", "Topic …").
+func FluentBitConf(dir, path, tag, logLevel string, output ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `[SERVICE]
+    Flush         1
+    Log_Level     %[3]s
+    storage.path  %[1]s/storage
+
+[INPUT]
+    Name              tail
+    Tag               %[4]s
+    Path              %[2]s
+    DB                %[1]s/tail.db
+    Read_from_Head    On
+    Refresh_Interval  1
+    storage.type      filesystem
+
+[OUTPUT]
+    Name          agentobs
+    Match         %[4]s
+    Workers       2
+    Retry_Limit   no_limits
+`, dir, path, logLevel, tag)
+	for _, l := range output {
+		b.WriteString("    " + l + "\n")
+	}
+	return b.String()
 }
 
 // startFlbhost: lines → Fluent Bit msgpack chunks (flbchunk) → the plugin

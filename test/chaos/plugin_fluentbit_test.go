@@ -1,0 +1,88 @@
+package chaos_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/agentobs/agentobs/internal/loadgen"
+	"github.com/agentobs/agentobs/test/harness"
+	"github.com/agentobs/agentobs/test/rig"
+)
+
+// fluentBitLoad makes real Fluent Bit (scripts/fluent-bit.sh finds it; under
+// CI=true a missing one fails the scenario) with the plugin loaded the front
+// door: the load generator writes dir/fluent-bit/agents.log at cfg.Rate,
+// Fluent Bit tails it into the plugin, and the plugin produces to
+// r.edgeKafka, through the Kafka fault proxy when the scenario has one.
+// The shipper still runs but tails nothing of this run. The report comes
+// once every line is written.
+func (r *chaosRig) fluentBitLoad(cfg loadgen.Config) <-chan loadgen.Report {
+	t := r.t
+	fb := harness.FluentBit(t)
+	buildPlugin(t)
+	dir := filepath.Join(r.dir, "fluent-bit")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "agents.log")
+	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	conf := filepath.Join(dir, "fluent-bit.conf")
+	// Marks_Interval 1s: the audit reads a high-water mark at most a second
+	// old; Fluent Bit is not stopped before it.
+	body := rig.FluentBitConf(dir, logPath, "agents.chaos", "warn", "Source chaos-fluent-bit",
+		"Brokers "+strings.Join(r.edgeKafka.Brokers, ","), "Topic "+r.topic, "DLQ_Topic "+r.dlq,
+		"Timeout 5s", "Marks_Interval 1s", "Metrics_Addr "+addr)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.plugin = &proc{Proc: &rig.Proc{Name: "fluent-bit", Bin: fb, Args: []string{"-e", bins["plugin"], "-c", conf},
+		LogPath: filepath.Join(dir, "fluent-bit.log")}, addr: addr, kind: "collector"}
+	r.front = r.plugin
+	r.start(r.plugin)
+	out := make(chan loadgen.Report, 1)
+	go func() {
+		rep, err := loadgen.RunFile(context.Background(), cfg, logPath)
+		if err != nil {
+			r.ledger.Fail("loadgen into Fluent Bit's file: %v", err)
+		}
+		out <- rep
+	}()
+	return out
+}
+
+// pluginKafkaScenarios are the Kafka-link faults of the shipper's
+// scenarios, under the plugin inside real Fluent Bit: Fluent Bit tails,
+// the plugin produces through the fault proxy to a private broker, and the
+// indexer (reaching the broker directly) counts every record in
+// Elasticsearch. What the plugin must show: FLB_RETRY while Kafka does not
+// acknowledge, the chunk kept in Fluent Bit's filesystem buffer, every
+// record indexed once when the link is back (re-sent copies carry the same
+// event.id, so they collapse into the same documents).
+//
+// flbhost stays the front door of plugin-sigkill only: it replays every
+// chunk byte for byte after the kill, which real Fluent Bit does only for
+// chunks it never saw acknowledged (collector/README.md lists what else
+// only flbhost can provoke).
+func pluginKafkaScenarios() []struct {
+	short bool
+	sc    scenario
+} {
+	fb := func(r *chaosRig, cfg loadgen.Config) <-chan loadgen.Report { return r.fluentBitLoad(cfg) }
+	return []struct {
+		short bool
+		sc    scenario
+	}{
+		{true, scenario{name: "fluent-bit-kafka-resets", fault: "Fluent Bit plugin → Kafka connections reset every 500ms for " + dur(10*time.Second, 15*time.Second).String(),
+			opts: proxiedBroker, load: fb, inject: kafkaResets(dur(10*time.Second, 15*time.Second))}},
+		{false, scenario{name: "fluent-bit-kafka-timeouts", fault: "Fluent Bit plugin → Kafka link a black hole for 20s (requests time out), open connections reset at the end",
+			opts: proxiedBroker, load: fb, inject: kafkaBlackHole(20 * time.Second)}},
+		{false, scenario{name: "fluent-bit-kafka-latency", fault: "300ms added to every chunk on the Fluent Bit plugin → Kafka link for 20s",
+			opts: proxiedBroker, load: fb, inject: kafkaLatency(300*time.Millisecond, 20*time.Second)}},
+	}
+}
