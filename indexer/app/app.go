@@ -320,6 +320,11 @@ func (a *App) Close(ctx context.Context) error {
 	a.closeMu.Do(func() {
 		err = a.dlq.Close()
 		a.health.close()
+		if c, ok := a.cursor.(kafkaCursor); ok {
+			if tr, ok := c.client.Transport.(*kafka.Transport); ok {
+				tr.CloseIdleConnections()
+			}
+		}
 		if tr, ok := a.es.Transport.(interface{ CloseIdleConnections() }); ok {
 			tr.CloseIdleConnections()
 		}
