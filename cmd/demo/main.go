@@ -49,7 +49,7 @@ func main() {
 	fluentBit := fs.String("fluent-bit", os.Getenv("AGENTOBS_FLUENT_BIT"), "real Fluent Bit binary to run the plugin in (scripts/demo.sh finds it with scripts/fluent-bit.sh); empty: the flbhost stand-in")
 	stack := fs.String("stack-dir", envOr("AGENTOBS_STACK_DIR", "/tmp/agentobs-stack"), "local stack state dir (Prometheus targets)")
 	canary := fs.Bool("canary", false, "also run a worse canary release of agent-a (its tools fail half the time) and show the canary alert firing; traffic runs at least "+minCanary.String())
-	promURL := fs.String("prometheus.url", "http://127.0.0.1:9090", "Prometheus of the local stack (-canary)")
+	promURL := fs.String("prometheus.url", "http://127.0.0.1:9090", "Prometheus of the local stack (-canary; the explorer's alert exemplars)")
 	amURL := fs.String("alertmanager.url", "http://127.0.0.1:9093", "Alertmanager of the local stack (-canary)")
 	if err := cli.Parse(fs, args); err != nil {
 		os.Exit(cli.Exit(os.Stderr, err))
@@ -93,7 +93,7 @@ func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginR
 	abs := func(n string) string { p, _ := filepath.Abs(filepath.Join(bin, n)); return p }
 	opt := rig.Options{
 		Bins:    map[string]string{"agent": abs("agent"), "shipper": abs("shipper"), "indexer": abs("indexer"), "flbhost": abs("flbhost"), "flbchunk": abs("flbchunk"), "plugin": abs("out_agentobs.so")},
-		WorkDir: workDir, StackDir: stack, Brokers: []string{brokers}, ESURL: esURL, Names: rig.DefaultNames(), RunID: runID,
+		WorkDir: workDir, StackDir: stack, Brokers: []string{brokers}, ESURL: esURL, PrometheusURL: cv.promURL, Names: rig.DefaultNames(), RunID: runID,
 		Agents: agents, AgentRate: agentRate, Rate: rate, PluginRate: pluginRate, Duration: dur, Seed: time.Now().UnixNano() % 1e6,
 		RotateBytes: 8 << 20, IndexerAddr: "127.0.0.1:9400", ShipperAddr: "127.0.0.1:9401", PluginAddr: "127.0.0.1:9402",
 		AgentBasePort: 9410, Register: true, Canary: cv.on, Probe: true,

@@ -43,8 +43,11 @@ type Options struct {
 	StackDir string            // the local stack's state dir (Prometheus file_sd)
 	Brokers  []string
 	ESURL    string
-	Names    Names
-	RunID    string // unique per run; stamped on every load generator line
+	// PrometheusURL, when set, is where the indexer's trace explorer asks
+	// for the exemplar trace ids of an alert (-ui.prometheus-url).
+	PrometheusURL string
+	Names         Names
+	RunID         string // unique per run; stamped on every load generator line
 
 	Agents    int     // live agents calling each other (0: none)
 	AgentRate float64 // tasks/s per live agent
@@ -113,6 +116,9 @@ func Start(ctx context.Context, o Options) (*Pipeline, error) {
 		"-kafka.start-offset", "earliest", "-kafka.spans-topic", o.Names.SpansTopic}}
 	if o.Names.SpansTopic != "" {
 		p.Indexer.Args = append(p.Indexer.Args, "-index.spans", o.Names.SpansPattern, "-index.spans-alias", o.Names.SpansAlias)
+	}
+	if o.PrometheusURL != "" {
+		p.Indexer.Args = append(p.Indexer.Args, "-ui.prometheus-url", o.PrometheusURL)
 	}
 	if err := p.startReady(ctx, p.Indexer, "http://"+o.IndexerAddr+"/readyz", 90*time.Second); err != nil {
 		return p, err
