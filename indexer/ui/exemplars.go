@@ -132,7 +132,13 @@ func (h *Handler) alertTraces(ctx context.Context, rows []alertRow) error {
 	wg.Wait()
 	for i := range rows {
 		row := &rows[i]
-		if len(row.Traces) > 0 || row.Service.Name == "" {
+		if len(row.Traces) > 0 {
+			continue
+		}
+		if row.Service.Name == "" {
+			// Recording rules carry no exemplars: an alert on one (the
+			// ingestion SLO burn rates) has none to show.
+			row.Why = "none found: no trace id or service label, and no exemplars for its expression"
 			continue
 		}
 		since := parseTime(row.StartsAt).Add(-alertLookback)
