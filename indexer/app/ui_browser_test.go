@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -627,5 +628,31 @@ func TestExplorerToken(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("with the bearer token: %s want 200", res.Status)
+	}
+}
+
+// The health page lists each front door's newest searchable canary and its
+// age, from the indexer's canary prober, for a canary record written
+// through Kafka and this indexer.
+func TestExplorerHealthCanary(t *testing.T) {
+	e := newEnv(t, 1)
+	e.cfg.Canary.Interval = 200 * time.Millisecond
+	a, _ := e.start(e.cfg)
+	r := rec(1, traceID(41), "shipper", time.Now().UTC(), record.LevelInfo)
+	r.Fields[record.FieldCanary] = "ui-test/shipper/<b>x</b>"
+	e.produce([]*record.Record{r})
+	var page string
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		res, err := http.Get("http://" + a.Addr() + "/ui/health")
+		if err != nil {
+			return false, err.Error()
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		page = string(b)
+		return strings.Contains(page, `<td class="canary-source">ui-test/shipper/&lt;b&gt;x&lt;/b&gt;</td>`), "canary not listed yet"
+	})
+	if strings.Contains(page, `id="canaries-none"`) || strings.Count(page, `<tr class="canary`) != 1 {
+		t.Errorf("health page canaries: want exactly one row")
 	}
 }

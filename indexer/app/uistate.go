@@ -106,3 +106,6 @@ func (p pipelineState) DeadLetters(ctx context.Context, since time.Time) (ui.Dea
 
 // LastAudit is the periodic audit's last run.
 func (p pipelineState) LastAudit() *audit.Last { return p.a.auditor.LastRun() }
+
+// CanaryAges are the end-to-end canary prober's ages per front door.
+func (p pipelineState) CanaryAges() map[string]time.Duration { return p.a.canary.Ages() }

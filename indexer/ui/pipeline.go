@@ -1,7 +1,10 @@
 package ui
 
 import (
+	"cmp"
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/audit"
@@ -17,6 +20,9 @@ type Pipeline interface {
 	DeadLetters(ctx context.Context, since time.Time) (DeadLetters, error)
 	// LastAudit is the periodic loss audit's last run (nil: none yet).
 	LastAudit() *audit.Last
+	// CanaryAges is the age of the newest searchable end-to-end canary
+	// record per front door (empty: none seen, or the prober is off).
+	CanaryAges() map[string]time.Duration
 }
 
 // Lag of the consumer group, per partition, as the lag monitor last polled it.
@@ -65,14 +71,25 @@ type DeadLetter struct {
 
 // pipelineView is what health.html shows of the Pipeline.
 type pipelineView struct {
-	Lag       *Lag
-	TotalLag  int64
-	DLQ       *DeadLetters
-	DLQErr    string
-	Audit     *audit.Last
-	Missing   []audit.Producer // producers with missing records
-	AuditNote string
+	Lag      *Lag
+	TotalLag int64
+	DLQ      *DeadLetters
+	DLQErr   string
+	Audit    *audit.Last
+	Missing  []audit.Producer // producers with missing records
+	Canaries []canaryAge      // oldest first
 }
+
+// canaryAge is one front door's newest searchable canary.
+type canaryAge struct {
+	Source string
+	Age    string
+	Stale  bool // older than canaryStale: its path may be stuck
+}
+
+// canaryStale marks a canary as stale on the page: several front-door
+// intervals (30 s by default) without a new searchable canary.
+const canaryStale = 2 * time.Minute
 
 // dlqWindow is how far back the health page reads dead letters.
 const dlqWindow = 24 * time.Hour
@@ -100,6 +117,12 @@ func (h *Handler) pipelineView(ctx context.Context) *pipelineView {
 			dl.ByReason[i].Reason = cleanKey(dl.ByReason[i].Reason)
 		}
 		v.DLQ = &dl
+	}
+	ages := h.pipe.CanaryAges()
+	srcs := slices.SortedFunc(maps.Keys(ages), func(a, b string) int { return cmp.Or(cmp.Compare(ages[b], ages[a]), cmp.Compare(a, b)) })
+	for _, src := range srcs {
+		age := ages[src]
+		v.Canaries = append(v.Canaries, canaryAge{Source: cleanKey(src), Age: fmtDur(age.Round(time.Millisecond)), Stale: age > canaryStale})
 	}
 	v.Audit = h.pipe.LastAudit()
 	if v.Audit != nil {
