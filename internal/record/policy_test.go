@@ -269,3 +269,35 @@ func TestPolicyCountsParserDepthCap(t *testing.T) {
 		t.Fatalf("broken line flagged depth_limited: %v", r.Flags)
 	}
 }
+
+// TestCandidatesFindEveryLiteral: the two-byte prefilter of the redaction
+// literals finds exactly the rules a plain case-insensitive search for each
+// literal finds, wherever the literal sits (start, middle, end, any case).
+func TestCandidatesFindEveryLiteral(t *testing.T) {
+	p, _ := newTestPolicy(t, DefaultPolicyConfig())
+	naive := func(s string) uint64 {
+		var mask uint64
+		low := strings.ToLower(s)
+		for i, r := range p.rules {
+			for _, l := range r.lits {
+				if i < 64 && strings.Contains(low, l) {
+					mask |= 1 << i
+				}
+			}
+		}
+		return mask
+	}
+	var ins []string
+	for _, r := range p.rules {
+		for _, l := range r.lits {
+			up := strings.ToUpper(l)
+			ins = append(ins, l, up, "x"+l, l+"x", "lorem ipsum "+up+" dolor", "pa"+l[:len(l)-1], l[:len(l)-1])
+		}
+	}
+	ins = append(ins, "", "a", "lorem ipsum dolor sit amet", "pwd", "ey", "\xff\x00xox")
+	for _, s := range ins {
+		if got, want := p.candidates(s), naive(s); got != want {
+			t.Errorf("candidates(%q) = %b, want %b", s, got, want)
+		}
+	}
+}

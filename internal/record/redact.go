@@ -109,8 +109,23 @@ func lowerASCII(c byte) byte {
 }
 
 // litIndex maps a byte (either case) to the literals that start with it, so
-// one pass over a string finds every rule that could match it.
-type litIndex [256][]ruleLit
+// one pass over a string finds every rule that could match it. pair has a
+// bit for the first two bytes (lower-cased) of every literal: most
+// positions of a string are rejected with one load from an 8 KiB table,
+// before the literals of its first byte are looked at (a one-byte literal
+// sets every second byte, including 0, which stands for the string's end).
+type litIndex struct {
+	byFirst [256][]ruleLit
+	pair    [256][4]uint64
+}
+
+// lowerTab is lowerASCII as a table, for the per-byte loop.
+var lowerTab = func() (t [256]byte) {
+	for i := range t {
+		t[i] = lowerASCII(byte(i))
+	}
+	return t
+}()
 
 func newLitIndex(rules []redactRule) *litIndex {
 	var idx litIndex
@@ -120,13 +135,16 @@ func newLitIndex(rules []redactRule) *litIndex {
 		}
 		for _, l := range r.lits {
 			rl := ruleLit{rule: i, lit: l}
+			lo := lowerASCII(l[0])
 			if len(l) > 1 {
 				rl.second = lowerASCII(l[1])
+				idx.pair[lo][rl.second>>6] |= 1 << (rl.second & 63)
+			} else {
+				idx.pair[lo] = [4]uint64{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
 			}
-			lo := lowerASCII(l[0])
-			idx[lo] = append(idx[lo], rl)
+			idx.byFirst[lo] = append(idx.byFirst[lo], rl)
 			if up := lo - 'a' + 'A'; lo >= 'a' && lo <= 'z' {
-				idx[up] = append(idx[up], rl)
+				idx.byFirst[up] = append(idx.byFirst[up], rl)
 			}
 		}
 	}
@@ -139,9 +157,16 @@ func newLitIndex(rules []redactRule) *litIndex {
 func (p *Policy) candidates(s string) uint64 {
 	var mask uint64
 	for i := 0; i < len(s); i++ {
-		for _, rl := range p.lits[s[i]] {
+		var next byte
+		if i+1 < len(s) {
+			next = lowerTab[s[i+1]]
+		}
+		if p.lits.pair[lowerTab[s[i]]][next>>6]&(1<<(next&63)) == 0 {
+			continue
+		}
+		for _, rl := range p.lits.byFirst[s[i]] {
 			bit := uint64(1) << rl.rule
-			if mask&bit == 0 && i+len(rl.lit) <= len(s) && (len(rl.lit) == 1 || lowerASCII(s[i+1]) == rl.second) &&
+			if mask&bit == 0 && i+len(rl.lit) <= len(s) && (len(rl.lit) == 1 || next == rl.second) &&
 				strings.EqualFold(s[i:i+len(rl.lit)], rl.lit) {
 				mask |= bit
 			}
