@@ -44,7 +44,7 @@ func run() error {
 	scaleReps := fs.Int("scale-reps", 1, "repetitions of each scaling-curve point")
 	partitions := fs.Int("partitions", 6, "partitions of the topics of R1-R3, R5, R6")
 	seed := fs.Int64("seed", 1, "load generator seed: the corpus is the same for the same seed and sizes")
-	only := fs.String("only", "", "comma-separated subset: R1..R6, size, scale, explorer (default all)")
+	only := fs.String("only", "", "comma-separated subset: R1..R7, size, scale, explorer (default all)")
 	latency := fs.Duration("latency", 0, "how long R5's paced latency run writes (default 30s, quick 10s)")
 	replot := fs.String("replot", "", "only redraw the plots, latest.md and the README section from this results JSON")
 	root := fs.String("root", ".", "repository root (scripts/stack.sh, ./shipper, ./indexer, ./collector)")

@@ -109,7 +109,7 @@ func BenchmarkIndexerVsBulkIndexer(b *testing.B) {
 		"INDEXER_KAFKA_TOPIC="+topic, "INDEXER_KAFKA_DLQ_TOPIC="+dlq, "INDEXER_KAFKA_GROUP="+harness.Name(b, "g"),
 		"INDEXER_KAFKA_SESSION_TIMEOUT=6s", "INDEXER_INDEX_PATTERN="+viaKafka.IndexPattern, "INDEXER_INDEX_ALIAS="+viaKafka.Alias,
 		"INDEXER_INDEX_TRACES="+viaKafka.Traces, "INDEXER_INDEX_ALERTS="+viaKafka.Alerts, "INDEXER_INDEX_REPLICAS=0",
-		"INDEXER_HTTP_ADDR="+addr, "INDEXER_LOG_LEVEL=warn")
+		"INDEXER_HTTP_ADDR="+addr, "INDEXER_LOG_LEVEL=warn", "INDEXER_KAFKA_SPANS_TOPIC=")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -98,7 +98,8 @@ func TestSIGKILLMidStreamExactlyOnce(t *testing.T) {
 		"INDEXER_KAFKA_TOPIC="+topic, "INDEXER_KAFKA_DLQ_TOPIC="+dlq, "INDEXER_KAFKA_GROUP="+harness.Name(t, "g"),
 		"INDEXER_KAFKA_SESSION_TIMEOUT=6s", "INDEXER_INDEX_PATTERN="+names.IndexPattern, "INDEXER_INDEX_ALIAS="+names.Alias,
 		"INDEXER_INDEX_TRACES="+names.Traces, "INDEXER_INDEX_ALERTS="+names.Alerts, "INDEXER_INDEX_REPLICAS=0",
-		"INDEXER_HTTP_ADDR=127.0.0.1:0", "INDEXER_COMMIT_INTERVAL=200ms", "INDEXER_LOG_LEVEL=warn")
+		"INDEXER_HTTP_ADDR=127.0.0.1:0", "INDEXER_COMMIT_INTERVAL=200ms", "INDEXER_LOG_LEVEL=warn",
+		"INDEXER_KAFKA_SPANS_TOPIC=") // not the shared span topic: its traces would get summaries here
 	start := func() *exec.Cmd {
 		cmd := exec.Command(binary, "run")
 		cmd.Env = env

@@ -93,7 +93,8 @@ func TestKillOneOfTwoTakesOver(t *testing.T) {
 			"INDEXER_KAFKA_TOPIC="+topic, "INDEXER_KAFKA_DLQ_TOPIC="+dlq, "INDEXER_KAFKA_GROUP="+group,
 			"INDEXER_INDEX_PATTERN="+names.IndexPattern, "INDEXER_INDEX_ALIAS="+names.Alias,
 			"INDEXER_INDEX_TRACES="+names.Traces, "INDEXER_INDEX_ALERTS="+names.Alerts, "INDEXER_INDEX_REPLICAS=0",
-			"INDEXER_HTTP_ADDR="+addr, "INDEXER_COMMIT_INTERVAL=200ms", "INDEXER_HEALTH_POLL_INTERVAL=500ms", "INDEXER_LOG_LEVEL=warn")
+			"INDEXER_HTTP_ADDR="+addr, "INDEXER_COMMIT_INTERVAL=200ms", "INDEXER_HEALTH_POLL_INTERVAL=500ms", "INDEXER_LOG_LEVEL=warn",
+			"INDEXER_KAFKA_SPANS_TOPIC=") // not the shared span topic
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

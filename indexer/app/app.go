@@ -214,7 +214,7 @@ func (a *App) Run(ctx context.Context) error {
 	spansDone <- nil
 	if a.cfg.SpansTopic != "" {
 		<-spansDone
-		go func() { spansDone <- a.runSpans(ctx, drain) }()
+		go func() { spansDone <- a.runSpans(ctx, drain, p.sum) }()
 	}
 	runErr := p.run(ctx, drain)
 	// Leave the group only after the final commit.
@@ -237,8 +237,12 @@ func (a *App) Run(ctx context.Context) error {
 // writer and dead-letter producer, in its own consumer group (Group +
 // "-spans"), its offsets committed only after Elasticsearch acknowledged.
 // Spans carry event.id = trace id + span id, so a re-sent span is one
-// document (create → 409).
-func (a *App) runSpans(ctx, drain context.Context) error {
+// document (create → 409). The trace ids of indexed spans go to sum, the
+// record pipeline's summarizer (nil: summaries off), so summaries count
+// spans that arrive after their trace's log lines; they are not under its
+// cursor (a span committed and not yet summarized when the indexer dies is
+// counted at its trace's next record or span).
+func (a *App) runSpans(ctx, drain context.Context, sum *summarizer) error {
 	cfg := a.cfg
 	cfg.Topic, cfg.Group = a.cfg.SpansTopic, a.cfg.Group+"-spans"
 	src, err := newGroupSource(cfg, a.member+"-spans", func(f string, args ...any) {
@@ -249,7 +253,7 @@ func (a *App) runSpans(ctx, drain context.Context) error {
 	}
 	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
 	p.names = a.cfg.Names.SpanNames()
-	p.sum, p.spans = nil, true
+	p.sum, p.spans, p.spanSum = nil, true, sum
 	p.log = a.log.With("component", "spans-pipeline")
 	a.log.Info("indexing spans", "topic", cfg.Topic, "group", cfg.Group, "index", p.names.IndexPattern, "alias", p.names.Alias)
 	err = p.run(ctx, drain)

@@ -53,6 +53,9 @@ type pipeline struct {
 	op      bulk.Op
 	names   schema.Names
 	spans   bool // the span pipeline (SpanMetrics), else log records
+	// spanSum (span pipeline) is the record pipeline's summarizer: it is
+	// handed the trace ids of indexed spans, nothing else.
+	spanSum *summarizer
 	// fetchedClock (nil: replay) holds, per partition, the Kafka time of
 	// the last fetched message; the health monitor turns it into lag seconds.
 	fetchedClock func(partition int) *atomic.Int64
@@ -384,6 +387,8 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 	// Traces first, offsets second: the summarizer's cursor relies on it.
 	if p.sum != nil {
 		p.sum.add(traces)
+	} else if p.spanSum != nil {
+		p.spanSum.add(traces)
 	}
 	if p.tracker != nil {
 		for _, d := range done {

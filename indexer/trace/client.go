@@ -124,8 +124,12 @@ func WriteTimeline(w io.Writer, v *View) {
 		if len(s.Versions) > 0 {
 			versions = " versions=" + strings.Join(s.Versions, ",")
 		}
-		fmt.Fprintf(w, "trace %s  services=%s%s root=%s records=%d errors=%d worst=%s  %s → %s (%.1f ms)\n",
-			s.TraceID, strings.Join(s.Services, ","), versions, s.RootService, s.RecordCount, s.ErrorCount, s.WorstLevel, s.First, s.Last, s.DurationMS)
+		spans := ""
+		if s.SpanCount > 0 {
+			spans = fmt.Sprintf(" spans=%d error_spans=%d root_span=%q", s.SpanCount, s.ErrorSpanCount, s.RootSpan)
+		}
+		fmt.Fprintf(w, "trace %s  services=%s%s root=%s records=%d errors=%d worst=%s%s  %s → %s (%.1f ms)\n",
+			s.TraceID, strings.Join(s.Services, ","), versions, s.RootService, s.RecordCount, s.ErrorCount, s.WorstLevel, spans, s.First, s.Last, s.DurationMS)
 	}
 	if v.Spans != nil {
 		writeSpanTree(w, v.Spans)

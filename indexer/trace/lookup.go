@@ -113,8 +113,11 @@ func (s *Store) List(ctx context.Context, lq ListQuery) ([]Summary, error) {
 	if lq.Version != "" {
 		filter = append(filter, map[string]any{"term": map[string]any{"versions": lq.Version}})
 	}
-	if lq.Errors {
-		filter = append(filter, map[string]any{"range": map[string]any{"error_count": map[string]any{"gt": 0}}})
+	if lq.Errors { // an error record or an error span
+		filter = append(filter, map[string]any{"bool": map[string]any{"minimum_should_match": 1, "should": []any{
+			map[string]any{"range": map[string]any{"error_count": map[string]any{"gt": 0}}},
+			map[string]any{"range": map[string]any{"error_span_count": map[string]any{"gt": 0}}},
+		}}})
 	}
 	if !lq.Since.IsZero() {
 		filter = append(filter, map[string]any{"range": map[string]any{"last_timestamp": map[string]any{"gte": lq.Since.UTC().Format(time.RFC3339Nano)}}})

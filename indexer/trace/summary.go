@@ -33,11 +33,19 @@ type Summary struct {
 	Services   []string `json:"services"`
 	// Versions are the releases (service.version) of the records, sorted:
 	// a trace that crossed a canary says so.
-	Versions        []string `json:"versions,omitempty"`
-	RootService     string   `json:"root_service,omitempty"`
-	RecordCount     int64    `json:"record_count"`
-	ErrorCount      int64    `json:"error_count"`
-	WorstLevel      string   `json:"worst_level,omitempty"`
+	Versions    []string `json:"versions,omitempty"`
+	RootService string   `json:"root_service,omitempty"`
+	RecordCount int64    `json:"record_count"`
+	ErrorCount  int64    `json:"error_count"`
+	WorstLevel  string   `json:"worst_level,omitempty"`
+	// SpanCount and ErrorSpanCount count the trace's stored spans (OTLP,
+	// the span indices) and those with status error; RootSpan is
+	// "service: name" of its earliest span without a parent. With spans,
+	// First, Last and DurationMS cover the spans too (a span starts before
+	// its first log line and ends after its last).
+	SpanCount       int64    `json:"span_count"`
+	ErrorSpanCount  int64    `json:"error_span_count"`
+	RootSpan        string   `json:"root_span,omitempty"`
 	SessionIDs      []string `json:"session.id,omitempty"`
 	ConversationIDs []string `json:"gen_ai.conversation.id,omitempty"`
 	UpdatedAt       string   `json:"updated_at"`
@@ -66,20 +74,27 @@ func (s *Store) Names() schema.Names { return s.names }
 // MaxTracesPerQuery bounds one derivation aggregation.
 const MaxTracesPerQuery = 500
 
-// Refresh makes every acknowledged record of the log indices searchable, so
-// a derivation that follows sees them all (the summary's correctness does
-// not depend on refresh timing).
+// Refresh makes every acknowledged record of the log and span indices
+// searchable, so a derivation that follows sees them all (the summary's
+// correctness does not depend on refresh timing).
 func (s *Store) Refresh(ctx context.Context) error {
-	return s.do(ctx, http.MethodPost, "/"+s.names.Alias+"/_refresh?ignore_unavailable=true&allow_no_indices=true", nil, nil)
+	idx := s.names.Alias
+	if s.names.SpansAlias != "" {
+		idx += "," + s.names.SpansAlias
+	}
+	return s.do(ctx, http.MethodPost, "/"+idx+"/_refresh?ignore_unavailable=true&allow_no_indices=true", nil, nil)
 }
 
-// Derive computes the summaries of traceIDs from their records. Traces with
-// no records are omitted.
+// Derive computes the summaries of traceIDs from their records and spans.
+// Traces with neither are omitted.
 func (s *Store) Derive(ctx context.Context, traceIDs []string) ([]Summary, error) {
 	var out []Summary
 	for chunk := range slices.Chunk(traceIDs, MaxTracesPerQuery) {
 		got, err := s.derive(ctx, chunk)
 		if err != nil {
+			return nil, err
+		}
+		if got, err = s.withSpans(ctx, chunk, got); err != nil {
 			return nil, err
 		}
 		out = append(out, got...)
@@ -207,14 +222,20 @@ func (s *Store) derive(ctx context.Context, ids []string) ([]Summary, error) {
 		sum.First, sum.RootService = canonicalTime(b.First.field("@timestamp")), b.First.field("service.name")
 		sum.Last = canonicalTime(b.Last.field("@timestamp"))
 		sum.Timestamp = sum.First
-		t0, e0 := time.Parse(time.RFC3339Nano, sum.First)
-		t1, e1 := time.Parse(time.RFC3339Nano, sum.Last)
-		if e0 == nil && e1 == nil {
-			sum.DurationMS = float64(t1.Sub(t0)) / float64(time.Millisecond)
-		}
+		sum.setDuration()
 		out = append(out, sum)
 	}
 	return out, nil
+}
+
+// setDuration is DurationMS from First and Last (unset when either is not
+// a time).
+func (s *Summary) setDuration() {
+	t0, e0 := time.Parse(time.RFC3339Nano, s.First)
+	t1, e1 := time.Parse(time.RFC3339Nano, s.Last)
+	if e0 == nil && e1 == nil {
+		s.DurationMS = float64(t1.Sub(t0)) / float64(time.Millisecond)
+	}
 }
 
 // WriteSummaries overwrites the summary documents (index op, _id = trace id).

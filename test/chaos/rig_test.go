@@ -195,7 +195,7 @@ func (r *chaosRig) newIndexer(i int) *proc {
 		"-es.addresses", r.esProxy.URL(), "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
 		"-index.traces", r.names.Traces, "-index.alerts", r.names.Alerts, "-index.replicas", "0",
 		"-bulk.max-doc-bytes", strconv.Itoa(poisonDocLimit), "-bulk.max-backoff", "2s",
-		"-commit.interval", "500ms", "-http.addr", addr, "-log.level", "warn", "-audit.interval", "0"}
+		"-commit.interval", "500ms", "-http.addr", addr, "-log.level", "warn", "-audit.interval", "0", "-kafka.spans-topic", ""}
 	args = append(args, r.extraIdx...)
 	return &proc{Proc: &rig.Proc{Name: fmt.Sprintf("indexer-%d", i), Bin: bins["indexer"], Args: args,
 		LogPath: filepath.Join(r.dir, fmt.Sprintf("indexer-%d.log", i))}, addr: addr, kind: "indexer"}

@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -243,9 +244,44 @@ func TestOTLPToElasticsearch(t *testing.T) {
 		len(root.Children[0].Records) != 1 || len(tree.Errors) != 1 || len(tree.Critical) != 2 || !root.Critical {
 		t.Fatalf("span tree: root %+v, child %+v, errors %v, critical %v", root, root.Children, tree.Errors, tree.Critical)
 	}
+	// The per-trace summaries count spans: the failing trace (one log line,
+	// two spans, one failed) and a trace with spans only, which gets a
+	// summary of its own and is listed as failing by its error span.
+	var other string
+	for _, id := range spanTraceIDs(t, es, names.SpanNames().Alias) {
+		if id != failing.TraceID().String() {
+			other = id
+			break
+		}
+	}
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		a, errA := ix.Store().Trace(ctx, failing.TraceID().String(), indexertrace.Page{})
+		b, errB := ix.Store().Trace(ctx, other, indexertrace.Page{})
+		if errA != nil || errB != nil || a.Summary == nil || b.Summary == nil {
+			return false, fmt.Sprintf("summaries not written yet (%v, %v)", errA, errB)
+		}
+		sa, sb := a.Summary, b.Summary
+		ok := sa.SpanCount == 2 && sa.ErrorSpanCount == 1 && sa.RootSpan == "otlp-e2e: invoke_agent" && sa.RecordCount == 1 &&
+			sb.SpanCount == 2 && sb.ErrorSpanCount == 0 && sb.RecordCount == 0 && sb.RootSpan == "otlp-e2e: invoke_agent" &&
+			slices.Equal(sb.Services, []string{"otlp-e2e"}) && sb.DurationMS > 0
+		return ok, fmt.Sprintf("failing trace summary %+v, span-only trace summary %+v", *sa, *sb)
+	})
+	failingList, err := ix.Store().List(ctx, indexertrace.ListQuery{Errors: true, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(failingList, func(s indexertrace.Summary) bool { return s.TraceID == failing.TraceID().String() }) {
+		t.Errorf("the failing trace is not in the error trace list (%d traces)", len(failingList))
+	}
+	v, err = ix.Store().Trace(ctx, failing.TraceID().String(), indexertrace.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	var tl strings.Builder
 	indexertrace.WriteTimeline(&tl, v)
-	if !strings.Contains(tl.String(), "search tool returned 500") || !strings.Contains(tl.String(), "execute_tool") {
+	if !strings.Contains(tl.String(), "search tool returned 500") || !strings.Contains(tl.String(), "execute_tool") ||
+		!strings.Contains(tl.String(), "spans=2 error_spans=1") {
 		t.Errorf("timeline:\n%s", tl.String())
 	}
 	t.Logf("timeline:\n%s", tl.String())
@@ -270,6 +306,22 @@ func logBatch(t *testing.T, exp sdklog.Exporter, res *resource.Resource, source 
 	if err := lp.Shutdown(ctx); err != nil {
 		t.Fatalf("%s: export: %v", source, err)
 	}
+}
+
+// spanTraceIDs are the trace ids of the stored spans.
+func spanTraceIDs(t *testing.T, es *elasticsearch.Client, alias string) []string {
+	t.Helper()
+	var out struct {
+		Aggregations struct {
+			T struct{ Buckets []struct{ Key string } }
+		}
+	}
+	search(t, es, "/"+alias+"/_search", map[string]any{"size": 0, "aggs": map[string]any{"t": map[string]any{"terms": map[string]any{"field": "trace.id", "size": 100}}}}, &out)
+	var ids []string
+	for _, b := range out.Aggregations.T.Buckets {
+		ids = append(ids, b.Key)
+	}
+	return ids
 }
 
 func count(t *testing.T, es *elasticsearch.Client, alias string, q any) int {

@@ -33,7 +33,7 @@ type Options struct {
 	SweepWorkers  []int
 	// LatencyFor is how long R5's paced run writes.
 	LatencyFor time.Duration
-	// Only runs these figure ids (R1..R6, size, scale, explorer); empty: all.
+	// Only runs these figure ids (R1..R7, size, scale, explorer); empty: all.
 	Only []string
 	// ProfileDir receives the CPU profiles of missed goals.
 	ProfileDir string
@@ -113,7 +113,7 @@ func Run(ctx context.Context, env *Env, opt Options, res *report.Results) error 
 		id string
 		fn func(context.Context) error
 	}{
-		{"R4", s.r4}, {"R3", s.r3}, {"R2", s.r2}, {"R1", s.r1}, {"R6", s.r6}, {"R5", s.r5}, {"size", s.sizeCurve}, {"scale", s.scaleCurve},
+		{"R4", s.r4}, {"R3", s.r3}, {"R2", s.r2}, {"R1", s.r1}, {"R6", s.r6}, {"R7", s.r7}, {"R5", s.r5}, {"size", s.sizeCurve}, {"scale", s.scaleCurve},
 		{"explorer", s.explorer},
 	}
 	for _, st := range steps {
