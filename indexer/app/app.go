@@ -304,7 +304,13 @@ func (a *App) pipeline(src source, op bulk.Op, tr *offsets.Tracker, dlq *kafkacl
 	p := &pipeline{cfg: a.cfg, src: src, writer: a.writer, dlq: dlq, tracker: tr, m: a.m,
 		log: a.log.With("component", "pipeline"), op: op, names: a.cfg.Names}
 	if a.cfg.SummaryEnabled {
-		p.sum = newSummarizer(a.store, a.m, a.log, a.cfg.SummaryInterval, a.cursor, a.readLog)
+		store := a.store
+		if a.cfg.SpansTopic == "" { // no spans indexed here: summaries read the log indices only
+			n := a.cfg.Names
+			n.SpansAlias = ""
+			store = trace.NewStore(a.es, n)
+		}
+		p.sum = newSummarizer(store, a.m, a.log, a.cfg.SummaryInterval, a.cursor, a.readLog)
 	}
 	return p
 }
