@@ -184,13 +184,12 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.health.awaitTopic(ctx); err != nil {
 		return nil
 	}
-	src, err := newGroupSource(a.cfg, a.member, func(f string, args ...any) {
-		a.log.Warn(fmt.Sprintf(f, args...), "component", "kafka")
-	})
+	src, err := newGroupSource(a.cfg, a.member, a.log.With("component", "kafka"))
 	if err != nil {
 		return err
 	}
-	a.health.setRejoin(src.rejoin)
+	src.skipped = a.m.RewindSkipped
+	a.health.setSource(src.rejoin, src.raiseFloors)
 	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
 	p.fetchedClock = a.health.fetchedClock
 	if p.sum != nil {
@@ -245,12 +244,11 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) runSpans(ctx, drain context.Context, sum *summarizer) error {
 	cfg := a.cfg
 	cfg.Topic, cfg.Group = a.cfg.SpansTopic, a.cfg.Group+"-spans"
-	src, err := newGroupSource(cfg, a.member+"-spans", func(f string, args ...any) {
-		a.log.Warn(fmt.Sprintf(f, args...), "component", "kafka-spans")
-	})
+	src, err := newGroupSource(cfg, a.member+"-spans", a.log.With("component", "kafka-spans"))
 	if err != nil {
 		return fmt.Errorf("spans source: %w", err)
 	}
+	src.skipped = a.m.RewindSkipped
 	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
 	p.names = a.cfg.Names.SpanNames()
 	p.sum, p.spans, p.spanSum = nil, true, sum

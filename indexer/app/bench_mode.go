@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -40,7 +41,7 @@ func (a *App) RunBenchMode(ctx context.Context, m BenchMode) error {
 	if err := a.prepare(ctx); err != nil {
 		return err
 	}
-	gs, err := newGroupSource(a.cfg, a.member, func(string, ...any) {})
+	gs, err := newGroupSource(a.cfg, a.member, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,8 @@ type monitor struct {
 
 	mu     sync.Mutex
 	st     consumerState
-	rejoin func() // the group source's; nil before it exists
+	rejoin func()                        // the group source's; nil before it exists
+	floors func(committed map[int]int64) // the group source's; nil before it exists
 	// onAssigned (nil: none) hears each poll's partitions of this member
 	// and the group's committed offsets (the summarizer's recovery).
 	onAssigned func(mine []int, committed map[int]int64)
@@ -111,6 +112,7 @@ type consumerState struct {
 	lagSeconds map[int]float64 // this member's partitions: how far behind
 	committed  map[int]int64
 	moved      map[int]time.Time // committed offset last moved, or the partition had no lag
+	held       map[int]bool      // partitions this member has been assigned at least once
 	rejoined   time.Time
 }
 
@@ -124,7 +126,7 @@ func newMonitor(cfg Config, member string, m *Metrics, log *slog.Logger, es *esc
 	tr.MetadataTTL = cfg.Health.PollInterval
 	return &monitor{cfg: cfg, member: member, m: m, log: log, es: es, esUp: esUp,
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: tr, Timeout: cfg.Health.KafkaTimeout},
-		st:     consumerState{lag: map[int]int64{}, committed: map[int]int64{}, moved: map[int]time.Time{}}}, nil
+		st:     consumerState{lag: map[int]int64{}, committed: map[int]int64{}, moved: map[int]time.Time{}, held: map[int]bool{}}}, nil
 }
 
 // close releases the monitor's broker connections.
@@ -134,10 +136,11 @@ func (h *monitor) close() {
 	}
 }
 
-// setRejoin hands the monitor the group source's way to leave and rejoin.
-func (h *monitor) setRejoin(f func()) {
+// setSource hands the monitor the group source's way to leave and rejoin
+// and to learn the committed offsets the monitor polls.
+func (h *monitor) setSource(rejoin func(), floors func(map[int]int64)) {
 	h.mu.Lock()
-	h.rejoin = f
+	h.rejoin, h.floors = rejoin, floors
 	h.mu.Unlock()
 }
 
@@ -349,12 +352,23 @@ func (h *monitor) pollOnce(ctx context.Context) error {
 		l = max(l, 0)
 		lag[p] = l
 		groupLag += l
+		// The stall clock restarts when the partition's committed offset
+		// moves, when it has nothing to do, or when this member gets it for
+		// the first time. Not on every reassignment: a rebalance shows the
+		// assignment empty for a poll (CompletingRebalance), and a group
+		// that keeps rebalancing without committing is stalled, not fresh.
 		old, seen := st.committed[p]
-		if !seen || old != c || l == 0 || !slices.Contains(prevMine, p) {
+		if !seen || old != c || l == 0 || !st.held[p] {
 			st.moved[p] = now
 		}
 	}
+	for _, p := range mine {
+		st.held[p] = true
+	}
 	st.lag, st.committed = lag, committed
+	if h.floors != nil {
+		h.floors(committed)
+	}
 	st.topicParts, st.joined, st.groupState, st.mine, st.covered = parts, joined, state, mine, len(covered)
 	st.polled, st.pollErr = now, nil
 	if parts > 0 && len(covered) < parts && state == "Stable" {

@@ -52,6 +52,7 @@ type Metrics struct {
 	LagPolls           *prometheus.CounterVec // outcome
 	Rejoins            prometheus.Counter
 	Span               *SpanMetrics
+	RewindSkipped      prometheus.Counter
 
 	writerUp atomic.Bool
 	esUp     atomic.Pointer[func() float64]
@@ -99,6 +100,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Polls of the brokers for offsets and the group's assignment, by outcome (ok, error)."}, []string{"outcome"}),
 		Rejoins: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "group_rejoins_total",
 			Help: "Times this member left and rejoined the group because partitions of the topic had no member."}),
+		RewindSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rewind_skipped_total",
+			Help: "Messages fetched below the group's committed offset and skipped (already indexed): the group was positioned at its start offset because the coordinator answered without the committed offsets, e.g. while loading them after a broker restart."}),
 		WithoutTrace: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_without_trace_total",
 			Help: "Records without a valid trace.id, by service (capped at 200 values, then \"other\")."}, []string{"service"}),
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_total",
@@ -165,7 +168,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.DeadLetters, m.Quarantined, m.LagRecords, m.LagSeconds, m.WithoutTrace, m.Records, m.MissingEventID,
 			m.E2ELatency, m.CommitDuration, m.ESUpGauge, m.Summaries, m.SummaryLag, m.SummaryErrors, m.SummaryRecovered, m.Alerts,
 			m.LastIndexed, m.InFlight, m.Stage, m.Buffered, m.TargetBytes,
-			m.GroupLag, m.TopicPartitions, m.AssignedPartitions, m.StallSeconds, m.LagPolls, m.Rejoins)
+			m.GroupLag, m.TopicPartitions, m.AssignedPartitions, m.StallSeconds, m.LagPolls, m.Rejoins, m.RewindSkipped)
 	}
 	return m
 }

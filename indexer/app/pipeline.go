@@ -179,7 +179,9 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 				return nil
 			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 10*time.Second)
+			// Capped low: kafka-go retries the connection itself; this wait only
+			// delays noticing that it is back (after a broker restart).
+			backoff = min(2*backoff, 2*time.Second)
 			continue
 		}
 		backoff = 100 * time.Millisecond

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -43,6 +45,18 @@ type source interface {
 // that ended (rebalance) and joins, heartbeats and leaves the group itself;
 // rejoin replaces the reader (leave, then join as a new member) when the
 // monitor sees partitions that no member got.
+//
+// It also guards the group's position. kafka-go reads the committed offsets
+// of a new generation with OffsetFetch v1 and ignores its per-partition
+// errors, so a coordinator still loading its offsets (the first seconds
+// after a broker restart) looks like a group that never committed: every
+// partition starts again at the start offset (earliest: the whole retained
+// topic is re-indexed as 409s; latest: the records in between are
+// skipped). So the source keeps, per partition, a floor: the highest
+// committed offset it knows (its own commits, the monitor's polls). A
+// message below it was acknowledged by Elasticsearch before its offset was
+// committed: it is skipped and counted, and the member rejoins (at most once
+// per rewindRejoin) so the next generation reads the offsets again.
 type groupSource struct {
 	rc kafka.ReaderConfig
 
@@ -50,6 +64,13 @@ type groupSource struct {
 	r      *kafka.Reader // nil while being replaced
 	gen    uint64
 	closed bool
+
+	log          *slog.Logger
+	skipped      prometheus.Counter // nil: not counted
+	floor        map[int]int64      // partition → committed position known (next offset to read)
+	rewound      map[int]bool       // partitions whose current rewind was logged
+	lastRejoin   time.Time
+	rewindRejoin time.Duration
 }
 
 // memberClientID is the client id of this process's group connections:
@@ -68,7 +89,10 @@ func memberClientID(base string) string {
 	}, host), os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-func newGroupSource(cfg Config, member string, logf func(string, ...any)) (*groupSource, error) {
+// newGroupSource builds the group member; kafka-go's errors go to log as
+// warnings, and its chatter (joins, assignments, partition readers) as
+// debug lines when log has debug on.
+func newGroupSource(cfg Config, member string, log *slog.Logger) (*groupSource, error) {
 	d, err := cfg.Kafka.Dialer()
 	if err != nil {
 		return nil, err
@@ -95,9 +119,65 @@ func newGroupSource(cfg Config, member string, logf func(string, ...any)) (*grou
 		JoinGroupBackoff:      500 * time.Millisecond,
 		WatchPartitionChanges: true, PartitionWatchInterval: cfg.Health.PollInterval,
 		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
-		ErrorLogger: kafka.LoggerFunc(logf),
+		ErrorLogger: kafka.LoggerFunc(func(f string, args ...any) { log.Warn(fmt.Sprintf(f, args...)) }),
 	}
-	return &groupSource{rc: rc, r: kafka.NewReader(rc)}, nil
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		rc.Logger = kafka.LoggerFunc(func(f string, args ...any) { log.Debug(fmt.Sprintf(f, args...)) })
+	}
+	return &groupSource{rc: rc, r: kafka.NewReader(rc), log: log, floor: map[int]int64{}, rewound: map[int]bool{},
+		rewindRejoin: max(cfg.Health.RejoinAfter, time.Second)}, nil
+}
+
+// raiseFloor records that the group committed position off on partition p
+// (offsets below it are indexed); the floor never moves down.
+func (g *groupSource) raiseFloor(p int, off int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if off > g.floor[p] {
+		g.floor[p] = off
+	}
+}
+
+// raiseFloors is raiseFloor for a poll's committed offsets (-1: none).
+func (g *groupSource) raiseFloors(committed map[int]int64) {
+	for p, off := range committed {
+		if off >= 0 {
+			g.raiseFloor(p, off)
+		}
+	}
+}
+
+// belowFloor reports whether m was fetched below the committed position,
+// logs the first such message of a rewind and asks for a rejoin.
+func (g *groupSource) belowFloor(m kafka.Message) bool {
+	g.mu.Lock()
+	floor := g.floor[m.Partition]
+	if m.Offset >= floor {
+		if g.rewound[m.Partition] {
+			delete(g.rewound, m.Partition)
+			g.log.Info("rewound partition is back at its committed position", "partition", m.Partition, "offset", m.Offset)
+		}
+		g.mu.Unlock()
+		return false
+	}
+	first := !g.rewound[m.Partition]
+	g.rewound[m.Partition] = true
+	rejoin := time.Since(g.lastRejoin) >= g.rewindRejoin
+	if rejoin {
+		g.lastRejoin = time.Now()
+	}
+	g.mu.Unlock()
+	if g.skipped != nil {
+		g.skipped.Inc()
+	}
+	if first {
+		g.log.Warn("fetched below the group's committed offset (the coordinator answered without committed offsets); skipping what is already indexed",
+			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "committed", floor, "rejoin", rejoin)
+	}
+	if rejoin {
+		go g.rejoin()
+	}
+	return true
 }
 
 func (g *groupSource) reader() (*kafka.Reader, uint64, bool) {
@@ -126,6 +206,9 @@ func (g *groupSource) Fetch(ctx context.Context) (kafka.Message, error) {
 				continue // the reader was replaced under us
 			}
 		}
+		if err == nil && g.belowFloor(m) {
+			continue
+		}
 		return m, err
 	}
 }
@@ -135,7 +218,13 @@ func (g *groupSource) Commit(ctx context.Context, msgs []kafka.Message) error {
 	if r == nil {
 		return errors.New("rejoining the group")
 	}
-	return r.CommitMessages(ctx, msgs...)
+	if err := r.CommitMessages(ctx, msgs...); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		g.raiseFloor(m.Partition, m.Offset+1)
+	}
+	return nil
 }
 
 // rejoin leaves the group and joins it again as a new member: the group
