@@ -209,6 +209,8 @@ func (f *follower) restart(old *generation) bool {
 		f.log.Error("cannot restart truncated file", "err", err)
 		return false
 	}
+	f.t.truncatedUnread(f.log, f.path(), old.entry.Dev, old.entry.Inode, old.fp, old.fpLen, old.reader.ReadPos(), old.reader.ReadPos(), false,
+		"file truncated (copytruncate)")
 	f.log.Info("file truncated (copytruncate); reading it again as a new generation",
 		"read_pos", old.reader.ReadPos(), "generation", e.Generation)
 	f.mu.Lock()

@@ -236,7 +236,8 @@ func (t *Tailer) open(fd found, first bool) (*follower, error) {
 		case st.Size() < e.Offset:
 			// copytruncate while the shipper was stopped: what was written
 			// after the stop and before the truncation is not in this file.
-			t.lost(log, shippermetrics.UndrainedTruncated, e, "checkpointed file was truncated while the shipper was stopped", fd.path)
+			t.truncatedUnread(log, fd.path, fd.dev, fd.ino, e.Fingerprint, e.FingerprintLen, e.Offset, e.Size, true,
+				"checkpointed file was truncated while the shipper was stopped (copytruncate)")
 		case e.Size > e.Offset:
 			t.lost(log, shippermetrics.UndrainedReplaced, e, "checkpointed file was replaced (inode reused, other head bytes)", fd.path)
 		}
