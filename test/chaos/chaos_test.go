@@ -379,6 +379,12 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 			l.Fail("%s peak RSS %.0f MiB over the %d MiB bound", k, v/(1<<20), memBound>>20)
 		}
 	}
+	var dups, skipped float64
+	for _, ix := range r.indexers {
+		dups += r.counter(ix, indexerCounters[0])
+		skipped += r.counter(ix, indexerCounters[1])
+	}
+	l.Note("indexer: %.0f records indexed again (409), %.0f skipped below the committed offset", dups, skipped)
 	if r.kafkaProxy != nil {
 		// The Kafka-link faults mean something only if the edge's traffic
 		// went through the proxy (the broker advertises it).

@@ -171,6 +171,11 @@ func found() []struct {
 		{false, scheduledScenario("found-topic-late", fixed(10*s), 1000, 20*s, rigOptions{topicLate: 10 * s})},
 		{false, scheduledScenario("found-es-freeze", fixed(55*s, st(8*s, chaos.FreezeES, 45*s)), 1000, 15*s, rigOptions{})},
 		{false, scheduledScenario("found-broker-freeze", fixed(30*s, st(8*s, chaos.FreezeBroker, 20*s)), 1000, 30*s, rigOptions{})},
+		// Seeds 6 and 79's combination: the broker restarted, then frozen
+		// while its group coordinator may still be loading the committed
+		// offsets (the group used to start again at offset 0). Steps never
+		// overlap, so the freeze starts when the restarted broker answers.
+		{true, scheduledScenario("found-broker-restart-freeze", fixed(25*s, st(6*s, chaos.RestartBroker, 3*s), st(12*s, chaos.FreezeBroker, 10*s)), 1000, 15*s, rigOptions{})},
 		{false, scheduledScenario("found-slow-clients", fixed(55*s, st(5*s, chaos.SlowClients, 45*s)), 1000, 10*s, rigOptions{})},
 		// The product's default session timeout, not the suite's 6 s: a
 		// dead member's partitions wait for it.

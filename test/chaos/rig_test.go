@@ -80,6 +80,22 @@ type proc struct {
 	*rig.Proc
 	addr string
 	kind string
+	// counters of interest (indexerCounters), summed over the process's
+	// incarnations: old holds the finished ones, cur the running one (mu).
+	old, cur map[string]float64
+}
+
+// indexerCounters are the indexer counters a ledger notes: records
+// indexed again (409: redeliveries after kills and restarts) and records
+// skipped below the group's committed offset (a rewind after a broker
+// restart, see indexer/app/source.go).
+var indexerCounters = []string{"agentobs_indexer_duplicates_total", "agentobs_indexer_rewind_skipped_total"}
+
+// counter is a counter summed over p's incarnations.
+func (r *chaosRig) counter(p *proc, name string) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return p.old[name] + p.cur[name]
 }
 
 // ackMetric is the counter of records Kafka acknowledged, by kind.
@@ -195,10 +211,10 @@ func (r *chaosRig) newIndexer(i int) *proc {
 		"-es.addresses", r.esProxy.URL(), "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
 		"-index.traces", r.names.Traces, "-index.alerts", r.names.Alerts, "-index.replicas", "0",
 		"-bulk.max-doc-bytes", strconv.Itoa(poisonDocLimit), "-bulk.max-backoff", "2s",
-		"-commit.interval", "500ms", "-http.addr", addr, "-log.level", "warn", "-audit.interval", "0", "-kafka.spans-topic", ""}
+		"-commit.interval", "500ms", "-http.addr", addr, "-log.level", indexerLogLevel(), "-audit.interval", "0", "-kafka.spans-topic", ""}
 	args = append(args, r.extraIdx...)
 	return &proc{Proc: &rig.Proc{Name: fmt.Sprintf("indexer-%d", i), Bin: bins["indexer"], Args: args,
-		LogPath: filepath.Join(r.dir, fmt.Sprintf("indexer-%d.log", i))}, addr: addr, kind: "indexer"}
+		LogPath: r.keptLog(fmt.Sprintf("indexer-%d.log", i))}, addr: addr, kind: "indexer"}
 }
 
 func (r *chaosRig) newShipper(glob string, ingest bool) *proc {
@@ -210,7 +226,7 @@ func (r *chaosRig) newShipper(glob string, ingest bool) *proc {
 		args = append(args, "-http.ingest")
 	}
 	return &proc{Proc: &rig.Proc{Name: "shipper", Bin: bins["shipper"], Args: args,
-		LogPath: filepath.Join(r.dir, "shipper.log")}, addr: addr, kind: "shipper"}
+		LogPath: r.keptLog("shipper.log")}, addr: addr, kind: "shipper"}
 }
 
 func (r *chaosRig) start(p *proc) {
@@ -228,6 +244,15 @@ func (r *chaosRig) startErr(p *proc) error {
 		r.ackedCur = 0
 		r.mu.Unlock()
 	}
+	r.mu.Lock()
+	for k, v := range p.cur {
+		if p.old == nil {
+			p.old = map[string]float64{}
+		}
+		p.old[k] += v
+	}
+	p.cur = map[string]float64{}
+	r.mu.Unlock()
 	if err := p.Start(); err != nil {
 		return err
 	}
@@ -265,10 +290,19 @@ func (r *chaosRig) sample() {
 			if err != nil {
 				continue
 			}
-			rss := m.Sum("process_resident_memory_bytes")
+			// VmHWM misses no peak between two samples (only the growth
+			// of a killed process's last half second).
+			rss := max(m.Sum("process_resident_memory_bytes"), float64(harness.VmHWM(p.Pid())))
 			r.mu.Lock()
 			if rss > r.ledger.PeakRSS[p.kind] {
 				r.ledger.PeakRSS[p.kind] = rss
+			}
+			if p.kind == "indexer" {
+				for _, name := range indexerCounters {
+					if _, ok := m[name]; ok && p.cur != nil {
+						p.cur[name] = max(p.cur[name], m.Sum(name))
+					}
+				}
 			}
 			if p == r.front {
 				if v := m.Sum(ackMetric[p.kind], "outcome", "ok"); v >= r.ackedCur {
@@ -424,4 +458,26 @@ func (r *chaosRig) audit() (missing, producers int64, err error) {
 		return 0, 0, fmt.Errorf("indexer audit: %v (%v)\n%s", err, runErr, stderr.String())
 	}
 	return rep.Missing, int64(len(rep.Producers)), nil
+}
+
+// keptLog is where a process's log goes: the run's directory, or the
+// scenario's directory under AGENTOBS_CHAOS_LOGS, which outlives the run
+// (for a failure to study).
+func (r *chaosRig) keptLog(name string) string {
+	if d := os.Getenv("AGENTOBS_CHAOS_LOGS"); d != "" {
+		d = filepath.Join(d, r.ledger.Scenario)
+		if err := os.MkdirAll(d, 0o755); err == nil {
+			return filepath.Join(d, name)
+		}
+	}
+	return filepath.Join(r.dir, name)
+}
+
+// indexerLogLevel is warn, or debug (kafka-go's joins, assignments and
+// partition readers too) when AGENTOBS_CHAOS_LOGS keeps the logs.
+func indexerLogLevel() string {
+	if os.Getenv("AGENTOBS_CHAOS_LOGS") != "" {
+		return "debug"
+	}
+	return "warn"
 }

@@ -219,6 +219,7 @@ func scenarios() []struct {
 					r.ledger.Fail("Elasticsearch never answered 429: the scenario did not test what it claims")
 				}
 			}}},
+		{false, catchUp()},
 		{false, pluginSigkill()},
 		{true, scenario{name: "poison-mix", fault: "2000 poison records (bad JSON, mapping conflict, oversize, invalid UTF-8) mixed in", poison: 500}},
 	}, pluginKafkaScenarios()...)
@@ -272,4 +273,36 @@ func (r *chaosRig) block(on bool) {
 	if res.IsError() {
 		r.t.Fatalf("block %v: %s", on, res.String())
 	}
+}
+
+// catchUp: the indexer is stopped while the load goes on, so 250 000
+// records pile up in Kafka, then started, SIGKILLed 10 s into the
+// catch-up and started again (issue 18: 550-641 MiB peak while catching up
+// about 250 000 records after restarts). The suite's memory bound (peak
+// RSS, VmHWM) is asserted as in every scenario; the note gives the figure
+// beside the indexer's own goal.
+func catchUp() scenario {
+	const backlog, rate = 250000, 10000
+	records := int64(backlog * 3 / 2) // the fault starts a third of the way in
+	return scenario{name: "indexer-catch-up", fault: "indexer stopped while 250 000 records pile up, restarted, SIGKILLed 10s into the catch-up, restarted after 2s",
+		records: records, rate: rate,
+		inject: func(t *testing.T, r *chaosRig) {
+			ix := r.indexers[0]
+			if err := ix.Stop(); err != nil {
+				t.Logf("indexer SIGTERM: %v", err)
+			}
+			time.Sleep(time.Duration(backlog/rate) * time.Second)
+			r.start(ix)
+			time.Sleep(10 * time.Second)
+			ix.Kill()
+			time.Sleep(2 * time.Second)
+			r.start(ix)
+		},
+		check: func(t *testing.T, r *chaosRig) {
+			r.mu.Lock()
+			peak := r.ledger.PeakRSS["indexer"]
+			r.mu.Unlock()
+			r.ledger.Note("indexer peak RSS (VmHWM) while catching up %d records after restarts: %.0f MiB (suite bound %d MiB, indexer goal 200 MiB)",
+				backlog, peak/(1<<20), memBound>>20)
+		}}
 }

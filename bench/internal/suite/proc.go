@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 // Usage is the CPU and memory a process (or the bench itself) spent.
@@ -30,16 +32,13 @@ type Proc struct {
 	hwm  func() int64
 }
 
-// watchHWM samples /proc/<pid>/status VmHWM every 100 ms until the process
+// watchHWM samples VmHWM (harness.VmHWM) every 100 ms until the process
 // is gone; the returned func gives the largest value seen, in bytes.
-// ru_maxrss of a child cannot be used: Go starts children with
-// clone(CLONE_VM|CLONE_VFORK), so the high-water mark carried over exec is
-// the bench process's own RSS.
 func watchHWM(pid int) func() int64 {
 	var mu sync.Mutex
 	var peak int64
 	sample := func() bool {
-		v := vmHWM(pid)
+		v := harness.VmHWM(pid)
 		mu.Lock()
 		peak = max(peak, v)
 		mu.Unlock()
@@ -51,20 +50,6 @@ func watchHWM(pid int) func() int64 {
 		}
 	}()
 	return func() int64 { sample(); mu.Lock(); defer mu.Unlock(); return peak }
-}
-
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // Start runs bin with args and extra env; stderr goes to a log file in dir.
