@@ -8,7 +8,7 @@ export AGENTOBS_REQUIRE_STACK ?= 1
 TEST_FLAGS ?= -count=1 -p 1 -timeout 40m
 FUZZTIME ?= 10s
 
-.PHONY: helm-sync help build plugin fluent-bit chromium test unit-test fuzz lint vet fmt-check tidy-check stack-up stack-down stack-status demo bench chaos images clean
+.PHONY: helm-sync help build plugin fluent-bit chromium kube test unit-test fuzz lint vet fmt-check tidy-check stack-up stack-down stack-status demo bench chaos images clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ fluent-bit: ## find real Fluent Bit (AGENTOBS_FLUENT_BIT, PATH) or build it once
 
 chromium: ## find headless Chromium for the trace explorer's browser tests (AGENTOBS_CHROMIUM, PATH) or apt-get install Debian's
 	@scripts/chromium.sh
+
+kube: ## build the throwaway Kubernetes control plane for the chart tests (kube-apiserver etc. from the Go proxy, etcd from Debian; once per machine, cached)
+	scripts/kube.sh build
 
 stack-down: ## stop the local stack and remove its data
 	scripts/stack.sh down
@@ -56,9 +59,10 @@ fuzz: ## run each fuzz target briefly (FUZZTIME, default 10s)
 unit-test: ## fast tests, no servers needed
 	AGENTOBS_REQUIRE_STACK=0 $(GO) test -short ./...
 
-# Fluent Bit and Chromium after stack-up, one after the other: each may apt-get install, and two
-# apt-gets at once fail on the dpkg lock (scripts/chromium.sh also waits for the lock).
-test: stack-up fluent-bit chromium lint ## the whole suite on the real local stack (and real Fluent Bit, headless Chromium): unit, integration, end-to-end, brief fuzzing
+# Fluent Bit, Chromium and the Kubernetes binaries after stack-up, one after the other: each may
+# apt-get install, and two apt-gets at once fail on the dpkg lock (the scripts also wait for the lock).
+# test/helmchart starts its own control plane from what `make kube` built and stops it.
+test: stack-up fluent-bit chromium kube lint ## the whole suite on the real local stack (and real Fluent Bit, headless Chromium, a Kubernetes API server): unit, integration, end-to-end, brief fuzzing
 	AGENTOBS_FLUENT_BIT=$$(scripts/fluent-bit.sh) AGENTOBS_CHROMIUM=$$(scripts/chromium.sh) TEST_FLAGS="$(TEST_FLAGS)" FUZZTIME=$(FUZZTIME) scripts/test.sh
 
 demo: build ## the main job: agents → shipper + plugin → Kafka → indexer → Elasticsearch, live progress and a report

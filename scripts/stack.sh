@@ -47,18 +47,8 @@ find_java17() {
   die "no Java 17 found: install openjdk-17-jdk-headless or set JAVA17_HOME"
 }
 
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})"
-  log "installing Debian packages: ${missing[*]}"
-  # The packages' maintainer scripts try to start services; there is no init here and we run our own.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-  apt-get update -qq >/dev/null || log "apt-get update failed; trying the install anyway"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-}
+# shellcheck source=scripts/apt.sh
+source "$REPO/scripts/apt.sh"
 
 install_kafka() {
   local dir="$CACHE/kafka-$KAFKA_VERSION"
