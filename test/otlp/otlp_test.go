@@ -266,13 +266,16 @@ func TestOTLPToElasticsearch(t *testing.T) {
 			slices.Equal(sb.Services, []string{"otlp-e2e"}) && sb.DurationMS > 0
 		return ok, fmt.Sprintf("failing trace summary %+v, span-only trace summary %+v", *sa, *sb)
 	})
-	failingList, err := ix.Store().List(ctx, indexertrace.ListQuery{Errors: true, Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(failingList, func(s indexertrace.Summary) bool { return s.TraceID == failing.TraceID().String() }) {
-		t.Errorf("the failing trace is not in the error trace list (%d traces)", len(failingList))
-	}
+	// The list is a search: the summary read above by id becomes
+	// searchable at the next refresh.
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
+		failingList, err := ix.Store().List(ctx, indexertrace.ListQuery{Errors: true, Limit: 100})
+		if err != nil {
+			return false, err.Error()
+		}
+		found := slices.ContainsFunc(failingList, func(s indexertrace.Summary) bool { return s.TraceID == failing.TraceID().String() })
+		return found, fmt.Sprintf("the failing trace is not in the error trace list (%d traces)", len(failingList))
+	})
 	v, err = ix.Store().Trace(ctx, failing.TraceID().String(), indexertrace.Page{})
 	if err != nil {
 		t.Fatal(err)
