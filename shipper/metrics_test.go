@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/agentobs/agentobs/test/harness"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -19,7 +20,7 @@ func metric(t testing.TB, reg *prometheus.Registry, name string, labelValue ...s
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if len(labelValue) == 0 || hasLabel(m, labelValue[0], labelValue[1]) {
+			if harness.HasLabels(m, labelValue...) {
 				return constCollector{mf, m}
 			}
 		}
@@ -28,24 +29,13 @@ func metric(t testing.TB, reg *prometheus.Registry, name string, labelValue ...s
 	return nil
 }
 
-func hasLabel(m *dto.Metric, k, v string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == k && l.GetValue() == v {
-			return true
-		}
-	}
-	return false
-}
-
 func value(t testing.TB, reg *prometheus.Registry, name string, labelValue ...string) float64 {
-	c := metric(t, reg, name, labelValue...).(constCollector)
-	switch {
-	case c.m.Counter != nil:
-		return c.m.Counter.GetValue()
-	case c.m.Gauge != nil:
-		return c.m.Gauge.GetValue()
+	t.Helper()
+	v, ok := harness.MetricValue(t, reg, name, labelValue...)
+	if !ok {
+		t.Fatalf("metric %s%v not found", name, labelValue)
 	}
-	return 0
+	return v
 }
 
 // constCollector replays one gathered series (for testutil.ToFloat64).

@@ -22,7 +22,6 @@ import (
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // TestCanaryEndToEnd runs the real shipper and indexer in-process on the
@@ -191,37 +190,13 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(io.Discard, nil))
 }
 
-// gauge reads one series of name from reg (label source when given).
+// gauge reads the series of name from reg (with label source when given).
 func gauge(t *testing.T, reg prometheus.Gatherer, name, source string) (float64, bool) {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	if source == "" {
+		return harness.MetricValue(t, reg, name)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if source != "" && !hasLabel(m, "source", source) {
-				continue
-			}
-			if m.Gauge != nil {
-				return m.Gauge.GetValue(), true
-			}
-			return m.Counter.GetValue(), true
-		}
-	}
-	return 0, false
-}
-
-func hasLabel(m *dto.Metric, k, v string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == k && l.GetValue() == v {
-			return true
-		}
-	}
-	return false
+	return harness.MetricValue(t, reg, name, "source", source)
 }
 
 func canaryDocs(t *testing.T, es *elasticsearch.Client, alias string) []map[string]any {
