@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/kafkaclient"
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/test/harness"
 )
 
@@ -16,11 +17,12 @@ import (
 // endless "Unknown Topic Or Partition" retries, and a chunk still retrying
 // at shutdown was dropped with memory storage. Now init fails at once with
 // an error naming the topic and the fixes, and with Create_Topics On the
-// plugin creates the topics and delivers.
+// plugin creates the topics, the marks topic with them, and delivers.
 func TestFluentBitMissingTopic(t *testing.T) {
 	brokers := strings.Join(harness.Brokers(), ",")
 	topic, dlq := harness.Name(t, "t"), harness.Name(t, "dlq")
-	t.Cleanup(func() { harness.DeleteTopics(t, topic, dlq) })
+	marks := publish.MarksTopicFor(topic)
+	t.Cleanup(func() { harness.DeleteTopics(t, topic, dlq, marks) })
 
 	t.Run("fails-init", func(t *testing.T) {
 		dir := t.TempDir()
@@ -44,7 +46,7 @@ func TestFluentBitMissingTopic(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if missing, err := kafkaclient.MissingTopics(ctx, harness.KafkaConfig(), topic, dlq); err != nil || len(missing) != 2 {
+		if missing, err := kafkaclient.MissingTopics(ctx, harness.KafkaConfig(), topic, dlq, marks); err != nil || len(missing) != 3 {
 			t.Fatalf("the failed init created topics: missing %v, %v", missing, err)
 		}
 	})
@@ -55,12 +57,19 @@ func TestFluentBitMissingTopic(t *testing.T) {
 		const n = 500
 		appendLines(t, logPath, "m", 0, n, nil)
 		fb := newFluentBit(t, dir, "fluent-bit.conf", classicConf(dir, logPath, "agents", httpPort(t),
-			outputProps("agents", brokers, topic, dlq, "Create_Topics On")), true)
+			outputProps("agents", brokers, topic, dlq, "Create_Topics On", "Marks_Interval 0")), true)
 		fb.start(1)
 		if !strings.Contains(fb.log(), "created missing topics") {
 			t.Error("no log line for the created topics")
 		}
 		delivered(t, harness.KafkaConfig(), topic, "m", n, 60*time.Second, "").exactlyOnce(t, n)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// Checked before stop: the final mark written at shutdown must not
+		// be what created the topic (a broker with auto-create would).
+		if missing, err := kafkaclient.MissingTopics(ctx, harness.KafkaConfig(), marks); err != nil || len(missing) != 0 {
+			t.Errorf("Create_Topics On left the marks topic %s missing: %v, %v", marks, missing, err)
+		}
 		fb.stop()
 	})
 }

@@ -101,11 +101,10 @@ func New(cfg Config, set Settings) (*Output, error) {
 		}
 		sender = p
 	}
-	mc := cfg.Marks
-	if mc.Topic == "" {
-		mc.Topic = publish.MarksTopicFor(cfg.Edge.Topic)
+	if cfg.Marks.Topic == "" {
+		cfg.Marks.Topic = publish.MarksTopicFor(cfg.Edge.Topic)
 	}
-	marker, err := publish.NewMarker(mc, "collector", sender, nil, set.Logger)
+	marker, err := publish.NewMarker(cfg.Marks, "collector", sender, nil, set.Logger)
 	if err != nil {
 		return nil, err
 	}

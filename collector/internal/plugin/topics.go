@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,8 +25,13 @@ func topicCheckTimeout(cfg Config) time.Duration { return min(cfg.Timeout, 5*tim
 // naming the topic and both fixes. When the cluster does not answer, the
 // check is skipped with a warning: Fluent Bit must start while Kafka is
 // down, and chunks wait in its buffers (FLB_RETRY) until Kafka is back.
+//
+// The marks topic (Marks_Topic, default "<Topic>-marks") is created with
+// the others under Create_Topics On. Without it a missing marks topic is
+// only a warning: the indexer creates it when it starts, records never wait
+// for it, and a mark that cannot be written is retried at the next tick.
 func (o *Output) CheckTopics(ctx context.Context) error {
-	topics := []string{o.cfg.Edge.Topic, o.cfg.Edge.DLQTopic}
+	topics := []string{o.cfg.Edge.Topic, o.cfg.Edge.DLQTopic, o.cfg.Marks.Topic}
 	missing, err := kafkaclient.MissingTopics(ctx, o.cfg.Kafka, topics...)
 	if err != nil {
 		o.log.Warn("could not check that the topics exist; starting anyway (flushes retry until Kafka answers)",
@@ -36,6 +42,14 @@ func (o *Output) CheckTopics(ctx context.Context) error {
 		return nil
 	}
 	if !o.cfg.CreateTopics {
+		if i := slices.Index(missing, o.cfg.Marks.Topic); i >= 0 {
+			missing = slices.Delete(missing, i, i+1)
+			o.log.Warn("the marks topic does not exist yet (the indexer creates it; Create_Topics On creates it here): high-water marks wait for it",
+				"topic", o.cfg.Marks.Topic)
+		}
+		if len(missing) == 0 {
+			return nil
+		}
 		return fmt.Errorf("Topic/DLQ_Topic: %s does not exist on %s: create it (kafka-topics.sh --create --topic %s) or set Create_Topics On",
 			strings.Join(missing, ", "), strings.Join(o.cfg.Kafka.Brokers, ","), missing[0])
 	}
