@@ -21,6 +21,21 @@ const (
 	HeaderDLQTime      = "agentobs.dlq.time" // RFC 3339 time of dead-lettering
 )
 
+// HeaderControl marks a message a front door sends about itself rather than
+// a user record: a producer's high-water mark (ControlMark) or an end-to-end
+// canary (ControlCanary). The producer counts them in
+// agentobs_<component>_control_records_produced_total{kind}, never in
+// records_produced_total, so records/s on dashboards and alerts is the
+// users' records only.
+const (
+	HeaderControl = "agentobs.control"
+	ControlMark   = "mark"
+	ControlCanary = "canary"
+)
+
+// ControlKinds is the closed set of the kind label.
+var ControlKinds = []string{ControlMark, ControlCanary}
+
 // Header returns the value of header key, or "".
 func Header(m kafka.Message, key string) string {
 	for _, h := range m.Headers {

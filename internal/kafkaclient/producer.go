@@ -177,7 +177,9 @@ func Classify(err error) (reason string, retryable bool) {
 // ProducerMetrics are the produce counters of one component, named
 // agentobs_<component>_….
 type ProducerMetrics struct {
-	Records  *prometheus.CounterVec // outcome=ok|error
+	Records *prometheus.CounterVec // outcome=ok|error; user records and dead letters only
+	// Control counts marks and canaries (HeaderControl), kind × outcome.
+	Control  *prometheus.CounterVec
 	Bytes    prometheus.Counter
 	Errors   *prometheus.CounterVec // reason
 	Duration prometheus.Histogram
@@ -191,7 +193,9 @@ func NewProducerMetrics(reg prometheus.Registerer, component string) *ProducerMe
 	ns := "agentobs_" + component
 	m := &ProducerMetrics{
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "_records_produced_total",
-			Help: "Records whose produce finished, by outcome (ok = acknowledged by Kafka)."}, []string{"outcome"}),
+			Help: "Records whose produce finished, by outcome (ok = acknowledged by Kafka); high-water marks and canaries are counted in control_records_produced_total."}, []string{"outcome"}),
+		Control: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "_control_records_produced_total",
+			Help: "The front door's own messages (kind: mark = high-water mark, canary = end-to-end canary) whose produce finished, by outcome."}, []string{"kind", "outcome"}),
 		Bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_produced_bytes_total",
 			Help: "Bytes of record values acknowledged by Kafka."}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "_produce_errors_total",
@@ -205,12 +209,15 @@ func NewProducerMetrics(reg prometheus.Registerer, component string) *ProducerMe
 	}
 	for _, o := range []string{"ok", "error"} {
 		m.Records.WithLabelValues(o)
+		for _, k := range ControlKinds {
+			m.Control.WithLabelValues(k, o)
+		}
 	}
 	for _, r := range ProduceErrorReasons {
 		m.Errors.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.Records, m.Bytes, m.Errors, m.Duration, m.Batch, m.InFlight)
+		reg.MustRegister(m.Records, m.Control, m.Bytes, m.Errors, m.Duration, m.Batch, m.InFlight)
 	}
 	return m
 }
@@ -286,29 +293,42 @@ func (p *Producer) Send(ctx context.Context, msgs []kafka.Message) error {
 	err := p.w.WriteMessages(ctx, msgs...)
 	p.m.Duration.Observe(time.Since(start).Seconds())
 	p.m.Batch.Observe(float64(len(msgs)))
-	ok, okBytes := len(msgs), 0
 	var werrs kafka.WriteErrors
-	if errors.As(err, &werrs) {
-		for i, e := range werrs {
-			if e != nil {
-				ok--
-				reason, _ := Classify(e)
-				p.m.Errors.WithLabelValues(reason).Inc()
-			} else {
-				okBytes += len(msgs[i].Value)
-			}
-		}
-	} else if err != nil {
-		ok = 0
+	partial := errors.As(err, &werrs) && len(werrs) == len(msgs)
+	if err != nil && !partial {
 		reason, _ := Classify(err)
 		p.m.Errors.WithLabelValues(reason).Inc()
-	} else {
-		for i := range msgs {
-			okBytes += len(msgs[i].Value)
+	}
+	var ok, failed, okBytes int
+	for i := range msgs {
+		var e error
+		switch {
+		case partial:
+			e = werrs[i]
+			if e != nil {
+				reason, _ := Classify(e)
+				p.m.Errors.WithLabelValues(reason).Inc()
+			}
+		case err != nil:
+			e = err
 		}
+		outcome := "ok"
+		if e != nil {
+			outcome = "error"
+		}
+		if kind := Header(msgs[i], HeaderControl); kind == ControlMark || kind == ControlCanary {
+			p.m.Control.WithLabelValues(kind, outcome).Inc()
+			continue
+		}
+		if e != nil {
+			failed++
+			continue
+		}
+		ok++
+		okBytes += len(msgs[i].Value)
 	}
 	p.m.Records.WithLabelValues("ok").Add(float64(ok))
-	p.m.Records.WithLabelValues("error").Add(float64(len(msgs) - ok))
+	p.m.Records.WithLabelValues("error").Add(float64(failed))
 	p.m.Bytes.Add(float64(okBytes))
 	if err != nil {
 		if errors.As(err, &werrs) {

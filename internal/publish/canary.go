@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -169,6 +170,8 @@ func (c *Canary) message(final bool) kafka.Message {
 	msg, out, _ := c.edge.Message(&c.rec, c.buf)
 	c.buf = out
 	msg.Value = append([]byte(nil), out...)
+	// Counted as the producer's control traffic, not as a user record.
+	msg.Headers = append(msg.Headers, kafka.Header{Key: kafkaclient.HeaderControl, Value: []byte(kafkaclient.ControlCanary)})
 	return msg
 }
 

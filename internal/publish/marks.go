@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentobs/agentobs/internal/kafkaclient"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
@@ -205,7 +207,8 @@ func (m *Marker) Flush(ctx context.Context, stopping bool) error {
 		}
 		mk := Mark{ProducerID: e.producerID, Component: m.component, FirstSeq: t.first, LastSeq: last, At: now, Final: t.ended}
 		v, _ := json.Marshal(mk)
-		msgs = append(msgs, kafka.Message{Topic: m.cfg.Topic, Key: []byte(e.producerID), Value: v})
+		msgs = append(msgs, kafka.Message{Topic: m.cfg.Topic, Key: []byte(e.producerID), Value: v,
+			Headers: []kafka.Header{{Key: kafkaclient.HeaderControl, Value: []byte(kafkaclient.ControlMark)}}})
 		ps = append(ps, pending{e, last})
 	}
 	m.mu.Unlock()
