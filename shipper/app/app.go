@@ -100,8 +100,9 @@ func New(cfg Config, set Settings) (*App, error) {
 	if a.marker, err = publish.NewMarker(mc, "shipper", p, set.Registry, set.Logger); err != nil {
 		return nil, err
 	}
-	a.queue = queue.NewQueue(cfg.QueueSize, cfg.Senders, a.m.QueueDepth)
+	a.queue = queue.NewBoundedQueue(cfg.QueueSize, cfg.Senders, cfg.QueueMaxBytes, a.m.QueueDepth, a.m.QueueBytes)
 	a.m.QueueCapacity.Set(float64(cfg.QueueSize))
+	a.m.QueueMaxBytes.Set(float64(cfg.QueueMaxBytes))
 	dlqEdge, err := a.newEdge(fmt.Sprintf("shipper/%s/dlq/%s", cfg.Host, a.epoch), 0)
 	if err != nil {
 		return nil, err

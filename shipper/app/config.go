@@ -41,6 +41,13 @@ type Config struct {
 	// QueueSize is how many batches wait for Kafka at most (memory bound:
 	// about queue.size × files.batch-bytes). Default 64.
 	QueueSize int `yaml:"queue_size"`
+	// QueueMaxBytes bounds, in bytes, what the shipper holds for Kafka:
+	// batches from the moment a reader hands them over until Kafka
+	// acknowledged them (queued, being produced, retried), values, keys,
+	// headers and per-message overhead. A reader that would pass it waits
+	// (files and stdin stop reading, HTTP answers 503). 0 disables the
+	// byte bound. Default 32 MiB.
+	QueueMaxBytes int64 `yaml:"queue_max_bytes"`
 	// Senders is how many batches are produced concurrently; batches of one
 	// file always go through the same sender, in order. Default 4.
 	Senders int `yaml:"senders"`
@@ -65,7 +72,7 @@ type Config struct {
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
-	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", HTTPLimits: telemetry.DefaultLimits(), QueueSize: 64, Senders: 4,
+	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", HTTPLimits: telemetry.DefaultLimits(), QueueSize: 64, QueueMaxBytes: 32 << 20, Senders: 4,
 		ShutdownTimeout: 30 * time.Second, Files: tail.DefaultConfig(), HTTP: ingest.DefaultConfig(), OTLP: ingest.DefaultOTLPConfig(),
 		Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig(),
 		Marks: publish.DefaultMarksConfig(), Canary: publish.DefaultCanaryConfig()}
@@ -79,6 +86,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Stdin, "stdin", c.Stdin, "read lines from standard input (exit after delivering them, unless other inputs are on)")
 	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, `listen address of /metrics, /healthz, /readyz and the HTTP ingest ("" disables)`)
 	fs.IntVar(&c.QueueSize, "queue.size", c.QueueSize, "batches waiting for Kafka at most; when full, readers pause and HTTP gets 503")
+	fs.Int64Var(&c.QueueMaxBytes, "queue.max-bytes", c.QueueMaxBytes, "bytes of records read but not yet acknowledged by Kafka at most (queued, in flight, retried); when reached, readers pause and HTTP gets 503 (0: no byte bound)")
 	fs.IntVar(&c.Senders, "queue.senders", c.Senders, "batches produced concurrently (one file's batches stay in order)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long the final flush may take on SIGTERM")
 
@@ -127,6 +135,9 @@ func (c Config) Validate() error {
 	}
 	if c.QueueSize < 1 || c.Senders < 1 || c.QueueSize < c.Senders {
 		errs = append(errs, fmt.Errorf("queue.size %d / queue.senders %d: want senders >= 1 and size >= senders", c.QueueSize, c.Senders))
+	}
+	if c.QueueMaxBytes < 0 || (c.QueueMaxBytes > 0 && c.QueueMaxBytes < int64(c.Files.BatchBytes)) {
+		errs = append(errs, fmt.Errorf("queue.max-bytes %d: want 0 (no byte bound) or at least files.batch-bytes (%d)", c.QueueMaxBytes, c.Files.BatchBytes))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout: must be positive"))

@@ -91,6 +91,11 @@ type proc struct {
 // restart, see indexer/app/source.go).
 var indexerCounters = []string{"agentobs_indexer_duplicates_total", "agentobs_indexer_rewind_skipped_total"}
 
+// shipperCounters are the shipper's copytruncate loss reports (reason
+// truncated), summed over its incarnations: a shipper killed after it
+// reported a loss starts again at 0.
+var shipperCounters = []string{"agentobs_shipper_files_undrained_total", "agentobs_shipper_undrained_bytes_total"}
+
 // counter is a counter summed over p's incarnations.
 func (r *chaosRig) counter(p *proc, name string) float64 {
 	r.mu.Lock()
@@ -302,6 +307,11 @@ func (r *chaosRig) sample() {
 					if _, ok := m[name]; ok && p.cur != nil {
 						p.cur[name] = max(p.cur[name], m.Sum(name))
 					}
+				}
+			}
+			if p.kind == "shipper" && p.cur != nil {
+				for _, name := range shipperCounters {
+					p.cur[name] = max(p.cur[name], m.Sum(name, "reason", "truncated"))
 				}
 			}
 			if p == r.front {

@@ -281,6 +281,12 @@ func (r *chaosRig) block(on bool) {
 // about 250 000 records after restarts). The suite's memory bound (peak
 // RSS, VmHWM) is asserted as in every scenario; the note gives the figure
 // beside the indexer's own goal.
+// shipperBound is the shipper's memory bound in the catch-up scenario:
+// its default -queue.max-bytes (32 MiB) with room for the fixed cost and
+// the garbage collector's headroom (GOGC 100 lets the heap reach twice
+// what is live).
+const shipperBound = 192 << 20
+
 func catchUp() scenario {
 	const backlog, rate = 250000, 10000
 	records := int64(backlog * 3 / 2) // the fault starts a third of the way in
@@ -300,9 +306,16 @@ func catchUp() scenario {
 		},
 		check: func(t *testing.T, r *chaosRig) {
 			r.mu.Lock()
-			peak := r.ledger.PeakRSS["indexer"]
+			peak, shipper := r.ledger.PeakRSS["indexer"], r.ledger.PeakRSS["shipper"]
 			r.mu.Unlock()
 			r.ledger.Note("indexer peak RSS (VmHWM) while catching up %d records after restarts: %.0f MiB (suite bound %d MiB, indexer goal 200 MiB)",
 				backlog, peak/(1<<20), memBound>>20)
+			// The shipper reads 10 000 lines/s throughout; what it holds
+			// for Kafka is bounded by -queue.max-bytes (32 MiB), the rest is
+			// its fixed cost (lz4 compressors, runtime): 71-89 MiB measured.
+			r.ledger.Note("shipper peak RSS (VmHWM) writing %d lines/s: %.0f MiB (bound %d MiB: queue.max-bytes 32 MiB plus fixed cost)", rate, shipper/(1<<20), shipperBound>>20)
+			if shipper > shipperBound {
+				r.ledger.Fail("shipper peak RSS %.0f MiB over its %d MiB bound", shipper/(1<<20), shipperBound>>20)
+			}
 		}}
 }

@@ -5,6 +5,13 @@
 // the batch's Done callback. A full queue blocks file and stdin readers
 // (they stop reading) and makes HTTP answer 503, so memory stays bounded
 // when Kafka is slow or down.
+//
+// The bound is also in bytes: every batch holds its messages' bytes from
+// Put until Kafka acknowledged it (queued, being produced, retried), and a
+// Put that would take the total over queue.max-bytes waits, so what the
+// shipper holds for Kafka never exceeds it whatever the record sizes (one
+// batch is always let in when nothing is held, so a batch larger than the
+// bound still moves).
 package queue
 
 import (
@@ -29,6 +36,26 @@ type Batch struct {
 	// message (or its dead letter), or with the error that made the sender
 	// give up (shutdown deadline).
 	Done func(err error)
+
+	bytes int64 // held against the byte bound from Put until Done
+}
+
+// messageOverhead is what one kafka.Message costs beyond its key, value
+// and header bytes: the struct, its header slice and the allocations'
+// rounding (measured with the heap profile: about 250 bytes per record).
+const messageOverhead = 256
+
+// Size is the memory b's messages hold, as the byte bound counts it.
+func (b *Batch) Size() int64 {
+	n := int64(len(b.Msgs)) * messageOverhead
+	for i := range b.Msgs {
+		m := &b.Msgs[i]
+		n += int64(len(m.Key) + len(m.Value))
+		for _, h := range m.Headers {
+			n += int64(len(h.Key) + len(h.Value))
+		}
+	}
+	return n
 }
 
 // ErrClosed is returned by Put after Close.
@@ -40,15 +67,27 @@ type Queue struct {
 	depth  prometheus.Gauge
 	mu     sync.RWMutex
 	closed bool
+
+	maxBytes int64            // 0: no byte bound
+	bytesG   prometheus.Gauge // nil: not exported
+	bmu      sync.Mutex
+	held     int64         // bytes of batches between Put and Done
+	freed    chan struct{} // closed (and replaced) when bytes are released
 }
 
 // NewQueue returns a queue holding at most size batches over lanes lanes.
 func NewQueue(size, lanes int, depth prometheus.Gauge) *Queue {
+	return NewBoundedQueue(size, lanes, 0, depth, nil)
+}
+
+// NewBoundedQueue is NewQueue that also holds at most maxBytes (0: no
+// bound) of batches not yet acknowledged; held reports them.
+func NewBoundedQueue(size, lanes int, maxBytes int64, depth, held prometheus.Gauge) *Queue {
 	if lanes < 1 {
 		lanes = 1
 	}
 	per := max(1, size/lanes)
-	q := &Queue{lanes: make([]chan *Batch, lanes), depth: depth}
+	q := &Queue{lanes: make([]chan *Batch, lanes), depth: depth, maxBytes: maxBytes, bytesG: held, freed: make(chan struct{})}
 	for i := range q.lanes {
 		q.lanes[i] = make(chan *Batch, per)
 	}
@@ -77,6 +116,9 @@ func (q *Queue) put(ctx context.Context, b *Batch) error {
 	if q.closed {
 		return ErrClosed
 	}
+	if err := q.reserve(ctx, b); err != nil {
+		return err
+	}
 	select {
 	case q.lanes[b.Lane%uint64(len(q.lanes))] <- b:
 		if q.depth != nil {
@@ -84,8 +126,61 @@ func (q *Queue) put(ctx context.Context, b *Batch) error {
 		}
 		return nil
 	case <-ctx.Done():
+		q.release(b)
 		return ctx.Err()
 	}
+}
+
+// reserve waits until b's bytes fit under the bound (or nothing is held)
+// and holds them.
+func (q *Queue) reserve(ctx context.Context, b *Batch) error {
+	if q.maxBytes <= 0 {
+		return nil
+	}
+	n := b.Size()
+	for {
+		q.bmu.Lock()
+		if q.held == 0 || q.held+n <= q.maxBytes {
+			q.held += n
+			b.bytes = n
+			if q.bytesG != nil {
+				q.bytesG.Set(float64(q.held))
+			}
+			q.bmu.Unlock()
+			return nil
+		}
+		freed := q.freed
+		q.bmu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// release gives back what b held (after Kafka's answer) and wakes the
+// readers waiting for room.
+func (q *Queue) release(b *Batch) {
+	if b.bytes == 0 {
+		return
+	}
+	q.bmu.Lock()
+	q.held -= b.bytes
+	b.bytes = 0
+	if q.bytesG != nil {
+		q.bytesG.Set(float64(q.held))
+	}
+	close(q.freed)
+	q.freed = make(chan struct{})
+	q.bmu.Unlock()
+}
+
+// HeldBytes is what batches between Put and their acknowledgement hold.
+func (q *Queue) HeldBytes() int64 {
+	q.bmu.Lock()
+	defer q.bmu.Unlock()
+	return q.held
 }
 
 // Close stops accepting batches; senders drain what is queued and stop.

@@ -55,6 +55,7 @@ func (s *Senders) start(ctx context.Context) {
 			for b := range s.q.lane(i) {
 				s.q.took()
 				b.Done(s.send(ctx, b.Msgs))
+				s.q.release(b)
 			}
 		}()
 	}

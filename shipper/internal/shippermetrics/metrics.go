@@ -71,6 +71,8 @@ type Metrics struct {
 	BadLines         *prometheus.CounterVec // kind
 	QueueDepth       prometheus.Gauge
 	QueueCapacity    prometheus.Gauge
+	QueueBytes       prometheus.Gauge
+	QueueMaxBytes    prometheus.Gauge
 	CheckpointLag    prometheus.Gauge
 	FilesWatched     prometheus.Gauge
 	Rotations        *prometheus.CounterVec // kind
@@ -99,6 +101,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Batches waiting between the readers and the Kafka producer."}),
 		QueueCapacity: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "queue_capacity",
 			Help: "Capacity of the queue in batches (queue.size)."}),
+		QueueBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "queue_bytes",
+			Help: "Bytes of batches read but not yet acknowledged by Kafka (queued, being produced or retried); readers wait while it would pass queue.max-bytes."}),
+		QueueMaxBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "queue_max_bytes",
+			Help: "The byte bound of the queue (queue.max-bytes; 0: none)."}),
 		CheckpointLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "checkpoint_lag_bytes",
 			Help: "Bytes of watched files not yet acknowledged by Kafka and checkpointed, summed over all files."}),
 		FilesWatched: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "files_watched",
@@ -155,7 +161,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.UndrainedBytes.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.LinesRead, m.ReadBytes, m.BadLines, m.QueueDepth, m.QueueCapacity, m.CheckpointLag,
+		reg.MustRegister(m.LinesRead, m.ReadBytes, m.BadLines, m.QueueDepth, m.QueueCapacity, m.QueueBytes, m.QueueMaxBytes, m.CheckpointLag,
 			m.FilesWatched, m.Rotations, m.CheckpointWrites, m.HTTPRequests, m.LastAck, m.DroppedRecords,
 			m.FilesUndrained, m.UndrainedBytes, m.IngestRefused, m.OTLPReceived, m.GRPCRequests)
 	}
