@@ -182,20 +182,33 @@ up() {
   fi
   write_kubeconfig
 
+  # Debian's etcd is 3.4.23: the API server finds no RequestWatchProgress
+  # (etcd >= 3.4.31 or 3.5.13), so its watch cache learns that it is current
+  # only from events and etcd's periodic progress notifications (10 min by
+  # default). Every second keeps the cache fresh: reads that must wait for it
+  # (the object-count estimator lists each resource's keys this way) no longer
+  # time out with "Too large resource version".
   start etcd etcd --data-dir "$STATE/etcd" --name default \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster "default=http://127.0.0.1:$ETCD_PEER_PORT"
+    --initial-cluster "default=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --experimental-watch-progress-notify-interval=1s
   wait_for etcd 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
   # The advertise address must not be loopback ("may not be in the loopback
   # range"); with the endpoint reconciler off nothing ever dials it.
+  # WatchList=false: without RequestWatchProgress from etcd the server ends
+  # every streaming list ("watch stream ... RequestWatchProgress is
+  # disabled") and kwok's client (client-go 0.36) retried it with backoff up
+  # to 30 s instead of falling back to list+watch: Pods waited up to 45 s to
+  # become Ready or to go, and `helm upgrade --wait` timed out. With the
+  # feature off the server refuses the stream at once and every client lists.
   start kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" --cert-dir="$STATE/certs" \
     --token-auth-file="$STATE/pki/tokens.csv" --authorization-mode=Node,RBAC \
     --service-account-key-file="$STATE/pki/sa.pub" --service-account-signing-key-file="$STATE/pki/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc --service-cluster-ip-range=10.96.0.0/16 \
-    --advertise-address=10.0.0.1 --endpoint-reconciler-type=none
+    --advertise-address=10.0.0.1 --endpoint-reconciler-type=none --feature-gates=WatchList=false
   wait_for kube-apiserver 120 api -f "https://127.0.0.1:$APISERVER_PORT/readyz"
 
   # The controllers the chart's objects need: deployments, replicasets, the

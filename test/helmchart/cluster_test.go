@@ -73,7 +73,9 @@ func newCluster(t *testing.T) *cluster {
 	if testing.Short() {
 		t.Skip("installs the chart on a Kubernetes control plane (not in -short)")
 	}
+	done := step(t, "control plane")
 	k := kube.Get(t, "Kubernetes control plane (scripts/kube.sh build)", harness.StartKube)
+	done()
 	cfg, err := clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +169,9 @@ func (c *cluster) install(ns, name string, ch *chart.Chart, vals map[string]any)
 	c.t.Helper()
 	in := action.NewInstall(c.helm(ns))
 	in.Namespace, in.ReleaseName, in.Wait, in.Timeout = ns, name, true, 2*time.Minute
+	done := step(c.t, "helm install --wait "+name)
 	rel, err := in.RunWithContext(ctx(c.t), ch, vals)
+	done()
 	if err != nil {
 		c.t.Fatalf("helm install %s: %v", name, err)
 	}
@@ -178,6 +182,7 @@ func (c *cluster) upgrade(ns, name string, ch *chart.Chart, vals map[string]any)
 	c.t.Helper()
 	up := action.NewUpgrade(c.helm(ns))
 	up.Namespace, up.Wait, up.Timeout = ns, true, 2*time.Minute
+	defer step(c.t, "helm upgrade --wait "+name)()
 	return up.RunWithContext(ctx(c.t), name, ch, vals)
 }
 
@@ -261,6 +266,7 @@ func (c *cluster) applyCRDs() {
 	crds.Lock()
 	defer crds.Unlock()
 	if !crds.applied {
+		defer step(c.t, "apply CRDs")()
 		if err := c.doApplyCRDs(); err != nil {
 			c.t.Fatal(err)
 		}
@@ -351,9 +357,12 @@ func (c *cluster) uninstall(ns, name string) {
 	c.t.Helper()
 	un := action.NewUninstall(c.helm(ns))
 	un.Wait, un.Timeout = true, 2*time.Minute
+	done := step(c.t, "helm uninstall --wait "+name)
 	if _, err := un.Run(name); err != nil {
 		c.t.Fatalf("helm uninstall %s: %v", name, err)
 	}
+	done()
+	defer step(c.t, "nothing left of "+name)()
 	lists, err := c.cs.Discovery().ServerPreferredResources()
 	if err != nil && len(lists) == 0 {
 		c.t.Fatalf("discovery: %v", err)
@@ -412,4 +421,11 @@ func hasVerb(verbs []string, v string) bool {
 // get reads one object of the release back from the server.
 func (c *cluster) get(o object) (*unstructured.Unstructured, error) {
 	return c.resource(o).Get(ctx(c.t), o.u.GetName(), metav1.GetOptions{})
+}
+
+// step logs how long a step of a test took when it ends (`defer
+// step(t, what)()`): under -v the package's log says where its minutes go.
+func step(t testing.TB, what string) func() {
+	start := time.Now()
+	return func() { t.Logf("step %s: %.1fs", what, time.Since(start).Seconds()) }
 }

@@ -60,11 +60,16 @@ func TestHelmTestHooks(t *testing.T) {
 
 	rt := action.NewReleaseTesting(c.helm(ns))
 	rt.Namespace, rt.Timeout = ns, 20*time.Second
-	if _, err := rt.Run(rel); err == nil {
+	done := step(t, "helm test (times out)")
+	_, err = rt.Run(rel)
+	done()
+	if err == nil {
 		t.Error("helm test passed without a kubelet: a hook Pod was completed by something that did not run it")
 	}
 
+	done = step(t, "go build indexer shipper agent")
 	bins := buildComponents(t)
+	done()
 	created := 0
 	for _, h := range hooks {
 		var spec corev1.Pod

@@ -99,6 +99,7 @@ func (c *cluster) strictRejectsUnknownField(objs []object) {
 // `helm upgrade --wait` old Pods may still be on their way out.
 func (c *cluster) workloadsReady(ns string) {
 	c.t.Helper()
+	defer step(c.t, "workloads ready in "+ns)()
 	harness.Eventually(c.t, time.Minute, func() (bool, string) {
 		var problems []string
 		deps, err := c.cs.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{})

@@ -89,7 +89,9 @@ func TestRollout(t *testing.T) {
 	}
 	mu.Unlock()
 
+	drained := step(t, "drain under the PDB")
 	c.drainRespectsPDB(ns, indexer)
+	drained()
 	c.uninstall(ns, rel)
 }
 
