@@ -16,7 +16,7 @@ import (
 func TestPrepareEventIDPinned(t *testing.T) {
 	p := &pipeline{cfg: DefaultConfig(), m: NewMetrics(nil), op: bulk.OpCreate}
 	m := kafka.Message{Topic: "agentobs-logs", Partition: 3, Offset: 7, Value: []byte(`{"message":"no id"}`)}
-	pr := p.prepare(m, schema.NewIndexer(schema.DefaultNames()))
+	pr := p.prepare(m, schema.NewIndexer(schema.DefaultNames()), interner{})
 	if pr.it.Outcome == bulk.DeadLetter {
 		t.Fatalf("dead-lettered: %v", pr.it.Err)
 	}

@@ -37,6 +37,7 @@ type Metrics struct {
 	Summaries        prometheus.Counter
 	SummaryLag       prometheus.Gauge
 	SummaryErrors    prometheus.Counter
+	SummaryDerived   prometheus.Counter
 	SummaryRecovered prometheus.Counter
 	Alerts           *prometheus.CounterVec // status
 	LastIndexed      prometheus.Gauge
@@ -113,7 +114,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "commit_duration_seconds",
 			Help: "Latency of one offset commit.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		Summaries: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summaries_written_total",
-			Help: "Per-trace summary documents (re)derived and written."}),
+			Help: "Per-trace summary documents written (merged from created records, or re-derived)."}),
+		SummaryDerived: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summaries_derived_total",
+			Help: "Traces re-derived from all their records (duplicates, quarantined records, spans, recovery, merges in doubt): a refresh and an aggregation each round that has any."}),
 		SummaryLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "trace_summary_lag_seconds",
 			Help: "Age of the oldest acknowledged record whose trace is not summarised yet (document commits do not wait for it)."}),
 		SummaryErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summary_errors_total",
@@ -166,7 +169,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.Consumed, m.ConsumedBytes, m.BatchDocs, m.BulkDuration, m.Indexed, m.Duplicates, m.Retries,
 			m.DeadLetters, m.Quarantined, m.LagRecords, m.LagSeconds, m.WithoutTrace, m.Records, m.MissingEventID,
-			m.E2ELatency, m.CommitDuration, m.ESUpGauge, m.Summaries, m.SummaryLag, m.SummaryErrors, m.SummaryRecovered, m.Alerts,
+			m.E2ELatency, m.CommitDuration, m.ESUpGauge, m.Summaries, m.SummaryDerived, m.SummaryLag, m.SummaryErrors, m.SummaryRecovered, m.Alerts,
 			m.LastIndexed, m.InFlight, m.Stage, m.Buffered, m.TargetBytes,
 			m.GroupLag, m.TopicPartitions, m.AssignedPartitions, m.StallSeconds, m.LagPolls, m.Rejoins, m.RewindSkipped)
 	}

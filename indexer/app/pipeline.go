@@ -17,6 +17,7 @@ import (
 	"github.com/agentobs/agentobs/indexer/bulk"
 	"github.com/agentobs/agentobs/indexer/internal/offsets"
 	"github.com/agentobs/agentobs/indexer/schema"
+	"github.com/agentobs/agentobs/indexer/trace"
 	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
@@ -84,6 +85,9 @@ type info struct {
 	key     offsets.Key
 	traceID string
 	ts      time.Time
+	// fact is what the record adds to its trace's summary when created
+	// (record pipeline with summaries on, records with a trace id).
+	fact trace.Fact
 }
 
 type batch struct {
@@ -149,6 +153,7 @@ type prepared struct {
 func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 	defer close(out)
 	idx := schema.NewIndexer(p.names)
+	intern := interner{}
 	consumed := map[offsets.Key]prometheus.Counter{}
 	clocks := map[int]*atomic.Int64{}
 	backoff := 100 * time.Millisecond
@@ -208,7 +213,7 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 		}
 		p.m.Buffered.Add(float64(charge))
 		t2 := time.Now()
-		pr := p.prepare(m, idx)
+		pr := p.prepare(m, idx, intern)
 		pr.info.key = k
 		pr.charge = charge
 		decode.Observe(time.Since(t2).Seconds())
@@ -222,7 +227,7 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 
 // prepare turns a message into an item. The value is the document source
 // as it is: it is validated (record.Peek) but never re-encoded.
-func (p *pipeline) prepare(m kafka.Message, idx *schema.Indexer) prepared {
+func (p *pipeline) prepare(m kafka.Message, idx *schema.Indexer, intern interner) prepared {
 	it := &bulk.Item{Msg: m, Op: p.op}
 	meta, err := record.Peek(m.Value)
 	if err != nil {
@@ -265,7 +270,34 @@ func (p *pipeline) prepare(m kafka.Message, idx *schema.Indexer) prepared {
 			p.m.WithoutTrace.WithLabelValues(svc).Inc()
 		}
 	}
-	return prepared{it: it, info: info{traceID: traceID, ts: ts}}
+	inf := info{traceID: traceID, ts: ts}
+	if p.sum != nil && traceID != "" {
+		inf.fact = trace.Fact{Level: intern.get(string(meta.Level)), Service: intern.get(meta.Service), Version: intern.get(meta.ServiceVersion),
+			Session: strings.Clone(meta.SessionID), Conversation: strings.Clone(meta.ConversationID)}
+		if meta.HasTimestamp {
+			inf.fact.Time = meta.Timestamp
+		}
+	}
+	return prepared{it: it, info: inf}
+}
+
+// interner keeps one copy of the few distinct levels, services and
+// versions, so a record's facts do not clone them for every record nor
+// point into its value (which would keep the value alive).
+type interner map[string]string
+
+func (in interner) get(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := in[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	if len(in) < 4096 {
+		in[v] = v
+	}
+	return v
 }
 
 // withEventID inserts "event.id" as the first member of a JSON object.
@@ -335,7 +367,11 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 	}
 	var dead []kafka.Message
 	now := time.Now()
-	traces := make([]string, 0, len(b.items))
+	var traces []string // to re-derive
+	var parts map[string]*trace.Partial
+	if p.sum != nil {
+		parts = map[string]*trace.Partial{}
+	}
 	// One exemplar per batch (its slowest traced record): an exemplar per
 	// observation costs an allocation and a clock read for every record and
 	// only the last one of a bucket is kept anyway.
@@ -367,7 +403,20 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 			}
 			dead = append(dead, kafkaclient.DeadLetter(p.cfg.DLQTopic, it.Msg, "indexer", it.Reason, it.Err))
 		}
-		if inf.traceID != "" && it.Outcome != bulk.DeadLetter {
+		switch {
+		case inf.traceID == "" || it.Outcome == bulk.DeadLetter:
+		case it.Outcome == bulk.Indexed && parts != nil:
+			// Created now: its facts are counted in the summary exactly once.
+			pt := parts[inf.traceID]
+			if pt == nil {
+				pt = &trace.Partial{}
+				parts[inf.traceID] = pt
+			}
+			pt.Add(inf.fact)
+		default:
+			// A duplicate was created earlier, perhaps by a member that
+			// died before counting it; a quarantined record's fields moved;
+			// spans: re-derived from what is stored.
 			traces = append(traces, inf.traceID)
 		}
 	}
@@ -388,7 +437,7 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 	p.m.Buffered.Sub(float64(b.charged))
 	// Traces first, offsets second: the summarizer's cursor relies on it.
 	if p.sum != nil {
-		p.sum.add(traces)
+		p.sum.addBatch(parts, traces)
 	} else if p.spanSum != nil {
 		p.spanSum.add(traces)
 	}

@@ -18,22 +18,28 @@ import (
 // summarizer keeps the per-trace summary documents, off the document path:
 // document commits never wait for it.
 //
-// Workers hand it the trace ids of every acknowledged batch (duplicates
-// included) and only then mark the batch's offsets finished in the tracker.
-// Each round it takes the tracker's finished positions, then the traces
-// handed in so far (so every record up to those positions has its trace in
-// hand), refreshes the log indices, re-derives those traces' summaries from
-// their records, overwrites them, and then stores the positions as the
-// summary cursor: the committed offsets of the group <kafka.group>-summaries
-// (no member ever joins it; a standalone commit stores them). A cursor at
-// offset c on a partition means every record before c was counted by a
-// summary derived after the record was indexed.
+// Workers hand it, for every acknowledged batch, the facts of the records
+// Elasticsearch created (201) as per-trace partials, and the trace ids of
+// the records it cannot count that way (409 duplicates, quarantined
+// records, spans), and only then mark the batch's offsets finished in the
+// tracker. Each round it takes the tracker's finished positions, then what
+// was handed in so far (so every record up to those positions is in hand),
+// merges the partials into their summaries (trace.Store.MergeSummaries: a
+// realtime read and a conditional write, no refresh, no aggregation),
+// re-derives the other traces from all their records (refresh, aggregate,
+// overwrite), and then stores the positions as the summary cursor: the
+// committed offsets of the group <kafka.group>-summaries (no member ever
+// joins it; a standalone commit stores them). A cursor at offset c on a
+// partition means every record before c is counted in its summary.
 //
-// Summaries are derived, never incremented (a derivation counts documents,
-// which are unique), so re-deriving is always safe and replays or
-// duplicates cannot skew them. After a crash or a rebalance the member that
-// starts a partition at offset f reads its cursor c; when c < f the records
-// [c, f) were committed by the documents' group but perhaps never
+// Counting only created records counts each record once: a document is
+// created once, and a merge is written once (conditional on the version it
+// read; a write whose answer was lost is re-derived instead of merged
+// again). Whatever is in doubt is re-derived, and a derivation counts
+// documents, which are unique, so re-deriving is always safe and replays or
+// duplicates cannot skew summaries. After a crash or a rebalance the member
+// that starts a partition at offset f reads its cursor c; when c < f the
+// records [c, f) were committed by the documents' group but perhaps never
 // summarized, so it reads them back from Kafka (they are in the log: a
 // cursor never passes retention in practice, it trails by about one round)
 // and re-derives their traces before it moves that partition's cursor. A
@@ -49,12 +55,22 @@ type summarizer struct {
 	readLog  logReader
 	tracker  *offsets.Tracker
 
-	mu        sync.Mutex
-	traces    map[string]struct{}
+	mu sync.Mutex
+	// derive holds the traces to re-derive from all their records, partials
+	// what created records add to the others.
+	derive    map[string]struct{}
+	partials  map[string]*trace.Partial
 	oldest    time.Time
 	parts     map[offsets.Key]*sumPart
 	gen       int
 	committed map[offsets.Key]int64 // cursor positions stored
+
+	// roundMu serializes rounds (the periodic ones and flush at shutdown).
+	roundMu sync.Mutex
+	// derived are the traces the last round re-derived (under roundMu): that derivation's refresh may have shown it records whose
+	// partials came after, so they are derived again, not merged, while
+	// their records keep coming.
+	derived map[string]struct{}
 }
 
 // sumPart is a partition this member fetches: recovered once the records
@@ -78,21 +94,40 @@ type logReader func(ctx context.Context, k offsets.Key, from, to int64, fn func(
 
 func newSummarizer(store *trace.Store, m *Metrics, log *slog.Logger, interval time.Duration, cursor cursorStore, readLog logReader) *summarizer {
 	return &summarizer{store: store, m: m, log: log.With("component", "summary"), interval: interval,
-		cursor: cursor, readLog: readLog, traces: map[string]struct{}{},
+		cursor: cursor, readLog: readLog, derive: map[string]struct{}{}, partials: map[string]*trace.Partial{},
 		parts: map[offsets.Key]*sumPart{}, committed: map[offsets.Key]int64{}}
 }
 
-// add hands in the trace ids of acknowledged records; call it before their
-// offsets are marked done in the tracker. The ids are kept: they must not
-// point into a record's value (a Peek result), or they keep it alive.
+// add hands in the trace ids of acknowledged records whose traces are to
+// be re-derived; call it before their offsets are marked done in the
+// tracker. The ids are kept: they must not point into a record's value (a
+// Peek result), or they keep it alive.
 func (s *summarizer) add(ids []string) {
+	s.addBatch(nil, ids)
+}
+
+// addBatch hands in the partials of a batch's created records and the
+// trace ids to re-derive, before the batch's offsets are marked done.
+func (s *summarizer) addBatch(parts map[string]*trace.Partial, derive []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range ids {
-		s.traces[id] = struct{}{}
+	for _, id := range derive {
+		s.derive[id] = struct{}{}
 	}
-	if len(ids) > 0 && s.oldest.IsZero() {
+	s.mergePartials(parts)
+	if len(parts)+len(derive) > 0 && s.oldest.IsZero() {
 		s.oldest = time.Now()
+	}
+}
+
+// mergePartials adds parts to the pending partials (s.mu held).
+func (s *summarizer) mergePartials(parts map[string]*trace.Partial) {
+	for id, p := range parts {
+		if q := s.partials[id]; q != nil {
+			q.Merge(p)
+		} else {
+			s.partials[id] = p
+		}
 	}
 }
 
@@ -100,7 +135,7 @@ func (s *summarizer) add(ids []string) {
 func (s *summarizer) backlog() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.traces)
+	return len(s.derive) + len(s.partials)
 }
 
 // assigned is the health monitor's word on this member's partitions of
@@ -244,6 +279,8 @@ func (s *summarizer) flush(ctx context.Context) {
 // done: there was nothing to do; ok: false when it failed (the traces are
 // put back for the next round).
 func (s *summarizer) round(ctx context.Context) (done, ok bool) {
+	s.roundMu.Lock()
+	defer s.roundMu.Unlock()
 	s.mu.Lock()
 	// Positions first, traces second: every record up to a position was
 	// handed in before its offset was marked done, so its trace is in this
@@ -270,26 +307,58 @@ func (s *summarizer) round(ctx context.Context) (done, ok bool) {
 			pos = append(pos, offsets.Commit{Key: k, Offset: o})
 		}
 	}
-	traces, oldest := s.traces, s.oldest
-	s.traces, s.oldest = map[string]struct{}{}, time.Time{}
+	derive, parts, oldest := s.derive, s.partials, s.oldest
+	s.derive, s.partials, s.oldest = map[string]struct{}{}, map[string]*trace.Partial{}, time.Time{}
 	s.mu.Unlock()
-	if len(traces) == 0 && len(pos) == 0 {
+	if len(derive) == 0 && len(parts) == 0 && len(pos) == 0 {
 		return true, true
 	}
-	if len(traces) > 0 {
-		if err := s.summarize(ctx, traces); err != nil {
+	// A trace derived now counts every record acknowledged before this
+	// round took its set, so its partials are dropped; one derived last
+	// round is derived again (see derived).
+	for id := range parts {
+		_, now := derive[id]
+		_, last := s.derived[id]
+		if now || last {
+			derive[id] = struct{}{}
+			delete(parts, id)
+		}
+	}
+	putBack := func(derive map[string]struct{}, parts map[string]*trace.Partial) {
+		s.mu.Lock()
+		for id := range derive {
+			s.derive[id] = struct{}{}
+		}
+		s.mergePartials(parts)
+		if s.oldest.IsZero() || oldest.Before(s.oldest) {
+			s.oldest = oldest
+		}
+		s.mu.Unlock()
+	}
+	start := time.Now()
+	defer func() { s.m.Stage.WithLabelValues(StageSummary).Observe(time.Since(start).Seconds()) }()
+	if len(derive) > 0 {
+		if err := s.summarize(ctx, derive); err != nil {
 			s.m.SummaryErrors.Inc()
-			s.log.Warn("trace summary round failed; retrying", "traces", len(traces), "err", err)
-			s.mu.Lock()
-			for id := range traces {
-				s.traces[id] = struct{}{}
-			}
-			if s.oldest.IsZero() || oldest.Before(s.oldest) {
-				s.oldest = oldest
-			}
-			s.mu.Unlock()
+			s.log.Warn("trace summary round failed; retrying", "traces", len(derive), "err", err)
+			putBack(derive, parts)
 			return false, false
 		}
+	}
+	s.derived = derive
+	if len(parts) > 0 {
+		left, err := s.store.MergeSummaries(ctx, parts)
+		if len(left) > 0 {
+			s.m.SummaryErrors.Inc()
+			s.log.Warn("merging trace summaries failed; their traces are re-derived next round", "traces", len(left), "err", err)
+			again := make(map[string]struct{}, len(left))
+			for _, id := range left {
+				again[id] = struct{}{}
+			}
+			putBack(again, nil)
+			return false, false
+		}
+		s.m.Summaries.Add(float64(len(parts)))
 	}
 	if len(pos) > 0 {
 		if err := s.cursor.Commit(ctx, pos); err != nil {
@@ -306,14 +375,13 @@ func (s *summarizer) round(ctx context.Context) (done, ok bool) {
 	return false, true
 }
 
+// summarize re-derives traces from all their records and spans.
 func (s *summarizer) summarize(ctx context.Context, traces map[string]struct{}) error {
 	ids := make([]string, 0, len(traces))
 	for id := range traces {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	start := time.Now()
-	defer func() { s.m.Stage.WithLabelValues(StageSummary).Observe(time.Since(start).Seconds()) }()
 	if err := s.store.Refresh(ctx); err != nil {
 		return err
 	}
@@ -325,6 +393,7 @@ func (s *summarizer) summarize(ctx context.Context, traces map[string]struct{}) 
 		return err
 	}
 	s.m.Summaries.Add(float64(len(sums)))
+	s.m.SummaryDerived.Add(float64(len(ids)))
 	return nil
 }
 

@@ -25,12 +25,16 @@ import (
 
 // Summary is the per-trace summary document.
 type Summary struct {
-	TraceID    string   `json:"trace.id"`
-	Timestamp  string   `json:"@timestamp,omitempty"`
-	First      string   `json:"first_timestamp,omitempty"`
-	Last       string   `json:"last_timestamp,omitempty"`
-	DurationMS float64  `json:"duration_ms"`
-	Services   []string `json:"services"`
+	TraceID   string `json:"trace.id"`
+	Timestamp string `json:"@timestamp,omitempty"`
+	First     string `json:"first_timestamp,omitempty"`
+	// FirstRecord is the earliest record's time (First may be a span's):
+	// merging a newer record keeps RootService only if it is not earlier.
+	// Unmapped, kept in _source.
+	FirstRecord string   `json:"first_record_timestamp,omitempty"`
+	Last        string   `json:"last_timestamp,omitempty"`
+	DurationMS  float64  `json:"duration_ms"`
+	Services    []string `json:"services"`
 	// Versions are the releases (service.version) of the records, sorted:
 	// a trace that crossed a canary says so.
 	Versions    []string `json:"versions,omitempty"`
@@ -220,6 +224,7 @@ func (s *Store) derive(ctx context.Context, ids []string) ([]Summary, error) {
 		// Doc values are per field path, so a nested {"service":{"name":…}}
 		// source reads the same as "service.name".
 		sum.First, sum.RootService = canonicalTime(b.First.field("@timestamp")), b.First.field("service.name")
+		sum.FirstRecord = sum.First
 		sum.Last = canonicalTime(b.Last.field("@timestamp"))
 		sum.Timestamp = sum.First
 		sum.setDuration()
