@@ -159,10 +159,13 @@ type Edge struct {
 	cfg        Config
 	component  string
 	producerID string
-	seq        atomic.Uint64
-	policy     *record.Policy
-	m          *Metrics
-	canary     bool // set on a Canary's edge: the only one that may mark a record as a canary
+	// producerIDValue is producerID boxed once: a per-record rec.Set of the
+	// string would allocate its interface value for every record.
+	producerIDValue any
+	seq             atomic.Uint64
+	policy          *record.Policy
+	m               *Metrics
+	canary          bool // set on a Canary's edge: the only one that may mark a record as a canary
 }
 
 // New builds the edge for component. producerID identifies this front-door
@@ -181,7 +184,7 @@ func New(cfg Config, component, producerID string, startSeq uint64, m *Metrics) 
 	if err != nil {
 		return nil, fmt.Errorf("edge policy: %w", err)
 	}
-	e := &Edge{cfg: cfg, component: component, producerID: producerID, policy: p, m: m}
+	e := &Edge{cfg: cfg, component: component, producerID: producerID, producerIDValue: producerID, policy: p, m: m}
 	e.seq.Store(startSeq)
 	return e, nil
 }
@@ -191,7 +194,7 @@ func New(cfg Config, component, producerID string, startSeq uint64, m *Metrics) 
 // configuration and metrics: a front door with many producers (the shipper
 // has one per file generation) compiles the redaction rules once.
 func (e *Edge) WithProducer(producerID string, startSeq uint64) *Edge {
-	n := &Edge{cfg: e.cfg, component: e.component, producerID: producerID, policy: e.policy, m: e.m}
+	n := &Edge{cfg: e.cfg, component: e.component, producerID: producerID, producerIDValue: producerID, policy: e.policy, m: e.m}
 	n.seq.Store(startSeq)
 	return n
 }
@@ -223,7 +226,7 @@ func (e *Edge) MessageSeq(rec *record.Record, buf []byte, seq uint64) (msg kafka
 	if !e.canary {
 		unmarkCanary(rec)
 	}
-	rec.Set(record.FieldProducerID, e.producerID)
+	rec.Set(record.FieldProducerID, e.producerIDValue)
 	rec.Set(record.FieldProducerSeq, seq)
 	for _, f := range rec.Flags {
 		e.m.Flagged.WithLabelValues(f).Inc()

@@ -80,6 +80,12 @@ type Decoder struct {
 	// collector turns each event into a record before the next).
 	ReuseRecord bool
 	record      map[string]any
+	// ReuseValues makes the decoded strings and integers (the interface
+	// values in Record, Meta and everything nested) point into memory that
+	// is reused after Reset, instead of one allocation each: every decoded
+	// value is then valid only until the next Reset (box.go).
+	ReuseValues bool
+	boxes       boxes
 }
 
 // NewDecoder returns a decoder over chunk. With alias set, decoded strings
@@ -95,6 +101,7 @@ func NewDecoder(chunk []byte, alias bool) *Decoder {
 // alias, cached keys may point into an old chunk, so the cache is dropped.
 func (d *Decoder) Reset(chunk []byte, alias bool) {
 	d.buf, d.off, d.alias = chunk, 0, alias
+	d.boxes.reset()
 	if alias || len(d.intern) > 1024 {
 		clear(d.intern)
 	}
@@ -144,6 +151,10 @@ func (d *Decoder) event(ev *Event) (skip bool, err error) {
 		}
 		ev.Time, skip = ts, group
 		for i := 1; i < hn; i++ {
+			if d.off < len(d.buf) && d.buf[d.off] == 0x80 { // {}: what tail writes; nothing to keep
+				d.off++
+				continue
+			}
 			v, err := d.value(1)
 			if err != nil {
 				return false, err
@@ -350,13 +361,13 @@ func (d *Decoder) value(depth int) (any, error) {
 	case c <= 0x7f:
 		return int64(c), nil
 	case c >= 0xe0:
-		return int64(int8(c)), nil
+		return d.boxInt(int64(int8(c))), nil
 	case c&0xe0 == 0xa0:
 		s, err := d.need(int(c & 0x1f))
 		if err != nil {
 			return nil, err
 		}
-		return d.str(s), nil
+		return d.boxStr(d.str(s)), nil
 	case c&0xf0 == 0x90:
 		return d.array(int(c&0x0f), depth)
 	case c&0xf0 == 0x80:
@@ -377,7 +388,7 @@ func (d *Decoder) value(depth int) (any, error) {
 		}
 		u := beUint(p)
 		if u <= math.MaxInt64 {
-			return int64(u), nil
+			return d.boxInt(int64(u)), nil
 		}
 		return u, nil
 	case 0xd0, 0xd1, 0xd2, 0xd3:
@@ -388,7 +399,7 @@ func (d *Decoder) value(depth int) (any, error) {
 		}
 		u := beUint(p)
 		shift := 64 - 8*size
-		return int64(u<<shift) >> shift, nil
+		return d.boxInt(int64(u<<shift) >> shift), nil
 	case 0xca:
 		p, err := d.need(4)
 		if err != nil {
@@ -417,7 +428,7 @@ func (d *Decoder) value(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.str(s), nil
+		return d.boxStr(d.str(s)), nil
 	case 0xdc, 0xdd:
 		n, err := d.length(2 << (c - 0xdc))
 		if err != nil {

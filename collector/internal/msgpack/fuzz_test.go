@@ -19,10 +19,10 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, chunk []byte) {
 		for _, alias := range []bool{false, true} {
 			d := NewDecoder(chunk, alias)
-			// reuse decodes the same chunk with ReuseRecord: it must return
+			// reuse decodes the same chunk with ReuseRecord and ReuseValues: it must return
 			// exactly what the allocating decoder returns, event by event.
 			reuse := NewDecoder(chunk, alias)
-			reuse.ReuseRecord = true
+			reuse.ReuseRecord, reuse.ReuseValues = true, true
 			for i := 0; ; i++ {
 				var ev, rev Event
 				err := d.Next(&ev)

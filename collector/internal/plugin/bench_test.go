@@ -36,13 +36,36 @@ type nopSender struct{}
 func (nopSender) Send(context.Context, []kafka.Message) error { return nil }
 func (nopSender) Close() error                                { return nil }
 
+// parsedChunk is n agent events as Fluent Bit's tail input with the json
+// parser hands them over (R3's shape): the line's keys at the top level.
+func parsedChunk(n int, base time.Time) []byte {
+	b := flbchunk.New(flbchunk.V2)
+	pad := strings.Repeat("lorem ipsum dolor sit amet ", 30)[:760]
+	for i := range n {
+		b.Add(base.Add(time.Duration(i)), map[string]any{
+			"time": fmt.Sprintf("2025-03-01T12:00:00.%09dZ", i), "level": "info", "msg": fmt.Sprintf("tool call %d done", i),
+			"service": "planner", "trace_id": fmt.Sprintf("%032x", i+1), "span_id": fmt.Sprintf("%016x", i+1),
+			"gen_ai.operation.name": "chat", "seq": i, "detail": pad,
+		}, nil)
+	}
+	return b.Bytes()
+}
+
 // BenchmarkFlushNoBroker measures decode → record → edge (policy, event.id,
-// JSON, Kafka message) for a 1000-record chunk, without the broker.
+// JSON, Kafka message) for a 1000-record chunk, without the broker: shape
+// docker (a JSON line in "log") and parsed (tail + json parser, as in R3).
 func BenchmarkFlushNoBroker(b *testing.B) {
 	const n = 1000
-	c := benchChunk(n, time.Unix(1700000000, 0))
-	for _, redact := range []string{"on", "off"} {
-		b.Run("redact="+redact, func(b *testing.B) {
+	for _, tc := range []struct {
+		name, redact string
+		chunk        []byte
+	}{
+		{"docker/redact=on", "on", benchChunk(n, time.Unix(1700000000, 0))},
+		{"docker/redact=off", "off", benchChunk(n, time.Unix(1700000000, 0))},
+		{"parsed/redact=on", "on", parsedChunk(n, time.Unix(1700000000, 0))},
+	} {
+		c, redact := tc.chunk, tc.redact
+		b.Run(tc.name, func(b *testing.B) {
 			o := newTestOutput(b, nopSender{}, MapConfig{"Redact": redact})
 			b.SetBytes(int64(len(c)))
 			b.ReportAllocs()

@@ -143,7 +143,9 @@ type flushState struct {
 
 func newFlushState(opts record.ParseOptions) *flushState {
 	dec := msgpack.NewDecoder(nil, true)
-	dec.ReuseRecord = true // build turns each event into a record (a deep copy) before the next
+	// build turns each event into a record, encodes it and drops it before
+	// the next event; nothing decoded outlives the chunk.
+	dec.ReuseRecord, dec.ReuseValues = true, true
 	return &flushState{dec: dec, parser: record.NewParser(opts)}
 }
 
@@ -277,6 +279,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 	}
 	arena := st.arena[:0]
 	source := o.cfg.Source + "/" + tag
+	var tagValue any = tag // boxed once per chunk, not once per record
 	var ev msgpack.Event
 	n := 0
 	for {
@@ -296,7 +299,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		if ev.Meta != nil {
 			rec.Set("fluentbit.metadata", ev.Meta)
 		}
-		rec.Set(record.FieldSource, tag)
+		rec.Set(record.FieldSource, tagValue)
 		if rec.EventID == "" {
 			rec.EventID = st.ids.Next(source, ev.Time, ev.Raw)
 		}
