@@ -233,10 +233,13 @@ func (e *Edge) MessageSeq(rec *record.Record, buf []byte, seq uint64) (msg kafka
 	}
 	topic := e.cfg.Topic
 	if e.cfg.TopicField != "" {
+		// Cloned: a record's strings may alias its input (the plugin decodes
+		// Fluent Bit's buffer in place, freed when the flush returns), while
+		// a producer whose Send timed out may still hold the message.
 		if v, ok := rec.Fields[e.cfg.TopicField].(string); ok && v != "" {
-			topic = v
+			topic = strings.Clone(v)
 		} else if e.cfg.TopicField == record.FieldDataset && rec.Dataset != "" {
-			topic = rec.Dataset
+			topic = strings.Clone(rec.Dataset)
 		}
 	}
 	buf = rec.AppendJSON(buf[:0])

@@ -151,9 +151,10 @@ func newFlushState(opts record.ParseOptions) *flushState {
 
 // Flush delivers one chunk for tag and returns FLBOK, FLBRetry or FLBError.
 //
-// chunk must be Go memory that is not modified afterwards (the cgo shim
-// copies Fluent Bit's buffer once); decoded strings alias it instead of
-// being copied one by one.
+// chunk must stay unchanged until Flush returns, and may be freed then (the
+// cgo shim passes Fluent Bit's own buffer): decoded strings alias it instead
+// of being copied one by one, and nothing decoded from it is kept after the
+// flush (messages are encoded into the flush state's own memory).
 //
 // Guarantees: FLBOK only after Kafka acknowledged every record of the
 // chunk (records it refuses permanently are acknowledged by the dead-letter

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -40,6 +41,8 @@ type Process struct {
 	// (when it starts serving) and the registry is shared, so one gauge
 	// answers for the process.
 	readyExported bool
+	// memLimit is the Go memory limit this process set (0: none yet).
+	memLimit int64
 }
 
 type serverRun struct {
@@ -95,6 +98,7 @@ func (p *Process) Init(g ConfigGetter) (*Output, error) {
 		return nil, fmt.Errorf("agentobs output: %w", err)
 	}
 	logger = logger.With("component", "collector")
+	p.applyMemoryLimit(cfg.GoMemoryLimit, logger)
 	p.ensureMetrics()
 	if cfg.MetricsAddr != "" && p.servers[cfg.MetricsAddr] == nil {
 		srv := telemetry.NewServer(cfg.MetricsAddr, p.reg, logger)
@@ -211,4 +215,20 @@ func (p *Process) Exit(timeout time.Duration) error {
 		slog.New(slog.NewJSONHandler(p.logOut, nil)).Error("agentobs output: exit", "error", err)
 	}
 	return err
+}
+
+// applyMemoryLimit sets the Go runtime's soft memory limit to the largest
+// Go_Memory_Limit of the process's sections, unless GOMEMLIMIT is set in
+// the environment (then the runtime already took it from there).
+func (p *Process) applyMemoryLimit(limit int64, log *slog.Logger) {
+	if limit <= p.memLimit {
+		return
+	}
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		log.Info("Go_Memory_Limit ignored: GOMEMLIMIT is set in Fluent Bit's environment", "gomemlimit", env)
+		return
+	}
+	p.memLimit = limit
+	debug.SetMemoryLimit(limit)
+	log.Info("Go memory limit set", "go_memory_limit_bytes", limit)
 }
