@@ -189,6 +189,9 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	src.skipped = a.m.RewindSkipped
+	if src.jump, err = a.jumpGuard(); err != nil {
+		return err
+	}
 	a.health.setSource(src.rejoin, src.raiseFloors)
 	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
 	p.fetchedClock = a.health.fetchedClock
@@ -249,6 +252,9 @@ func (a *App) runSpans(ctx, drain context.Context, sum *summarizer) error {
 		return fmt.Errorf("spans source: %w", err)
 	}
 	src.skipped = a.m.RewindSkipped
+	if src.jump, err = a.jumpGuard(); err != nil {
+		return fmt.Errorf("spans source: %w", err)
+	}
 	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
 	p.names = a.cfg.Names.SpanNames()
 	p.sum, p.spans, p.spanSum = nil, true, sum

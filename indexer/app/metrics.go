@@ -54,6 +54,8 @@ type Metrics struct {
 	Rejoins            prometheus.Counter
 	Span               *SpanMetrics
 	RewindSkipped      prometheus.Counter
+	RecordsSkipped     *prometheus.CounterVec // reason: out_of_range
+	PositionRepairs    prometheus.Counter
 
 	writerUp atomic.Bool
 	esUp     atomic.Pointer[func() float64]
@@ -103,6 +105,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Times this member left and rejoined the group because partitions of the topic had no member."}),
 		RewindSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rewind_skipped_total",
 			Help: "Messages fetched below the group's committed offset and skipped (already indexed): the group was positioned at its start offset because the coordinator answered without the committed offsets, e.g. while loading them after a broker restart."}),
+		RecordsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_skipped_total",
+			Help: "Records the group never indexed because Kafka no longer had them when it got there, by reason (out_of_range: deleted by retention before they were indexed). Lost; AgentobsIndexerRecordsSkipped fires."}, []string{"reason"}),
+		PositionRepairs: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "position_repairs_total",
+			Help: "Partitions that started above the group's committed offset (the start offset applied to a group that had committed, e.g. -kafka.start-offset latest while the coordinator loaded its offsets) and were put back at it, so nothing was skipped."}),
 		WithoutTrace: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_without_trace_total",
 			Help: "Records without a valid trace.id, by service (capped at 200 values, then \"other\")."}, []string{"service"}),
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_total",
@@ -171,8 +177,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.DeadLetters, m.Quarantined, m.LagRecords, m.LagSeconds, m.WithoutTrace, m.Records, m.MissingEventID,
 			m.E2ELatency, m.CommitDuration, m.ESUpGauge, m.Summaries, m.SummaryDerived, m.SummaryLag, m.SummaryErrors, m.SummaryRecovered, m.Alerts,
 			m.LastIndexed, m.InFlight, m.Stage, m.Buffered, m.TargetBytes,
-			m.GroupLag, m.TopicPartitions, m.AssignedPartitions, m.StallSeconds, m.LagPolls, m.Rejoins, m.RewindSkipped)
+			m.GroupLag, m.TopicPartitions, m.AssignedPartitions, m.StallSeconds, m.LagPolls, m.Rejoins, m.RewindSkipped, m.RecordsSkipped, m.PositionRepairs)
 	}
+	m.RecordsSkipped.WithLabelValues(skippedOutOfRange)
 	return m
 }
 

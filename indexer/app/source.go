@@ -71,6 +71,7 @@ type groupSource struct {
 	rewound      map[int]bool       // partitions whose current rewind was logged
 	lastRejoin   time.Time
 	rewindRejoin time.Duration
+	jump         *jumpGuard // nil: forward jumps not checked (jump.go)
 }
 
 // memberClientID is the client id of this process's group connections:
@@ -206,7 +207,7 @@ func (g *groupSource) Fetch(ctx context.Context) (kafka.Message, error) {
 				continue // the reader was replaced under us
 			}
 		}
-		if err == nil && g.belowFloor(m) {
+		if err == nil && (g.belowFloor(m) || g.jumped(ctx, m)) {
 			continue
 		}
 		return m, err
