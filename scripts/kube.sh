@@ -123,9 +123,9 @@ start() {
 
 api() { curl -sk -H "Authorization: Bearer $(cat "$STATE/token")" "$@"; }
 
-wait_for() { # wait_for WHAT SECONDS CMD...
+wait_for() { # wait_for WHAT SECONDS CMD... (asks 5 times a second)
   local what=$1 secs=$2; shift 2
-  for _ in $(seq "$secs"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
+  for _ in $(seq $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
   die "$what not ready after ${secs}s (logs in $STATE)"
 }
 
@@ -227,21 +227,32 @@ up() {
   done
   wait_for "kwok nodes" 60 nodes_ready
   for p in kube-controller-manager kube-scheduler kwok; do alive "$p" || die "$p exited (log: $STATE/$p.log)"; done
-  log "control plane up: KUBECONFIG=$STATE/kubeconfig (Kubernetes $K8S_VERSION, $NODES kwok nodes)"
+  log "control plane up in ${SECONDS}s: KUBECONFIG=$STATE/kubeconfig (Kubernetes $K8S_VERSION, $NODES kwok nodes)"
+}
+
+# stop NAME...: SIGTERM to all at once (one by one, each takes 1-3 s to
+# exit), SIGKILL to whatever still runs after 10 s.
+stop() {
+  local p pids=() left
+  for p in "$@"; do
+    alive "$p" && pids+=("$(cat "$STATE/$p.pid")")
+    rm -f "$STATE/$p.pid"
+  done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  kill "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 100); do
+    left=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
+    [ "$left" = 0 ] && return 0
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 }
 
 down() {
-  local p pid
-  for p in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    [ -f "$STATE/$p.pid" ] || continue
-    pid=$(cat "$STATE/$p.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid"
-      for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-      kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-    fi
-    rm -f "$STATE/$p.pid"
-  done
+  # etcd last: an API server whose etcd is gone takes over 10 s to stop.
+  stop kwok kube-scheduler kube-controller-manager kube-apiserver
+  stop etcd
   [ -d "$STATE" ] && rm -rf "$STATE"
   log "control plane stopped"
 }

@@ -2,6 +2,7 @@ package helmchart
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +34,7 @@ import (
 // /readyz, exits 0 for 200 and fails for 503. (The collector image's
 // healthcheck is built inside collector/Dockerfile and not run here.)
 func TestHelmTestHooks(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	ns := c.namespace("hooks", nil)
 	rel := "ao-hooks"
@@ -58,32 +60,48 @@ func TestHelmTestHooks(t *testing.T) {
 		t.Fatalf("%d test hooks for %d Services, want one per Service", len(hooks), len(services))
 	}
 
+	specs := make([]corev1.Pod, len(hooks))
+	for i, h := range hooks {
+		if err := yaml.UnmarshalStrict([]byte(h.Manifest), &specs[i]); err != nil {
+			t.Fatalf("hook %s: %v", h.Name, err)
+		}
+	}
+
+	// helm runs the hooks one after the other and waits for each to
+	// complete, which none does here: it must time out with the first hook
+	// Pod created, and that Pod then gets scheduled and Running on a fake
+	// node (polled, as kwok may mark it Running only after the timeout).
 	rt := action.NewReleaseTesting(c.helm(ns))
-	rt.Namespace, rt.Timeout = ns, 20*time.Second
+	rt.Namespace, rt.Timeout = ns, 5*time.Second
 	done := step(t, "helm test (times out)")
 	_, err = rt.Run(rel)
 	done()
 	if err == nil {
 		t.Error("helm test passed without a kubelet: a hook Pod was completed by something that did not run it")
 	}
+	harness.Eventually(t, time.Minute, func() (bool, string) {
+		var created, problems []string
+		for i, spec := range specs {
+			pod, err := c.cs.CoreV1().Pods(ns).Get(context.Background(), spec.Name, metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			created = append(created, pod.Name)
+			if pod.Spec.NodeName == "" || pod.Status.Phase != corev1.PodRunning {
+				problems = append(problems, fmt.Sprintf("hook %s: node %q phase %s, want scheduled and Running", hooks[i].Name, pod.Spec.NodeName, pod.Status.Phase))
+			}
+		}
+		if len(created) == 0 {
+			problems = append(problems, "helm test created no hook Pod")
+		}
+		return len(problems) == 0, strings.Join(problems, "; ")
+	})
 
 	done = step(t, "go build indexer shipper agent")
 	bins := buildComponents(t)
 	done()
-	created := 0
-	for _, h := range hooks {
-		var spec corev1.Pod
-		if err := yaml.UnmarshalStrict([]byte(h.Manifest), &spec); err != nil {
-			t.Fatalf("hook %s: %v", h.Name, err)
-		}
-		// helm runs the hooks one after the other and waits for each: the
-		// first one is created and Running when the timeout hits.
-		if pod, err := c.cs.CoreV1().Pods(ns).Get(ctx(t), spec.Name, metav1.GetOptions{}); err == nil {
-			created++
-			if pod.Spec.NodeName == "" || pod.Status.Phase != corev1.PodRunning {
-				t.Errorf("hook %s: node %q phase %s, want scheduled and Running", h.Name, pod.Spec.NodeName, pod.Status.Phase)
-			}
-		}
+	for i, h := range hooks {
+		spec := specs[i]
 		ctr := spec.Spec.Containers[0]
 		argv := append(append([]string{}, ctr.Command...), ctr.Args...)
 		target := hookTarget(argv)
@@ -123,9 +141,6 @@ func TestHelmTestHooks(t *testing.T) {
 				t.Errorf("hook %s: %s %v against /readyz %d: err %v, want passing=%v\n%s", h.Name, bin, ctr.Args, tc.code, err, tc.passes, out)
 			}
 		}
-	}
-	if created == 0 {
-		t.Error("helm test created no hook Pod")
 	}
 	// Failed hook Pods stay for `kubectl logs` (hook-delete-policy keeps them
 	// until the next `helm test`), and `helm uninstall` does not delete

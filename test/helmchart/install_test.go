@@ -21,6 +21,7 @@ import (
 // DaemonSet gets its Pods Ready on the fake nodes), every object is stored as
 // rendered, and `helm uninstall` leaves nothing behind.
 func TestInstall(t *testing.T) {
+	t.Parallel()
 	base := newCluster(t)
 	for _, tc := range []struct {
 		name, file string
@@ -30,6 +31,7 @@ func TestInstall(t *testing.T) {
 		{"all-on", "ci/all-on-values.yaml", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c := base.sub(t)
 			ns := c.namespace("install-"+tc.name, nil)
 			rel := "ao-" + tc.name
@@ -158,6 +160,7 @@ func typed[T any](t *testing.T, u map[string]any) *T {
 // hostPath /var/log: privileged by design) is admitted in a namespace that
 // enforces the "restricted" Pod Security Standard, and the test hooks too.
 func TestPodSecurityRestricted(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	ns := c.namespace("restricted", map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"})
@@ -179,6 +182,7 @@ func TestPodSecurityRestricted(t *testing.T) {
 // namespaces for its kubernetes filter and nothing more; the other
 // components need no API access and get none.
 func TestServiceAccountPermissions(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	ns := c.namespace("rbac", nil)
 	rel := "ao-rbac"

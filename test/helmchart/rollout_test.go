@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,6 +25,9 @@ import (
 // the eviction API lets one indexer go and refuses the second (the
 // PodDisruptionBudget's minAvailable 1), and allows it again once the
 // replacement runs.
+//
+// Not parallel: the drain cordons every node, and Pods of other tests would
+// stay Pending meanwhile. Go runs it before the parallel tests start.
 func TestRollout(t *testing.T) {
 	c := newCluster(t)
 	ns := c.namespace("rollout", nil)
@@ -32,37 +36,52 @@ func TestRollout(t *testing.T) {
 	c.install(ns, rel, loadChart(t, chartDir), values(t, ""))
 	before := map[string]string{indexer: c.currentRS(ns, indexer), agent: c.currentRS(ns, agent)}
 
-	// Poll the indexer's Deployment status through the upgrade (a watch
-	// here ends at once: etcd 3.4 has no progress notifications).
+	// Watch the indexer's Deployment through the upgrade: every status the
+	// controller writes arrives as an event, so a dip in availability
+	// cannot slip between two reads.
+	d, err := c.cs.AppsV1().Deployments(ns).Get(ctx(t), indexer, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.cs.AppsV1().Deployments(ns).Watch(ctx(t), metav1.ListOptions{
+		FieldSelector: "metadata.name=" + indexer, ResourceVersion: d.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch %s: %v", indexer, err)
+	}
 	var mu sync.Mutex
-	minAvailable, maxPods, polls := int32(1<<30), int32(0), 0
-	stop, done := make(chan struct{}), make(chan struct{})
+	minAvailable, maxPods, events := d.Status.AvailableReplicas, d.Status.Replicas, 0
+	watchEnded := false
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			d, err := c.cs.AppsV1().Deployments(ns).Get(context.Background(), indexer, metav1.GetOptions{})
-			if err != nil {
+		for ev := range w.ResultChan() {
+			d, ok := ev.Object.(*appsv1.Deployment)
+			if !ok {
 				continue
 			}
 			mu.Lock()
-			polls++
+			events++
 			minAvailable = min(minAvailable, d.Status.AvailableReplicas)
 			maxPods = max(maxPods, d.Status.Replicas)
 			mu.Unlock()
 		}
+		mu.Lock()
+		watchEnded = true
+		mu.Unlock()
 	}()
 	env := `[{name: AGENTOBS_ROLLOUT, value: "2"}]`
 	if _, err := c.upgrade(ns, rel, loadChart(t, chartDir), values(t, "", "indexer: {extraEnv: "+env+"}", "agent: {extraEnv: "+env+"}")); err != nil {
 		t.Fatalf("helm upgrade: %v", err)
 	}
-	close(stop)
-	<-done
 	c.workloadsReady(ns)
+	mu.Lock()
+	ended := watchEnded
+	mu.Unlock()
+	w.Stop()
+	<-done
+	if ended {
+		t.Fatal("the watch on the indexer Deployment ended during the rollout: its statuses were not all seen")
+	}
 
 	for _, name := range []string{indexer, agent} {
 		now := c.currentRS(ns, name)
@@ -80,7 +99,7 @@ func TestRollout(t *testing.T) {
 		}
 	}
 	mu.Lock()
-	t.Logf("indexer rollout: %d status polls, min available %d, max pods %d", polls, minAvailable, maxPods)
+	t.Logf("indexer rollout: %d watch events, min available %d, max pods %d", events, minAvailable, maxPods)
 	if minAvailable < 2 {
 		t.Errorf("indexer rollout: available Pods dropped to %d, want never below the 2 replicas (maxUnavailable 0)", minAvailable)
 	}

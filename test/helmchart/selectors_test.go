@@ -31,6 +31,7 @@ import (
 //     the agents' peer rule (delegation) admitting both tracks;
 //   - each PodDisruptionBudget: exactly its Deployment's Pods.
 func TestSelectorsSelectTheirPods(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	ns := c.namespace("selectors", nil)
 	rel := "ao-sel"

@@ -25,6 +25,7 @@ const (
 // agent beside the stable ones): every Deployment rolls to Ready, objects the
 // new chart no longer renders are deleted, and the uninstall is clean.
 func TestUpgradeFromPreviousChart(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	ns := c.namespace("upgrade", nil)
 	rel := "ao-up"
@@ -78,6 +79,7 @@ agent: {replicas: 3, canary: {enabled: true, replicas: 1, version: 1.1.0-rc1}}
 // immutable selector, and after deleting that Deployment once (the README's
 // step) it succeeds.
 func TestUpgradeFromPreCanaryChart(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	ns := c.namespace("upgrade-precanary", nil)
 	rel := "ao-pre"
