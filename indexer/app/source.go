@@ -29,6 +29,14 @@ import (
 // grew to 170 000.
 const fetchMaxWait = 2 * time.Second
 
+// queueCapacity is the length of kafka-go's reader queue, set from the
+// byte budget (fetch.max-buffered-bytes): messages wait there, fetched but
+// not yet charged to the budget, so the queue holds one message per 256 KiB
+// of budget (128 with the default 32 MiB; it was 1 000 whatever the budget),
+// between 16 and 1 000. With 1 KiB records that is under 1 % of the budget;
+// a partition reader holds one more message while the queue is full.
+func queueCapacity(budget int) int { return min(1000, max(16, budget/(256<<10))) }
+
 // source is where the pipeline's messages come from: the consumer group
 // (run), or a bounded offset range (replay).
 type source interface {
@@ -106,7 +114,7 @@ func newGroupSource(cfg Config, member string, log *slog.Logger) (*groupSource, 
 	rc := kafka.ReaderConfig{
 		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Group, Topic: cfg.Topic, Dialer: d,
 		MinBytes: 1, MaxBytes: cfg.MaxFetchBytes, MaxWait: fetchMaxWait,
-		QueueCapacity:  1000,
+		QueueCapacity:  queueCapacity(cfg.MaxBufferedBytes),
 		CommitInterval: 0, // synchronous commits, only the ones we ask for
 		StartOffset:    start,
 		// A dead member's partitions move after SessionTimeout; heartbeats
