@@ -91,8 +91,13 @@ func TestSummariesOffTheCommitPathRecoveredAfterCrash(t *testing.T) {
 		return docs == 25, fmt.Sprintf("documents committed %d of 25", docs)
 	})
 	stop2()
-	if n, m := recordCount(t, a1, ta), recordCount(t, a1, tb); n != 10 || m != -1 {
-		t.Fatalf("before recovery: summary of A counts %d (want 10, the crash came before its round), B %d (want none)", n, m)
+	// The cut drain stops the shutdown's summary round, but a merge whose
+	// bulk request was already sent when its context ended is applied by
+	// Elasticsearch all the same (its answer is lost): A may count 10 or
+	// 15, B none or 10. Either way the cursor did not move, so the next
+	// member must read the 15 records back and re-derive their traces.
+	if n, m := recordCount(t, a1, ta), recordCount(t, a1, tb); !(n == 10 && m == -1 || n == 15 && m == 10) {
+		t.Fatalf("before recovery: summary of A counts %d (want 10, or 15 if the cut round's write was applied), B %d (want none, or 10)", n, m)
 	}
 	if cur := e.groupPosition(e.cfg.SummaryGroup(), parts); cur != 10 {
 		t.Fatalf("summary cursor at %d, want 10 (nothing summarized after the crash)", cur)
