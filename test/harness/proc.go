@@ -38,6 +38,8 @@ type Proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+	// frozen: Freeze stopped the group and no Thaw or Signal resumed it.
+	frozen bool
 }
 
 // Start launches the process; starting a stopped Proc again restarts it
@@ -52,6 +54,7 @@ func (p *Proc) Start() error {
 			return fmt.Errorf("%s already running (pid %d)", p.Name, p.cmd.Process.Pid)
 		}
 	}
+	p.frozen = false
 	if err := os.MkdirAll(filepath.Dir(p.LogPath), 0o755); err != nil {
 		return err
 	}
@@ -133,8 +136,15 @@ func (p *Proc) Signal(sig syscall.Signal, grace time.Duration) error {
 		return nil
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, sig)
-	if sig != syscall.SIGKILL {
-		// A frozen (SIGSTOPped) process handles the signal only once resumed.
+	p.mu.Lock()
+	frozen := p.frozen
+	p.frozen = false
+	p.mu.Unlock()
+	if sig != syscall.SIGKILL && frozen {
+		// A frozen (SIGSTOPped) process handles the signal only once
+		// resumed. Only then: a SIGCONT is not harmless to every process
+		// (Fluent Bit dumps its engine state on it, from its main thread,
+		// walking lists the engine is changing while it shuts down).
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGCONT)
 	}
 	select {
@@ -168,10 +178,20 @@ func (p *Proc) Notify(sig syscall.Signal) error {
 // Freeze stops the process group with SIGSTOP: the process keeps its
 // sockets open and answers nothing, like a hung JVM, a long GC pause or a
 // VM paused by its hypervisor. Thaw (SIGCONT) resumes it.
-func (p *Proc) Freeze() error { return p.Notify(syscall.SIGSTOP) }
+func (p *Proc) Freeze() error { return p.setFrozen(syscall.SIGSTOP, true) }
 
 // Thaw resumes a frozen process group (SIGCONT).
-func (p *Proc) Thaw() error { return p.Notify(syscall.SIGCONT) }
+func (p *Proc) Thaw() error { return p.setFrozen(syscall.SIGCONT, false) }
+
+func (p *Proc) setFrozen(sig syscall.Signal, frozen bool) error {
+	if err := p.Notify(sig); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.frozen = frozen
+	p.mu.Unlock()
+	return nil
+}
 
 // Stop is a graceful SIGTERM with a 30 s deadline.
 func (p *Proc) Stop() error { return p.Signal(syscall.SIGTERM, 30*time.Second) }
