@@ -241,6 +241,15 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 	} else {
 		load = r.writeLoad("app", cfg)
 	}
+	// Spans: a tenth of the records' count and rate, over OTLP/HTTP
+	// through the shipper, retried until acknowledged.
+	var spansDone <-chan rig.SpanReport
+	sctx, spansCancel := context.WithTimeout(context.Background(), span+3*time.Minute)
+	defer spansCancel()
+	if r.spansTopic != "" {
+		spansDone = rig.SendSpans(sctx, rig.SpanLoad{URL: "http://" + r.shipper.addr + "/v1/traces", RunID: runID,
+			Spans: int(n / 10), Rate: max(1, rt/10)})
+	}
 	var poisonDone <-chan struct{}
 	if sc.poison > 0 {
 		poisonDone = r.injectPoison(runID, sc.poison, span*2/3)
@@ -263,6 +272,13 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 		<-poisonDone
 	}
 	l.Sent = rep.Records
+	var spanRep rig.SpanReport
+	if spansDone != nil {
+		spanRep = <-spansDone
+		if spanRep.Err != nil {
+			l.Fail("spans not all acknowledged: %v", spanRep.Err)
+		}
+	}
 
 	// Everything sent must arrive: poll the exact count.
 	deadline := time.Now().Add(4 * time.Minute)
@@ -272,9 +288,10 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 		deadline = loadEnd.Add(recoveryBound + 30*time.Second)
 	}
 	var tally = r.count(runID)
-	for tally.Distinct < l.Sent && time.Now().Before(deadline) {
+	spans := r.countSpans(runID)
+	for (tally.Distinct < l.Sent || spans.Distinct < spanRep.Sent) && time.Now().Before(deadline) {
 		time.Sleep(time.Second)
-		tally = r.count(runID)
+		tally, spans = r.count(runID), r.countSpans(runID)
 	}
 	l.Recovery = time.Since(faultEnd)
 	if sc.schedule != nil {
@@ -290,6 +307,19 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 	time.Sleep(2 * time.Second) // late redeliveries would show up as duplicates now
 	tally = r.count(runID)
 	l.Docs, l.Indexed = tally.Docs, tally.Distinct
+	if r.spansTopic != "" {
+		// Spans have no dead letters here: every one acknowledged must be
+		// indexed exactly once.
+		spans = r.countSpans(runID)
+		l.Note("spans over OTLP through the shipper: %d acknowledged (%d requests retried), %d indexed, %d documents",
+			spanRep.Sent, spanRep.Retries, spans.Distinct, spans.Docs)
+		if lost := spanRep.Sent - spans.Distinct; lost != 0 {
+			l.Fail("%d spans lost (acknowledged %d, indexed %d)", lost, spanRep.Sent, spans.Distinct)
+		}
+		if dup := spans.Docs - spans.Distinct; dup != 0 {
+			l.Fail("%d duplicate span documents", dup)
+		}
+	}
 
 	t.Logf("all %d indexed %s after the fault ended", l.Indexed, l.Recovery.Round(time.Millisecond))
 	l.Acked = r.acked() // before the probe adds to it

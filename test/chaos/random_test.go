@@ -41,7 +41,7 @@ func scheduled(extra rigOptions) func(t *testing.T) rigOptions {
 	return func(t *testing.T) rigOptions {
 		o := extra
 		o.private = harness.StartKafka(t, harness.KafkaServerOptions{Partitions: 6})
-		o.glob, o.ingest = "*.log", true
+		o.glob, o.ingest, o.spans = "*.log", true, true
 		o.indexerArgs = append([]string{"-health.stall-timeout", stallTimeout.String()}, o.indexerArgs...)
 		if full {
 			o.es = privateES.Get(t, "private Elasticsearch", func() (*harness.ESServer, func(), error) {

@@ -46,6 +46,7 @@ type chaosRig struct {
 	broker     *harness.KafkaServer // private broker, when the scenario has one
 	esURL      string               // where esProxy forwards and the audit reads
 	topic      string
+	spansTopic string // "" without spans
 	dlq        string
 	group      string
 	names      schema.Names
@@ -124,6 +125,10 @@ type rigOptions struct {
 	// topicLate: the indexers start this long before the records topic
 	// exists (private broker only); the shipper starts after it is created.
 	topicLate time.Duration
+	// spans: the run also sends OTLP spans through the shipper (HTTP
+	// ingest on) to a spans topic the indexers index, and the ledger
+	// counts them too.
+	spans bool
 }
 
 func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
@@ -168,6 +173,17 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
 		r.kafka = harness.RequireKafka(t)
 		r.edgeKafka = r.kafka
 		r.topic, r.dlq = harness.Topic(t, o.partitions), harness.Topic(t, 3)
+	}
+	if o.spans {
+		o.ingest = true
+		if o.private != nil {
+			r.spansTopic = harness.Name(t, "spans")
+			if err := kafkaclient.EnsureTopics(ctx, r.kafka, kafkaclient.TopicSpec{Name: r.spansTopic, Partitions: 3}); err != nil {
+				t.Fatalf("spans topic on the private broker: %v", err)
+			}
+		} else {
+			r.spansTopic = harness.Topic(t, 3)
+		}
 	}
 	p, err := faultproxy.New("127.0.0.1:0", strings.TrimPrefix(esURL, "http://"))
 	if err != nil {
@@ -216,7 +232,8 @@ func (r *chaosRig) newIndexer(i int) *proc {
 		"-es.addresses", r.esProxy.URL(), "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
 		"-index.traces", r.names.Traces, "-index.alerts", r.names.Alerts, "-index.replicas", "0",
 		"-bulk.max-doc-bytes", strconv.Itoa(poisonDocLimit), "-bulk.max-backoff", "2s",
-		"-commit.interval", "500ms", "-http.addr", addr, "-log.level", indexerLogLevel(), "-audit.interval", "0", "-kafka.spans-topic", ""}
+		"-commit.interval", "500ms", "-http.addr", addr, "-log.level", indexerLogLevel(), "-audit.interval", "0", "-kafka.spans-topic", r.spansTopic,
+		"-index.spans", r.names.Spans, "-index.spans-alias", r.names.SpansAlias}
 	args = append(args, r.extraIdx...)
 	return &proc{Proc: &rig.Proc{Name: fmt.Sprintf("indexer-%d", i), Bin: bins["indexer"], Args: args,
 		LogPath: r.keptLog(fmt.Sprintf("indexer-%d.log", i))}, addr: addr, kind: "indexer"}
@@ -229,6 +246,9 @@ func (r *chaosRig) newShipper(glob string, ingest bool) *proc {
 		"-kafka.dlq-topic", r.dlq, "-kafka.dial-timeout", "3s", "-host", "chaos", "-http.addr", addr, "-log.level", "warn"}
 	if ingest {
 		args = append(args, "-http.ingest")
+	}
+	if r.spansTopic != "" {
+		args = append(args, "-otlp.spans-topic", r.spansTopic)
 	}
 	return &proc{Proc: &rig.Proc{Name: "shipper", Bin: bins["shipper"], Args: args,
 		LogPath: r.keptLog("shipper.log")}, addr: addr, kind: "shipper"}
@@ -384,6 +404,23 @@ func (r *chaosRig) count(runID string) rig.Tally {
 	t, err := rig.CountRun(ctx, r.es, r.names.Alias, runID)
 	if err != nil {
 		r.t.Logf("count: %v", err)
+	}
+	return t
+}
+
+// countSpans is the run's span documents and distinct seq values (zero
+// without spans).
+func (r *chaosRig) countSpans(runID string) rig.Tally {
+	if r.spansTopic == "" {
+		return rig.Tally{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alias := r.names.SpanNames().Alias
+	_ = rig.Refresh(ctx, r.es, alias)
+	t, err := rig.CountRun(ctx, r.es, alias, runID)
+	if err != nil {
+		r.t.Logf("count spans: %v", err)
 	}
 	return t
 }

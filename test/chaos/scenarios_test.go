@@ -129,7 +129,8 @@ func scenarios() []struct {
 	}
 	// The plugin's scenarios inside real Fluent Bit live in plugin_fluentbit_test.go.
 	return append([]s{
-		{true, scenario{name: "indexer-sigkill", fault: "indexer SIGKILL mid-batch, restarted after 2s", inject: restartIndexer("KILL")}},
+		{true, scenario{name: "indexer-sigkill", fault: "indexer SIGKILL mid-batch, restarted after 2s; spans over OTLP beside the records",
+			opts: func(*testing.T) rigOptions { return rigOptions{spans: true} }, inject: restartIndexer("KILL")}},
 		{false, scenario{name: "indexer-sigterm", fault: "indexer SIGTERM mid-batch, restarted after 2s", inject: restartIndexer("TERM")}},
 		{false, scenario{name: "indexer-rebalance", fault: "two indexers, one SIGKILLed (partitions move after the 6s session timeout)",
 			opts:   func(*testing.T) rigOptions { return rigOptions{indexers: 2} },
