@@ -21,7 +21,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/agentobs/agentobs/indexer/app"
@@ -107,10 +106,7 @@ func dispatch(cmd string, args []string) error {
 	if cmd != "run" {
 		o.cfg.HTTPAddr = "" // one-shot commands serve nothing
 	}
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && o.cfg.EffectiveMemoryLimit() > 0 {
-		debug.SetMemoryLimit(o.cfg.EffectiveMemoryLimit())
-		logger.Debug("go soft memory limit set", "bytes", o.cfg.EffectiveMemoryLimit())
-	}
+	telemetry.ApplyMemoryLimit(o.cfg.EffectiveMemoryLimit(), logger)
 	a, err := app.New(o.cfg, app.Settings{Logger: logger})
 	if err != nil {
 		return err

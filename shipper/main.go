@@ -62,6 +62,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	telemetry.ApplyMemoryLimit(cfg.EffectiveMemoryLimit(), logger)
 	a, err := app.New(cfg, app.Settings{Logger: logger, Stdin: os.Stdin, EnablePprof: *pprof})
 	if err != nil {
 		return err

@@ -39,8 +39,20 @@ type jumpGuard struct {
 	// last fetched offset and the position a repair waits for, per
 	// partition (guarded by groupSource.mu).
 	last   map[int]int64
-	repair map[int]int64
+	repair map[int]repair
 }
+
+// repair is a partition being put back at target: its messages above
+// target are not used until the new generation starts there, or until the
+// repair expires (the partition may have moved to another member that
+// read from target and committed past it; then it is checked afresh).
+type repair struct {
+	target int64
+	until  time.Time
+}
+
+// repairFor is how long a repair holds a partition's messages back.
+const repairFor = 30 * time.Second
 
 // jumpGuard builds a source's forward-jump guard on the indexer's Kafka
 // connection and metrics.
@@ -49,7 +61,7 @@ func (a *App) jumpGuard() (*jumpGuard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return &jumpGuard{client: cl, skipped: a.m.RecordsSkipped, repairs: a.m.PositionRepairs, last: map[int]int64{}, repair: map[int]int64{}}, nil
+	return &jumpGuard{client: cl, skipped: a.m.RecordsSkipped, repairs: a.m.PositionRepairs, last: map[int]int64{}, repair: map[int]repair{}}, nil
 }
 
 // Reasons of records_skipped_total.
@@ -68,10 +80,17 @@ func (g *groupSource) jumped(ctx context.Context, m kafka.Message) bool {
 	g.mu.Lock()
 	prev, seen := j.last[p]
 	floor := g.floor[p]
-	target, repairing := j.repair[p]
-	if repairing && m.Offset > target {
+	rp, repairing := j.repair[p]
+	if repairing && time.Now().After(rp.until) {
+		delete(j.repair, p)
+		repairing, seen = false, false // check this message afresh
+	}
+	if repairing && m.Offset > rp.target {
 		g.mu.Unlock()
-		return true // the reader that jumped is still delivering; the rejoin replaces it
+		// The reader that jumped is still delivering, or the rejoin
+		// started high again (offsets still unreadable): rejoin again.
+		g.rejoinLimited()
+		return true
 	}
 	delete(j.repair, p)
 	j.last[p] = m.Offset
@@ -115,7 +134,7 @@ func (g *groupSource) jumped(ctx context.Context, m kafka.Message) bool {
 	g.log.Warn("partition started above the group's committed offset (start offset applied to a group that had committed); committing it again and rejoining",
 		"topic", m.Topic, "partition", p, "offset", m.Offset, "committed", from, "would_skip", m.Offset-from)
 	g.mu.Lock()
-	j.repair[p] = from
+	j.repair[p] = repair{target: from, until: time.Now().Add(repairFor)}
 	delete(j.last, p)
 	r := g.r
 	g.mu.Unlock()

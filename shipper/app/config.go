@@ -48,6 +48,11 @@ type Config struct {
 	// (files and stdin stop reading, HTTP answers 503). 0 disables the
 	// byte bound. Default 32 MiB.
 	QueueMaxBytes int64 `yaml:"queue_max_bytes"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes, so
+	// garbage cannot push RSS far above what the queue holds. Default 0:
+	// derived, 2 × queue.max-bytes + 64 MiB (128 MiB). -1: no limit.
+	// The GOMEMLIMIT env var wins.
+	MemoryLimit int64 `yaml:"memory_limit"`
 	// Senders is how many batches are produced concurrently; batches of one
 	// file always go through the same sender, in order. Default 4.
 	Senders int `yaml:"senders"`
@@ -87,6 +92,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, `listen address of /metrics, /healthz, /readyz and the HTTP ingest ("" disables)`)
 	fs.IntVar(&c.QueueSize, "queue.size", c.QueueSize, "batches waiting for Kafka at most; when full, readers pause and HTTP gets 503")
 	fs.Int64Var(&c.QueueMaxBytes, "queue.max-bytes", c.QueueMaxBytes, "bytes of records read but not yet acknowledged by Kafka at most (queued, in flight, retried); when reached, readers pause and HTTP gets 503 (0: no byte bound)")
+	fs.Int64Var(&c.MemoryLimit, "memory.limit", c.MemoryLimit, "Go soft memory limit in bytes (0: 2 × queue.max-bytes + 64 MiB; -1: none; GOMEMLIMIT wins)")
 	fs.IntVar(&c.Senders, "queue.senders", c.Senders, "batches produced concurrently (one file's batches stay in order)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long the final flush may take on SIGTERM")
 
@@ -119,6 +125,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Marks.RegisterFlags(fs, "")
 	c.Canary.RegisterFlags(fs, "")
 	c.Producer.RegisterFlags(fs, "kafka.")
+}
+
+// EffectiveMemoryLimit is MemoryLimit with 0 resolved to the derived
+// value (none without a byte bound); -1 (or below) means none.
+func (c Config) EffectiveMemoryLimit() int64 {
+	if c.MemoryLimit != 0 || c.QueueMaxBytes <= 0 {
+		return c.MemoryLimit
+	}
+	return 2*c.QueueMaxBytes + 64<<20
 }
 
 // Validate reports every problem, each naming its flag.
