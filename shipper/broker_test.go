@@ -36,7 +36,7 @@ func TestBrokerStopMidStreamLosesNothing(t *testing.T) {
 		t.Fatalf("restart broker: %v", err)
 	}
 	rep := <-repc
-	msgs := consume(t, []string{b.PlainAddr()}, topic, n, 90*time.Second)
+	msgs := consumeSeqs(t, []string{b.PlainAddr()}, topic, n, 90*time.Second)
 	ta := check(t, msgs, n)
 	t.Logf("rotated files %d, queue depth while down %v, produce errors %v: %s", len(rep.Files), depth,
 		value(t, reg, "agentobs_shipper_produce_errors_total", "reason", "unreachable"), ta)

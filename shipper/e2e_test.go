@@ -49,7 +49,7 @@ func TestFilesExactlyOnceWithRotation(t *testing.T) {
 	if len(rep.Files) < 4 {
 		t.Fatalf("want several rotations, loadgen wrote %v", rep.Files)
 	}
-	msgs := consume(t, brokers, topic, n, 60*time.Second)
+	msgs := consumeSeqs(t, brokers, topic, n, 60*time.Second)
 	ta := check(t, msgs, n)
 	t.Logf("rotated files %d: %s", len(rep.Files), ta)
 	if ta.records != n || len(ta.ids) != n || len(ta.missing) != 0 || len(ta.conflicts) != 0 {
@@ -97,7 +97,7 @@ func TestKill9AndRestartLosesNothing(t *testing.T) {
 	second := start()
 	t.Cleanup(func() { _ = second.Process.Kill(); _ = second.Wait() })
 	rep := <-repc
-	msgs := consume(t, brokers, topic, n, 90*time.Second)
+	msgs := consumeSeqs(t, brokers, topic, n, 90*time.Second)
 	ta := check(t, msgs, n)
 	t.Logf("rotated files %d: %s", len(rep.Files), ta)
 	if len(ta.missing) != 0 || len(ta.conflicts) != 0 || len(ta.ids) != n {
@@ -171,7 +171,7 @@ func TestRotationOutOfGlobWhileKilledLosesNothing(t *testing.T) {
 	sh = start()
 	t.Cleanup(func() { _ = sh.Process.Kill(); _ = sh.Wait() })
 	const n = first + down + after
-	ta := check(t, consume(t, brokers, topic, n, 60*time.Second), n)
+	ta := check(t, consumeSeqs(t, brokers, topic, n, 60*time.Second), n)
 	t.Log(ta)
 	if len(ta.missing) != 0 || len(ta.conflicts) != 0 || len(ta.ids) != n {
 		t.Fatalf("rotation while killed: %s", ta)

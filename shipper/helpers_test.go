@@ -82,6 +82,24 @@ func consume(t testing.TB, brokers []string, topic string, want int, timeout tim
 	return harness.ConsumeFrom(t, conf, topic, want, timeout)
 }
 
+// consumeSeqs reads topic until every loadgen seq 1..n arrived at least
+// once (re-sent copies, expected after a kill, do not count) or timeout.
+func consumeSeqs(t testing.TB, brokers []string, topic string, n int64, timeout time.Duration) []kafka.Message {
+	t.Helper()
+	conf := kafkaclient.DefaultConfig()
+	conf.Brokers = brokers
+	seen := map[int64]bool{}
+	return harness.ConsumeUntil(t, conf, topic, timeout, func(m kafka.Message) bool {
+		var doc struct {
+			Seq int64 `json:"seq"`
+		}
+		if json.Unmarshal(m.Value, &doc) == nil && doc.Seq >= 1 && doc.Seq <= n {
+			seen[doc.Seq] = true
+		}
+		return int64(len(seen)) == n
+	})
+}
+
 // tally is what arrived, by loadgen seq.
 type tally struct {
 	records    int            // messages read

@@ -202,6 +202,20 @@ func ConsumeAll(t testing.TB, topic string, want int, timeout time.Duration) []k
 // passed, then waits a moment more so callers can count duplicates.
 func ConsumeFrom(t testing.TB, conf kafkaclient.Config, topic string, want int, timeout time.Duration) []kafka.Message {
 	t.Helper()
+	if want <= 0 {
+		return ConsumeUntil(t, conf, topic, timeout, nil)
+	}
+	n := 0
+	return ConsumeUntil(t, conf, topic, timeout, func(kafka.Message) bool { n++; return n >= want })
+}
+
+// ConsumeUntil is ConsumeFrom with the end decided by the caller: done is
+// told each message in turn and returns true once enough arrived (for
+// example every distinct record, when re-sent copies are expected and must
+// not count towards the total); nil: nothing to wait for but the moment
+// after.
+func ConsumeUntil(t testing.TB, conf kafkaclient.Config, topic string, timeout time.Duration, done func(kafka.Message) bool) []kafka.Message {
+	t.Helper()
 	d, err := conf.Dialer()
 	if err != nil {
 		t.Fatal(err)
@@ -236,10 +250,11 @@ func ConsumeFrom(t testing.TB, conf kafkaclient.Config, topic string, want int, 
 		}()
 	}
 	var msgs []kafka.Message
-	for len(msgs) < want {
+	for enough := done == nil; !enough; {
 		select {
 		case m := <-out:
 			msgs = append(msgs, m)
+			enough = done(m)
 		case <-ctx.Done():
 			return msgs
 		}

@@ -2,6 +2,7 @@ package tail
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -46,6 +47,9 @@ type Tailer struct {
 	store *checkpoint.Store
 	files map[string]*follower // by checkpoint key (dev:inode)
 	wg    sync.WaitGroup
+	// list is match, replaced by tests that need a listing raced by a
+	// rename.
+	list func() map[string]found
 }
 
 // New builds the tailer; no I/O until Run.
@@ -54,7 +58,9 @@ func New(cfg Config, set Settings) (*Tailer, error) {
 		return nil, err
 	}
 	f, _ := record.ParseFormat(cfg.Format)
-	return &Tailer{cfg: cfg, set: set, format: f, log: set.Logger.With("component", "tail"), files: map[string]*follower{}}, nil
+	t := &Tailer{cfg: cfg, set: set, format: f, log: set.Logger.With("component", "tail"), files: map[string]*follower{}}
+	t.list = t.match
+	return t, nil
 }
 
 // Run opens the checkpoints, then globs every poll interval, following new
@@ -156,10 +162,23 @@ func (t *Tailer) excluded(p string) bool {
 }
 
 func (t *Tailer) scan(ctx context.Context, first bool) {
-	seen := t.match()
+	seen := t.list()
 	var lag int64
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.lostFollowed(seen) {
+		// A rename between the glob's listing and its stat (app.log listed,
+		// then stat'ed as the new app.log) hides the renamed file from one
+		// listing; a second listing finds it under its new name. Retiring
+		// it instead drains it, forgets it and then meets it again as a file
+		// never seen: its in-flight tail re-sent, or all of it under a new
+		// generation (other event.ids) once its checkpoint was dropped.
+		for key, fd := range t.list() {
+			if _, ok := seen[key]; !ok {
+				seen[key] = fd
+			}
+		}
+	}
 	for key, f := range t.files {
 		select {
 		case <-f.done:
@@ -194,11 +213,14 @@ func (t *Tailer) scan(ctx context.Context, first bool) {
 			continue
 		}
 		f, err := t.open(fd, first)
+		if errors.Is(err, errFollowed) {
+			continue
+		}
 		if err != nil {
 			t.log.Warn("cannot follow file", "path", fd.path, "err", err)
 			continue
 		}
-		t.files[key] = f
+		t.files[f.key] = f
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
@@ -208,6 +230,20 @@ func (t *Tailer) scan(ctx context.Context, first bool) {
 	t.set.Metrics.FilesWatched.Set(float64(len(t.files)))
 	t.set.Metrics.CheckpointLag.Set(float64(lag))
 }
+
+// lostFollowed reports whether a followed, still running file is missing
+// from seen. Called with t.mu held.
+func (t *Tailer) lostFollowed(seen map[string]found) bool {
+	for key, f := range t.files {
+		if _, ok := seen[key]; !ok && !f.gone.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// errFollowed: the file open found is already followed.
+var errFollowed = errors.New("already followed")
 
 // open starts following a file: resume from its checkpoint when the file
 // is the one checkpointed (same head bytes, not shorter), else begin a new
@@ -227,6 +263,13 @@ func (t *Tailer) open(fd found, first bool) (*follower, error) {
 	sys := st.Sys().(*syscall.Stat_t)
 	fd.dev, fd.ino = uint64(sys.Dev), sys.Ino // the opened file is the truth
 	key := checkpoint.Key(fd.dev, fd.ino)
+	if _, ok := t.files[key]; ok {
+		// The path was rotated between the listing and the open: it now
+		// names a file already followed (the new app.log). The listed file
+		// is found under its new name at the next scan.
+		file.Close()
+		return nil, errFollowed
+	}
 	e, ok := t.store.Get(key)
 	resume := ok && st.Size() >= e.Offset && fingerprintMatches(file, e.Fingerprint, e.FingerprintLen)
 	if ok && !resume {
