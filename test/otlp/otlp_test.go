@@ -336,8 +336,17 @@ func count(t *testing.T, es *elasticsearch.Client, alias string, q any) int {
 		q = map[string]any{"match_all": map[string]any{}}
 	}
 	var out struct{ Count int }
-	search(t, es, "/"+alias+"/_count?ignore_unavailable=true&allow_no_indices=true", map[string]any{"query": q}, &out)
-	return out.Count
+	// A daily index the indexer has just created answers 503
+	// no_shard_available until its shard started: retried, not fatal.
+	var err error
+	for try := 0; try < 20; try++ {
+		if err = esclient.Do(context.Background(), es, http.MethodPost, "/"+alias+"/_count?ignore_unavailable=true&allow_no_indices=true", map[string]any{"query": q}, &out); err == nil {
+			return out.Count
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("count %s: %v", alias, err)
+	return 0
 }
 
 func fetchOne(t *testing.T, es *elasticsearch.Client, alias, field, value string) map[string]any {
