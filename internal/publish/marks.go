@@ -115,6 +115,7 @@ type tracked struct {
 	lastSent uint64 // LastSeq of the last mark acknowledged; first-1 before any
 	seen     uint64 // the sequence at the previous periodic flush
 	ended    bool
+	holds    map[uint64]int // Hold: sequence → holders; marks stay below the lowest
 }
 
 // NewMarker builds the marker of component (cfg.Topic resolved: not
@@ -145,6 +146,50 @@ func (m *Marker) Track(e *Edge) {
 	m.mu.Lock()
 	m.edges[e] = &tracked{first: s + 1, lastSent: s, seen: s}
 	m.mu.Unlock()
+}
+
+// Hold keeps e's marks below seq until release is called (once; later
+// calls do nothing). A front door holds the first sequence number of each
+// batch whose produce call is not answered yet: a mark must not name
+// records that a crash would have re-sent by someone else under another
+// producer id (Fluent Bit replays a chunk that was in flight under the
+// next instance's id), or the audit reports records that arrived as
+// missing. The periodic mark's one-interval lag covers most of that; a
+// produce call slower than marks.interval is not covered by the lag.
+func (m *Marker) Hold(e *Edge, seq uint64) (release func()) {
+	m.mu.Lock()
+	t, ok := m.edges[e]
+	if ok {
+		if t.holds == nil {
+			t.holds = map[uint64]int{}
+		}
+		t.holds[seq]++
+	}
+	m.mu.Unlock()
+	if !ok {
+		return func() {}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			if t.holds[seq]--; t.holds[seq] <= 0 {
+				delete(t.holds, seq)
+			}
+			m.mu.Unlock()
+		})
+	}
+}
+
+// held lowers last below t's lowest hold, never below what was already
+// published. Called with m.mu held.
+func (t *tracked) held(last uint64) uint64 {
+	for seq := range t.holds {
+		if seq > 0 && seq-1 < last {
+			last = seq - 1
+		}
+	}
+	return max(last, t.lastSent)
 }
 
 // End marks e as ended cleanly: its next mark is final and it is forgotten
@@ -202,6 +247,7 @@ func (m *Marker) Flush(ctx context.Context, stopping bool) error {
 		if !t.ended && !stopping {
 			last, t.seen = t.seen, last
 		}
+		last = t.held(last)
 		if last == t.lastSent && !t.ended && !stopping {
 			continue
 		}

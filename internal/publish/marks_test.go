@@ -83,3 +83,54 @@ func TestMarkerLagsOneIntervalAndEnds(t *testing.T) {
 	f(false, Mark{FirstSeq: 6, LastSeq: 11, Final: true})
 	f(true) // forgotten
 }
+
+// A batch in flight holds the marks below its first sequence number, even
+// one produce call slower than the interval and at a stopping flush: a
+// crash now would have its records re-sent under another producer id.
+// Marks never go back below what was published.
+func TestMarkerHoldsInFlightBatches(t *testing.T) {
+	sink := &markSink{}
+	m, err := NewMarker(MarksConfig{Topic: "m", Interval: 0}, "test", sink, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := New(DefaultConfig(), "test", "base", 0, nil)
+	e := base.WithProducer("p", 0)
+	m.Track(e)
+	stamp := func(n int) {
+		for range n {
+			e.Message(&record.Record{Message: "x", EventID: "id"}, nil)
+		}
+	}
+	last := func(stopping bool) uint64 {
+		t.Helper()
+		if err := m.Flush(context.Background(), stopping); err != nil {
+			t.Fatal(err)
+		}
+		got := sink.marks(t)
+		if len(got) == 0 {
+			return 0
+		}
+		return got[len(got)-1].LastSeq
+	}
+	stamp(5) // 1..5 answered
+	release := m.Hold(e, e.Seq()+1)
+	stamp(5)    // 6..10 in flight
+	last(false) // first tick
+	if got := last(false); got != 5 {
+		t.Fatalf("periodic mark %d with 6..10 in flight, want 5", got)
+	}
+	if got := last(true); got != 5 { // stopping names the current sequence, but not past a hold
+		t.Fatalf("stopping mark %d with 6..10 in flight, want 5", got)
+	}
+	older := m.Hold(e, 3) // a retried batch's kept numbers 3..4: below what was published
+	release()
+	release() // twice: no effect
+	if got := last(true); got != 5 {
+		t.Fatalf("mark %d while the retried 3..4 are held, want 5 (never back below a published mark)", got)
+	}
+	older()
+	if got := last(true); got != 10 {
+		t.Fatalf("mark %d after every batch was answered, want 10", got)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -139,6 +140,16 @@ type flushState struct {
 	// just past its last decodable event.
 	decErr   error
 	lastGood int
+	// retriedHold releases the marks' hold on a retried chunk's kept
+	// sequence numbers (nil: none).
+	retriedHold func()
+}
+
+func (st *flushState) releaseRetried() {
+	if st.retriedHold != nil {
+		st.retriedHold()
+		st.retriedHold = nil
+	}
 }
 
 func newFlushState(opts record.ParseOptions) *flushState {
@@ -168,7 +179,13 @@ func newFlushState(opts record.ParseOptions) *flushState {
 func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	start := time.Now()
 	st := o.states.Get().(*flushState)
+	// Every number this chunk stamps is above the current sequence (a
+	// retried chunk's kept numbers are held in build): marks stay below
+	// them until Kafka answered.
+	release := o.marker.Hold(o.edge, o.edge.Seq()+1)
 	ret, reusable := o.flush(ctx, st, chunk, tag)
+	release()
+	st.releaseRetried()
 	if ret == FLBRetry {
 		o.retry.keep(chunk, tag, st.seqs)
 	}
@@ -270,6 +287,9 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 	st.msgs = st.msgs[:0]
 	st.seqs = st.seqs[:0]
 	retried := o.retry.take(chunk, tag)
+	if len(retried) > 0 {
+		st.retriedHold = o.marker.Hold(o.edge, slices.Min(retried))
+	}
 	st.ids.Reset()
 	st.decErr, st.lastGood = nil, 0
 	// One arena holds every encoded record of the chunk: JSON is usually
