@@ -143,12 +143,25 @@ func TestFluentBitDeadLetters(t *testing.T) {
 // every line arrives, and every copy Kafka holds of a line carries the
 // same event.id (re-sent chunks are byte-identical), so Elasticsearch
 // holds each line once.
+//
+// The lines are Docker json-file lines read with the docker parser, as in
+// the shipped configurations: the event time comes from the line. Fluent
+// Bit may also read a line a second time after the kill (its tail database
+// lags the chunks already in storage); such a line is a new event whose
+// time, without a parser, is the time of the second read, and the plugin's
+// event.id includes the event time, so it would be stored twice (seen once
+// in 42 runs with plain lines; README, open bugs).
 func TestFluentBitKillRestart(t *testing.T) {
 	brokers, topic, dlq, dir, logPath := tailSetup(t)
 	const n = 40000
-	fb := newFluentBit(t, dir, "fluent-bit.conf", classicConf(dir, logPath, "agents", httpPort(t),
-		outputProps("agents", brokers, topic, dlq, "Workers 2")), true)
-	appendLines(t, logPath, "k", 0, 1000, nil)
+	conf := classicConf(dir, logPath, "agents", httpPort(t), outputProps("agents", brokers, topic, dlq, "Workers 2"))
+	const storage = "    storage.type      filesystem\n"
+	if !strings.Contains(conf, storage) {
+		t.Fatal("classicConf no longer sets the input's storage.type: update this test")
+	}
+	conf = strings.Replace(conf, storage, storage+"    multiline.parser  docker\n", 1)
+	fb := newFluentBit(t, dir, "fluent-bit.conf", conf, true)
+	appendLines(t, logPath, "k", 0, 1000, dockerLine)
 	fb.start(1)
 	// The agent keeps writing (1000 lines every 100 ms) while Fluent Bit is
 	// killed in the middle of it: lines are delivered, in flight, buffered
@@ -158,7 +171,7 @@ func TestFluentBitKillRestart(t *testing.T) {
 		defer close(written)
 		for i := 1000; i < n; i += 1000 {
 			time.Sleep(100 * time.Millisecond)
-			appendLines(t, logPath, "k", i, i+1000, nil)
+			appendLines(t, logPath, "k", i, i+1000, dockerLine)
 		}
 	}()
 	// The writer uses t: if the test stops early (a failed wait below), it
