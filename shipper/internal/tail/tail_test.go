@@ -124,6 +124,23 @@ func (h *harness) waitFor(n int) []got {
 	}
 }
 
+// settledOnce lets the scans after a raced one run, stops, and wants each
+// line of want (comma list, sorted) shipped exactly once.
+func (h *harness) settledOnce(want string) {
+	h.t.Helper()
+	time.Sleep(10 * h.cfg.PollInterval)
+	rs := h.kafka.records()
+	h.stop()
+	var msgs []string
+	for _, r := range rs {
+		msgs = append(msgs, r.msg)
+	}
+	sort.Strings(msgs)
+	if strings.Join(msgs, ",") != want {
+		h.t.Fatalf("want each line once (%s), got %v", want, msgs)
+	}
+}
+
 func appendLines(t *testing.T, path string, lines ...string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -326,17 +343,7 @@ func TestRenameBetweenGlobAndStatIsNotRetired(t *testing.T) {
 	}
 	appendLines(t, p, "3")
 	h.waitFor(3)
-	time.Sleep(10 * h.cfg.PollInterval) // the scans after the raced one
-	rs := h.kafka.records()
-	h.stop()
-	var msgs []string
-	for _, r := range rs {
-		msgs = append(msgs, r.msg)
-	}
-	sort.Strings(msgs)
-	if strings.Join(msgs, ",") != "1,2,3" {
-		t.Fatalf("want each line once, got %v", msgs)
-	}
+	h.settledOnce("1,2,3")
 	if got := testutil.ToFloat64(h.m.Rotations.WithLabelValues(shippermetrics.RotationRename)); got != 1 {
 		t.Errorf("rotations_total{kind=rename} = %v, want 1 (seen as a rename, not retired)", got)
 	}
@@ -380,17 +387,7 @@ func TestRotationBetweenListingAndOpen(t *testing.T) {
 	stale.Store(&map[string]found{checkpoint.Key(a.dev, a.ino): a})
 	hidden.Store(false)
 	h.waitFor(3)
-	time.Sleep(10 * h.cfg.PollInterval)
-	rs := h.kafka.records()
-	h.stop()
-	var msgs []string
-	for _, r := range rs {
-		msgs = append(msgs, r.msg)
-	}
-	sort.Strings(msgs)
-	if strings.Join(msgs, ",") != "1,2,3" {
-		t.Fatalf("want each line once, got %v", msgs)
-	}
+	h.settledOnce("1,2,3")
 }
 
 // Bad input is read past and counted by kind; the shipper goes on.
