@@ -61,7 +61,12 @@ func (a *App) jumpGuard() (*jumpGuard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return &jumpGuard{client: cl, skipped: a.m.RecordsSkipped, repairs: a.m.PositionRepairs, last: map[int]int64{}, repair: map[int]repair{}}, nil
+	return newJumpGuard(cl, a.m), nil
+}
+
+// newJumpGuard builds a forward-jump guard asking cl and counting in m.
+func newJumpGuard(cl *kafka.Client, m *Metrics) *jumpGuard {
+	return &jumpGuard{client: cl, skipped: m.RecordsSkipped, repairs: m.PositionRepairs, last: map[int]int64{}, repair: map[int]repair{}}
 }
 
 // Reasons of records_skipped_total.

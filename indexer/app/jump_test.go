@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -91,12 +89,9 @@ func TestOutOfRangeIsCountedNotSilent(t *testing.T) {
 // delivers; the group, the offsets, the rejoin and the re-read are real.
 func TestForwardJumpIsRepairedNotSkipped(t *testing.T) {
 	kc := harness.RequireKafka(t)
-	topic := harness.Name(t, "jump")
+	topic := harness.Topic(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := kafkaclient.EnsureTopics(ctx, kc, kafkaclient.TopicSpec{Name: topic, Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
 	p, err := kafkaclient.NewProducer(kc, kafkaclient.DefaultProducerConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -135,12 +130,12 @@ func TestForwardJumpIsRepairedNotSkipped(t *testing.T) {
 	})
 
 	m := NewMetrics(prometheus.NewRegistry())
-	g, err := newGroupSource(cfg, memberClientID("jump-test"), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	g, err := newGroupSource(cfg, memberClientID("jump-test"), testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	g.jump = &jumpGuard{client: cl, skipped: m.RecordsSkipped, repairs: m.PositionRepairs, last: map[int]int64{}, repair: map[int]repair{}}
+	g.jump = newJumpGuard(cl, m)
 
 	// latest applies only to a group that never committed: reading starts
 	// at the committed offset, and that is no jump.
