@@ -37,8 +37,12 @@ func TestGroupSourceSkipsBelowCommittedFloor(t *testing.T) {
 	if m.Offset != 30 {
 		t.Errorf("first message returned at offset %d, want 30 (the committed floor)", m.Offset)
 	}
-	if got := testutil.ToFloat64(skipped); got != 30 {
-		t.Errorf("skipped %v messages below the floor, want 30", got)
+	// Each of the 30 below the floor is skipped; some may be fetched and
+	// skipped twice, when the rejoin the first skip asked for replaced
+	// the reader before it reached the floor (the new generation starts
+	// at the earliest offset again).
+	if got := testutil.ToFloat64(skipped); got < 30 {
+		t.Errorf("skipped %v messages below the floor, want at least 30", got)
 	}
 	// The rejoin runs beside the fetch loop.
 	harness.Eventually(t, 10*time.Second, func() (bool, string) {
