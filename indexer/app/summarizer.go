@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +72,11 @@ type summarizer struct {
 	// partials came after, so they are derived again, not merged, while
 	// their records keep coming.
 	derived map[string]struct{}
+	// written are the traces whose summaries the last round wrote (under
+	// roundMu): a merge reads their summary first, and creates every other
+	// trace's blind (see trace.Store.MergeSummaries). It only saves reads:
+	// a blind create of a summary that exists is refused and read instead.
+	written map[string]struct{}
 }
 
 // sumPart is a partition this member fetches: recovered once the records
@@ -346,8 +352,11 @@ func (s *summarizer) round(ctx context.Context) (done, ok bool) {
 		}
 	}
 	s.derived = derive
+	known := s.written
+	s.written = make(map[string]struct{}, len(derive)+len(parts))
+	maps.Copy(s.written, derive)
 	if len(parts) > 0 {
-		left, err := s.store.MergeSummaries(ctx, parts)
+		left, err := s.store.MergeSummaries(ctx, parts, known)
 		if len(left) > 0 {
 			s.m.SummaryErrors.Inc()
 			s.log.Warn("merging trace summaries failed; their traces are re-derived next round", "traces", len(left), "err", err)
@@ -359,6 +368,9 @@ func (s *summarizer) round(ctx context.Context) (done, ok bool) {
 			return false, false
 		}
 		s.m.Summaries.Add(float64(len(parts)))
+		for id := range parts {
+			s.written[id] = struct{}{}
+		}
 	}
 	if len(pos) > 0 {
 		if err := s.cursor.Commit(ctx, pos); err != nil {

@@ -163,25 +163,42 @@ func union(s, add []string, limit int) []string {
 	return s
 }
 
-// MergeSummaries adds each trace's Partial to its summary document: one
-// realtime multi-get of the summaries (no refresh needed), the merge, one
-// bulk write conditional on the version read (create for a new trace). A
-// write that lost a race (409: another member or a derivation wrote in
-// between) or was refused is merged again from a fresh read, up to three
-// times. It returns the traces whose partials are not known to be written
-// (never written, or the answer was lost): the caller re-derives them,
-// since a lost answer may hide a write that applied.
-func (s *Store) MergeSummaries(ctx context.Context, parts map[string]*Partial) ([]string, error) {
-	todo := make([]string, 0, len(parts))
+// MergeSummaries adds each trace's Partial to its summary document. A trace
+// in known (its summary was written lately, so it probably exists) is read
+// with one realtime multi-get (no refresh needed), merged and written back
+// conditional on the version read. Any other trace is created blind from
+// its partial, with no read: most traces are new when their records
+// arrive, and a create applies only where no summary exists, so a 409
+// (it did exist) means nothing was written and the trace takes the read
+// path. A write that lost a race (409: another member or a derivation
+// wrote in between) or was refused is merged again from a fresh read, up to
+// three times. It returns the traces whose partials are not known to be
+// written (never written, or the answer was lost): the caller re-derives
+// them, since a lost answer may hide a write that applied.
+func (s *Store) MergeSummaries(ctx context.Context, parts map[string]*Partial, known map[string]struct{}) ([]string, error) {
+	var read, create []string
 	for id := range parts {
-		todo = append(todo, id)
+		if _, ok := known[id]; ok {
+			read = append(read, id)
+		} else {
+			create = append(create, id)
+		}
 	}
+	slices.Sort(create)
+	for chunk := range slices.Chunk(create, maxMergeChunk) {
+		left, err := s.merge(ctx, chunk, parts, false)
+		if err != nil {
+			return append(read, create...), err // an answer lost: any of them may be written
+		}
+		read = append(read, left...)
+	}
+	todo := read
 	slices.Sort(todo)
 	var err error
 	for attempt := 0; attempt < 3 && len(todo) > 0; attempt++ {
 		var again []string
 		for chunk := range slices.Chunk(todo, maxMergeChunk) {
-			left, e := s.merge(ctx, chunk, parts)
+			left, e := s.merge(ctx, chunk, parts, true)
 			if e != nil {
 				return todo, e // an answer lost: any of them may be written
 			}
@@ -198,9 +215,10 @@ func (s *Store) MergeSummaries(ctx context.Context, parts map[string]*Partial) (
 // maxMergeChunk bounds one multi-get and its bulk write.
 const maxMergeChunk = 2000
 
-// merge reads, merges and writes the summaries of ids; it returns the ids
-// whose write was refused (safe to merge again).
-func (s *Store) merge(ctx context.Context, ids []string, parts map[string]*Partial) ([]string, error) {
+// merge reads (when read is set; otherwise every trace is taken as new),
+// merges and writes the summaries of ids; it returns the ids whose write
+// was refused (safe to merge again).
+func (s *Store) merge(ctx context.Context, ids []string, parts map[string]*Partial, read bool) ([]string, error) {
 	var got struct {
 		Docs []struct {
 			ID          string          `json:"_id"`
@@ -211,9 +229,11 @@ func (s *Store) merge(ctx context.Context, ids []string, parts map[string]*Parti
 			Error       json.RawMessage `json:"error"`
 		} `json:"docs"`
 	}
-	if err := s.do(ctx, http.MethodPost, "/"+s.names.Traces+"/_mget?filter_path=docs._id,docs.found,docs._seq_no,docs._primary_term,docs._source,docs.error",
-		map[string]any{"ids": ids}, &got); err != nil && !isIndexMissing(err) {
-		return nil, fmt.Errorf("read summaries: %w", err)
+	if read {
+		if err := s.do(ctx, http.MethodPost, "/"+s.names.Traces+"/_mget?filter_path=docs._id,docs.found,docs._seq_no,docs._primary_term,docs._source,docs.error",
+			map[string]any{"ids": ids}, &got); err != nil && !isIndexMissing(err) {
+			return nil, fmt.Errorf("read summaries: %w", err)
+		}
 	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	var buf bytes.Buffer
@@ -249,7 +269,7 @@ func (s *Store) merge(ctx context.Context, ids []string, parts map[string]*Parti
 			return nil, err
 		}
 	}
-	for _, id := range ids { // the index did not exist yet: every trace is new
+	for _, id := range ids { // not read, or the index did not exist yet: a new trace
 		if !seen[id] {
 			sum := Summary{TraceID: id}
 			if err := write(id, &sum, fmt.Sprintf(`{"create":{"_index":%q,"_id":%q}}`+"\n", s.names.Traces, id)); err != nil {
