@@ -102,6 +102,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&f.Format, "files.format", f.Format, "line format: auto, json, docker, cri or text")
 	fs.StringVar(&f.StartAt, "files.start-at", f.StartAt, "where files found at start-up without a checkpoint begin: beginning or end (new files always from the beginning)")
 	fs.DurationVar(&f.PollInterval, "files.poll-interval", f.PollInterval, "how often globs are re-read and idle files checked for data, rotation and truncation")
+	fs.BoolVar(&f.Inotify, "files.inotify", f.Inotify, "read new lines when a file is written (inotify, Linux) instead of at the next poll; the poll stays as the fallback")
 	fs.StringVar(&f.CheckpointDir, "files.checkpoint-dir", f.CheckpointDir, "directory of the checkpoint file (must survive restarts: a volume in containers)")
 	fs.DurationVar(&f.CheckpointInterval, "files.checkpoint-interval", f.CheckpointInterval, "how often acknowledged positions are written")
 	fs.IntVar(&f.MaxLineBytes, "files.max-line-bytes", f.MaxLineBytes, "longer lines are cut to this size (counted as too_long); applies to stdin and HTTP too")

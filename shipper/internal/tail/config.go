@@ -41,6 +41,10 @@ type Config struct {
 	// PollInterval is how often files are re-globbed and idle files checked
 	// for new data, rotation and truncation. Default 250ms.
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// Inotify wakes a follower at the end of its file when the file is
+	// written, instead of at its next poll (Linux). Default true; the poll
+	// stays either way.
+	Inotify bool `yaml:"inotify"`
 	// CheckpointDir holds the checkpoint file. Default /var/lib/agentobs-shipper.
 	CheckpointDir string `yaml:"checkpoint_dir"`
 	// CheckpointInterval is how often acknowledged positions are written.
@@ -56,7 +60,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{Format: "auto", StartAt: StartBeginning, PollInterval: 250 * time.Millisecond,
+	return Config{Format: "auto", StartAt: StartBeginning, PollInterval: 250 * time.Millisecond, Inotify: true,
 		CheckpointDir: "/var/lib/agentobs-shipper", CheckpointInterval: time.Second,
 		MaxLineBytes: record.DefaultMaxLineBytes, BatchRecords: 500, BatchBytes: 1 << 20}
 }

@@ -75,7 +75,8 @@ func TestCopyTruncateWhileRunningCountsUnreadBytes(t *testing.T) {
 	p := filepath.Join(dir, "a.log")
 	appendLines(t, p, "read-1", "read-2")
 	h := newHarness(t, filepath.Join(dir, "cp"), p)
-	h.cfg.PollInterval = time.Second // the lines below land between two polls
+	h.cfg.PollInterval = time.Second // the lines below land between two polls…
+	h.cfg.Inotify = false            // … and are not read when written
 	h.start()
 	h.waitFor(2)
 	time.Sleep(200 * time.Millisecond)

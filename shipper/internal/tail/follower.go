@@ -111,6 +111,11 @@ func (f *follower) lag() int64 {
 func (f *follower) run(ctx context.Context) {
 	defer close(f.done)
 	defer f.file.Close()
+	written, unwatch, err := f.t.notify.watch(f.file)
+	if err != nil {
+		f.log.Warn("file not watched; new lines are read at each poll", "poll_interval", f.t.cfg.PollInterval, "err", err)
+	}
+	defer unwatch()
 	for {
 		g := f.gen
 		l, err := g.reader.Next()
@@ -146,12 +151,43 @@ func (f *follower) run(ctx context.Context) {
 			}
 			continue
 		}
-		select {
-		case <-ctx.Done():
+		if !f.wait(ctx, written) {
 			return
-		case <-time.After(f.t.cfg.PollInterval):
 		}
 	}
+}
+
+// eofLinger is the least time between two reads at the end of a file that
+// is being written. A file written line by line wakes the follower for
+// every write; reading at once each time would send batches of a line or
+// two, one produce round trip each, on the file's one lane. With the linger
+// a file written at 20 000 lines/s is read in batches of about 400, and a
+// line written after a quiet spell is still read at once.
+const eofLinger = 20 * time.Millisecond
+
+// wait is the follower's pause at the end of its file: until the file is
+// written (written, when watched) or the poll interval passed. false means
+// shutdown.
+func (f *follower) wait(ctx context.Context, written <-chan struct{}) bool {
+	start := time.Now()
+	poll := time.NewTimer(f.t.cfg.PollInterval)
+	defer poll.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-poll.C:
+		return true
+	case <-written:
+	}
+	if d := eofLinger - time.Since(start); d > 0 {
+		poll.Reset(d)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-poll.C:
+		}
+	}
+	return true
 }
 
 // emit hands the batch built so far to the queue, blocking while the queue

@@ -47,6 +47,8 @@ type Tailer struct {
 	store *checkpoint.Store
 	files map[string]*follower // by checkpoint key (dev:inode)
 	wg    sync.WaitGroup
+	// notify wakes followers when their file is written; nil: they poll.
+	notify *notifier
 	// list is match, replaced by tests that need a listing raced by a
 	// rename.
 	list func() map[string]found
@@ -76,6 +78,11 @@ func (t *Tailer) Run(ctx context.Context) error {
 	t.mu.Unlock()
 	t.log.Info("tailing files", "include", t.cfg.Include, "exclude", t.cfg.Exclude, "checkpoint_dir", t.cfg.CheckpointDir,
 		"checkpointed_files", len(store.Entries()))
+	if t.cfg.Inotify {
+		if t.notify, err = newNotifier(); err != nil {
+			t.log.Warn("file notifications unavailable; new lines are read at each poll", "poll_interval", t.cfg.PollInterval, "err", err)
+		}
+	}
 	poll := time.NewTicker(t.cfg.PollInterval)
 	defer poll.Stop()
 	lastSave := time.Now()
@@ -84,6 +91,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.wg.Wait()
+			t.notify.close()
 			return nil
 		case <-poll.C:
 		}
