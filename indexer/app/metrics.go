@@ -116,7 +116,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		MissingEventID: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "records_without_event_id_total",
 			Help: "Records without event.id; the id was derived from topic, partition and offset."}),
 		E2ELatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "e2e_latency_seconds",
-			Help: "Now minus the record's @timestamp when Elasticsearch acknowledged it, with trace_id exemplars.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}),
+			Help: "Now minus the log record's @timestamp when Elasticsearch acknowledged it, with trace_id exemplars (log records only: a span's @timestamp is its start).", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}),
 		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "commit_duration_seconds",
 			Help: "Latency of one offset commit.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		Summaries: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summaries_written_total",

@@ -381,6 +381,13 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 		switch it.Outcome {
 		case bulk.Indexed, bulk.Quarantined:
 			p.m.Indexed.Inc()
+			if p.spans {
+				// A span's @timestamp is its start: its age here is its
+				// duration plus the SDK's export delay (5 s batches by
+				// default), not the pipeline's latency. The ingestion
+				// SLI is log records only.
+				break
+			}
 			lat := now.Sub(inf.ts).Seconds()
 			if inf.traceID != "" && (slowest < 0 || lat > slowestLat) {
 				if slowest >= 0 {

@@ -28,6 +28,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
@@ -217,6 +218,16 @@ func TestOTLPToElasticsearch(t *testing.T) {
 	}
 	if e, u := spanCount("error"), spanCount("unset"); e != 1 || u != float64(wantSpans-1) {
 		t.Errorf("agentobs_indexer_spans_total{service=otlp-e2e}: error %v, unset %v, want 1 and %d", e, u, wantSpans-1)
+	}
+	// The ingestion latency SLI observes each log record created, never a
+	// span (a span's @timestamp is its start: in the demo the agents'
+	// spans, 2 % of the documents, were its whole p99).
+	var lat dto.Metric
+	if err := ix.Metrics().E2ELatency.(prometheus.Metric).Write(&lat); err != nil {
+		t.Fatal(err)
+	}
+	if got := lat.GetHistogram().GetSampleCount(); got != uint64(wantLogs) {
+		t.Errorf("agentobs_indexer_e2e_latency_seconds observed %d times, want the %d log records created (no span)", got, wantLogs)
 	}
 	// records_total counts consumed records, the retried export's copies
 	// too, but no span: fewer than logs + spans.
