@@ -81,7 +81,7 @@ func (p *Pipeline) startFluentBit() error {
 func FluentBitConf(dir, path, tag, logLevel string, output ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `[SERVICE]
-    Flush         1
+    Flush         0.25
     Log_Level     %[3]s
     storage.path  %[1]s/storage
 

@@ -82,7 +82,7 @@ func (s *Suite) runFluentBit(ctx context.Context, c *Corpus, out fbOutput, topic
 	addr := FreeAddr()
 	host, port, _ := strings.Cut(addr, ":")
 	conf := fmt.Sprintf(`[SERVICE]
-    Flush         1
+    Flush         0.25
     Log_Level     warn
     Parsers_File  %[1]s/parsers.conf
     HTTP_Server   On
