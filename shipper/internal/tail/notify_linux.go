@@ -20,6 +20,7 @@ import (
 // mounts) costs latency, never data.
 type notifier struct {
 	f  *os.File // non-blocking, so Close ends the pending Read
+	fd int      // f's descriptor, for adding and removing watches
 	mu sync.Mutex
 	wd map[int32]chan struct{}
 }
@@ -29,7 +30,7 @@ func newNotifier() (*notifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	n := &notifier{f: os.NewFile(uintptr(fd), "inotify"), wd: map[int32]chan struct{}{}}
+	n := &notifier{f: os.NewFile(uintptr(fd), "inotify"), fd: fd, wd: map[int32]chan struct{}{}}
 	go n.run()
 	return n, nil
 }
@@ -49,7 +50,7 @@ func (n *notifier) watch(file *os.File) (<-chan struct{}, func(), error) {
 	var werr error
 	if err := rc.Control(func(fd uintptr) {
 		// The open file, wherever it was renamed to since.
-		wd, werr = unix.InotifyAddWatch(int(n.fd()), fmt.Sprintf("/proc/self/fd/%d", fd), unix.IN_MODIFY)
+		wd, werr = unix.InotifyAddWatch(n.fd, fmt.Sprintf("/proc/self/fd/%d", fd), unix.IN_MODIFY)
 	}); err != nil {
 		return nil, func() {}, fmt.Errorf("inotify watch: %w", err)
 	}
@@ -64,18 +65,10 @@ func (n *notifier) watch(file *os.File) (<-chan struct{}, func(), error) {
 		n.mu.Lock()
 		if n.wd[int32(wd)] == ch {
 			delete(n.wd, int32(wd))
-			_, _ = unix.InotifyRmWatch(int(n.fd()), uint32(wd)) // gone already when the file was deleted
+			_, _ = unix.InotifyRmWatch(n.fd, uint32(wd)) // gone already when the file was deleted
 		}
 		n.mu.Unlock()
 	}, nil
-}
-
-func (n *notifier) fd() uintptr {
-	var fd uintptr
-	if rc, err := n.f.SyscallConn(); err == nil {
-		_ = rc.Control(func(f uintptr) { fd = f })
-	}
-	return fd
 }
 
 // run hands each event to its watcher until the notifier is closed.
