@@ -10,7 +10,7 @@ import (
 )
 
 // A line written to a followed file is read when it is written, not at the
-// next poll: with a 30 s poll, each of five lines written a second apart
+// next poll: with a 30 s poll, each of five lines written 300 ms apart
 // arrives within a second, also after the file was renamed (the watch is
 // on the open file, not on its name).
 func TestWrittenLineIsReadBeforeThePoll(t *testing.T) {
