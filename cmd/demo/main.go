@@ -39,7 +39,8 @@ func main() {
 	fs := cli.FlagSet("")
 	bin := fs.String("bin", "bin", "directory with agent, shipper, indexer, flbhost, flbchunk and out_agentobs.so")
 	work := fs.String("workdir", "/tmp/agentobs-demo", "logs, checkpoints and chunk files of this run")
-	dur := fs.Duration("duration", 60*time.Second, "how long traffic flows (Ctrl-C stops earlier)")
+	dur := fs.Duration("duration", 60*time.Second, "how long traffic flows after the warm-up (Ctrl-C stops earlier)")
+	warm := fs.Duration("warmup", 15*time.Second, "traffic before the measured part: its records count as written, lost and duplicated, but its latency is reported on its own line, because the pipeline has just started (and on a fresh machine Kafka's and Elasticsearch's JVMs are still compiling their hot paths; 0: none)")
 	rate := fs.Int("rate", 2000, "load generator records/s through the shipper")
 	pluginRate := fs.Int("plugin-rate", 1000, "load generator records/s through the Fluent Bit plugin (0: off)")
 	agents := fs.Int("agents", 3, "live agents that call each other")
@@ -65,7 +66,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *work, *dur, *rate, *pluginRate, *agents, *agentRate, *brokers, *es, *stack, *fluentBit, cv); err != nil {
+	if err := run(ctx, *bin, *work, *warm, *dur, *rate, *pluginRate, *agents, *agentRate, *brokers, *es, *stack, *fluentBit, cv); err != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo failed:", err)
 		os.Exit(1)
 	}
@@ -87,21 +88,21 @@ type canaryOpts struct {
 	promURL, amURL string
 }
 
-func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginRate, agents int, agentRate float64, brokers, esURL, stack, fluentBit string, cv canaryOpts) error {
+func run(ctx context.Context, bin, work string, warm, dur time.Duration, rate, pluginRate, agents int, agentRate float64, brokers, esURL, stack, fluentBit string, cv canaryOpts) error {
 	runID := "demo-" + time.Now().UTC().Format("20060102-150405")
 	workDir := filepath.Join(work, runID)
 	abs := func(n string) string { p, _ := filepath.Abs(filepath.Join(bin, n)); return p }
 	opt := rig.Options{
 		Bins:    map[string]string{"agent": abs("agent"), "shipper": abs("shipper"), "indexer": abs("indexer"), "flbhost": abs("flbhost"), "flbchunk": abs("flbchunk"), "plugin": abs("out_agentobs.so")},
 		WorkDir: workDir, StackDir: stack, Brokers: []string{brokers}, ESURL: esURL, PrometheusURL: cv.promURL, Names: rig.DefaultNames(), RunID: runID,
-		Agents: agents, AgentRate: agentRate, Rate: rate, PluginRate: pluginRate, Duration: dur, Seed: time.Now().UnixNano() % 1e6,
+		Agents: agents, AgentRate: agentRate, Rate: rate, PluginRate: pluginRate, Duration: warm + dur, Seed: time.Now().UnixNano() % 1e6,
 		RotateBytes: 8 << 20, IndexerAddr: "127.0.0.1:9400", ShipperAddr: "127.0.0.1:9401", PluginAddr: "127.0.0.1:9402",
 		AgentBasePort: 9410, Register: true, Canary: cv.on, Probe: true,
 	}
 	if fluentBit != "" {
 		opt.Bins["fluent-bit"] = fluentBit
 	}
-	fmt.Printf("agentobs demo %s: %d live agents, %d rec/s via shipper, %d rec/s via the Fluent Bit plugin, for %s\n", runID, agents, rate, pluginRate, dur)
+	fmt.Printf("agentobs demo %s: %d live agents, %d rec/s via shipper, %d rec/s via the Fluent Bit plugin, for %s after a %s warm-up\n", runID, agents, rate, pluginRate, dur, warm)
 	fmt.Printf("work dir %s\n", workDir)
 	if cv.on {
 		if err := rig.EnsureCanaryRules(ctx, cv.promURL); err != nil {
@@ -141,7 +142,11 @@ func run(ctx context.Context, bin, work string, dur time.Duration, rate, pluginR
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	end := time.After(dur)
+	end := time.After(warm + dur)
+	warmed := time.After(warm)
+	if warm <= 0 {
+		warmed = nil
+	}
 	every := 0
 traffic:
 	for {
@@ -151,6 +156,11 @@ traffic:
 			break traffic
 		case <-end:
 			break traffic
+		case <-warmed:
+			if err := p.EndWarmup(ctx); err != nil {
+				return err
+			}
+			show(fmt.Sprintf("%s  (warm-up over: latency from here on)", p.Status(context.Background()).Line()), true)
 		case <-tick.C:
 			every++
 			if tty || every%5 == 0 {

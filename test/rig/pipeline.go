@@ -87,6 +87,7 @@ type Pipeline struct {
 	started       time.Time
 	// ProbeTook is how long the probe record took to become searchable (Options.Probe).
 	ProbeTook time.Duration
+	warm      warmup
 }
 
 // Start launches indexer, shipper, agents, the load generator and the

@@ -86,23 +86,21 @@ func (ms Metrics) Sum(name string, labels ...string) float64 {
 // Quantile estimates quantile q of a histogram family (all series merged)
 // the way histogram_quantile does: linear interpolation inside the bucket.
 func (ms Metrics) Quantile(name string, q float64) float64 {
-	f, ok := ms[name]
-	if !ok {
-		return math.NaN()
-	}
-	cum := map[float64]float64{}
-	var total float64
-	for _, m := range f.GetMetric() {
-		h := m.GetHistogram()
-		if h == nil {
-			continue
+	return ms.QuantileSince(name, q, nil)
+}
+
+// QuantileSince is Quantile over the observations made after base was
+// scraped (base nil: all of them), as histogram_quantile over an increase.
+func (ms Metrics) QuantileSince(name string, q float64, base Metrics) float64 {
+	cum, total := ms.buckets(name)
+	if base != nil {
+		was, n := base.buckets(name)
+		for b := range cum {
+			cum[b] -= was[b]
 		}
-		total += float64(h.GetSampleCount())
-		for _, b := range h.GetBucket() {
-			cum[b.GetUpperBound()] += float64(b.GetCumulativeCount())
-		}
+		total -= n
 	}
-	if total == 0 {
+	if total <= 0 {
 		return math.NaN()
 	}
 	bounds := make([]float64, 0, len(cum))
@@ -123,6 +121,28 @@ func (ms Metrics) Quantile(name string, q float64) float64 {
 		prevBound, prevCount = b, c
 	}
 	return prevBound // beyond the last finite bucket
+}
+
+// buckets merges every series of histogram family name: cumulative counts
+// by upper bound, and the sample count.
+func (ms Metrics) buckets(name string) (map[float64]float64, float64) {
+	cum := map[float64]float64{}
+	var total float64
+	f, ok := ms[name]
+	if !ok {
+		return cum, 0
+	}
+	for _, m := range f.GetMetric() {
+		h := m.GetHistogram()
+		if h == nil {
+			continue
+		}
+		total += float64(h.GetSampleCount())
+		for _, b := range h.GetBucket() {
+			cum[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+		}
+	}
+	return cum, total
 }
 
 // WaitHTTP polls url until it answers 200 or the timeout passes.

@@ -43,8 +43,7 @@ func (p *Pipeline) Status(ctx context.Context) Status {
 		s.Duplicates = m.Sum("agentobs_indexer_duplicates_total")
 		s.DeadLetter = m.Sum("agentobs_indexer_dead_letters_total")
 		s.Lag = m.Sum("agentobs_indexer_consumer_lag_records")
-		s.P50 = m.Quantile("agentobs_indexer_e2e_latency_seconds", 0.50)
-		s.P99 = m.Quantile("agentobs_indexer_e2e_latency_seconds", 0.99)
+		s.P50, s.P99 = p.latency(m, 0.50), p.latency(m, 0.99)
 	}
 	return s
 }
