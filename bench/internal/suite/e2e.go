@@ -19,6 +19,8 @@ import (
 type e2eRun struct {
 	Rate             float64
 	Shipper, Indexer Usage
+	// ES and Kafka are the servers' CPU over the same run.
+	ES, Kafka time.Duration
 }
 
 // startShipper starts the shipper binary tailing include into topic.
@@ -57,6 +59,8 @@ func (s *Suite) runE2E(ctx context.Context, c *Corpus, step string) (e2eRun, err
 		ix.stop()
 		return e2eRun{}, err
 	}
+	espid, kpid := StackPID("elasticsearch"), StackPID("kafka")
+	e0, k0 := TreeCPU(espid), TreeCPU(kpid)
 	sh, shAddr, rm, err := s.startShipper(c.Path, topic)
 	if err != nil {
 		ix.stop()
@@ -73,10 +77,12 @@ func (s *Suite) runE2E(ctx context.Context, c *Corpus, step string) (e2eRun, err
 	read := func() float64 { return Scrape(shAddr, "agentobs_shipper_lines_read_total") }
 	rate, err := measureRate(ctx, float64(c.Records), ix.count, read, alive, 10*time.Minute)
 	r := e2eRun{Rate: rate, Shipper: sh.Stop(30 * time.Second), Indexer: ix.stop()}
+	r.ES, r.Kafka = TreeCPU(espid)-e0, TreeCPU(kpid)-k0
 	if err != nil {
 		return e2eRun{}, fmt.Errorf("end to end: %w", err)
 	}
-	s.prog.Logf("end to end: %.0f docs/s (shipper CPU %.1fs, indexer CPU %.1fs)", rate, r.Shipper.CPU.Seconds(), r.Indexer.CPU.Seconds())
+	s.prog.Logf("end to end: %.0f docs/s (shipper CPU %.1fs, indexer CPU %.1fs, Kafka CPU %.1fs, ES CPU %.1fs)", rate,
+		r.Shipper.CPU.Seconds(), r.Indexer.CPU.Seconds(), r.Kafka.Seconds(), r.ES.Seconds())
 	return r, nil
 }
 

@@ -64,6 +64,9 @@ type Suite struct {
 	perfMBps  float64
 	native    []fbRun // Fluent Bit + native out_kafka on main: R2's and R3's reference
 	r1Ref     report.Stat
+	// r1RefCPU is the CPU R1's reference spent per document, in the bench
+	// process and in Elasticsearch (first repetition).
+	r1RefCPU time.Duration
 }
 
 func (s *Suite) seq() int { s.n++; return s.n }
@@ -236,6 +239,7 @@ func (s *Suite) r1(ctx context.Context) error {
 		ref = append(ref, b.Rate)
 		if i == 0 {
 			s.component("esutil.BulkIndexer (in the bench process)", "R1", b.Usage, n, true)
+			s.r1RefCPU = (b.Usage.CPU + b.ES) / time.Duration(n)
 			s.server("elasticsearch (while the BulkIndexer wrote)", "R1", b.ES, n)
 		}
 	}
@@ -324,6 +328,24 @@ func (s *Suite) r6(ctx context.Context) error {
 	return nil
 }
 
+// r5Budget explains R5 by CPU: on a machine whose cores every process
+// shares, a pipeline that spends more CPU per record than R1's reference
+// cannot index as fast as it once both are CPU-bound, whatever it overlaps.
+// The ceiling is the reference's CPU per record over the pipeline's.
+func r5Budget(r e2eRun, records int, refPerDoc time.Duration, cores int) string {
+	if records <= 0 || refPerDoc <= 0 || r.Rate <= 0 {
+		return ""
+	}
+	per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(records) }
+	total := r.Shipper.CPU + r.Kafka + r.Indexer.CPU + r.ES
+	busy := total.Seconds() / (float64(records) / r.Rate) / float64(cores)
+	return fmt.Sprintf("R5's CPU budget: end to end, CPU s per million records: shipper %.1f + Kafka %.1f + indexer %.1f + Elasticsearch %.1f = %.1f; "+
+		"R1's reference (BulkIndexer and Elasticsearch): %.1f. With every process on the same %d cores, once both are CPU-bound the pipeline can reach "+
+		"at most %.2f of the reference (R5's goal is 0.85); during R5 the servers and binaries above kept %.0f %% of the cores busy.",
+		per(r.Shipper.CPU), per(r.Kafka), per(r.Indexer.CPU), per(r.ES), per(total), refPerDoc.Seconds()*1e6, cores,
+		refPerDoc.Seconds()*float64(records)/total.Seconds(), 100*busy)
+}
+
 // r5: the whole pipeline vs R1's reference, and latency at 80 % of its rate.
 func (s *Suite) r5(ctx context.Context) error {
 	var rates []float64
@@ -336,6 +358,11 @@ func (s *Suite) r5(ctx context.Context) error {
 		if i == 0 {
 			s.component("shipper (end to end, sharing the cores)", "R5", r.Shipper, s.main.Records, false)
 			s.component("indexer (end to end, sharing the cores)", "R5", r.Indexer, s.main.Records, false)
+			s.server("kafka broker (end to end)", "R5", r.Kafka, s.main.Records)
+			s.server("elasticsearch (end to end)", "R5", r.ES, s.main.Records)
+			if note := r5Budget(r, s.main.Records, s.r1RefCPU, runtime.NumCPU()); note != "" {
+				s.res.Notes = append(s.res.Notes, note)
+			}
 		}
 	}
 	f := report.Figure{ID: "R5", Name: "end to end docs/s", Unit: "docs/s", Value: report.Of(rates...),

@@ -3,6 +3,7 @@ package suite
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseTop(t *testing.T) {
@@ -38,4 +39,20 @@ agentobs_indexer_documents_indexed_total 7e+06
 	f("agentobs_shipper_records_produced_total", nil, 1503)
 	f("agentobs_indexer_documents_indexed_total", nil, 7e6)
 	f("agentobs_missing", nil, 0)
+}
+
+func TestR5BudgetIsTheReferencesCPUOverThePipelines(t *testing.T) {
+	const records = 1_000_000
+	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+	// The last full bench's figures: shipper 18.7, indexer 17.4, ES 43.2 CPU s per million; the broker about 8.
+	r := e2eRun{Rate: 20000, Shipper: Usage{CPU: sec(18.7)}, Indexer: Usage{CPU: sec(17.4)}, Kafka: sec(8.1), ES: sec(43.2)}
+	note := r5Budget(r, records, sec(48.8)/records, 2)
+	for _, want := range []string{"= 87.4;", "reference (BulkIndexer and Elasticsearch): 48.8.", "at most 0.56 of the reference", "kept 87 % of the cores busy"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note lacks %q:\n%s", want, note)
+		}
+	}
+	if got := r5Budget(r, records, 0, 2); got != "" {
+		t.Errorf("without the reference's CPU the note should be empty, got %q", got)
+	}
 }
