@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 )
 
 // Meta is what the indexer needs from an encoded record to route, correlate
@@ -25,9 +26,13 @@ type Meta struct {
 // validates, everything else. It fails, saying what is wrong, unless doc is
 // exactly one valid JSON object. A typed field of the wrong JSON type is an
 // error too: the document did not come from AppendJSON.
+//
+// Meta's strings alias doc (no copy of the document is made): doc must not
+// change while they are in use, and a caller that keeps one beyond doc's
+// life clones it, or it keeps the whole document alive.
 func Peek(doc []byte) (Meta, error) {
 	var m Meta
-	sc := scanner{buf: string(doc)}
+	sc := scanner{buf: unsafe.String(unsafe.SliceData(doc), len(doc))}
 	sc.skipWS()
 	if sc.pos >= len(doc) {
 		return m, errors.New("peek record: empty document")
