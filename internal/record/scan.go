@@ -315,7 +315,11 @@ func (s *scanner) stringEnd() (escaped bool, err error) {
 		if bs >= 0 {
 			seg = seg[:bs]
 		}
-		for j := 0; j < len(seg); j++ {
+		j := 0
+		for j+8 <= len(seg) && !hasControl(word(seg, j)) { // most strings have none: eight bytes a step
+			j += 8
+		}
+		for ; j < len(seg); j++ {
 			if seg[j] < 0x20 {
 				s.pos = i + j
 				return false, s.errorf("control character 0x%02x in string", seg[j])
@@ -361,6 +365,21 @@ func (s *scanner) string() (string, error) {
 		return s.buf[start : s.pos-1], nil
 	}
 	return unescape(raw), nil
+}
+
+// hasControl reports whether some byte of w is below 0x20: w-0x20 borrows
+// into bit 7 of such a byte, and &^w drops the bytes whose bit 7 was set
+// already (>= 0x80). Exact about whether, not about which.
+func hasControl(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return (w-ones*0x20)&^w&highs != 0
+}
+
+// word is the little-endian word of s[i:i+8].
+func word(s string, i int) uint64 {
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 func isHex4(b string) bool {

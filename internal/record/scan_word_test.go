@@ -1,0 +1,46 @@
+package record
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// hasControl must agree with its definition, byte by byte, on every word:
+// random ones and each byte value in each position.
+func TestHasControlIsSomeByteBelow0x20(t *testing.T) {
+	def := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] < 0x20 {
+				return true
+			}
+		}
+		return false
+	}
+	check := func(b []byte) {
+		s := string(b)
+		if got, want := hasControl(word(s, 0)), def(s); got != want {
+			t.Fatalf("hasControl(% x) = %v, want %v", b, got, want)
+		}
+	}
+	for pos := range 8 {
+		for v := range 256 {
+			b := []byte("abcdefgh")
+			b[pos] = byte(v)
+			check(b)
+			for i := range b { // the same byte among high bytes, which borrow differently
+				if i != pos {
+					b[i] = 0xff
+				}
+			}
+			check(b)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var b [8]byte
+		for i := range b {
+			b[i] = byte(r.IntN(256))
+		}
+		check(b[:])
+	}
+}
