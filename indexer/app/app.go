@@ -241,9 +241,10 @@ func (a *App) Run(ctx context.Context) error {
 // Spans carry event.id = trace id + span id, so a re-sent span is one
 // document (create → 409). The trace ids of indexed spans go to sum, the
 // record pipeline's summarizer (nil: summaries off), so summaries count
-// spans that arrive after their trace's log lines; they are not under its
-// cursor (a span committed and not yet summarized when the indexer dies is
-// counted at its trace's next record or span).
+// spans that arrive after their trace's log lines, and the span topic's
+// partitions are under its cursor like the record topic's: a span committed
+// and not yet summarized when the indexer dies is read back from Kafka by
+// the member that fetches its partition next, and its trace re-derived.
 func (a *App) runSpans(ctx, drain context.Context, sum *summarizer) error {
 	cfg := a.cfg
 	cfg.Topic, cfg.Group = a.cfg.SpansTopic, a.cfg.Group+"-spans"

@@ -105,6 +105,9 @@ func (p *pipeline) run(ctx, drain context.Context) error {
 	items := make(chan prepared, p.cfg.Bulk.MaxDocs)
 	batches := make(chan *batch, p.cfg.Bulk.Workers)
 	fetchErr := make(chan error, 1)
+	if sum := p.summarizer(); sum != nil && p.tracker != nil {
+		sum.watch(p.tracker) // for the span pipeline: spans under the record pipeline's summary cursor
+	}
 	go func() { fetchErr <- p.fetch(ctx, items) }()
 	go p.batch(items, batches)
 
@@ -121,7 +124,6 @@ func (p *pipeline) run(ctx, drain context.Context) error {
 	sumDone := make(chan struct{})
 	sumCtx, stopSum := context.WithCancel(drain)
 	if p.sum != nil {
-		p.sum.tracker = p.tracker
 		go func() { defer close(sumDone); p.sum.run(sumCtx) }()
 	} else {
 		close(sumDone)
@@ -204,8 +206,8 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 		if cl := clocks[m.Partition]; cl != nil && !m.Time.IsZero() {
 			cl.Store(m.Time.UnixNano())
 		}
-		if p.tracker != nil && p.tracker.Fetched(k, m.Offset) && p.sum != nil {
-			p.sum.adopt(ctx, k, m.Offset)
+		if sum := p.summarizer(); p.tracker != nil && p.tracker.Fetched(k, m.Offset) && sum != nil {
+			sum.adopt(ctx, k, m.Offset)
 		}
 		charge := p.charge(len(m.Value))
 		if err := p.buffered.Acquire(ctx, charge); err != nil {
@@ -223,6 +225,15 @@ func (p *pipeline) fetch(ctx context.Context, out chan<- prepared) error {
 			return nil
 		}
 	}
+}
+
+// summarizer is the one that counts this pipeline's records (nil: none):
+// its own, or for the span pipeline the record pipeline's.
+func (p *pipeline) summarizer() *summarizer {
+	if p.sum != nil {
+		return p.sum
+	}
+	return p.spanSum
 }
 
 // prepare turns a message into an item. The value is the document source

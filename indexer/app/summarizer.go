@@ -54,9 +54,12 @@ type summarizer struct {
 	interval time.Duration
 	cursor   cursorStore
 	readLog  logReader
-	tracker  *offsets.Tracker
 
 	mu sync.Mutex
+	// trackers are the offset trackers of the pipelines whose records and
+	// spans this summarizer counts (the record pipeline's, and the span
+	// pipeline's when spans are indexed): the cursor moves on their topics.
+	trackers []*offsets.Tracker
 	// derive holds the traces to re-derive from all their records, partials
 	// what created records add to the others.
 	derive    map[string]struct{}
@@ -102,6 +105,17 @@ func newSummarizer(store *trace.Store, m *Metrics, log *slog.Logger, interval ti
 	return &summarizer{store: store, m: m, log: log.With("component", "summary"), interval: interval,
 		cursor: cursor, readLog: readLog, derive: map[string]struct{}{}, partials: map[string]*trace.Partial{},
 		parts: map[offsets.Key]*sumPart{}, committed: map[offsets.Key]int64{}}
+}
+
+// watch puts the positions tr finishes under the cursor: a pipeline calls
+// it before it fetches, and hands its acknowledged records in (add,
+// addBatch) before it marks their offsets done in tr.
+func (s *summarizer) watch(tr *offsets.Tracker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Contains(s.trackers, tr) {
+		s.trackers = append(s.trackers, tr)
+	}
 }
 
 // add hands in the trace ids of acknowledged records whose traces are to
@@ -300,10 +314,13 @@ func (s *summarizer) round(ctx context.Context) (done, ok bool) {
 			ready[k] = p.first - 1
 		}
 	}
-	if s.tracker != nil {
-		for _, c := range s.tracker.Ready() {
-			if p := s.parts[c.Key]; p != nil && p.recovered && c.Offset > ready[c.Key] {
-				ready[c.Key] = c.Offset
+	for _, tr := range s.trackers {
+		for _, c := range tr.Ready() {
+			// ok: a partition whose only finished record is at offset 0 has a position too.
+			if p := s.parts[c.Key]; p != nil && p.recovered {
+				if r, ok := ready[c.Key]; !ok || c.Offset > r {
+					ready[c.Key] = c.Offset
+				}
 			}
 		}
 	}

@@ -21,6 +21,12 @@ import (
 // committed offsets (0 for a partition without one).
 func (e *env) groupPosition(group string, partitions int) int64 {
 	e.t.Helper()
+	return e.topicPosition(group, e.topic, partitions)
+}
+
+// topicPosition is the sum of group's committed offsets on topic.
+func (e *env) topicPosition(group, topic string, partitions int) int64 {
+	e.t.Helper()
 	c, err := e.cfg.Kafka.Client()
 	if err != nil {
 		e.t.Fatal(err)
@@ -29,12 +35,12 @@ func (e *env) groupPosition(group string, partitions int) int64 {
 	for i := range ids {
 		ids[i] = i
 	}
-	res, err := c.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{e.topic: ids}})
+	res, err := c.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ids}})
 	if err != nil {
 		e.t.Fatalf("offsets of %s: %v", group, err)
 	}
 	var sum int64
-	for _, p := range res.Topics[e.topic] {
+	for _, p := range res.Topics[topic] {
 		sum += max(p.CommittedOffset, 0)
 	}
 	return sum

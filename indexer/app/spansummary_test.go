@@ -1,0 +1,103 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/agentobs/agentobs/indexer/trace"
+	"github.com/agentobs/agentobs/internal/publish"
+	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/test/harness"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+)
+
+// spanMsg is span i of a trace as the shipper's OTLP receiver stores it:
+// a child of the trace's root span unless root.
+func spanMsg(topic, traceID string, i int, root bool, start time.Time) kafka.Message {
+	r := &record.Record{Timestamp: start, Service: "planner", TraceID: traceID, SpanID: fmt.Sprintf("%016x", 0x100+i),
+		EventID: traceID + fmt.Sprintf("%016x", 0x100+i),
+		Fields: map[string]any{record.FieldSpanName: fmt.Sprintf("step %d", i), record.FieldStatusCode: "unset",
+			record.FieldEventEnd: start.Add(5 * time.Millisecond).Format(record.TimeLayout)}}
+	if !root {
+		r.Fields[record.FieldParentID] = fmt.Sprintf("%016x", 0x100)
+	}
+	return publish.RecordMessage(topic, r, r.AppendJSON(nil))
+}
+
+func spanCount(t *testing.T, a *App, id string) int {
+	t.Helper()
+	v, err := a.Store().Trace(context.Background(), id, trace.Page{Size: 1})
+	if err != nil || v.Summary == nil {
+		return -1
+	}
+	return int(v.Summary.SpanCount)
+}
+
+// Spans are under the summary cursor like records: spans committed by the
+// span pipeline but not yet counted when the indexer dies are read back
+// from Kafka by the next member that fetches their partition, and their
+// trace re-derived — before, they were counted only when that same trace
+// got another span (a later record merges and does not recount spans).
+func TestSpansUnderTheSummaryCursorRecoveredAfterCrash(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.cfg
+	cfg.SpansTopic = harness.Topic(t, 1)
+	ta, tb := traceID(701), traceID(702)
+	base := time.Now().Add(-time.Minute).UTC()
+	spans := func(id string, from, n int) []kafka.Message {
+		var out []kafka.Message
+		for i := from; i < from+n; i++ {
+			out = append(out, spanMsg(cfg.SpansTopic, id, i, i == 0, base.Add(time.Duration(i)*time.Millisecond)))
+		}
+		return out
+	}
+
+	// 1. A normal run: trace A's record and three spans summarized, the
+	// cursor stored on the span topic too.
+	a1, stop1 := e.start(cfg)
+	e.produce([]*record.Record{rec(0, ta, "planner", base, record.LevelInfo)})
+	e.produceRaw(spans(ta, 0, 3))
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
+		n, sp := recordCount(t, a1, ta), spanCount(t, a1, ta)
+		rc, sc := e.groupPosition(cfg.SummaryGroup(), 1), e.topicPosition(cfg.SummaryGroup(), cfg.SpansTopic, 1)
+		return n == 1 && sp == 3 && rc == 1 && sc == 3,
+			fmt.Sprintf("summary of A: %d of 1 records, %d of 3 spans; cursor at %d of 1 on records, %d of 3 on spans", n, sp, rc, sc)
+	})
+	stop1()
+
+	// 2. Two more spans of A committed, then a crash before any round.
+	cfg2 := cfg
+	cfg2.SummaryInterval = time.Hour
+	a2, err := New(cfg2, Settings{Logger: testLogger(), ShutdownTimeout: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop2 := harness.RunStage(t, a2)
+	e.produceRaw(spans(ta, 3, 2))
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
+		c := e.topicPosition(cfg.Group+"-spans", cfg.SpansTopic, 1)
+		return c == 5, fmt.Sprintf("spans committed %d of 5", c)
+	})
+	stop2()
+	if cur := e.topicPosition(cfg.SummaryGroup(), cfg.SpansTopic, 1); cur != 3 {
+		t.Fatalf("span cursor at %d, want 3 (nothing summarized after the crash)", cur)
+	}
+
+	// 3. The next member gets one record of A (merged: it does not recount
+	// spans) and a span of another trace B on the same partition: fetching
+	// that partition finds A's two uncounted spans behind the cursor.
+	a3, _ := e.start(cfg)
+	e.produce([]*record.Record{rec(1, ta, "planner", base.Add(time.Second), record.LevelInfo)})
+	e.produceRaw(spans(tb, 0, 1))
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		n, sp, spb, cur := recordCount(t, a3, ta), spanCount(t, a3, ta), spanCount(t, a3, tb), e.topicPosition(cfg.SummaryGroup(), cfg.SpansTopic, 1)
+		return n == 2 && sp == 5 && spb == 1 && cur == 6,
+			fmt.Sprintf("A: %d of 2 records, %d of 5 spans; B: %d of 1 spans; span cursor %d of 6", n, sp, spb, cur)
+	})
+	if got := testutil.ToFloat64(a3.Metrics().SummaryRecovered); got != 2 {
+		t.Errorf("recovered records %v, want the 2 spans", got)
+	}
+}
