@@ -122,7 +122,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Summaries: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summaries_written_total",
 			Help: "Per-trace summary documents written (merged from created records, or re-derived)."}),
 		SummaryDerived: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summaries_derived_total",
-			Help: "Traces re-derived from all their records (duplicates, quarantined records, spans, recovery, merges in doubt): a refresh and an aggregation each round that has any."}),
+			Help: "Traces re-derived from all their records (duplicates, quarantined records, recovery, merges in doubt): a refresh and an aggregation each round that has any."}),
 		SummaryLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "trace_summary_lag_seconds",
 			Help: "Age of the oldest acknowledged record whose trace is not summarised yet (document commits do not wait for it)."}),
 		SummaryErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "trace_summary_errors_total",

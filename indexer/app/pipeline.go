@@ -55,7 +55,7 @@ type pipeline struct {
 	names   schema.Names
 	spans   bool // the span pipeline (SpanMetrics), else log records
 	// spanSum (span pipeline) is the record pipeline's summarizer: it is
-	// handed the trace ids of indexed spans, nothing else.
+	// handed the partials of created spans and the traces to re-derive.
 	spanSum *summarizer
 	// fetchedClock (nil: replay) holds, per partition, the Kafka time of
 	// the last fetched message; the health monitor turns it into lag seconds.
@@ -88,6 +88,8 @@ type info struct {
 	// fact is what the record adds to its trace's summary when created
 	// (record pipeline with summaries on, records with a trace id).
 	fact trace.Fact
+	// span is the same for a span (span pipeline with summaries on).
+	span trace.SpanFact
 }
 
 type batch struct {
@@ -282,6 +284,16 @@ func (p *pipeline) prepare(m kafka.Message, idx *schema.Indexer, intern interner
 		}
 	}
 	inf := info{traceID: traceID, ts: ts}
+	if p.spans && p.spanSum != nil && traceID != "" {
+		inf.span = trace.SpanFact{Service: intern.get(meta.Service), Name: intern.get(meta.SpanName),
+			Error: meta.StatusCode == "error", Root: meta.ParentID == ""}
+		if meta.HasTimestamp {
+			inf.span.Start = meta.Timestamp
+		}
+		if end, err := time.Parse(time.RFC3339Nano, meta.End); err == nil {
+			inf.span.End = end
+		}
+	}
 	if p.sum != nil && traceID != "" {
 		inf.fact = trace.Fact{Level: intern.get(string(meta.Level)), Service: intern.get(meta.Service), Version: intern.get(meta.ServiceVersion),
 			Session: strings.Clone(meta.SessionID), Conversation: strings.Clone(meta.ConversationID)}
@@ -380,7 +392,8 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 	now := time.Now()
 	var traces []string // to re-derive
 	var parts map[string]*trace.Partial
-	if p.sum != nil {
+	sum := p.summarizer()
+	if sum != nil {
 		parts = map[string]*trace.Partial{}
 	}
 	// One exemplar per batch (its slowest traced record): an exemplar per
@@ -430,11 +443,15 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 				pt = &trace.Partial{}
 				parts[inf.traceID] = pt
 			}
-			pt.Add(inf.fact)
+			if p.spans {
+				pt.AddSpan(inf.span)
+			} else {
+				pt.Add(inf.fact)
+			}
 		default:
 			// A duplicate was created earlier, perhaps by a member that
-			// died before counting it; a quarantined record's fields moved;
-			// spans: re-derived from what is stored.
+			// died before counting it; a quarantined record's fields moved:
+			// re-derived from what is stored.
 			traces = append(traces, inf.traceID)
 		}
 	}
@@ -454,10 +471,8 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 	p.buffered.Release(b.charged)
 	p.m.Buffered.Sub(float64(b.charged))
 	// Traces first, offsets second: the summarizer's cursor relies on it.
-	if p.sum != nil {
-		p.sum.addBatch(parts, traces)
-	} else if p.spanSum != nil {
-		p.spanSum.add(traces)
+	if sum != nil {
+		sum.addBatch(parts, traces)
 	}
 	if p.tracker != nil {
 		for _, d := range done {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -17,10 +18,15 @@ import (
 // spanMsg is span i of a trace as the shipper's OTLP receiver stores it:
 // a child of the trace's root span unless root.
 func spanMsg(topic, traceID string, i int, root bool, start time.Time) kafka.Message {
-	r := &record.Record{Timestamp: start, Service: "planner", TraceID: traceID, SpanID: fmt.Sprintf("%016x", 0x100+i),
+	return spanOf(topic, traceID, "planner", i, root, "unset", start, 5*time.Millisecond)
+}
+
+// spanOf is a span with the given service, status and duration.
+func spanOf(topic, traceID, service string, i int, root bool, status string, start time.Time, d time.Duration) kafka.Message {
+	r := &record.Record{Timestamp: start, Service: service, TraceID: traceID, SpanID: fmt.Sprintf("%016x", 0x100+i),
 		EventID: traceID + fmt.Sprintf("%016x", 0x100+i),
-		Fields: map[string]any{record.FieldSpanName: fmt.Sprintf("step %d", i), record.FieldStatusCode: "unset",
-			record.FieldEventEnd: start.Add(5 * time.Millisecond).Format(record.TimeLayout)}}
+		Fields: map[string]any{record.FieldSpanName: fmt.Sprintf("step %d", i), record.FieldStatusCode: status,
+			record.FieldEventEnd: start.Add(d).Format(record.TimeLayout)}}
 	if !root {
 		r.Fields[record.FieldParentID] = fmt.Sprintf("%016x", 0x100)
 	}
@@ -99,5 +105,89 @@ func TestSpansUnderTheSummaryCursorRecoveredAfterCrash(t *testing.T) {
 	})
 	if got := testutil.ToFloat64(a3.Metrics().SummaryRecovered); got != 2 {
 		t.Errorf("recovered records %v, want the 2 spans", got)
+	}
+}
+
+// Summaries merged from created spans (and records) equal the ones derived
+// from every stored span and record: traces with spans and records, and
+// traces with spans only, fed in waves; the second wave brings an earlier
+// root span (the root span and, for a spans-only trace, the root service
+// move), error spans and another service.
+func TestMergedSpanSummariesEqualDerived(t *testing.T) {
+	e := newEnv(t, 2)
+	cfg := e.cfg
+	cfg.SpansTopic = harness.Topic(t, 2)
+	a, _ := e.start(cfg)
+	base := time.Now().Add(-time.Minute).UTC()
+	const traces = 8
+	id := func(tr int) string { return traceID(800 + tr) }
+	statuses := []string{"unset", "ok", "error", "unset"}
+	wave := func(from, n int, shift time.Duration, service string) []kafka.Message {
+		var out []kafka.Message
+		for tr := range traces {
+			for i := from; i < from+n; i++ {
+				out = append(out, spanOf(cfg.SpansTopic, id(tr), service, i, i == from, statuses[(tr+i)%4],
+					base.Add(shift+time.Duration(tr*100+i)*time.Millisecond), time.Duration(10+i)*time.Millisecond))
+			}
+		}
+		return out
+	}
+	count := func(spans int) {
+		harness.Eventually(t, 60*time.Second, func() (bool, string) {
+			for tr := range traces {
+				if c := spanCount(t, a, id(tr)); c != spans {
+					return false, fmt.Sprintf("trace %d counts %d of %d spans", tr, c, spans)
+				}
+			}
+			return true, ""
+		})
+	}
+	e.produceRaw(wave(0, 5, 0, "planner"))
+	var recs []*record.Record // records for the even traces only
+	for tr := 0; tr < traces; tr += 2 {
+		for i := range 3 {
+			recs = append(recs, rec(10*tr+i, id(tr), "llm-gateway", base.Add(time.Duration(tr*100+i+1)*time.Millisecond), record.LevelInfo))
+		}
+	}
+	e.produce(recs)
+	count(5)
+	e.produceRaw(wave(5, 4, -time.Second, "tool-runner")) // a root span a second earlier, another service
+	count(9)
+
+	ctx := context.Background()
+	st := a.Store()
+	harness.Eventually(t, 30*time.Second, func() (bool, string) {
+		for tr := 0; tr < traces; tr += 2 {
+			if c := recordCount(t, a, id(tr)); c != 3 {
+				return false, fmt.Sprintf("trace %d counts %d of 3 records", tr, c)
+			}
+		}
+		return true, ""
+	})
+	if err := st.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, traces)
+	for i := range ids {
+		ids[i] = id(i)
+	}
+	derived, err := st.Derive(ctx, ids)
+	if err != nil || len(derived) != traces {
+		t.Fatalf("derive: %d summaries, %v", len(derived), err)
+	}
+	for _, d := range derived {
+		v, err := st.Trace(ctx, d.TraceID, trace.Page{Size: 1})
+		if err != nil || v.Summary == nil {
+			t.Fatalf("summary of %s: %v", d.TraceID, err)
+		}
+		m := *v.Summary
+		m.UpdatedAt, d.UpdatedAt = "", ""
+		if !reflect.DeepEqual(m, d) {
+			t.Errorf("trace %s merged:\n %+v\nderived:\n %+v", d.TraceID, m, d)
+		}
+	}
+	// The merge path did the work: spans are no longer re-derived.
+	if der := testutil.ToFloat64(a.Metrics().SummaryDerived); der != 0 {
+		t.Errorf("traces re-derived %v, want 0: created spans and records are merged", der)
 	}
 }

@@ -20,9 +20,9 @@ import (
 // document commits never wait for it.
 //
 // Workers hand it, for every acknowledged batch, the facts of the records
-// Elasticsearch created (201) as per-trace partials, and the trace ids of
-// the records it cannot count that way (409 duplicates, quarantined
-// records, spans), and only then mark the batch's offsets finished in the
+// and spans Elasticsearch created (201) as per-trace partials, and the
+// trace ids of those it cannot count that way (409 duplicates, quarantined
+// records), and only then mark the batch's offsets finished in the
 // tracker. Each round it takes the tracker's finished positions, then what
 // was handed in so far (so every record up to those positions is in hand),
 // merges the partials into their summaries (trace.Store.MergeSummaries: a

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/agentobs/agentobs/internal/esclient"
@@ -39,6 +40,54 @@ type Partial struct {
 	// is the service of the earliest record (the trace's root service).
 	First, Last  time.Time
 	FirstService string
+
+	// Spans and ErrorSpans count created span documents (status error);
+	// RootSpan is "service: name" of the earliest of them without a parent,
+	// RootSpanTime its start and RootSpanService its service; SpanFirst and
+	// SpanLast are the earliest start and the latest end of them all.
+	Spans, ErrorSpans   int64
+	RootSpan            string
+	RootSpanService     string
+	RootSpanTime        time.Time
+	SpanFirst, SpanLast time.Time
+}
+
+// SpanFact is one created span as a Partial needs it.
+type SpanFact struct {
+	Service, Name string
+	Error, Root   bool
+	// Start is the span's @timestamp, End its event.end; zero when absent.
+	Start, End time.Time
+}
+
+// AddSpan counts one created span.
+func (p *Partial) AddSpan(f SpanFact) {
+	p.Spans++
+	if f.Error {
+		p.ErrorSpans++
+	}
+	p.Services = addTo(p.Services, f.Service, maxServices)
+	if f.Root && !f.Start.IsZero() && (p.RootSpan == "" || f.Start.Before(p.RootSpanTime)) {
+		p.RootSpan, p.RootSpanService, p.RootSpanTime = rootSpanName(f.Service, f.Name), f.Service, f.Start
+	}
+	p.widenSpans(f.Start, f.End)
+}
+
+func (p *Partial) widenSpans(first, last time.Time) {
+	if !first.IsZero() && (p.SpanFirst.IsZero() || first.Before(p.SpanFirst)) {
+		p.SpanFirst = first
+	}
+	if last.After(p.SpanLast) {
+		p.SpanLast = last
+	}
+}
+
+// rootSpanName is how a summary names its root span.
+func rootSpanName(service, name string) string {
+	if name == "" {
+		return ""
+	}
+	return strings.TrimPrefix(service+": "+name, ": ")
 }
 
 // Fact is one created record as a Partial needs it.
@@ -105,6 +154,12 @@ func (p *Partial) Merge(q *Partial) {
 	if q.Last.After(p.Last) {
 		p.Last = q.Last
 	}
+	p.Spans += q.Spans
+	p.ErrorSpans += q.ErrorSpans
+	if q.RootSpan != "" && (p.RootSpan == "" || q.RootSpanTime.Before(p.RootSpanTime)) {
+		p.RootSpan, p.RootSpanService, p.RootSpanTime = q.RootSpan, q.RootSpanService, q.RootSpanTime
+	}
+	p.widenSpans(q.SpanFirst, q.SpanLast)
 }
 
 // addTo adds v to the small set s (unless empty, present or s is full).
@@ -145,7 +200,42 @@ func (s *Summary) apply(p *Partial, now string) {
 		s.Timestamp = s.First
 		s.setDuration()
 	}
+	s.applySpans(p)
 	s.UpdatedAt = now
+}
+
+// applySpans adds p's spans: counts add up, the root span is the earliest
+// one without a parent (its service is the root service only while the
+// trace has no records, as in the derivation), the time range widens.
+func (s *Summary) applySpans(p *Partial) {
+	s.SpanCount += p.Spans
+	s.ErrorSpanCount += p.ErrorSpans
+	if p.RootSpan != "" {
+		at := p.RootSpanTime.UTC().Format(record.TimeLayout)
+		// A root span without its time was written before the time was
+		// kept: it stays (a second root span of one trace is rare).
+		if s.RootSpan == "" || (s.RootSpanTime != "" && at < s.RootSpanTime) {
+			s.RootSpan, s.RootSpanTime = p.RootSpan, at
+			if s.RecordCount == 0 || s.RootService == "" {
+				s.RootService = p.RootSpanService
+			}
+		}
+	}
+	if p.SpanFirst.IsZero() && p.SpanLast.IsZero() {
+		return
+	}
+	if !p.SpanFirst.IsZero() {
+		if first := p.SpanFirst.UTC().Format(record.TimeLayout); s.First == "" || first < s.First {
+			s.First = first
+		}
+	}
+	if !p.SpanLast.IsZero() {
+		if last := p.SpanLast.UTC().Format(record.TimeLayout); last > s.Last {
+			s.Last = last
+		}
+	}
+	s.Timestamp = s.First
+	s.setDuration()
 }
 
 // union adds the values of add missing from s, up to limit, sorted.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/agentobs/agentobs/internal/record"
@@ -76,7 +75,7 @@ func (s *Store) withSpans(ctx context.Context, ids []string, sums []Summary) ([]
 		}
 		slices.Sort(sum.Services)
 		if svc, name := b.Roots.First.field("service.name"), b.Roots.First.field(record.FieldSpanName); name != "" {
-			sum.RootSpan = strings.TrimPrefix(svc+": "+name, ": ")
+			sum.RootSpan, sum.RootSpanTime = rootSpanName(svc, name), canonicalTime(b.Roots.First.field("@timestamp"))
 			if sum.RootService == "" || !ok {
 				sum.RootService = svc
 			}

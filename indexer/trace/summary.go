@@ -47,9 +47,12 @@ type Summary struct {
 	// "service: name" of its earliest span without a parent. With spans,
 	// First, Last and DurationMS cover the spans too (a span starts before
 	// its first log line and ends after its last).
-	SpanCount       int64    `json:"span_count"`
-	ErrorSpanCount  int64    `json:"error_span_count"`
-	RootSpan        string   `json:"root_span,omitempty"`
+	SpanCount      int64  `json:"span_count"`
+	ErrorSpanCount int64  `json:"error_span_count"`
+	RootSpan       string `json:"root_span,omitempty"`
+	// RootSpanTime is the root span's start: merging a span keeps RootSpan
+	// only if it is not earlier. Unmapped, kept in _source.
+	RootSpanTime    string   `json:"root_span_timestamp,omitempty"`
 	SessionIDs      []string `json:"session.id,omitempty"`
 	ConversationIDs []string `json:"gen_ai.conversation.id,omitempty"`
 	UpdatedAt       string   `json:"updated_at"`

@@ -13,9 +13,12 @@ type Meta struct {
 	EventID, TraceID, SpanID, Service, ServiceInstance, SessionID, ConversationID, Message string
 	// ServiceVersion is service.version when it is a string, else "".
 	ServiceVersion string
-	Level          Level
-	Timestamp      time.Time
-	HasTimestamp   bool
+	// The span fields (OTLP spans; "" in log records), each when a string:
+	// parent.id, span.name, span.status.code and event.end as written.
+	ParentID, SpanName, StatusCode, End string
+	Level                               Level
+	Timestamp                           time.Time
+	HasTimestamp                        bool
 	// Canary is set for an end-to-end canary record (FieldCanary present):
 	// indexed like any record, but not counted as user data.
 	Canary bool
@@ -53,7 +56,7 @@ func Peek(doc []byte) (Meta, error) {
 			dst = &m.Service
 		case FieldServiceInstance:
 			dst = &m.ServiceInstance
-		case FieldSessionID, FieldConversationID, FieldServiceVersion:
+		case FieldSessionID, FieldConversationID, FieldServiceVersion, FieldParentID, FieldSpanName, FieldStatusCode, FieldEventEnd:
 			// Ordinary fields, not typed ones: tolerate any JSON type.
 			d := &m.SessionID
 			switch key {
@@ -61,6 +64,14 @@ func Peek(doc []byte) (Meta, error) {
 				d = &m.ConversationID
 			case FieldServiceVersion:
 				d = &m.ServiceVersion
+			case FieldParentID:
+				d = &m.ParentID
+			case FieldSpanName:
+				d = &m.SpanName
+			case FieldStatusCode:
+				d = &m.StatusCode
+			case FieldEventEnd:
+				d = &m.End
 			}
 			start := sc.pos
 			if err := sc.skip(); err != nil {
