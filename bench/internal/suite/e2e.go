@@ -59,8 +59,6 @@ func (s *Suite) runE2E(ctx context.Context, c *Corpus, step string) (e2eRun, err
 		ix.stop()
 		return e2eRun{}, err
 	}
-	espid, kpid := StackPID("elasticsearch"), StackPID("kafka")
-	e0, k0 := TreeCPU(espid), TreeCPU(kpid)
 	sh, shAddr, rm, err := s.startShipper(c.Path, topic)
 	if err != nil {
 		ix.stop()
@@ -75,9 +73,13 @@ func (s *Suite) runE2E(ctx context.Context, c *Corpus, step string) (e2eRun, err
 	}
 	s.prog.Step(step, float64(c.Records), ix.count)
 	read := func() float64 { return Scrape(shAddr, "agentobs_shipper_lines_read_total") }
+	// The servers' CPU from the first line read (not the binaries' start-up).
+	espid, kpid := StackPID("elasticsearch"), StackPID("kafka")
+	read, e0 := fromFirst(read, espid)
+	read, k0 := fromFirst(read, kpid)
 	rate, err := measureRate(ctx, float64(c.Records), ix.count, read, alive, 10*time.Minute)
 	r := e2eRun{Rate: rate, Shipper: sh.Stop(30 * time.Second), Indexer: ix.stop()}
-	r.ES, r.Kafka = TreeCPU(espid)-e0, TreeCPU(kpid)-k0
+	r.ES, r.Kafka = TreeCPU(espid)-*e0, TreeCPU(kpid)-*k0
 	if err != nil {
 		return e2eRun{}, fmt.Errorf("end to end: %w", err)
 	}

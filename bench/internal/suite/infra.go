@@ -118,6 +118,21 @@ func measureRate(ctx context.Context, total float64, count, started func() float
 	}
 }
 
+// fromFirst wraps started (measureRate's progress probe) so that the CPU
+// of pid is read the first time it reports progress: *cpu0 is that reading
+// (or the one at the call, if progress never came).
+func fromFirst(started func() float64, pid int) (func() float64, *time.Duration) {
+	cpu0 := TreeCPU(pid)
+	seen := false
+	return func() float64 {
+		v := started()
+		if v > 0 && !seen {
+			seen, cpu0 = true, TreeCPU(pid)
+		}
+		return v
+	}, &cpu0
+}
+
 // kconf is the Kafka connection of the local stack.
 func (e *Env) kconf() kafkaclient.Config {
 	c := kafkaclient.DefaultConfig()
