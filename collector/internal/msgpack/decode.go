@@ -26,6 +26,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -52,6 +53,11 @@ type Event struct {
 	Record map[string]any
 	// Raw is the MessagePack encoding of Record. It aliases the chunk.
 	Raw []byte
+	// InvalidUTF8 reports that a key or string decoded for Record was not
+	// valid UTF-8 (binary data, a cut multi-byte sequence). False means
+	// every key and string in Record is valid, so it needs no repair; true
+	// only that one may not be (a duplicate key may have replaced it).
+	InvalidUTF8 bool
 }
 
 // SyntaxError reports malformed input at a byte offset of the chunk.
@@ -86,6 +92,10 @@ type Decoder struct {
 	// value is then valid only until the next Reset (box.go).
 	ReuseValues bool
 	boxes       boxes
+	// into is the map NextInto fills; invalid is set by str for a string
+	// that is not valid UTF-8.
+	into    map[string]any
+	invalid bool
 }
 
 // NewDecoder returns a decoder over chunk. With alias set, decoded strings
@@ -105,6 +115,17 @@ func (d *Decoder) Reset(chunk []byte, alias bool) {
 	if alias || len(d.intern) > 1024 {
 		clear(d.intern)
 	}
+}
+
+// NextInto is Next with the record's key/value pairs added to record
+// (which becomes ev.Record) instead of a map of the decoder's: a caller that
+// owns the map its record lives in gets it filled without a copy. Pairs
+// already in record stay unless the event has the same key.
+func (d *Decoder) NextInto(ev *Event, record map[string]any) error {
+	d.into = record
+	err := d.Next(ev)
+	d.into = nil
+	return err
 }
 
 // Offset is the number of bytes consumed so far.
@@ -177,7 +198,17 @@ func (d *Decoder) event(ev *Event) (skip bool, err error) {
 	if !isMap(d.buf[d.off]) {
 		return false, d.errAt(d.off, fmt.Sprintf("record is type 0x%02x, want a map", d.buf[d.off]))
 	}
-	if d.ReuseRecord {
+	d.invalid = false
+	if d.into != nil {
+		n, err := d.mapLen()
+		if err != nil {
+			return false, err
+		}
+		if err := d.fill(d.into, n, 0); err != nil {
+			return false, err
+		}
+		ev.Record = d.into
+	} else if d.ReuseRecord {
 		n, err := d.mapLen()
 		if err != nil {
 			return false, err
@@ -198,6 +229,7 @@ func (d *Decoder) event(ev *Event) (skip bool, err error) {
 		ev.Record = v.(map[string]any)
 	}
 	ev.Raw = d.buf[recStart:d.off:d.off]
+	ev.InvalidUTF8 = d.invalid
 	return skip, nil
 }
 
@@ -297,6 +329,9 @@ func (d *Decoder) str(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
+	if !d.invalid && !utf8.Valid(b) {
+		d.invalid = true
+	}
 	if d.alias {
 		return unsafe.String(&b[0], len(b))
 	}
@@ -322,6 +357,9 @@ func (d *Decoder) key(depth int) (string, error) {
 			d.off += hdr + n
 			if d.alias {
 				return d.str(b), nil
+			}
+			if !d.invalid && !utf8.Valid(b) {
+				d.invalid = true
 			}
 			if s, ok := d.intern[string(b)]; ok {
 				return s, nil

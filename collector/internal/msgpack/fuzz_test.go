@@ -6,6 +6,7 @@ import (
 	"io"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
 )
@@ -23,12 +24,21 @@ func FuzzDecode(f *testing.F) {
 			// exactly what the allocating decoder returns, event by event.
 			reuse := NewDecoder(chunk, alias)
 			reuse.ReuseRecord, reuse.ReuseValues = true, true
+			// into decodes it into a map of the caller's (NextInto), as the plugin does.
+			into := NewDecoder(chunk, alias)
+			into.ReuseValues = true
+			fields := map[string]any{}
 			for i := 0; ; i++ {
-				var ev, rev Event
+				var ev, rev, iev Event
 				err := d.Next(&ev)
 				rerr := reuse.Next(&rev)
+				clear(fields)
+				ierr := into.NextInto(&iev, fields)
 				if (err == nil) != (rerr == nil) || err != nil && err.Error() != rerr.Error() {
 					t.Fatalf("event %d: error %v, with ReuseRecord %v", i, err, rerr)
+				}
+				if (err == nil) != (ierr == nil) || err != nil && err.Error() != ierr.Error() {
+					t.Fatalf("event %d: error %v, with NextInto %v", i, err, ierr)
 				}
 				if err == io.EOF {
 					break
@@ -47,10 +57,38 @@ func FuzzDecode(f *testing.F) {
 				if a, b := fmt.Sprintf("%#v", ev), fmt.Sprintf("%#v", rev); a != b {
 					t.Fatalf("event %d: %#v, with ReuseRecord %#v", i, ev, rev)
 				}
+				if a, b := fmt.Sprintf("%#v", ev), fmt.Sprintf("%#v", iev); a != b {
+					t.Fatalf("event %d: %#v, with NextInto %#v", i, ev, iev)
+				}
+				if !ev.InvalidUTF8 && hasInvalidUTF8(ev.Record) {
+					t.Fatalf("event %d: InvalidUTF8 false for %#v", i, ev.Record)
+				}
 				if i > len(chunk) {
 					t.Fatal("more events than bytes")
 				}
 			}
 		}
 	})
+}
+
+// hasInvalidUTF8 reports whether a key or string anywhere in v is not
+// valid UTF-8: what Event.InvalidUTF8 false rules out.
+func hasInvalidUTF8(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return !utf8.ValidString(x)
+	case map[string]any:
+		for k, e := range x {
+			if !utf8.ValidString(k) || hasInvalidUTF8(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasInvalidUTF8(e) {
+				return true
+			}
+		}
+	}
+	return false
 }

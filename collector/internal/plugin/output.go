@@ -154,9 +154,10 @@ func (st *flushState) releaseRetried() {
 
 func newFlushState(opts record.ParseOptions) *flushState {
 	dec := msgpack.NewDecoder(nil, true)
-	// build turns each event into a record, encodes it and drops it before
-	// the next event; nothing decoded outlives the chunk.
-	dec.ReuseRecord, dec.ReuseValues = true, true
+	// build decodes each event straight into the record's own map, encodes
+	// it and drops it before the next event; nothing decoded outlives the
+	// chunk.
+	dec.ReuseValues = true
 	return &flushState{dec: dec, parser: record.NewParser(opts)}
 }
 
@@ -303,8 +304,13 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 	var tagValue any = tag // boxed once per chunk, not once per record
 	var ev msgpack.Event
 	n := 0
+	rec := &st.rec
 	for {
-		err := st.dec.Next(&ev)
+		rec.Reset()
+		if rec.Fields == nil {
+			rec.Fields = make(map[string]any, 16)
+		}
+		err := st.dec.NextInto(&ev, rec.Fields)
 		if err == io.EOF {
 			break
 		}
@@ -315,8 +321,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		}
 		st.lastGood = st.dec.Offset()
 		n++
-		st.parser.FromMap(ev.Record, ev.Time, &st.rec)
-		rec := &st.rec
+		st.parser.FromFields(ev.Time, rec, ev.InvalidUTF8)
 		if ev.Meta != nil {
 			rec.Set("fluentbit.metadata", ev.Meta)
 		}
