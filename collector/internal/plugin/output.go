@@ -134,8 +134,12 @@ type flushState struct {
 	rec    record.Record
 	msgs   []kafka.Message
 	ids    publish.ChunkIDs
-	seqs   []uint64 // the producer sequence number of each record of the chunk
-	arena  []byte
+	// scratch holds the messages' keys and header values, arena their
+	// values: both are reused by the next flush only when Kafka no longer
+	// holds the messages (see flush's reusable).
+	scratch publish.Scratch
+	seqs    []uint64 // the producer sequence number of each record of the chunk
+	arena   []byte
 	// decErr is the decode error of the current chunk; lastGood the offset
 	// just past its last decodable event.
 	decErr   error
@@ -292,6 +296,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		st.retriedHold = o.marker.Hold(o.edge, slices.Min(retried))
 	}
 	st.ids.Reset()
+	st.scratch.Reset()
 	st.decErr, st.lastGood = nil, 0
 	// One arena holds every encoded record of the chunk: JSON is usually
 	// within 2x of the msgpack size; records that do not fit get their own
@@ -327,7 +332,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		}
 		rec.Set(record.FieldSource, tagValue)
 		if rec.EventID == "" {
-			rec.EventID = st.ids.Next(source, ev.Time, ev.Raw)
+			rec.EventID = st.ids.NextInChunk(source, ev.Time, ev.Raw)
 		}
 		var seq uint64
 		if i := len(st.seqs); i < len(retried) {
@@ -336,7 +341,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 			seq = o.edge.NextSeq()
 		}
 		st.seqs = append(st.seqs, seq)
-		msg, out, _ := o.edge.MessageSeq(rec, arena[len(arena):], seq)
+		msg, out, _ := o.edge.MessageScratch(rec, arena[len(arena):], seq, &st.scratch)
 		if len(out) > 0 && len(out) <= cap(arena)-len(arena) && &out[0] == &arena[len(arena):cap(arena)][0] {
 			arena = arena[:len(arena)+len(out)]
 		}
