@@ -3,6 +3,7 @@ package record
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Redaction rule names: the closed set of values PolicyStats.Redacted gets,
@@ -90,6 +91,30 @@ func secretKeyName(key string) string {
 		return ""
 	}
 	return strings.ReplaceAll(strings.ToLower(key), "-", "_")
+}
+
+// isSecretKey is p.secret[secretKeyName(key)] without its string passes:
+// it runs for every string field of every record. Keys with non-ASCII
+// bytes take the general path (Unicode lower-casing).
+func (p *Policy) isSecretKey(key string) bool {
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		key = key[i+1:]
+	}
+	if len(key) > 16 {
+		return p.secret[""]
+	}
+	var buf [16]byte
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c >= utf8.RuneSelf {
+			return p.secret[secretKeyName(key)]
+		}
+		if c == '-' {
+			c = '_'
+		}
+		buf[i] = lowerTab[c]
+	}
+	return p.secret[string(buf[:len(key)])]
 }
 
 const redactedPrefix = "[REDACTED:"

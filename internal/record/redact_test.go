@@ -75,3 +75,32 @@ func FuzzCandidates(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) { checkCandidates(t, p, s) })
 }
+
+// TestIsSecretKey holds the fast key check to secretKeyName's definition.
+func TestIsSecretKey(t *testing.T) {
+	p, err := NewPolicy(PolicyConfig{Redact: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"", "password", "PASSWORD", "db.Password", "x-api-key", "X-API-KEY", "api-key", "Set-Cookie", "a.b.token",
+		"tokens", "passwordpassword1", "passwordpasswor", "client_secret", "CLIENT-SECRET", "private_key", "to\u212Aen", "TO\u212AEN",
+		"pa\u017F\u017Fword", "é.token", "token.é", "\xff", "auth_token.", ".", "cookie", "Authorization", "pwd", "PwD"}
+	for _, k := range keys {
+		if got, want := p.isSecretKey(k), p.secret[secretKeyName(k)]; got != want {
+			t.Errorf("isSecretKey(%q) = %v, want %v", k, got, want)
+		}
+	}
+}
+
+func FuzzIsSecretKey(f *testing.F) {
+	f.Add("X-Api-Key")
+	p, err := NewPolicy(PolicyConfig{Redact: true}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, k string) {
+		if got, want := p.isSecretKey(k), p.secret[secretKeyName(k)]; got != want {
+			t.Fatalf("isSecretKey(%q) = %v, want %v", k, got, want)
+		}
+	})
+}
