@@ -118,10 +118,13 @@ func recordMessage(topic string, r *record.Record, value []byte, keyStrategy str
 // Scratch is memory for the keys and header values of a batch of
 // messages, reused batch after batch (Edge.MessageScratch): a front door
 // that builds many messages per send would otherwise allocate two blocks
-// per message. Not safe for concurrent use.
+// per message. It also encodes the records (record.Encoder, which remembers
+// the sorted key order of recurring field sets). Not safe for concurrent
+// use.
 type Scratch struct {
 	bytes   []byte
 	headers []kafka.Header
+	enc     record.Encoder // kept across Reset: it holds no message memory
 }
 
 // Reset makes the memory reusable. Call it only when no message built with

@@ -249,7 +249,11 @@ func (e *Edge) MessageScratch(rec *record.Record, buf []byte, seq uint64, s *Scr
 			topic = strings.Clone(rec.Dataset)
 		}
 	}
-	buf = rec.AppendJSON(buf[:0])
+	if s != nil {
+		buf = s.enc.AppendJSON(buf[:0], rec)
+	} else {
+		buf = rec.AppendJSON(buf[:0])
+	}
 	if len(buf) > e.cfg.MaxRecordBytes {
 		if e.cfg.Oversize == OversizeDLQ {
 			e.m.Oversize.WithLabelValues(OversizeDLQ).Inc()

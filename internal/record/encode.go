@@ -43,7 +43,11 @@ func isTypedKey(k string) bool {
 // be any JSON-able type: map[string]any, map[any]any (keys formatted with
 // fmt), []any, []byte (as a string), json.Number, integers, floats, bool,
 // nil, time.Time; other types go through encoding/json.
-func (r *Record) AppendJSON(dst []byte) []byte {
+func (r *Record) AppendJSON(dst []byte) []byte { return r.appendJSON(dst, nil) }
+
+// appendJSON is AppendJSON; e (nil: none) remembers the sorted key order of
+// the field sets it has seen (keyorder.go).
+func (r *Record) appendJSON(dst []byte, e *Encoder) []byte {
 	dst = append(dst, '{')
 	first := true
 	field := func(k string) {
@@ -87,25 +91,37 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	if len(r.Fields) > 0 {
 		var arr [32]string
 		keys := arr[:0]
+		var sig uint64
 		for k := range r.Fields {
 			keys = append(keys, k)
+			sig += keySig(k)
+		}
+		if out, ok := e.appendKnown(dst, r.Fields, sig, !first); ok {
+			return append(out, '}')
 		}
 		slices.Sort(keys)
+		e.remember(keys, sig)
 		for _, k := range keys {
 			if !first {
 				dst = append(dst, ',')
 			}
 			first = false
-			if isTypedKey(k) {
-				dst = appendString(dst, conflictPrefix+k)
-			} else {
-				dst = appendString(dst, k)
-			}
-			dst = append(dst, ':')
-			dst = appendValue(dst, r.Fields[k], 1)
+			dst = appendField(dst, k, r.Fields[k])
 		}
 	}
 	return append(dst, '}')
+}
+
+// appendField writes "k":v of Fields; a key that belongs to a typed field
+// is renamed (conflictPrefix).
+func appendField(dst []byte, k string, v any) []byte {
+	if isTypedKey(k) {
+		dst = appendString(dst, conflictPrefix+k)
+	} else {
+		dst = appendString(dst, k)
+	}
+	dst = append(dst, ':')
+	return appendValue(dst, v, 1)
 }
 
 func appendValue(dst []byte, v any, depth int) []byte {
