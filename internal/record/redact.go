@@ -194,12 +194,19 @@ func newLitIndex(rules []redactRule) *litIndex {
 func (p *Policy) candidates(s string) uint64 {
 	var mask uint64
 	idx := p.lits
-	n := len(s) - 1
-	for i := 0; i < n; i++ {
-		if w := window(s[i], s[i+1]); idx.pair[w>>6]&(1<<(w&63)) == 0 {
-			continue
+	if len(s) > 1 {
+		// window(s[i-1], s[i]), the folded first byte carried over: one
+		// byte load per position.
+		prev := uint32(s[0] | 0x20)
+		for i := 1; i < len(s); i++ {
+			c := uint32(s[i] | 0x20)
+			w := prev | c<<8
+			prev = c
+			if idx.pair[w>>6]&(1<<(w&63)) == 0 {
+				continue
+			}
+			mask = idx.match(s, i-1, lowerTab[s[i]], mask)
 		}
-		mask = idx.match(s, i, lowerTab[s[i+1]], mask)
 	}
 	if idx.oneByte && len(s) > 0 {
 		mask = idx.match(s, len(s)-1, 0, mask)
