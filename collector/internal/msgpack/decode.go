@@ -95,7 +95,14 @@ type Decoder struct {
 	// into is the map NextInto fills; invalid is set by str for a string
 	// that is not valid UTF-8.
 	into    map[string]any
+	sink    PairSink
 	invalid bool
+}
+
+// PairSink takes the top-level pairs of a record one by one, in the order
+// of the chunk (record.ObjectBuilder).
+type PairSink interface {
+	Add(key string, value any)
 }
 
 // NewDecoder returns a decoder over chunk. With alias set, decoded strings
@@ -126,6 +133,33 @@ func (d *Decoder) NextInto(ev *Event, record map[string]any) error {
 	err := d.Next(ev)
 	d.into = nil
 	return err
+}
+
+// NextPairs is Next with the record's top-level pairs handed to sink
+// instead of put in a map (ev.Record is nil). A repeated key is handed over
+// again; keeping the last is the sink's business.
+func (d *Decoder) NextPairs(ev *Event, sink PairSink) error {
+	d.sink = sink
+	err := d.Next(ev)
+	d.sink = nil
+	return err
+}
+
+// FillMap decodes raw, the Raw of an event this decoder returned since its
+// last Reset, into m, as NextInto would have: for a caller whose sink could
+// not use the pairs (NextPairs) and needs the record as a map after all.
+func (d *Decoder) FillMap(raw []byte, m map[string]any) error {
+	buf, off, invalid := d.buf, d.off, d.invalid
+	defer func() { d.buf, d.off, d.invalid = buf, off, invalid }()
+	d.buf, d.off = raw, 0
+	if len(raw) == 0 || !isMap(raw[0]) {
+		return d.errAt(0, "raw record is not a map")
+	}
+	n, err := d.mapLen()
+	if err != nil {
+		return err
+	}
+	return d.fill(m, n, 0)
 }
 
 // Offset is the number of bytes consumed so far.
@@ -199,7 +233,23 @@ func (d *Decoder) event(ev *Event) (skip bool, err error) {
 		return false, d.errAt(d.off, fmt.Sprintf("record is type 0x%02x, want a map", d.buf[d.off]))
 	}
 	d.invalid = false
-	if d.into != nil {
+	if d.sink != nil {
+		n, err := d.mapLen()
+		if err != nil {
+			return false, err
+		}
+		for range n {
+			k, err := d.key(1)
+			if err != nil {
+				return false, err
+			}
+			v, err := d.value(1)
+			if err != nil {
+				return false, err
+			}
+			d.sink.Add(k, v)
+		}
+	} else if d.into != nil {
 		n, err := d.mapLen()
 		if err != nil {
 			return false, err

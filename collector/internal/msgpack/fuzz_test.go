@@ -28,12 +28,31 @@ func FuzzDecode(f *testing.F) {
 			into := NewDecoder(chunk, alias)
 			into.ReuseValues = true
 			fields := map[string]any{}
+			// pairs hands the pairs to a sink (NextPairs) that keeps the last of each key.
+			pairs := NewDecoder(chunk, alias)
+			pairs.ReuseValues = true
+			sink := mapSink{}
 			for i := 0; ; i++ {
-				var ev, rev, iev Event
+				var ev, rev, iev, pev Event
 				err := d.Next(&ev)
 				rerr := reuse.Next(&rev)
 				clear(fields)
 				ierr := into.NextInto(&iev, fields)
+				clear(sink)
+				perr := pairs.NextPairs(&pev, sink)
+				if (err == nil) != (perr == nil) || err != nil && err.Error() != perr.Error() {
+					t.Fatalf("event %d: error %v, with NextPairs %v", i, err, perr)
+				}
+				if err == nil {
+					pev.Record = sink
+					if a, b := fmt.Sprintf("%#v", ev), fmt.Sprintf("%#v", pev); a != b {
+						t.Fatalf("event %d: %#v, with NextPairs %#v", i, ev, pev)
+					}
+					again := map[string]any{}
+					if err := pairs.FillMap(pev.Raw, again); err != nil || fmt.Sprintf("%#v", again) != fmt.Sprintf("%#v", ev.Record) {
+						t.Fatalf("event %d: FillMap %#v, %v; want %#v", i, again, err, ev.Record)
+					}
+				}
 				if (err == nil) != (rerr == nil) || err != nil && err.Error() != rerr.Error() {
 					t.Fatalf("event %d: error %v, with ReuseRecord %v", i, err, rerr)
 				}
@@ -92,3 +111,8 @@ func hasInvalidUTF8(v any) bool {
 	}
 	return false
 }
+
+// mapSink keeps the last value of every key, as a map does.
+type mapSink map[string]any
+
+func (m mapSink) Add(k string, v any) { m[k] = v }

@@ -129,11 +129,12 @@ func (o *Output) Config() Config { return o.cfg }
 
 // flushState is the scratch memory of one flush, pooled across flushes.
 type flushState struct {
-	dec    *msgpack.Decoder
-	parser *record.Parser
-	rec    record.Record
-	msgs   []kafka.Message
-	ids    publish.ChunkIDs
+	dec     *msgpack.Decoder
+	parser  *record.Parser
+	builder record.ObjectBuilder
+	rec     record.Record
+	msgs    []kafka.Message
+	ids     publish.ChunkIDs
 	// scratch holds the messages' keys and header values, arena their
 	// values: both are reused by the next flush only when Kafka no longer
 	// holds the messages (see flush's reusable).
@@ -158,9 +159,9 @@ func (st *flushState) releaseRetried() {
 
 func newFlushState(opts record.ParseOptions) *flushState {
 	dec := msgpack.NewDecoder(nil, true)
-	// build decodes each event straight into the record's own map, encodes
-	// it and drops it before the next event; nothing decoded outlives the
-	// chunk.
+	// build decodes each event straight into the record (its typed fields
+	// and its own field map), encodes it and drops it before the next
+	// event; nothing decoded outlives the chunk.
 	dec.ReuseValues = true
 	return &flushState{dec: dec, parser: record.NewParser(opts)}
 }
@@ -311,11 +312,8 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 	n := 0
 	rec := &st.rec
 	for {
-		rec.Reset()
-		if rec.Fields == nil {
-			rec.Fields = make(map[string]any, 16)
-		}
-		err := st.dec.NextInto(&ev, rec.Fields)
+		st.builder.Reset(st.parser, rec)
+		err := st.dec.NextPairs(&ev, &st.builder)
 		if err == io.EOF {
 			break
 		}
@@ -326,7 +324,14 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		}
 		st.lastGood = st.dec.Offset()
 		n++
-		st.parser.FromFields(ev.Time, rec, ev.InvalidUTF8)
+		if ev.InvalidUTF8 || !st.builder.Finish(ev.Time) {
+			// Invalid UTF-8 to repair or a repeated key: the record as
+			// FromMap builds it, from all its pairs in one map. The bytes
+			// decoded a moment ago, so they decode again.
+			rec.Reset()
+			_ = st.dec.FillMap(ev.Raw, rec.Fields)
+			st.parser.FromFields(ev.Time, rec, ev.InvalidUTF8)
+		}
 		if ev.Meta != nil {
 			rec.Set("fluentbit.metadata", ev.Meta)
 		}
