@@ -124,6 +124,13 @@ func goldenCases() []struct {
 	add(map[string]any{"log": `{"level":"debug","msg":"docker wrapped","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","time":"2025-03-01T11:00:00Z"}`,
 		"stream": "stderr", "time": "2025-03-01T11:59:59.000000001Z"}, nil)
 	add(map[string]any{"log": "plain text line ERROR something failed", "stream": "stdout"}, nil)
+	k8s := map[string]any{"pod_name": "p-1", "namespace_name": "ns", "labels": map[string]any{"app": "a"}}
+	add(map[string]any{"log": `{"level":"warn","msg":"wrapped, merged","x":"payload","kubernetes":"payload wins"}`, "stream": "stderr",
+		"kubernetes": k8s, "x": "wrapper", "time": "2025-03-01T11:59:59Z"}, nil)
+	add(map[string]any{"log": `{"level":"warn","msg":"broken", "a":1, "b":`, "stream": "stdout", "kubernetes": k8s, "keep": "me"}, nil)
+	add(map[string]any{"log": `{"msg":"trailing garbage"} x`, "kubernetes": k8s}, nil)
+	add(map[string]any{"log": `{"msg":"dup","msg":"dup wins","a":{"b":[1,2,{"c":null}]}}`, "kubernetes": k8s}, nil)
+	add(map[string]any{"log": `{"deep":` + strings.Repeat("[", 1100) + strings.Repeat("]", 1100) + `}`, "kubernetes": k8s}, nil)
 	add(map[string]any{"log": `{"broken json`, "stream": "stdout"}, nil)
 	add(map[string]any{"body": "otel body", "severityText": "WARN", "severityNumber": 13, "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
 		"spanId": "00f067aa0ba902b7", "flags": 1, "attributes": map[string]any{"http.method": "GET"},
