@@ -68,6 +68,13 @@ type Parser struct {
 	opts    ParseOptions
 	keys    keyTable
 	partial [2]criPartial // stdout, stderr
+	saved   []field       // unwrapDocker's copy of the wrapper's pairs
+}
+
+// field is one key/value pair of a record's fields.
+type field struct {
+	k string
+	v any
 }
 
 // NewParser returns a Parser; zero options take their defaults.
