@@ -49,7 +49,7 @@ type Event struct {
 	// Meta is the v2 metadata map; nil for v1 events or when empty.
 	Meta map[string]any
 	// Record is the log record. With Decoder.ReuseRecord it is valid only
-	// until the next call of Next.
+	// until the next call of Next; nil from NextPairs.
 	Record map[string]any
 	// Raw is the MessagePack encoding of Record. It aliases the chunk.
 	Raw []byte
