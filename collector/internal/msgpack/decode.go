@@ -92,9 +92,8 @@ type Decoder struct {
 	// value is then valid only until the next Reset (box.go).
 	ReuseValues bool
 	boxes       boxes
-	// into is the map NextInto fills; invalid is set by str for a string
-	// that is not valid UTF-8.
-	into    map[string]any
+	// sink takes the pairs for NextPairs; invalid is set by str for a
+	// string that is not valid UTF-8.
 	sink    PairSink
 	invalid bool
 }
@@ -124,17 +123,6 @@ func (d *Decoder) Reset(chunk []byte, alias bool) {
 	}
 }
 
-// NextInto is Next with the record's key/value pairs added to record
-// (which becomes ev.Record) instead of a map of the decoder's: a caller that
-// owns the map its record lives in gets it filled without a copy. Pairs
-// already in record stay unless the event has the same key.
-func (d *Decoder) NextInto(ev *Event, record map[string]any) error {
-	d.into = record
-	err := d.Next(ev)
-	d.into = nil
-	return err
-}
-
 // NextPairs is Next with the record's top-level pairs handed to sink
 // instead of put in a map (ev.Record is nil). A repeated key is handed over
 // again; keeping the last is the sink's business.
@@ -146,8 +134,9 @@ func (d *Decoder) NextPairs(ev *Event, sink PairSink) error {
 }
 
 // FillMap decodes raw, the Raw of an event this decoder returned since its
-// last Reset, into m, as NextInto would have: for a caller whose sink could
-// not use the pairs (NextPairs) and needs the record as a map after all.
+// last Reset, into m (pairs already in m stay unless the record has the
+// same key): for a caller whose sink could not use the pairs (NextPairs)
+// and needs the record as a map after all.
 func (d *Decoder) FillMap(raw []byte, m map[string]any) error {
 	buf, off, invalid := d.buf, d.off, d.invalid
 	defer func() { d.buf, d.off, d.invalid = buf, off, invalid }()
@@ -249,15 +238,6 @@ func (d *Decoder) event(ev *Event) (skip bool, err error) {
 			}
 			d.sink.Add(k, v)
 		}
-	} else if d.into != nil {
-		n, err := d.mapLen()
-		if err != nil {
-			return false, err
-		}
-		if err := d.fill(d.into, n, 0); err != nil {
-			return false, err
-		}
-		ev.Record = d.into
 	} else if d.ReuseRecord {
 		n, err := d.mapLen()
 		if err != nil {
