@@ -71,6 +71,7 @@ import (
 	"encoding/hex"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -160,17 +161,78 @@ func (o *occurrences) next(source string, pos uint64, buf []byte) string {
 // the same ids; two identical lines in the same nanosecond get different
 // ids. Reset between chunks; not safe for concurrent use.
 type ChunkIDs struct {
-	occ occurrences
-	buf []byte
+	// occ counts the repeats of each content in the chunk, keyed by the
+	// 128 bits of its first occurrence's id (equal ids mean equal content).
+	occ map[[16]byte]uint64
+	ids []byte // the ids NextInChunk handed out since Reset
 }
 
-// Reset forgets the occurrences of the previous chunk.
-func (c *ChunkIDs) Reset() { clear(c.occ.occ) }
+// Reset forgets the occurrences of the previous chunk; the ids NextInChunk
+// returned before must no longer be in use.
+func (c *ChunkIDs) Reset() {
+	clear(c.occ)
+	if cap(c.ids) > 1<<20 {
+		c.ids = nil // one huge chunk does not pin its ids' memory for good
+	}
+	c.ids = c.ids[:0]
+}
 
 // Next returns the id of the next event of the chunk.
 func (c *ChunkIDs) Next(source string, t time.Time, raw []byte) string {
-	c.buf = append(append(c.buf[:0], raw...), 0, 0, 0, 0, 0, 0, 0, 0)
-	return c.occ.next(source, uint64(t.UnixNano()), c.buf)
+	sum := c.next(source, t, raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// NextInChunk is Next without an allocation: the id's bytes live in memory
+// of c that Reset reuses, so the string is valid only until Reset (the
+// plugin copies it into the encoded record and the message headers before
+// the next chunk).
+func (c *ChunkIDs) NextInChunk(source string, t time.Time, raw []byte) string {
+	sum := c.next(source, t, raw)
+	if cap(c.ids)-len(c.ids) < 2*len(sum) {
+		// A new block: the ids handed out stay in the old one, untouched.
+		c.ids = make([]byte, 0, max(1024, 2*cap(c.ids)))
+	}
+	start := len(c.ids)
+	c.ids = hex.AppendEncode(c.ids, sum[:])
+	return unsafe.String(&c.ids[start], 2*len(sum))
+}
+
+func (c *ChunkIDs) next(source string, t time.Time, raw []byte) [16]byte {
+	if c.occ == nil {
+		c.occ = make(map[[16]byte]uint64)
+	}
+	pos := uint64(t.UnixNano())
+	var k8 [8]byte
+	sum := eventSum(source, pos, raw, k8[:])
+	k, seen := c.occ[sum]
+	if !seen {
+		c.occ[sum] = 0
+		return sum
+	}
+	k++
+	c.occ[sum] = k
+	binary.BigEndian.PutUint64(k8[:], k)
+	return eventSum(source, pos, raw, k8[:])
+}
+
+// eventSum is the 128-bit hash EventID writes as hex, of content = head +
+// tail, without copying them into one buffer.
+func eventSum(source string, position uint64, head, tail []byte) (sum [16]byte) {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(source)))
+	h.Write(n[:])
+	h.Write([]byte(source))
+	binary.BigEndian.PutUint64(n[:], position)
+	h.Write(n[:])
+	binary.BigEndian.PutUint64(n[:], uint64(len(head)+len(tail)))
+	h.Write(n[:])
+	h.Write(head)
+	h.Write(tail)
+	var full [sha256.Size]byte
+	copy(sum[:], h.Sum(full[:0]))
+	return sum
 }
 
 // OTLPIDs mints the event.ids of the log records of one OTLP export request

@@ -71,3 +71,26 @@ func TestChunkIDs(t *testing.T) {
 		t.Errorf("after Reset the first occurrence is %s, want %s", again, a1)
 	}
 }
+
+// TestChunkIDsInChunk: the allocation-free ids are Next's ids, and every id
+// handed out in a chunk keeps its bytes until Reset, also when the chunk
+// outgrows the ids' memory.
+func TestChunkIDsInChunk(t *testing.T) {
+	var plain, inChunk ChunkIDs
+	ts := time.Unix(0, 1795687200123456789)
+	for round := range 2 {
+		var want, got []string
+		for i := range 300 {
+			raw := []byte{byte(i % 7)} // repeats: occurrence indexes > 0
+			want = append(want, plain.Next("s/t", ts, raw))
+			got = append(got, inChunk.NextInChunk("s/t", ts, raw))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("round %d, id %d: %s, want %s", round, i, got[i], want[i])
+			}
+		}
+		plain.Reset()
+		inChunk.Reset()
+	}
+}

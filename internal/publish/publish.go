@@ -222,6 +222,13 @@ func (e *Edge) NextSeq() uint64 { return e.seq.Add(1) }
 // a chunk Fluent Bit retries, so records of a failed attempt that Kafka
 // never stored leave no gap in the sequence for the audit to report.
 func (e *Edge) MessageSeq(rec *record.Record, buf []byte, seq uint64) (msg kafka.Message, out []byte, dead bool) {
+	return e.MessageScratch(rec, buf, seq, nil)
+}
+
+// MessageScratch is MessageSeq with the message's key and header values
+// in s (nil: allocated) instead of memory of their own; they stay valid
+// until s.Reset.
+func (e *Edge) MessageScratch(rec *record.Record, buf []byte, seq uint64, s *Scratch) (msg kafka.Message, out []byte, dead bool) {
 	e.policy.Apply(rec)
 	if !e.canary {
 		unmarkCanary(rec)
@@ -242,12 +249,16 @@ func (e *Edge) MessageSeq(rec *record.Record, buf []byte, seq uint64) (msg kafka
 			topic = strings.Clone(rec.Dataset)
 		}
 	}
-	buf = rec.AppendJSON(buf[:0])
+	if s != nil {
+		buf = s.enc.AppendJSON(buf[:0], rec)
+	} else {
+		buf = rec.AppendJSON(buf[:0])
+	}
 	if len(buf) > e.cfg.MaxRecordBytes {
 		if e.cfg.Oversize == OversizeDLQ {
 			e.m.Oversize.WithLabelValues(OversizeDLQ).Inc()
 			e.m.DeadLetters.WithLabelValues("too_large").Inc()
-			orig := recordMessage(topic, rec, buf, KeyTraceID)
+			orig := recordMessage(topic, rec, buf, KeyTraceID, nil)
 			orig.Offset = -1
 			return kafkaclient.DeadLetter(e.cfg.DLQTopic, orig, e.component, "too_large",
 				fmt.Errorf("record of %d bytes exceeds record.max-bytes %d", len(buf), e.cfg.MaxRecordBytes)), buf, true
@@ -255,7 +266,7 @@ func (e *Edge) MessageSeq(rec *record.Record, buf []byte, seq uint64) (msg kafka
 		e.m.Oversize.WithLabelValues(OversizeTruncate).Inc()
 		buf = shrink(rec, buf, e.cfg.MaxRecordBytes)
 	}
-	return recordMessage(topic, rec, buf, e.cfg.KeyStrategy), buf, false
+	return recordMessage(topic, rec, buf, e.cfg.KeyStrategy, s), buf, false
 }
 
 // unmarkCanary removes a canary marker a user record brought with it (flat

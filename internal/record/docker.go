@@ -44,14 +44,28 @@ func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Ti
 			*cs = candSet{}
 			clear(m)
 		} else {
-			// Validate first (no allocation) so a bad payload cannot leave
-			// half its keys among the wrapper's; then decode over them.
-			err := sc.skip()
+			// Decode over the wrapper's keys in one pass. A bad payload must
+			// not leave half its keys among the wrapper's, so the wrapper's
+			// few pairs are set aside first and put back if it fails (a
+			// validating pass before decoding read every payload twice).
+			saved := p.saved[:0]
+			for k, v := range m {
+				saved = append(saved, field{k, v})
+			}
+			err := sc.object(m)
 			if err == nil {
 				err = sc.end()
 			}
 			tooDeep = sc.depth > maxNesting
-			if sc = (scanner{buf: t}); err == nil && sc.object(m) == nil {
+			if err != nil {
+				clear(m)
+				for _, f := range saved {
+					m[f.k] = f.v
+				}
+			}
+			clear(saved) // keeps nothing of this record alive
+			p.saved = saved[:0]
+			if err == nil {
 				return false, stream, fallback, false
 			}
 		}

@@ -110,6 +110,8 @@ type cand struct {
 	// A detached candidate is a top-level string the scanner kept out of
 	// the map (s holds it): consuming it costs nothing, and only losers are
 	// put back. This saves a boxing, an insert and a delete per typed field.
+	// v is nil for the scanner's; the ObjectBuilder's keep the boxed value
+	// they were given in v too, which goes back as it is.
 	s              string
 	detached, used bool
 }
@@ -125,7 +127,7 @@ func (c *cand) str() (string, bool) {
 
 // value returns the candidate's value as any.
 func (c *cand) value() any {
-	if c.detached {
+	if c.detached && c.v == nil {
 		return c.s
 	}
 	return c.v
@@ -163,7 +165,7 @@ func (cs *candSet) add(t target, c cand) {
 func (cs *candSet) restore(c *cand) {
 	if c.detached && !c.used {
 		c.used = true
-		cs.m[c.top] = c.s
+		cs.m[c.top] = c.value()
 	}
 }
 

@@ -3,7 +3,9 @@ package record
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +156,12 @@ func FuzzFromMap(f *testing.F) {
 	f.Add([]byte(`{"message":{"nested":"object"},"level":50,"__proto__":{"polluted":true},"":"empty key"}`), false)
 	f.Add([]byte(`{"trace":"scalar","trace.id":"4bf92f3577b34da6a3ce929d0e0e4736","@timestamp":"2026-11-26T10:00:00Z"}`), true)
 	f.Add([]byte(`{"a":[[[[[[[[[[{"b":1}]]]]]]]]]],"x":"\u2028\u2029\u0000"}`), true)
+	// Shapes where a typed key's string kept out of the map would matter.
+	f.Add([]byte(`{"service.version":"","service_version":"1.2","session.id":"s","session_id":"t","conversation_id":"c","msg":"m"}`), false)
+	f.Add([]byte(`{"log":"{\"level\":\"warn\"}","time":"2026-11-26T10:00:00Z","stream":"stdout","level":"info","msg":"wrapper"}`), false)
+	f.Add([]byte(`{"body":"b","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","severityNumber":"13","severityText":"x","spanId":"zz"}`), false)
+	f.Add([]byte(`{"traceparent":"00-XYZ","trace_id":"short","span_id":"","trace_flags":"0A","message":null,"level":"nope","time":"bad"}`), false)
+	f.Add([]byte(`{"event.id":"e","event.dataset":" ","service":"a","app":"b","instance":"i","pod":"p","Body":{"x":1}}`), false)
 	pol := fuzzPolicy(f)
 	f.Fuzz(func(t *testing.T, data []byte, msgpackShapes bool) {
 		var top map[string]any
@@ -172,9 +180,77 @@ func FuzzFromMap(f *testing.F) {
 			t.Fatalf("FromMap modified its input")
 		}
 		checkFuzzRecord(t, "frommap", data, &rec)
+		if !msgpackShapes {
+			checkFromFields(t, p, before.(map[string]any), &rec)
+			checkObjectBuilder(t, p, before.(map[string]any), &rec)
+		}
 		pol.Apply(&rec)
 		checkFuzzRecord(t, "policy", data, &rec)
 	})
+}
+
+// checkObjectBuilder asserts the ObjectBuilder, handed the pairs of in one
+// by one, builds the record FromMap built (want), and refuses to finish
+// when a key comes twice.
+func checkObjectBuilder(t *testing.T, p *Parser, in map[string]any, want *Record) {
+	t.Helper()
+	keys := slices.Sorted(maps.Keys(in))
+	var b ObjectBuilder
+	var rec Record
+	for _, dup := range []bool{false, true} {
+		cp := deepCopy(in).(map[string]any)
+		b.Reset(p, &rec)
+		for _, k := range keys {
+			b.Add(k, cp[k])
+		}
+		if dup && len(keys) > 0 {
+			b.Add(keys[0], "again")
+		}
+		if ok := b.Finish(time.Unix(1764150000, 7)); ok == (dup && len(keys) > 0) {
+			t.Fatalf("Finish %v with dup %v", ok, dup)
+		}
+		if dup {
+			continue
+		}
+		got, wantJSON := rec.AppendJSON(nil), want.AppendJSON(nil)
+		if bytes.Equal(got, wantJSON) {
+			continue
+		}
+		for range 20 { // as in checkFromFields: FromMap's own map-order dependence
+			var again Record
+			p.FromMap(deepCopy(in).(map[string]any), time.Unix(1764150000, 7), &again)
+			if bytes.Equal(again.AppendJSON(nil), got) {
+				return
+			}
+		}
+		t.Fatalf("ObjectBuilder:\n%s\nFromMap:\n%s", got, wantJSON)
+	}
+}
+
+// checkFromFields asserts FromFields over in (the decoder's shapes) builds
+// the record FromMap built (want), whether or not it is told the strings
+// may be invalid.
+func checkFromFields(t *testing.T, p *Parser, in map[string]any, want *Record) {
+	t.Helper()
+	wantJSON := want.AppendJSON(nil)
+	for _, mayBeInvalid := range []bool{false, true} {
+		var rec Record
+		rec.Fields = deepCopy(in).(map[string]any)
+		p.FromFields(time.Unix(1764150000, 7), &rec, mayBeInvalid)
+		if got := rec.AppendJSON(nil); !bytes.Equal(got, wantJSON) {
+			// FromMap itself depends on map order when two spellings of one
+			// field rank equal ({"trace.id":…,"trace":{"id":…}}): only a
+			// difference FromMap never shows is one.
+			for range 20 {
+				var again Record
+				p.FromMap(deepCopy(in).(map[string]any), time.Unix(1764150000, 7), &again)
+				if bytes.Equal(again.AppendJSON(nil), got) {
+					return
+				}
+			}
+			t.Fatalf("FromFields (mayBeInvalid %v):\n%s\nFromMap:\n%s", mayBeInvalid, got, wantJSON)
+		}
+	}
 }
 
 // asMsgpack turns strings into []byte and nested objects into map[any]any,

@@ -68,6 +68,13 @@ type Parser struct {
 	opts    ParseOptions
 	keys    keyTable
 	partial [2]criPartial // stdout, stderr
+	saved   []field       // unwrapDocker's copy of the wrapper's pairs
+}
+
+// field is one key/value pair of a record's fields.
+type field struct {
+	k string
+	v any
 }
 
 // NewParser returns a Parser; zero options take their defaults.
@@ -225,6 +232,30 @@ func (p *Parser) FromMap(m map[string]any, ts time.Time, rec *Record) {
 	}
 	if bad {
 		rec.AddFlag(FlagInvalidUTF8)
+	}
+	var cs candSet
+	p.fromObject(rec.Fields, &cs, false, ts, rec)
+}
+
+// FromFields is FromMap for a caller that decoded the object straight into
+// rec.Fields (after rec.Reset): the map is used in place instead of copied.
+// mayBeInvalid is false only when every key and string in it is known to be
+// valid UTF-8 (the plugin's decoder checks them as it goes); otherwise the
+// fields are repaired exactly as FromMap repairs them.
+func (p *Parser) FromFields(ts time.Time, rec *Record, mayBeInvalid bool) {
+	if rec.Fields == nil {
+		rec.Fields = make(map[string]any)
+	}
+	if mayBeInvalid {
+		m := rec.Fields
+		rec.Fields = make(map[string]any, len(m))
+		bad := false
+		for k, v := range m {
+			rec.Fields[repairString(k, &bad)] = normValue(v, &bad, 0)
+		}
+		if bad {
+			rec.AddFlag(FlagInvalidUTF8)
+		}
 	}
 	var cs candSet
 	p.fromObject(rec.Fields, &cs, false, ts, rec)

@@ -379,6 +379,31 @@ func TestFromMap(t *testing.T) {
 	}
 }
 
+// TestFromFields: the map decoded in place gives FromMap's record, and
+// invalid UTF-8 is repaired and flagged when the decoder says it may be
+// there.
+func TestFromFields(t *testing.T) {
+	p := testParser(ParseOptions{})
+	ts := time.Date(2026, 11, 26, 10, 0, 0, 42, time.UTC)
+	in := func() map[string]any {
+		return map[string]any{"msg": "bad \xff here", "k\xfe": map[string]any{"n": []any{"\xc3"}}, "trace_id": tid1, "ok": "fine"}
+	}
+	var want, got Record
+	p.FromMap(in(), ts, &want)
+	got.Reset()
+	got.Fields = in()
+	p.FromFields(ts, &got, true)
+	if w, g := want.AppendJSON(nil), got.AppendJSON(nil); string(w) != string(g) || !got.HasFlag(FlagInvalidUTF8) {
+		t.Errorf("FromFields:\n%s\nFromMap:\n%s", g, w)
+	}
+	got.Reset()
+	got.Fields = map[string]any{"msg": "clean", "ok": "fine"}
+	p.FromFields(ts, &got, false)
+	if got.Message != "clean" || got.HasFlag(FlagInvalidUTF8) || got.Fields["ok"] != "fine" || !got.Timestamp.Equal(ts) {
+		t.Errorf("clean record: %+v", got)
+	}
+}
+
 func TestEventIDHonoured(t *testing.T) {
 	p := testParser(ParseOptions{})
 	var r Record

@@ -116,6 +116,12 @@ type Policy struct {
 	lits   *litIndex       // first byte → rule literals: one pass finds the candidate rules
 	secret map[string]bool // field names whose string value is a secret
 	stats  PolicyStats
+	// contentTops are the top-level keys through which a content field can
+	// be reached: each field's name and every prefix of it before a dot.
+	// contentFirst marks their first bytes (and 0 for an empty key), so
+	// most keys are ruled out without a lookup.
+	contentTops  map[string]bool
+	contentFirst [256]bool
 }
 
 // NewPolicy validates cfg, fills zero values with defaults and compiles the
@@ -145,6 +151,22 @@ func NewPolicy(cfg PolicyConfig, stats PolicyStats) (*Policy, error) {
 		p.rules = append(slices.Clip(p.rules), redactRule{name: RuleCustom, re: regexp.MustCompile(pat)})
 	}
 	p.lits = newLitIndex(p.rules)
+	p.contentTops = map[string]bool{}
+	for _, f := range cfg.ContentFields {
+		p.contentTops[f] = true
+		for i := 0; i < len(f); i++ {
+			if f[i] == '.' {
+				p.contentTops[f[:i]] = true
+			}
+		}
+	}
+	for k := range p.contentTops {
+		if k == "" {
+			p.contentFirst[0] = true
+		} else {
+			p.contentFirst[k[0]] = true
+		}
+	}
 	return p, nil
 }
 
@@ -171,7 +193,11 @@ func (p *Policy) Apply(r *Record) {
 	if len(r.Fields) == 0 {
 		return
 	}
+	content, nested := p.survey(r.Fields)
 	for _, f := range p.cfg.ContentFields {
+		if !content {
+			break
+		}
 		if p.limitContent(r.Fields, f) {
 			r.AddFlag(FlagContentLimited)
 			if p.stats != nil {
@@ -179,13 +205,17 @@ func (p *Policy) Apply(r *Record) {
 			}
 		}
 	}
-	if p.limitDepth(r.Fields, 1) {
+	if nested && p.limitDepth(r.Fields, 1) {
 		r.AddFlag(FlagDepthLimited)
 		if p.stats != nil && !parsedTooDeep {
 			p.stats.Limited(LimitDepth)
 		}
 	}
-	if n := countKeys(r.Fields); n > p.cfg.MaxFields {
+	n := len(r.Fields)
+	if nested {
+		n = countKeys(r.Fields)
+	}
+	if n > p.cfg.MaxFields {
 		budget := p.cfg.MaxFields
 		dropped := dropKeys(r.Fields, &budget)
 		r.Fields[FieldDroppedFields] = int64(dropped)
@@ -194,6 +224,31 @@ func (p *Policy) Apply(r *Record) {
 			p.stats.Limited(LimitFields)
 		}
 	}
+}
+
+// survey looks at the top level of m once for what the steps after
+// redaction may have to do: content reports that some key leads towards a
+// content field (else limitContent finds none), nested that some value is
+// an object or array (else limitDepth changes nothing and the key count is
+// len(m)). Both may be true where there is nothing to do, never false where
+// there is.
+func (p *Policy) survey(m map[string]any) (content, nested bool) {
+	for k, v := range m {
+		if !content {
+			first := byte(0)
+			if k != "" {
+				first = k[0]
+			}
+			content = p.contentFirst[first] && p.contentTops[k]
+		}
+		if !nested {
+			switch v.(type) {
+			case map[string]any, []any:
+				nested = true
+			}
+		}
+	}
+	return content, nested
 }
 
 func (p *Policy) redactMap(m map[string]any, depth int) bool {
@@ -213,7 +268,7 @@ func (p *Policy) redactValue(key string, v any, depth int) (any, bool) {
 	}
 	switch x := v.(type) {
 	case string:
-		if x != "" && p.secret[secretKeyName(key)] && !strings.HasPrefix(x, "[REDACTED:") {
+		if x != "" && p.isSecretKey(key) && !strings.HasPrefix(x, "[REDACTED:") {
 			if p.stats != nil {
 				p.stats.Redacted(RuleSecretField)
 			}

@@ -3,6 +3,7 @@ package record
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Redaction rule names: the closed set of values PolicyStats.Redacted gets,
@@ -92,6 +93,30 @@ func secretKeyName(key string) string {
 	return strings.ReplaceAll(strings.ToLower(key), "-", "_")
 }
 
+// isSecretKey is p.secret[secretKeyName(key)] without its string passes:
+// it runs for every string field of every record. Keys with non-ASCII
+// bytes take the general path (Unicode lower-casing).
+func (p *Policy) isSecretKey(key string) bool {
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		key = key[i+1:]
+	}
+	if len(key) > 16 {
+		return p.secret[""]
+	}
+	var buf [16]byte
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c >= utf8.RuneSelf {
+			return p.secret[secretKeyName(key)]
+		}
+		if c == '-' {
+			c = '_'
+		}
+		buf[i] = lowerTab[c]
+	}
+	return p.secret[string(buf[:len(key)])]
+}
+
 const redactedPrefix = "[REDACTED:"
 
 // ruleLit is one literal of one rule, indexed by its first byte.
@@ -109,14 +134,18 @@ func lowerASCII(c byte) byte {
 }
 
 // litIndex maps a byte (either case) to the literals that start with it, so
-// one pass over a string finds every rule that could match it. pair has a
-// bit for the first two bytes (lower-cased) of every literal: most
-// positions of a string are rejected with one load from an 8 KiB table,
-// before the literals of its first byte are looked at (a one-byte literal
-// sets every second byte, including 0, which stands for the string's end).
+// one pass over a string finds every rule that could match it. pair is a
+// bitset over every two-byte window: the window of each literal's first two
+// bytes, folded with |0x20 (which maps an ASCII letter of either case to its
+// lower case, and other bytes to some byte) is set. A position of a string
+// whose folded window is not set cannot start a literal, so most positions
+// cost one 16-bit load and one bit test; the few that pass are checked
+// exactly against the literals of their first byte. A one-byte literal sets
+// every window starting with its byte.
 type litIndex struct {
 	byFirst [256][]ruleLit
-	pair    [256][4]uint64
+	pair    [1 << 16 / 64]uint64 // 8 KiB, indexed by window (first byte low)
+	oneByte bool                 // some literal is a single byte (the last position needs a look)
 }
 
 // lowerTab is lowerASCII as a table, for the per-byte loop.
@@ -126,6 +155,9 @@ var lowerTab = func() (t [256]byte) {
 	}
 	return t
 }()
+
+// window is the folded two-byte window starting with a, b.
+func window(a, b byte) uint32 { return uint32(a|0x20) | uint32(b|0x20)<<8 }
 
 func newLitIndex(rules []redactRule) *litIndex {
 	var idx litIndex
@@ -138,9 +170,14 @@ func newLitIndex(rules []redactRule) *litIndex {
 			lo := lowerASCII(l[0])
 			if len(l) > 1 {
 				rl.second = lowerASCII(l[1])
-				idx.pair[lo][rl.second>>6] |= 1 << (rl.second & 63)
+				w := window(l[0], l[1])
+				idx.pair[w>>6] |= 1 << (w & 63)
 			} else {
-				idx.pair[lo] = [4]uint64{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
+				idx.oneByte = true
+				for b := range 256 {
+					w := window(l[0], byte(b))
+					idx.pair[w>>6] |= 1 << (w & 63)
+				}
 			}
 			idx.byFirst[lo] = append(idx.byFirst[lo], rl)
 			if up := lo - 'a' + 'A'; lo >= 'a' && lo <= 'z' {
@@ -156,20 +193,35 @@ func newLitIndex(rules []redactRule) *litIndex {
 // past the 64th) are not in the set: they always run.
 func (p *Policy) candidates(s string) uint64 {
 	var mask uint64
-	for i := 0; i < len(s); i++ {
-		var next byte
-		if i+1 < len(s) {
-			next = lowerTab[s[i+1]]
-		}
-		if p.lits.pair[lowerTab[s[i]]][next>>6]&(1<<(next&63)) == 0 {
-			continue
-		}
-		for _, rl := range p.lits.byFirst[s[i]] {
-			bit := uint64(1) << rl.rule
-			if mask&bit == 0 && i+len(rl.lit) <= len(s) && (len(rl.lit) == 1 || next == rl.second) &&
-				strings.EqualFold(s[i:i+len(rl.lit)], rl.lit) {
-				mask |= bit
+	idx := p.lits
+	if len(s) > 1 {
+		// window(s[i-1], s[i]), the folded first byte carried over: one
+		// byte load per position.
+		prev := uint32(s[0] | 0x20)
+		for i := 1; i < len(s); i++ {
+			c := uint32(s[i] | 0x20)
+			w := prev | c<<8
+			prev = c
+			if idx.pair[w>>6]&(1<<(w&63)) == 0 {
+				continue
 			}
+			mask = idx.match(s, i-1, lowerTab[s[i]], mask)
+		}
+	}
+	if idx.oneByte && len(s) > 0 {
+		mask = idx.match(s, len(s)-1, 0, mask)
+	}
+	return mask
+}
+
+// match adds to mask the rules of the literals that occur in s at i; next
+// is the lower-cased byte after i (0 at the end of s).
+func (idx *litIndex) match(s string, i int, next byte, mask uint64) uint64 {
+	for _, rl := range idx.byFirst[s[i]] {
+		bit := uint64(1) << rl.rule
+		if mask&bit == 0 && i+len(rl.lit) <= len(s) && (len(rl.lit) == 1 || next == rl.second) &&
+			strings.EqualFold(s[i:i+len(rl.lit)], rl.lit) {
+			mask |= bit
 		}
 	}
 	return mask

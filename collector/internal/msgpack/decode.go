@@ -26,6 +26,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -48,10 +49,15 @@ type Event struct {
 	// Meta is the v2 metadata map; nil for v1 events or when empty.
 	Meta map[string]any
 	// Record is the log record. With Decoder.ReuseRecord it is valid only
-	// until the next call of Next.
+	// until the next call of Next; nil from NextPairs.
 	Record map[string]any
 	// Raw is the MessagePack encoding of Record. It aliases the chunk.
 	Raw []byte
+	// InvalidUTF8 reports that a key or string decoded for Record was not
+	// valid UTF-8 (binary data, a cut multi-byte sequence). False means
+	// every key and string in Record is valid, so it needs no repair; true
+	// only that one may not be (a duplicate key may have replaced it).
+	InvalidUTF8 bool
 }
 
 // SyntaxError reports malformed input at a byte offset of the chunk.
@@ -86,6 +92,16 @@ type Decoder struct {
 	// value is then valid only until the next Reset (box.go).
 	ReuseValues bool
 	boxes       boxes
+	// sink takes the pairs for NextPairs; invalid is set by str for a
+	// string that is not valid UTF-8.
+	sink    PairSink
+	invalid bool
+}
+
+// PairSink takes the top-level pairs of a record one by one, in the order
+// of the chunk (record.ObjectBuilder).
+type PairSink interface {
+	Add(key string, value any)
 }
 
 // NewDecoder returns a decoder over chunk. With alias set, decoded strings
@@ -105,6 +121,34 @@ func (d *Decoder) Reset(chunk []byte, alias bool) {
 	if alias || len(d.intern) > 1024 {
 		clear(d.intern)
 	}
+}
+
+// NextPairs is Next with the record's top-level pairs handed to sink
+// instead of put in a map (ev.Record is nil). A repeated key is handed over
+// again; keeping the last is the sink's business.
+func (d *Decoder) NextPairs(ev *Event, sink PairSink) error {
+	d.sink = sink
+	err := d.Next(ev)
+	d.sink = nil
+	return err
+}
+
+// FillMap decodes raw, the Raw of an event this decoder returned since its
+// last Reset, into m (pairs already in m stay unless the record has the
+// same key): for a caller whose sink could not use the pairs (NextPairs)
+// and needs the record as a map after all.
+func (d *Decoder) FillMap(raw []byte, m map[string]any) error {
+	buf, off, invalid := d.buf, d.off, d.invalid
+	defer func() { d.buf, d.off, d.invalid = buf, off, invalid }()
+	d.buf, d.off = raw, 0
+	if len(raw) == 0 || !isMap(raw[0]) {
+		return d.errAt(0, "raw record is not a map")
+	}
+	n, err := d.mapLen()
+	if err != nil {
+		return err
+	}
+	return d.fill(m, n, 0)
 }
 
 // Offset is the number of bytes consumed so far.
@@ -177,7 +221,24 @@ func (d *Decoder) event(ev *Event) (skip bool, err error) {
 	if !isMap(d.buf[d.off]) {
 		return false, d.errAt(d.off, fmt.Sprintf("record is type 0x%02x, want a map", d.buf[d.off]))
 	}
-	if d.ReuseRecord {
+	d.invalid = false
+	if d.sink != nil {
+		n, err := d.mapLen()
+		if err != nil {
+			return false, err
+		}
+		for range n {
+			k, err := d.key(1)
+			if err != nil {
+				return false, err
+			}
+			v, err := d.value(1)
+			if err != nil {
+				return false, err
+			}
+			d.sink.Add(k, v)
+		}
+	} else if d.ReuseRecord {
 		n, err := d.mapLen()
 		if err != nil {
 			return false, err
@@ -198,6 +259,7 @@ func (d *Decoder) event(ev *Event) (skip bool, err error) {
 		ev.Record = v.(map[string]any)
 	}
 	ev.Raw = d.buf[recStart:d.off:d.off]
+	ev.InvalidUTF8 = d.invalid
 	return skip, nil
 }
 
@@ -297,6 +359,9 @@ func (d *Decoder) str(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
+	if !d.invalid && !utf8.Valid(b) {
+		d.invalid = true
+	}
 	if d.alias {
 		return unsafe.String(&b[0], len(b))
 	}
@@ -322,6 +387,9 @@ func (d *Decoder) key(depth int) (string, error) {
 			d.off += hdr + n
 			if d.alias {
 				return d.str(b), nil
+			}
+			if !d.invalid && !utf8.Valid(b) {
+				d.invalid = true
 			}
 			if s, ok := d.intern[string(b)]; ok {
 				return s, nil

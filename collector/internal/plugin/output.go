@@ -129,13 +129,18 @@ func (o *Output) Config() Config { return o.cfg }
 
 // flushState is the scratch memory of one flush, pooled across flushes.
 type flushState struct {
-	dec    *msgpack.Decoder
-	parser *record.Parser
-	rec    record.Record
-	msgs   []kafka.Message
-	ids    publish.ChunkIDs
-	seqs   []uint64 // the producer sequence number of each record of the chunk
-	arena  []byte
+	dec     *msgpack.Decoder
+	parser  *record.Parser
+	builder record.ObjectBuilder
+	rec     record.Record
+	msgs    []kafka.Message
+	ids     publish.ChunkIDs
+	// scratch holds the messages' keys and header values, arena their
+	// values: both are reused by the next flush only when Kafka no longer
+	// holds the messages (see flush's reusable).
+	scratch publish.Scratch
+	seqs    []uint64 // the producer sequence number of each record of the chunk
+	arena   []byte
 	// decErr is the decode error of the current chunk; lastGood the offset
 	// just past its last decodable event.
 	decErr   error
@@ -154,9 +159,10 @@ func (st *flushState) releaseRetried() {
 
 func newFlushState(opts record.ParseOptions) *flushState {
 	dec := msgpack.NewDecoder(nil, true)
-	// build turns each event into a record, encodes it and drops it before
-	// the next event; nothing decoded outlives the chunk.
-	dec.ReuseRecord, dec.ReuseValues = true, true
+	// build decodes each event straight into the record (its typed fields
+	// and its own field map), encodes it and drops it before the next
+	// event; nothing decoded outlives the chunk.
+	dec.ReuseValues = true
 	return &flushState{dec: dec, parser: record.NewParser(opts)}
 }
 
@@ -291,6 +297,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		st.retriedHold = o.marker.Hold(o.edge, slices.Min(retried))
 	}
 	st.ids.Reset()
+	st.scratch.Reset()
 	st.decErr, st.lastGood = nil, 0
 	// One arena holds every encoded record of the chunk: JSON is usually
 	// within 2x of the msgpack size; records that do not fit get their own
@@ -303,8 +310,10 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 	var tagValue any = tag // boxed once per chunk, not once per record
 	var ev msgpack.Event
 	n := 0
+	rec := &st.rec
 	for {
-		err := st.dec.Next(&ev)
+		st.builder.Reset(st.parser, rec)
+		err := st.dec.NextPairs(&ev, &st.builder)
 		if err == io.EOF {
 			break
 		}
@@ -315,14 +324,20 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		}
 		st.lastGood = st.dec.Offset()
 		n++
-		st.parser.FromMap(ev.Record, ev.Time, &st.rec)
-		rec := &st.rec
+		if ev.InvalidUTF8 || !st.builder.Finish(ev.Time) {
+			// Invalid UTF-8 to repair or a repeated key: the record as
+			// FromMap builds it, from all its pairs in one map. The bytes
+			// decoded a moment ago, so they decode again.
+			rec.Reset()
+			_ = st.dec.FillMap(ev.Raw, rec.Fields)
+			st.parser.FromFields(ev.Time, rec, ev.InvalidUTF8)
+		}
 		if ev.Meta != nil {
 			rec.Set("fluentbit.metadata", ev.Meta)
 		}
 		rec.Set(record.FieldSource, tagValue)
 		if rec.EventID == "" {
-			rec.EventID = st.ids.Next(source, ev.Time, ev.Raw)
+			rec.EventID = st.ids.NextInChunk(source, ev.Time, ev.Raw)
 		}
 		var seq uint64
 		if i := len(st.seqs); i < len(retried) {
@@ -331,7 +346,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 			seq = o.edge.NextSeq()
 		}
 		st.seqs = append(st.seqs, seq)
-		msg, out, _ := o.edge.MessageSeq(rec, arena[len(arena):], seq)
+		msg, out, _ := o.edge.MessageScratch(rec, arena[len(arena):], seq, &st.scratch)
 		if len(out) > 0 && len(out) <= cap(arena)-len(arena) && &out[0] == &arena[len(arena):cap(arena)][0] {
 			arena = arena[:len(arena)+len(out)]
 		}

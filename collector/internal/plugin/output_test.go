@@ -20,17 +20,32 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// fakeSender records every Send; reply decides each call's error.
+// fakeSender records every Send; reply decides each call's error. It
+// keeps deep copies: a flush reuses its messages' memory once Send
+// returned, as a real producer is done with them by then.
 type fakeSender struct {
 	mu    sync.Mutex
 	calls [][]kafka.Message
 	reply func(call int, msgs []kafka.Message) error
 }
 
+func cloneMessage(m kafka.Message) kafka.Message {
+	m.Key, m.Value = slices.Clone(m.Key), slices.Clone(m.Value)
+	h := make([]kafka.Header, len(m.Headers))
+	for i, x := range m.Headers {
+		h[i] = kafka.Header{Key: x.Key, Value: slices.Clone(x.Value)}
+	}
+	m.Headers = h
+	return m
+}
+
 func (f *fakeSender) Send(_ context.Context, msgs []kafka.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	cp := append([]kafka.Message(nil), msgs...)
+	cp := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		cp[i] = cloneMessage(m)
+	}
 	f.calls = append(f.calls, cp)
 	if f.reply != nil {
 		return f.reply(len(f.calls)-1, msgs)
