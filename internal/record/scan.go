@@ -316,7 +316,7 @@ func (s *scanner) stringEnd() (escaped bool, err error) {
 			seg = seg[:bs]
 		}
 		j := 0
-		for j+8 <= len(seg) && !hasControl(word(seg, j)) { // most strings have none: eight bytes a step
+		for j+8 <= len(seg) && !hasControl(load8(seg, j)) { // most strings have none: eight bytes a step
 			j += 8
 		}
 		for ; j < len(seg); j++ {
@@ -373,13 +373,6 @@ func (s *scanner) string() (string, error) {
 func hasControl(w uint64) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	return (w-ones*0x20)&^w&highs != 0
-}
-
-// word is the little-endian word of s[i:i+8].
-func word(s string, i int) uint64 {
-	b := s[i : i+8]
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 func isHex4(b string) bool {

@@ -18,7 +18,7 @@ func TestHasControlIsSomeByteBelow0x20(t *testing.T) {
 	}
 	check := func(b []byte) {
 		s := string(b)
-		if got, want := hasControl(word(s, 0)), def(s); got != want {
+		if got, want := hasControl(load8(s, 0)), def(s); got != want {
 			t.Fatalf("hasControl(% x) = %v, want %v", b, got, want)
 		}
 	}
