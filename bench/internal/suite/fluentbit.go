@@ -114,8 +114,11 @@ func (s *Suite) runFluentBit(ctx context.Context, c *Corpus, out fbOutput, topic
 	total := float64(c.Records)
 	end := s.env.topicEnd(topic, s.opt.Partitions)
 	s.prog.Step(step, total, end)
+	// Started once Fluent Bit counts a record read or Kafka holds one: its
+	// HTTP server can come up after a fast output already sent a small
+	// corpus, and a run would then end before a rate could be observed.
 	read := func() float64 {
-		return scrapeURL("http://"+addr+"/api/v2/metrics/prometheus", "fluentbit_input_records_total")
+		return max(scrapeURL("http://"+addr+"/api/v2/metrics/prometheus", "fluentbit_input_records_total"), end())
 	}
 	rate, err := measureRate(ctx, total, end, read, p.Exited, 10*time.Minute)
 	cpu := ProcCPU(p.cmd.Process.Pid)
@@ -197,8 +200,8 @@ func (s *Suite) r3(ctx context.Context) error {
 		wt := s.topic("fb-warm")
 		_, err := s.runFluentBit(ctx, s.warm, out, wt, "R3 warm-up: "+out.Name)
 		s.env.DeleteTopics(wt)
-		if err != nil {
-			return err
+		if err != nil { // a warm-up warms; its rate is not a figure
+			s.prog.Logf("R3 warm-up: %v", err)
 		}
 	}
 	var plugin []fbRun
