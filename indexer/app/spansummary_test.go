@@ -15,13 +15,8 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// spanMsg is span i of a trace as the shipper's OTLP receiver stores it:
-// a child of the trace's root span unless root.
-func spanMsg(topic, traceID string, i int, root bool, start time.Time) kafka.Message {
-	return spanOf(topic, traceID, "planner", i, root, "unset", start, 5*time.Millisecond)
-}
-
-// spanOf is a span with the given service, status and duration.
+// spanOf is span i of a trace as the shipper's OTLP receiver stores it: a
+// child of the trace's root span unless root.
 func spanOf(topic, traceID, service string, i int, root bool, status string, start time.Time, d time.Duration) kafka.Message {
 	r := &record.Record{Timestamp: start, Service: service, TraceID: traceID, SpanID: fmt.Sprintf("%016x", 0x100+i),
 		EventID: traceID + fmt.Sprintf("%016x", 0x100+i),
@@ -33,13 +28,13 @@ func spanOf(topic, traceID, service string, i int, root bool, status string, sta
 	return publish.RecordMessage(topic, r, r.AppendJSON(nil))
 }
 
+// spanCount is the summary's span count of id, -1 without a summary.
 func spanCount(t *testing.T, a *App, id string) int {
 	t.Helper()
-	v, err := a.Store().Trace(context.Background(), id, trace.Page{Size: 1})
-	if err != nil || v.Summary == nil {
-		return -1
+	if s := summaryOf(t, a, id); s != nil {
+		return int(s.SpanCount)
 	}
-	return int(v.Summary.SpanCount)
+	return -1
 }
 
 // Spans are under the summary cursor like records: spans committed by the
@@ -56,7 +51,7 @@ func TestSpansUnderTheSummaryCursorRecoveredAfterCrash(t *testing.T) {
 	spans := func(id string, from, n int) []kafka.Message {
 		var out []kafka.Message
 		for i := from; i < from+n; i++ {
-			out = append(out, spanMsg(cfg.SpansTopic, id, i, i == 0, base.Add(time.Duration(i)*time.Millisecond)))
+			out = append(out, spanOf(cfg.SpansTopic, id, "planner", i, i == 0, "unset", base.Add(time.Duration(i)*time.Millisecond), 5*time.Millisecond))
 		}
 		return out
 	}

@@ -46,14 +46,23 @@ func (e *env) topicPosition(group, topic string, partitions int) int64 {
 	return sum
 }
 
+// summaryOf is the stored summary of id, nil without one.
+func summaryOf(t *testing.T, a *App, id string) *trace.Summary {
+	t.Helper()
+	v, err := a.Store().Trace(context.Background(), id, trace.Page{Size: 1})
+	if err != nil {
+		return nil
+	}
+	return v.Summary
+}
+
 // recordCount is the summary's record count of id, -1 without a summary.
 func recordCount(t *testing.T, a *App, id string) int {
 	t.Helper()
-	v, err := a.Store().Trace(context.Background(), id, trace.Page{Size: 1})
-	if err != nil || v.Summary == nil {
-		return -1
+	if s := summaryOf(t, a, id); s != nil {
+		return int(s.RecordCount)
 	}
-	return int(v.Summary.RecordCount)
+	return -1
 }
 
 // Document commits do not wait for trace summaries, and a crash between

@@ -84,18 +84,8 @@ import (
 // never change silently, or records replayed across an upgrade would be
 // duplicated (TestEventIDPinned and the front doors' pin tests hold it).
 func EventID(source string, position uint64, content []byte) string {
-	h := sha256.New()
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(source)))
-	h.Write(n[:])
-	h.Write([]byte(source))
-	binary.BigEndian.PutUint64(n[:], position)
-	h.Write(n[:])
-	binary.BigEndian.PutUint64(n[:], uint64(len(content)))
-	h.Write(n[:])
-	h.Write(content)
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	sum := eventSum(source, position, content, nil)
+	return hex.EncodeToString(sum[:])
 }
 
 // FileSource is the event.id source of one generation of a tailed file.
@@ -132,26 +122,27 @@ func OffsetEventID(topic string, partition int, offset int64) string {
 }
 
 // occurrences numbers repeats of the same content within one unit (a
-// chunk, an export request): the content buffer ends with 8 bytes for the
-// big-endian occurrence index, 0 for the first. The first occurrence's id
-// stands for the content (equal ids mean equal content: 128-bit hash), so
-// only repeats pay a second hash.
-type occurrences struct{ occ map[string]uint64 }
+// chunk, an export request): the id's content is the unit's content
+// followed by 8 bytes for the big-endian occurrence index, 0 for the first.
+// Repeats are keyed by the 128 bits of their first occurrence's id (equal
+// ids mean equal content), so only repeats pay a second hash.
+type occurrences struct{ occ map[[16]byte]uint64 }
 
-func (o *occurrences) next(source string, pos uint64, buf []byte) string {
+func (o *occurrences) next(source string, pos uint64, content []byte) [16]byte {
 	if o.occ == nil {
-		o.occ = make(map[string]uint64)
+		o.occ = make(map[[16]byte]uint64)
 	}
-	id := EventID(source, pos, buf)
-	k, seen := o.occ[id]
+	var k8 [8]byte
+	sum := eventSum(source, pos, content, k8[:])
+	k, seen := o.occ[sum]
 	if !seen {
-		o.occ[id] = 0
-		return id
+		o.occ[sum] = 0
+		return sum
 	}
 	k++
-	o.occ[id] = k
-	binary.BigEndian.PutUint64(buf[len(buf)-8:], k)
-	return EventID(source, pos, buf)
+	o.occ[sum] = k
+	binary.BigEndian.PutUint64(k8[:], k)
+	return eventSum(source, pos, content, k8[:])
 }
 
 // ChunkIDs mints the event.ids of the events of one Fluent Bit chunk (see
@@ -161,16 +152,14 @@ func (o *occurrences) next(source string, pos uint64, buf []byte) string {
 // the same ids; two identical lines in the same nanosecond get different
 // ids. Reset between chunks; not safe for concurrent use.
 type ChunkIDs struct {
-	// occ counts the repeats of each content in the chunk, keyed by the
-	// 128 bits of its first occurrence's id (equal ids mean equal content).
-	occ map[[16]byte]uint64
+	occ occurrences
 	ids []byte // the ids NextInChunk handed out since Reset
 }
 
 // Reset forgets the occurrences of the previous chunk; the ids NextInChunk
 // returned before must no longer be in use.
 func (c *ChunkIDs) Reset() {
-	clear(c.occ)
+	clear(c.occ.occ)
 	if cap(c.ids) > 1<<20 {
 		c.ids = nil // one huge chunk does not pin its ids' memory for good
 	}
@@ -179,7 +168,7 @@ func (c *ChunkIDs) Reset() {
 
 // Next returns the id of the next event of the chunk.
 func (c *ChunkIDs) Next(source string, t time.Time, raw []byte) string {
-	sum := c.next(source, t, raw)
+	sum := c.occ.next(source, uint64(t.UnixNano()), raw)
 	return hex.EncodeToString(sum[:])
 }
 
@@ -188,7 +177,7 @@ func (c *ChunkIDs) Next(source string, t time.Time, raw []byte) string {
 // plugin copies it into the encoded record and the message headers before
 // the next chunk).
 func (c *ChunkIDs) NextInChunk(source string, t time.Time, raw []byte) string {
-	sum := c.next(source, t, raw)
+	sum := c.occ.next(source, uint64(t.UnixNano()), raw)
 	if cap(c.ids)-len(c.ids) < 2*len(sum) {
 		// A new block: the ids handed out stay in the old one, untouched.
 		c.ids = make([]byte, 0, max(1024, 2*cap(c.ids)))
@@ -198,26 +187,10 @@ func (c *ChunkIDs) NextInChunk(source string, t time.Time, raw []byte) string {
 	return unsafe.String(&c.ids[start], 2*len(sum))
 }
 
-func (c *ChunkIDs) next(source string, t time.Time, raw []byte) [16]byte {
-	if c.occ == nil {
-		c.occ = make(map[[16]byte]uint64)
-	}
-	pos := uint64(t.UnixNano())
-	var k8 [8]byte
-	sum := eventSum(source, pos, raw, k8[:])
-	k, seen := c.occ[sum]
-	if !seen {
-		c.occ[sum] = 0
-		return sum
-	}
-	k++
-	c.occ[sum] = k
-	binary.BigEndian.PutUint64(k8[:], k)
-	return eventSum(source, pos, raw, k8[:])
-}
-
-// eventSum is the 128-bit hash EventID writes as hex, of content = head +
-// tail, without copying them into one buffer.
+// eventSum is the 128-bit hash an event.id writes as hex: the first half of
+// SHA-256 over the length-prefixed source, the position and the
+// length-prefixed content = head + tail (hashed without copying them into
+// one buffer).
 func eventSum(source string, position uint64, head, tail []byte) (sum [16]byte) {
 	h := sha256.New()
 	var n [8]byte
@@ -257,8 +230,8 @@ func (o *OTLPIDs) Next(res, scope, lr proto.Message) string {
 	}
 	o.buf = append(append(o.buf[:0], o.res...), o.scope...)
 	o.buf = appendPrefixed(o.buf, lr)
-	o.buf = append(o.buf, 0, 0, 0, 0, 0, 0, 0, 0)
-	return o.occ.next("otlp", 0, o.buf)
+	sum := o.occ.next("otlp", 0, o.buf)
+	return hex.EncodeToString(sum[:])
 }
 
 // appendPrefixed appends the 8-byte big-endian length and the deterministic

@@ -226,6 +226,14 @@ func (p *Parser) FromMap(m map[string]any, ts time.Time, rec *Record) {
 	if rec.Fields == nil {
 		rec.Fields = make(map[string]any, len(m))
 	}
+	repairInto(rec, m)
+	var cs candSet
+	p.fromObject(rec.Fields, &cs, false, ts, rec)
+}
+
+// repairInto sets m's pairs in rec.Fields with keys and strings made valid
+// UTF-8 and values normalized, flagging rec when something was repaired.
+func repairInto(rec *Record, m map[string]any) {
 	bad := false
 	for k, v := range m {
 		rec.Fields[repairString(k, &bad)] = normValue(v, &bad, 0)
@@ -233,8 +241,6 @@ func (p *Parser) FromMap(m map[string]any, ts time.Time, rec *Record) {
 	if bad {
 		rec.AddFlag(FlagInvalidUTF8)
 	}
-	var cs candSet
-	p.fromObject(rec.Fields, &cs, false, ts, rec)
 }
 
 // FromFields is FromMap for a caller that decoded the object straight into
@@ -249,13 +255,7 @@ func (p *Parser) FromFields(ts time.Time, rec *Record, mayBeInvalid bool) {
 	if mayBeInvalid {
 		m := rec.Fields
 		rec.Fields = make(map[string]any, len(m))
-		bad := false
-		for k, v := range m {
-			rec.Fields[repairString(k, &bad)] = normValue(v, &bad, 0)
-		}
-		if bad {
-			rec.AddFlag(FlagInvalidUTF8)
-		}
+		repairInto(rec, m)
 	}
 	var cs candSet
 	p.fromObject(rec.Fields, &cs, false, ts, rec)

@@ -44,7 +44,7 @@ func Peek(doc []byte) (Meta, error) {
 		return m, fmt.Errorf("peek record: document is not a JSON object (starts with %q)", doc[sc.pos])
 	}
 	err := sc.members(func(key string) error {
-		var dst *string
+		var dst, ord *string
 		switch key {
 		case FieldEventID:
 			dst = &m.EventID
@@ -56,39 +56,22 @@ func Peek(doc []byte) (Meta, error) {
 			dst = &m.Service
 		case FieldServiceInstance:
 			dst = &m.ServiceInstance
-		case FieldSessionID, FieldConversationID, FieldServiceVersion, FieldParentID, FieldSpanName, FieldStatusCode, FieldEventEnd:
-			// Ordinary fields, not typed ones: tolerate any JSON type.
-			d := &m.SessionID
-			switch key {
-			case FieldConversationID:
-				d = &m.ConversationID
-			case FieldServiceVersion:
-				d = &m.ServiceVersion
-			case FieldParentID:
-				d = &m.ParentID
-			case FieldSpanName:
-				d = &m.SpanName
-			case FieldStatusCode:
-				d = &m.StatusCode
-			case FieldEventEnd:
-				d = &m.End
-			}
-			start := sc.pos
-			if err := sc.skip(); err != nil {
-				return err
-			}
-			switch doc[start] {
-			case '"':
-				sub := scanner{buf: sc.buf[start:sc.pos]}
-				s, err := sub.string()
-				if err != nil {
-					return err
-				}
-				*d = s
-			case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-				*d = sc.buf[start:sc.pos]
-			}
-			return nil
+		// Ordinary fields, not typed ones: any JSON type is tolerated, and
+		// only a string or a number is taken (below).
+		case FieldSessionID:
+			ord = &m.SessionID
+		case FieldConversationID:
+			ord = &m.ConversationID
+		case FieldServiceVersion:
+			ord = &m.ServiceVersion
+		case FieldParentID:
+			ord = &m.ParentID
+		case FieldSpanName:
+			ord = &m.SpanName
+		case FieldStatusCode:
+			ord = &m.StatusCode
+		case FieldEventEnd:
+			ord = &m.End
 		case FieldMessage:
 			dst = &m.Message
 		case FieldLevel:
@@ -114,6 +97,24 @@ func Peek(doc []byte) (Meta, error) {
 			return sc.skip()
 		default:
 			return sc.skip()
+		}
+		if ord != nil {
+			start := sc.pos
+			if err := sc.skip(); err != nil {
+				return err
+			}
+			switch doc[start] {
+			case '"':
+				sub := scanner{buf: sc.buf[start:sc.pos]}
+				s, err := sub.string()
+				if err != nil {
+					return err
+				}
+				*ord = s
+			case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+				*ord = sc.buf[start:sc.pos]
+			}
+			return nil
 		}
 		if doc[sc.pos] == 'n' { // null: absent
 			return sc.literal("null")

@@ -27,6 +27,13 @@ func TestPeek(t *testing.T) {
 	if m, err := Peek([]byte(`{"mess\u0061ge":"escaped key"}`)); err != nil || m.Message != "escaped key" {
 		t.Errorf("escaped key: %+v %v", m, err)
 	}
+	// The span fields are ordinary fields: a string or a number is taken, any other type is skipped.
+	span := `{"parent.id":"00f067aa0ba902b7","span.name":"execute_tool","span.status.code":"error",` +
+		`"event.end":"2026-11-26T10:00:00.200000000Z","service.version":{"not":"a string"},"session.id":42}`
+	if m, err := Peek([]byte(span)); err != nil || m.ParentID != "00f067aa0ba902b7" || m.SpanName != "execute_tool" ||
+		m.StatusCode != "error" || m.End != "2026-11-26T10:00:00.200000000Z" || m.ServiceVersion != "" || m.SessionID != "42" {
+		t.Errorf("span fields: %+v %v", m, err)
+	}
 	for doc, canary := range map[string]bool{`{"agentobs.canary":"shipper/h","message":"x"}`: true,
 		`{"agentobs.canary":null}`: false, `{"agentobs":{"canary":"nested is not ours"}}`: false, `{"message":"x"}`: false} {
 		if m, err := Peek([]byte(doc)); err != nil || m.Canary != canary {

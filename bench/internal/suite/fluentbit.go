@@ -114,11 +114,8 @@ func (s *Suite) runFluentBit(ctx context.Context, c *Corpus, out fbOutput, topic
 	total := float64(c.Records)
 	end := s.env.topicEnd(topic, s.opt.Partitions)
 	s.prog.Step(step, total, end)
-	// Started once Fluent Bit counts a record read or Kafka holds one: its
-	// HTTP server can come up after a fast output already sent a small
-	// corpus, and a run would then end before a rate could be observed.
 	read := func() float64 {
-		return max(scrapeURL("http://"+addr+"/api/v2/metrics/prometheus", "fluentbit_input_records_total"), end())
+		return scrapeURL("http://"+addr+"/api/v2/metrics/prometheus", "fluentbit_input_records_total")
 	}
 	rate, err := measureRate(ctx, total, end, read, p.Exited, 10*time.Minute)
 	cpu := ProcCPU(p.cmd.Process.Pid)
