@@ -141,6 +141,12 @@ func (s *Scratch) Reset() {
 	s.bytes, s.headers = s.bytes[:0], s.headers[:0]
 }
 
+// Detach hands the memory given out so far to the messages that use it
+// and starts afresh, for a front door whose messages outlive the next
+// batch (the shipper's queue holds a batch until Kafka acknowledged it):
+// such a front door detaches instead of resetting.
+func (s *Scratch) Detach() { s.bytes, s.headers = nil, nil }
+
 // take returns empty slices with room for n bytes and k headers, after
 // everything handed out before: when a block is full a new one is started
 // and the old one is left to the messages that use it.

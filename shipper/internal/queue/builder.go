@@ -7,6 +7,7 @@ import (
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/shipper/internal/lines"
 	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -22,10 +23,17 @@ type Builder struct {
 	input  string
 	fields map[string]any
 	m      *shippermetrics.Metrics
+	// The input's line counters, looked up once: by label they cost a
+	// hash and a map look-up per line.
+	linesRead, readBytes prometheus.Counter
 
 	rec     record.Record
 	enc     []byte
 	arena   []byte // values of the current batch, appended; never reused
+	// scratch holds the keys and header values of the current batch's
+	// messages and remembers the key order of recurring field sets; Take
+	// detaches its memory with the batch, so it is never reset.
+	scratch publish.Scratch
 	msgs    []kafka.Message
 	size    int
 	pending int64 // start of a buffered CRI partial sequence, or -1
@@ -36,15 +44,16 @@ type Builder struct {
 // lines under input; fields are added to every record (host.name,
 // log.file.path, container metadata). safe is the starting position.
 func NewBuilder(p *record.Parser, e *publish.Edge, source, input string, fields map[string]any, m *shippermetrics.Metrics, safe int64) *Builder {
-	return &Builder{parser: p, edge: e, source: source, input: input, fields: fields, m: m, pending: -1, safe: safe}
+	return &Builder{parser: p, edge: e, source: source, input: input, fields: fields, m: m, pending: -1, safe: safe,
+		linesRead: m.LinesRead.WithLabelValues(input), readBytes: m.ReadBytes.WithLabelValues(input)}
 }
 
 // Add reads one line. position is what the event.id is derived from
 // (the byte offset for files and stdin, the index for HTTP); a record
 // completed from CRI partial lines takes the position of its first line.
 func (b *Builder) Add(l lines.Line, position int64) {
-	b.m.LinesRead.WithLabelValues(b.input).Inc()
-	b.m.ReadBytes.WithLabelValues(b.input).Add(float64(l.End - l.Start))
+	b.linesRead.Inc()
+	b.readBytes.Add(float64(l.End - l.Start))
 	kind := lines.Classify(l)
 	if kind != "" {
 		b.m.BadLines.WithLabelValues(kind).Inc()
@@ -110,7 +119,7 @@ func (b *Builder) emit(position int64) {
 		b.rec.Set(record.FieldOffset, position)
 	}
 	var msg kafka.Message
-	msg, b.enc, _ = b.edge.Message(&b.rec, b.enc)
+	msg, b.enc, _ = b.edge.MessageScratch(&b.rec, b.enc, b.edge.NextSeq(), &b.scratch)
 	// The edge encodes into b.enc, reused per record; the batch keeps its
 	// own copy in an arena that is handed off with the batch.
 	if cap(b.arena)-len(b.arena) < len(msg.Value) {
@@ -140,5 +149,6 @@ func (b *Builder) Records() uint64 { return b.edge.Seq() }
 func (b *Builder) Take() []kafka.Message {
 	msgs := b.msgs
 	b.msgs, b.size, b.arena = nil, 0, nil
+	b.scratch.Detach()
 	return msgs
 }
