@@ -1,6 +1,7 @@
 package record
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -134,19 +135,27 @@ func lowerASCII(c byte) byte {
 }
 
 // litIndex maps a byte (either case) to the literals that start with it, so
-// one pass over a string finds every rule that could match it. pair is a
-// bitset over every two-byte window: the window of each literal's first two
-// bytes, folded with |0x20 (which maps an ASCII letter of either case to its
-// lower case, and other bytes to some byte) is set. A position of a string
-// whose folded window is not set cannot start a literal, so most positions
-// cost one 16-bit load and one bit test; the few that pass are checked
-// exactly against the literals of their first byte. A one-byte literal sets
-// every window starting with its byte.
+// one pass over a string finds every rule that could match it. Its bitsets
+// are over two-byte windows folded with |0x20 (which maps an ASCII letter of
+// either case to its lower case, and other bytes to some byte): first holds
+// the window of each literal's first two bytes, second that of its second
+// and third, any their union. Every literal has at least three bytes, so
+// wherever it occurs one of its two windows sits at an even position: only
+// every second position is looked at (one load of two bytes and one bit
+// test). A window in any is checked as the second window of a literal that
+// starts at the byte before it and as the first window of one that starts
+// at it, each by the other window's bit; the few that pass both are checked
+// exactly against the literals of their first byte.
 type litIndex struct {
-	byFirst [256][]ruleLit
-	pair    [1 << 16 / 64]uint64 // 8 KiB, indexed by window (first byte low)
-	oneByte bool                 // some literal is a single byte (the last position needs a look)
+	byFirst            [256][]ruleLit
+	first, second, any bitset
 }
+
+// bitset is a set of folded windows: 8 KiB, indexed by window (first byte low).
+type bitset [1 << 16 / 64]uint64
+
+func (b *bitset) set(w uint32)      { b[w>>6] |= 1 << (w & 63) }
+func (b *bitset) has(w uint32) bool { return b[w>>6]&(1<<(w&63)) != 0 }
 
 // lowerTab is lowerASCII as a table, for the per-byte loop.
 var lowerTab = func() (t [256]byte) {
@@ -159,6 +168,8 @@ var lowerTab = func() (t [256]byte) {
 // window is the folded two-byte window starting with a, b.
 func window(a, b byte) uint32 { return uint32(a|0x20) | uint32(b|0x20)<<8 }
 
+// newLitIndex indexes the literals of rules; a literal shorter than three
+// bytes is a programming error (the rules are built in).
 func newLitIndex(rules []redactRule) *litIndex {
 	var idx litIndex
 	for i, r := range rules {
@@ -166,19 +177,16 @@ func newLitIndex(rules []redactRule) *litIndex {
 			continue
 		}
 		for _, l := range r.lits {
-			rl := ruleLit{rule: i, lit: l}
-			lo := lowerASCII(l[0])
-			if len(l) > 1 {
-				rl.second = lowerASCII(l[1])
-				w := window(l[0], l[1])
-				idx.pair[w>>6] |= 1 << (w & 63)
-			} else {
-				idx.oneByte = true
-				for b := range 256 {
-					w := window(l[0], byte(b))
-					idx.pair[w>>6] |= 1 << (w & 63)
-				}
+			if len(l) < 3 {
+				panic(fmt.Sprintf("redaction literal %q of rule %s: want at least three bytes", l, r.name))
 			}
+			w1, w2 := window(l[0], l[1]), window(l[1], l[2])
+			idx.first.set(w1)
+			idx.second.set(w2)
+			idx.any.set(w1)
+			idx.any.set(w2)
+			lo := lowerASCII(l[0])
+			rl := ruleLit{rule: i, lit: l, second: lowerASCII(l[1])}
 			idx.byFirst[lo] = append(idx.byFirst[lo], rl)
 			if up := lo - 'a' + 'A'; lo >= 'a' && lo <= 'z' {
 				idx.byFirst[up] = append(idx.byFirst[up], rl)
@@ -189,27 +197,23 @@ func newLitIndex(rules []redactRule) *litIndex {
 }
 
 // candidates is the set of rules (bit i = rule i) whose literals occur in s,
-// ASCII case ignored, found in a single pass. Rules without literals (and any
-// past the 64th) are not in the set: they always run.
+// ASCII case ignored, found in a single pass over every second position.
+// Rules without literals (and any past the 64th) are not in the set: they
+// always run.
 func (p *Policy) candidates(s string) uint64 {
 	var mask uint64
 	idx := p.lits
-	if len(s) > 1 {
-		// window(s[i-1], s[i]), the folded first byte carried over: one
-		// byte load per position.
-		prev := uint32(s[0] | 0x20)
-		for i := 1; i < len(s); i++ {
-			c := uint32(s[i] | 0x20)
-			w := prev | c<<8
-			prev = c
-			if idx.pair[w>>6]&(1<<(w&63)) == 0 {
-				continue
-			}
-			mask = idx.match(s, i-1, lowerTab[s[i]], mask)
+	for j := 0; j+1 < len(s); j += 2 {
+		w := window(s[j], s[j+1])
+		if !idx.any.has(w) {
+			continue
 		}
-	}
-	if idx.oneByte && len(s) > 0 {
-		mask = idx.match(s, len(s)-1, 0, mask)
+		if j > 0 && idx.second.has(w) && idx.first.has(window(s[j-1], s[j])) {
+			mask = idx.match(s, j-1, lowerTab[s[j]], mask)
+		}
+		if j+2 < len(s) && idx.first.has(w) && idx.second.has(window(s[j+1], s[j+2])) {
+			mask = idx.match(s, j, lowerTab[s[j+1]], mask)
+		}
 	}
 	return mask
 }
@@ -219,7 +223,7 @@ func (p *Policy) candidates(s string) uint64 {
 func (idx *litIndex) match(s string, i int, next byte, mask uint64) uint64 {
 	for _, rl := range idx.byFirst[s[i]] {
 		bit := uint64(1) << rl.rule
-		if mask&bit == 0 && i+len(rl.lit) <= len(s) && (len(rl.lit) == 1 || next == rl.second) &&
+		if mask&bit == 0 && i+len(rl.lit) <= len(s) && next == rl.second &&
 			strings.EqualFold(s[i:i+len(rl.lit)], rl.lit) {
 			mask |= bit
 		}
