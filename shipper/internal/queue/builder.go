@@ -27,9 +27,9 @@ type Builder struct {
 	// hash and a map look-up per line.
 	linesRead, readBytes prometheus.Counter
 
-	rec     record.Record
-	enc     []byte
-	arena   []byte // values of the current batch, appended; never reused
+	rec   record.Record
+	enc   []byte
+	arena []byte // values of the current batch, appended; never reused
 	// scratch holds the keys and header values of the current batch's
 	// messages and remembers the key order of recurring field sets; Take
 	// detaches its memory with the batch, so it is never reset.
