@@ -46,11 +46,12 @@ type Config struct {
 	// acknowledged them (queued, being produced, retried), values, keys,
 	// headers and per-message overhead. A reader that would pass it waits
 	// (files and stdin stop reading, HTTP answers 503). 0 disables the
-	// byte bound. Default 32 MiB.
+	// byte bound. Default 8 MiB: twice what four senders have in flight
+	// with 1 MiB batches, which keeps Kafka busy; more only holds memory.
 	QueueMaxBytes int64 `yaml:"queue_max_bytes"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes, so
 	// garbage cannot push RSS far above what the queue holds. Default 0:
-	// derived, 2 × queue.max-bytes + 64 MiB (128 MiB). -1: no limit.
+	// derived, 2 × queue.max-bytes + 64 MiB (80 MiB). -1: no limit.
 	// The GOMEMLIMIT env var wins.
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// Senders is how many batches are produced concurrently; batches of one
@@ -77,7 +78,7 @@ type Config struct {
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
-	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", HTTPLimits: telemetry.DefaultLimits(), QueueSize: 64, QueueMaxBytes: 32 << 20, Senders: 4,
+	return Config{Host: host, LogLevel: "info", HTTPAddr: "127.0.0.1:9401", HTTPLimits: telemetry.DefaultLimits(), QueueSize: 64, QueueMaxBytes: 8 << 20, Senders: 4,
 		ShutdownTimeout: 30 * time.Second, Files: tail.DefaultConfig(), HTTP: ingest.DefaultConfig(), OTLP: ingest.DefaultOTLPConfig(),
 		Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig(),
 		Marks: publish.DefaultMarksConfig(), Canary: publish.DefaultCanaryConfig()}
