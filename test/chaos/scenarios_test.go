@@ -283,10 +283,11 @@ func (r *chaosRig) block(on bool) {
 // RSS, VmHWM) is asserted as in every scenario; the note gives the figure
 // beside the indexer's own goal.
 // shipperBound is the shipper's memory bound in the catch-up scenario:
-// its default -queue.max-bytes (32 MiB) under its derived soft memory
-// limit (128 MiB), with room for what the limit does not cover (stacks,
-// the runtime, a limit is soft). Before the limit, runs on a loaded
-// machine peaked at 222 MiB (es-429) and 475 MiB (catch-up).
+// its default -queue.max-bytes (8 MiB since 2026-12-01, 32 MiB before)
+// under its derived soft memory limit (80 MiB, before 128 MiB), with room
+// for what the limit does not cover (stacks, the runtime, a limit is
+// soft). Before the limit, runs on a loaded machine peaked at 222 MiB
+// (es-429) and 475 MiB (catch-up).
 const shipperBound = 192 << 20
 
 func catchUp() scenario {
