@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -365,6 +366,24 @@ func (s *scanner) string() (string, error) {
 		return s.buf[start : s.pos-1], nil
 	}
 	return unescape(raw), nil
+}
+
+// ControlFree reports whether no byte of b is below 0x20 (a control byte
+// or NUL), eight bytes a step: the shipper's binary-line check skips its
+// byte count with it for the lines that have none.
+func ControlFree(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if hasControl(binary.LittleEndian.Uint64(b[i:])) {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 // hasControl reports whether some byte of w is below 0x20: w-0x20 borrows

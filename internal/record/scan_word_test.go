@@ -44,3 +44,26 @@ func TestHasControlIsSomeByteBelow0x20(t *testing.T) {
 		check(b[:])
 	}
 }
+
+// ControlFree finds a byte below 0x20 wherever it sits: in a whole word
+// or in the tail after the last one, for every length up to three words.
+func TestControlFree(t *testing.T) {
+	for n := range 25 {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = 'a' + byte(i%26)
+		}
+		if !ControlFree(b) {
+			t.Fatalf("ControlFree(%q) = false", b)
+		}
+		for pos := range n {
+			for _, c := range []byte{0, '\t', 0x1f} {
+				b[pos] = c
+				if ControlFree(b) {
+					t.Fatalf("ControlFree(% x) = true", b)
+				}
+			}
+			b[pos] = 0x20
+		}
+	}
+}

@@ -3,6 +3,8 @@ package lines
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"github.com/agentobs/agentobs/internal/record"
 )
 
 // Bad-line kinds, the closed set of the bad_lines_total metric label.
@@ -42,6 +44,9 @@ func Classify(l Line) string {
 func isBinary(d []byte) bool {
 	if len(d) > 512 {
 		d = d[:512]
+	}
+	if record.ControlFree(d) { // most lines: eight bytes a step
+		return false
 	}
 	ctl := 0
 	for _, c := range d {
