@@ -125,6 +125,12 @@ type Scratch struct {
 	bytes   []byte
 	headers []kafka.Header
 	enc     record.Encoder // kept across Reset: it holds no message memory
+	// Bytes and headers handed out since the last Detach or Reset, and
+	// what the last Detach found: the size of the first blocks after it,
+	// so a batch's memory is about one block of each instead of a series
+	// of doubling ones.
+	nBytes, nHeaders       int
+	nextBytes, nextHeaders int
 }
 
 // Reset makes the memory reusable. Call it only when no message built with
@@ -139,29 +145,38 @@ func (s *Scratch) Reset() {
 		s.headers = nil
 	}
 	s.bytes, s.headers = s.bytes[:0], s.headers[:0]
+	s.nBytes, s.nHeaders = 0, 0
 }
 
 // Detach hands the memory given out so far to the messages that use it
 // and starts afresh, for a front door whose messages outlive the next
 // batch (the shipper's queue holds a batch until Kafka acknowledged it):
 // such a front door detaches instead of resetting.
-func (s *Scratch) Detach() { s.bytes, s.headers = nil, nil }
+func (s *Scratch) Detach() {
+	s.bytes, s.headers = nil, nil
+	s.nextBytes, s.nextHeaders = s.nBytes+s.nBytes/8, s.nHeaders+s.nHeaders/8
+	s.nBytes, s.nHeaders = 0, 0
+}
 
 // take returns empty slices with room for n bytes and k headers, after
 // everything handed out before: when a block is full a new one is started
 // and the old one is left to the messages that use it.
 func (s *Scratch) take(n, k int) ([]byte, []kafka.Header) {
 	if cap(s.bytes)-len(s.bytes) < n {
-		s.bytes = make([]byte, 0, max(4096, n, 2*cap(s.bytes)))
+		s.bytes = make([]byte, 0, max(4096, n, 2*cap(s.bytes), s.nextBytes))
+		s.nextBytes = 0
 	}
 	if cap(s.headers)-len(s.headers) < k {
-		s.headers = make([]kafka.Header, 0, max(64, k, 2*cap(s.headers)))
+		s.headers = make([]kafka.Header, 0, max(64, k, 2*cap(s.headers), s.nextHeaders))
+		s.nextHeaders = 0
 	}
 	return s.bytes[len(s.bytes):len(s.bytes)], s.headers[len(s.headers):len(s.headers)]
 }
 
 // used marks n bytes and k headers after the previous ones as taken.
 func (s *Scratch) used(n, k int) {
+	s.nBytes += n
+	s.nHeaders += k
 	s.bytes = s.bytes[:len(s.bytes)+n]
 	s.headers = s.headers[:len(s.headers)+k]
 }

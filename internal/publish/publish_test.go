@@ -2,6 +2,7 @@ package publish
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
 )
 
 func newRec(msg string, extra map[string]any) *record.Record {
@@ -118,5 +120,44 @@ func TestWithProducerKeepsOwnSequence(t *testing.T) {
 	}
 	if strings.Contains(string(msg.Value), "supersecretvalue123") || !strings.Contains(string(msg.Value), `"agentobs.producer.id":"p/b"`) {
 		t.Fatalf("shared policy or producer id wrong: %s", msg.Value)
+	}
+}
+
+// A front door whose batches outlive the next one (the shipper) detaches
+// the scratch with each batch: the messages of a detached batch keep their
+// keys and headers while later batches are built, and the next batch
+// starts with one block the size of the last batch's instead of a series
+// of doubling ones.
+func TestScratchDetachKeepsBatchesApart(t *testing.T) {
+	var s Scratch
+	build := func(batch int) []kafka.Message {
+		var msgs []kafka.Message
+		for i := range 300 {
+			r := &record.Record{Service: fmt.Sprintf("svc-%d", batch), EventID: fmt.Sprintf("e-%d-%d", batch, i)}
+			msgs = append(msgs, recordMessage("t", r, []byte("{}"), KeyTraceID, &s))
+		}
+		return msgs
+	}
+	check := func(batch int, msgs []kafka.Message) {
+		t.Helper()
+		for i, m := range msgs {
+			if want := fmt.Sprintf("e-%d-%d", batch, i); string(m.Key) != want {
+				t.Fatalf("batch %d message %d: key %q, want %q", batch, i, m.Key, want)
+			}
+			for _, h := range m.Headers {
+				if h.Key == HeaderService && string(h.Value) != fmt.Sprintf("svc-%d", batch) {
+					t.Fatalf("batch %d message %d: service header %q", batch, i, h.Value)
+				}
+			}
+		}
+	}
+	first := build(1)
+	used := s.nBytes
+	s.Detach()
+	second := build(2)
+	check(1, first)
+	check(2, second)
+	if got := cap(s.bytes); got < used {
+		t.Errorf("after Detach the first block holds %d bytes, want at least the last batch's %d", got, used)
 	}
 }
