@@ -283,9 +283,9 @@ func (a *App) runSpans(ctx, drain context.Context, sum *summarizer) error {
 	p.log = a.log.With("component", "spans-pipeline")
 	p.fetchedClock = h.fetchedClock
 	if sum != nil {
-		// Partitions are adopted when assigned, not at their first fetch:
-		// spans committed but not summarized before a crash are found
-		// even when no new span arrives on their partition.
+		// Partitions are adopted when assigned, not only at their first
+		// fetch: spans committed but not summarized before a crash are
+		// found even when no new span arrives on their partition.
 		h.setOnAssigned(func(mine []int, committed map[int]int64) { sum.assigned(ctx, cfg.Topic, mine, committed) })
 	}
 	a.log.Info("indexing spans", "topic", cfg.Topic, "group", cfg.Group, "index", p.names.IndexPattern, "alias", p.names.Alias)
