@@ -22,7 +22,8 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// gauge reads one unlabelled gauge from an indexer's /metrics (-1: none).
+// gauge reads one series from an indexer's /metrics, given as exposed
+// (name{label="value"}), -1 when absent.
 func gauge(addr, name string) float64 {
 	res, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -30,7 +31,7 @@ func gauge(addr, name string) float64 {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(b)
 	if m == nil {
 		return -1
 	}
@@ -104,8 +105,9 @@ func TestKillOneOfTwoTakesOver(t *testing.T) {
 	}
 	a, addrA := start()
 	_, addrB := start()
+	assigned := `agentobs_indexer_assigned_partitions{topic="` + topic + `"}`
 	harness.Eventually(t, 120*time.Second, func() (bool, string) {
-		pa, pb := gauge(addrA, "agentobs_indexer_assigned_partitions"), gauge(addrB, "agentobs_indexer_assigned_partitions")
+		pa, pb := gauge(addrA, assigned), gauge(addrB, assigned)
 		ok := pa > 0 && pb > 0 && pa+pb == parts && ready(addrA) && ready(addrB)
 		return ok, fmt.Sprintf("assigned %v + %v of %d, ready %v %v", pa, pb, parts, ready(addrA), ready(addrB))
 	})
@@ -122,7 +124,7 @@ func TestKillOneOfTwoTakesOver(t *testing.T) {
 	produce(n, 2*n)
 	var took time.Duration
 	harness.Eventually(t, 120*time.Second, func() (bool, string) {
-		pb := gauge(addrB, "agentobs_indexer_assigned_partitions")
+		pb := gauge(addrB, assigned)
 		c := count(t, es, names.Alias)
 		if pb == parts && c == 2*n && took == 0 {
 			took = time.Since(killed)

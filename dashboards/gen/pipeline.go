@@ -22,7 +22,7 @@ func pipelineOverview() *dashboard.DashboardBuilder {
 		steps("red", 1, "green"), target{expr: `min(agentobs_indexer_es_up{SEL})`, legend: "es up"}))
 	b.WithPanel(singleStat(s, "Index freshness", "Seconds since the newest record was indexed (time() - agentobs_indexer_last_indexed_timestamp_seconds).", "s",
 		steps("green", 30, "orange", 120, "red"), target{expr: `time() - max(agentobs_indexer_last_indexed_timestamp_seconds{SEL})`, legend: "age"}))
-	b.WithPanel(singleStat(s, "Consumer lag", "Records produced to Kafka and not yet indexed, all partitions.", "short",
+	b.WithPanel(singleStat(s, "Consumer lag", "Messages produced to Kafka and not yet indexed, every partition of the record topic and the span topic (per topic: the Kafka row).", "short",
 		steps("green", 10000, "orange", 100000, "red"), target{expr: `sum(agentobs_indexer_consumer_lag_records{SEL})`, legend: "lag"}))
 	b.WithPanel(singleStat(s, "Dead letters (1h)", "Records sent to the dead-letter topic in the last hour, all stages.", "short",
 		steps("green", 1, "orange", 100, "red"), target{expr: `sum(increase(agentobs_indexer_dead_letters_total{SEL}[1h])) + sum(increase(agentobs_collector_dead_letters_total{SEL}[1h])) + sum(increase(agentobs_shipper_dead_letters_total{SEL}[1h]))`, legend: "dead letters"}))
@@ -79,12 +79,18 @@ func pipelineOverview() *dashboard.DashboardBuilder {
 	))
 
 	b.WithRow(dashboard.NewRowBuilder("Kafka"))
-	b.WithPanel(graph(s, "Consumer lag per partition (records)", "Records in each partition not yet indexed. One partition growing alone: a hot trace key or a stuck consumer.", "short", 12, 8,
-		target{expr: `max by (partition) (agentobs_indexer_consumer_lag_records{SEL})`, legend: "partition {{partition}}"},
+	b.WithPanel(graph(s, "Consumer lag per partition (records)", "Messages in each partition not yet indexed, per topic (the record topic and the span topic, each consumed by its own group). One partition growing alone: a hot trace key or a stuck consumer.", "short", 12, 8,
+		target{expr: `max by (topic, partition) (agentobs_indexer_consumer_lag_records{SEL})`, legend: "{{topic}} {{partition}}"},
 	).Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(steps("green", 100000, "red"))))
-	b.WithPanel(graph(s, "Consumer lag per partition (time)", "Age of the oldest record not yet indexed, per partition.", "s", 12, 8,
-		target{expr: `max by (partition) (agentobs_indexer_consumer_lag_seconds{SEL})`, legend: "partition {{partition}}"},
+	b.WithPanel(graph(s, "Consumer lag per partition (time)", "Age of the oldest message not yet indexed, per topic and partition.", "s", 12, 8,
+		target{expr: `max by (topic, partition) (agentobs_indexer_consumer_lag_seconds{SEL})`, legend: "{{topic}} {{partition}}"},
 	).Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(steps("green", 60, "red"))))
+	b.WithPanel(graph(s, "Commit stall per topic", "Longest time a partition with lag has gone without its committed offset moving, per topic (worst indexer). /readyz fails past -health.stall-timeout (30s); a minute for a minute fires AgentobsIndexerStalled.", "s", 12, 8,
+		target{expr: `max by (topic) (agentobs_indexer_commit_stall_seconds{SEL})`, legend: "{{topic}}"},
+	).Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(steps("green", 60, "red"))))
+	b.WithPanel(graph(s, "Partitions without a member per topic", "Partitions of each topic that its consumer group assigns to no indexer (topic_partitions − Σ assigned_partitions, from the brokers). Five minutes above 0 fires AgentobsIndexerPartitionsUnassigned.", "short", 12, 8,
+		target{expr: `max by (topic) (agentobs_indexer_topic_partitions{SEL}) - sum by (topic) (agentobs_indexer_assigned_partitions{SEL})`, legend: "{{topic}}"},
+	).Decimals(0))
 
 	b.WithRow(dashboard.NewRowBuilder("Latency"))
 	b.WithPanel(graph(s, "End-to-end latency", "From a record's @timestamp to Elasticsearch's acknowledgement, percentiles over all indexers."+exemplarNote, "s", 12, 8,

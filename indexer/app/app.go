@@ -55,9 +55,12 @@ type App struct {
 	auditM  *audit.Metrics
 	canary  *canary.Prober
 	watch   *esclient.Watch
-	health  *monitor
-	member  string // client id of this member's group connections
-	closeMu sync.Once
+	health  *monitor // the record pipeline's
+	// spanHealth is the span pipeline's monitor (nil: spans off): the same
+	// checks, metrics (topic label) and readiness as the record pipeline's.
+	spanHealth *monitor
+	member     string // client id of this member's group connections
+	closeMu    sync.Once
 }
 
 // New builds the indexer; nothing is connected until Run.
@@ -109,6 +112,13 @@ func New(cfg Config, set Settings) (*App, error) {
 	a.m.setESUp(a.health.esUpValue)
 	a.server.AddReadyCheck("elasticsearch", a.health.esReady)
 	a.server.AddReadyCheck("kafka", a.health.consumerReady)
+	if cfg.SpansTopic != "" {
+		sc := cfg.spanPipeline()
+		if a.spanHealth, err = newMonitor(sc, spanMember(a.member), a.m, set.Logger.With("component", "health-spans"), watch, a.writer.Up); err != nil {
+			return nil, err
+		}
+		a.server.AddReadyCheck("kafka-spans", a.spanHealth.consumerReady)
+	}
 	if err := a.server.ExportReadiness(set.Registry, "indexer"); err != nil {
 		return nil, err
 	}
@@ -177,9 +187,12 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	// Readiness from here on is the checks' word: the monitor says "not
-	// ready" until this member holds its share of a fully assigned topic.
+	// Readiness from here on is the checks' word: each monitor says "not
+	// ready" until this member holds its share of its fully assigned topic.
 	go a.health.run(ctx)
+	if a.spanHealth != nil {
+		go a.spanHealth.run(ctx)
+	}
 	a.server.SetReady(true)
 	if err := a.health.awaitTopic(ctx); err != nil {
 		return nil
@@ -239,16 +252,23 @@ func (a *App) Run(ctx context.Context) error {
 // writer and dead-letter producer, in its own consumer group (Group +
 // "-spans"), its offsets committed only after Elasticsearch acknowledged.
 // Spans carry event.id = trace id + span id, so a re-sent span is one
-// document (create → 409). The trace ids of indexed spans go to sum, the
-// record pipeline's summarizer (nil: summaries off), so summaries count
-// spans that arrive after their trace's log lines, and the span topic's
-// partitions are under its cursor like the record topic's: a span committed
-// and not yet summarized when the indexer dies is read back from Kafka by
-// the member that fetches its partition next, and its trace re-derived.
+// document (create → 409). Its monitor (a.spanHealth) watches it as the
+// record pipeline's watches that one: lag, stalls, assignment, readiness,
+// rejoins and the source's floors. The trace ids of indexed spans go to
+// sum, the record pipeline's summarizer (nil: summaries off), so summaries
+// count spans that arrive after their trace's log lines, and the span
+// topic's partitions are under its cursor like the record topic's: a span
+// committed and not yet summarized when the indexer dies is read back from
+// Kafka by the member the span topic's partition is assigned to next, and
+// its trace re-derived.
 func (a *App) runSpans(ctx, drain context.Context, sum *summarizer) error {
-	cfg := a.cfg
-	cfg.Topic, cfg.Group = a.cfg.SpansTopic, a.cfg.Group+"-spans"
-	src, err := newGroupSource(cfg, a.member+"-spans", a.log.With("component", "kafka-spans"))
+	cfg, h := a.cfg.spanPipeline(), a.spanHealth
+	// As for the record topic: join only once the topic has a leader on
+	// every partition (prepare created it; a new topic may not have them yet).
+	if err := h.awaitTopic(ctx); err != nil {
+		return nil
+	}
+	src, err := newGroupSource(cfg, spanMember(a.member), a.log.With("component", "kafka-spans"))
 	if err != nil {
 		return fmt.Errorf("spans source: %w", err)
 	}
@@ -256,10 +276,18 @@ func (a *App) runSpans(ctx, drain context.Context, sum *summarizer) error {
 	if src.jump, err = a.jumpGuard(); err != nil {
 		return fmt.Errorf("spans source: %w", err)
 	}
+	h.setSource(src.rejoin, src.raiseFloors)
 	p := a.pipeline(src, bulk.OpCreate, offsets.New(), a.dlq)
 	p.names = a.cfg.Names.SpanNames()
 	p.sum, p.spans, p.spanSum = nil, true, sum
 	p.log = a.log.With("component", "spans-pipeline")
+	p.fetchedClock = h.fetchedClock
+	if sum != nil {
+		// Partitions are adopted when assigned, not only at their first
+		// fetch: spans committed but not summarized before a crash are
+		// found even when no new span arrives on their partition.
+		h.setOnAssigned(func(mine []int, committed map[int]int64) { sum.assigned(ctx, cfg.Topic, mine, committed) })
+	}
 	a.log.Info("indexing spans", "topic", cfg.Topic, "group", cfg.Group, "index", p.names.IndexPattern, "alias", p.names.Alias)
 	err = p.run(ctx, drain)
 	if cerr := src.Close(); cerr != nil {
@@ -267,6 +295,9 @@ func (a *App) runSpans(ctx, drain context.Context, sum *summarizer) error {
 	}
 	return err
 }
+
+// spanMember is the client id of this member's span group connections.
+func spanMember(member string) string { return member + "-spans" }
 
 // prepare waits for Elasticsearch, installs templates and the DLQ topic.
 func (a *App) prepare(ctx context.Context) error {
@@ -335,6 +366,9 @@ func (a *App) Close(ctx context.Context) error {
 	a.closeMu.Do(func() {
 		err = a.dlq.Close()
 		a.health.close()
+		if a.spanHealth != nil {
+			a.spanHealth.close()
+		}
 		if c, ok := a.cursor.(kafkaCursor); ok {
 			if tr, ok := c.client.Transport.(*kafka.Transport); ok {
 				tr.CloseIdleConnections()

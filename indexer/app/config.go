@@ -291,6 +291,13 @@ func (c Config) MarksTopicName() string {
 	return publish.MarksTopicFor(c.Topic)
 }
 
+// spanPipeline is the span pipeline's view of c: the span topic, consumed
+// by the group Group + "-spans".
+func (c Config) spanPipeline() Config {
+	c.Topic, c.Group = c.SpansTopic, c.Group+"-spans"
+	return c
+}
+
 // SummaryGroup is the consumer group whose committed offsets are the trace
 // summaries' cursor (no member joins it): <kafka.group>-summaries.
 func (c Config) SummaryGroup() string { return c.Group + "-summaries" }

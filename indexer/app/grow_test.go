@@ -125,7 +125,7 @@ func TestTopicGrownUnderLoad(t *testing.T) {
 	})
 	took := time.Since(grown)
 	waitCaughtUp(t, a, want, growBound)
-	if got := testutil.ToFloat64(a.m.AssignedPartitions); got != 6 {
+	if got := testutil.ToFloat64(a.m.AssignedPartitions.WithLabelValues(a.cfg.Topic)); got != 6 {
 		t.Errorf("assigned partitions %v after the growth, want 6", got)
 	}
 	mu.Lock()

@@ -19,6 +19,8 @@ import (
 // progress before /readyz says so. Health comes from progress: offsets the
 // group really committed, the brokers' end offsets, the assignment the
 // coordinator really holds, and Elasticsearch requests that really answer.
+// The bounds hold for each pipeline alike: the record topic's and the span
+// topic's.
 type HealthConfig struct {
 	// PollInterval is how often the topic's end offsets, the group's
 	// committed offsets and the group's assignment are read from the
@@ -75,14 +77,16 @@ func (h HealthConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// monitor polls the brokers for the consumer's real state and answers the
-// readiness check from it. It never looks at fetched messages for lag: a
+// monitor polls the brokers for one pipeline's real state (cfg.Topic
+// consumed by cfg.Group) and answers its readiness check from it. The
+// record pipeline and the span pipeline each have one; their metrics carry
+// the topic as a label. It never looks at fetched messages for lag: a
 // consumer that fetches nothing would then report the lag it last saw.
 type monitor struct {
-	cfg    Config
+	cfg    Config // Topic and Group: the pipeline's
 	client *kafka.Client
 	member string // client id of this member's group connections
-	m      *Metrics
+	m      consumerMetrics
 	log    *slog.Logger
 	es     *esclient.Watch
 	esUp   func() bool // the bulk writer's view (retries exhausted)
@@ -116,6 +120,8 @@ type consumerState struct {
 	rejoined   time.Time
 }
 
+// newMonitor builds the monitor of the pipeline that consumes cfg.Topic in
+// cfg.Group as member; nothing is connected until run.
 func newMonitor(cfg Config, member string, m *Metrics, log *slog.Logger, es *esclient.Watch, esUp func() bool) (*monitor, error) {
 	tr, err := cfg.Kafka.Transport()
 	if err != nil {
@@ -124,7 +130,7 @@ func newMonitor(cfg Config, member string, m *Metrics, log *slog.Logger, es *esc
 	// Metadata answers come from the transport's cache: refresh it at the
 	// poll interval so a new or grown topic is seen within one poll.
 	tr.MetadataTTL = cfg.Health.PollInterval
-	return &monitor{cfg: cfg, member: member, m: m, log: log, es: es, esUp: esUp,
+	return &monitor{cfg: cfg, member: member, m: m.consumer(cfg.Topic), log: log.With("topic", cfg.Topic), es: es, esUp: esUp,
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: tr, Timeout: cfg.Health.KafkaTimeout},
 		st:     consumerState{lag: map[int]int64{}, committed: map[int]int64{}, moved: map[int]time.Time{}, held: map[int]bool{}}}, nil
 }
@@ -211,7 +217,7 @@ func (h *monitor) awaitTopic(ctx context.Context) error {
 			return nil
 		}
 		if !logged {
-			h.log.Warn("waiting for the topic to exist before joining the group", "topic", h.cfg.Topic, "err", err)
+			h.log.Warn("waiting for the topic to exist before joining the group", "err", err)
 			logged = true
 		}
 		select {
@@ -234,7 +240,7 @@ func (h *monitor) poll(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // shutting down: says nothing about the brokers
 	}
-	h.m.LagPolls.WithLabelValues(outcome(err)).Inc()
+	h.m.polls[outcome(err)].Inc()
 	switch {
 	case err != nil:
 		h.mu.Lock()
@@ -382,20 +388,20 @@ func (h *monitor) pollOnce(ctx context.Context) error {
 	// Metrics: lag of this member's partitions only (so a sum over the
 	// instances of a group counts each partition once), the whole group's
 	// lag on every instance (use max across instances).
-	h.m.GroupLag.Set(float64(groupLag))
-	h.m.TopicPartitions.Set(float64(parts))
-	h.m.AssignedPartitions.Set(float64(len(mine)))
+	h.m.groupLag.Set(float64(groupLag))
+	h.m.topicParts.Set(float64(parts))
+	h.m.assigned.Set(float64(len(mine)))
 	stall := time.Duration(0)
 	lagSecs := map[int]float64{}
 	for _, p := range prevMine {
 		if !slices.Contains(mine, p) {
-			h.m.LagRecords.DeleteLabelValues(partitionLabel(p))
-			h.m.LagSeconds.DeleteLabelValues(partitionLabel(p))
+			h.m.lagRecords.DeleteLabelValues(partitionLabel(p))
+			h.m.lagSeconds.DeleteLabelValues(partitionLabel(p))
 		}
 	}
 	for _, p := range mine {
 		l := lag[p]
-		h.m.LagRecords.WithLabelValues(partitionLabel(p)).Set(float64(l))
+		h.m.lagRecords.WithLabelValues(partitionLabel(p)).Set(float64(l))
 		secs := 0.0
 		if l > 0 {
 			since := now.Sub(st.moved[p])
@@ -407,49 +413,52 @@ func (h *monitor) pollOnce(ctx context.Context) error {
 				}
 			}
 		}
-		h.m.LagSeconds.WithLabelValues(partitionLabel(p)).Set(secs)
+		h.m.lagSeconds.WithLabelValues(partitionLabel(p)).Set(secs)
 		lagSecs[p] = secs
 	}
 	st.lagSeconds = lagSecs
-	h.m.StallSeconds.Set(stall.Seconds())
+	h.m.stall.Set(stall.Seconds())
 
 	if !st.uncovered.IsZero() && now.Sub(st.uncovered) >= h.cfg.Health.RejoinAfter && now.Sub(st.rejoined) >= h.cfg.Health.RejoinAfter && h.rejoin != nil {
-		h.log.Warn("partitions of the topic have no member; rejoining the group", "topic", h.cfg.Topic,
+		h.log.Warn("partitions of the topic have no member; rejoining the group",
 			"partitions", parts, "assigned", len(covered), "since", st.uncovered)
 		st.rejoined = now
-		h.m.Rejoins.Inc()
+		h.m.rejoins.Inc()
 		go h.rejoin()
 	}
 	return nil
 }
 
-// consumerReady is the readiness check of the consumer: nil only when the
-// brokers answer, the topic exists, this member is in the group, every
-// partition has a member, and no partition of this member is stalled.
+// consumerReady is the readiness check of the pipeline's consumer: nil
+// only when the brokers answer, the topic exists, this member is in the
+// group, every partition has a member, and no partition of this member is
+// stalled. Every reason names the topic, so /readyz tells the record
+// pipeline from the span pipeline.
 func (h *monitor) consumerReady(context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st := &h.st
 	now := time.Now()
+	topic, group := h.cfg.Topic, h.cfg.Group
 	switch {
 	case st.polled.IsZero():
 		if st.pollErr != nil {
-			return fmt.Errorf("kafka: no poll of the brokers succeeded yet: %w", st.pollErr)
+			return fmt.Errorf("no poll of the brokers for %s succeeded yet: %w", topic, st.pollErr)
 		}
-		return errors.New("kafka: not polled yet")
+		return fmt.Errorf("%s not polled yet", topic)
 	case now.Sub(st.polled) > h.cfg.Health.KafkaTimeout:
-		return fmt.Errorf("kafka: no poll of the brokers succeeded for %s: %v", now.Sub(st.polled).Truncate(time.Second), st.pollErr)
+		return fmt.Errorf("no poll of the brokers for %s succeeded for %s: %v", topic, now.Sub(st.polled).Truncate(time.Second), st.pollErr)
 	case st.topicParts == 0:
-		return fmt.Errorf("topic %s does not exist yet", h.cfg.Topic)
+		return fmt.Errorf("topic %s does not exist yet", topic)
 	case !st.joined:
-		return fmt.Errorf("not a member of group %s yet (group state %q)", h.cfg.Group, st.groupState)
+		return fmt.Errorf("not a member of group %s (topic %s) yet (group state %q)", group, topic, st.groupState)
 	case st.covered < st.topicParts:
-		return fmt.Errorf("group %s (state %q) assigns %d of the %d partitions of %s", h.cfg.Group, st.groupState, st.covered, st.topicParts, h.cfg.Topic)
+		return fmt.Errorf("group %s (state %q) assigns %d of the %d partitions of %s", group, st.groupState, st.covered, st.topicParts, topic)
 	}
 	for _, p := range st.mine {
 		if d := now.Sub(st.moved[p]); st.lag[p] > 0 && d > h.cfg.Health.StallTimeout {
-			return fmt.Errorf("partition %d is %d records behind and nothing was committed on it for %s (bound %s)",
-				p, st.lag[p], d.Truncate(time.Second), h.cfg.Health.StallTimeout)
+			return fmt.Errorf("%s partition %d is %d records behind and nothing was committed on it for %s (bound %s)",
+				topic, p, st.lag[p], d.Truncate(time.Second), h.cfg.Health.StallTimeout)
 		}
 	}
 	return nil

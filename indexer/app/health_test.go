@@ -111,8 +111,9 @@ func readyz(t *testing.T, a *App) (int, string) {
 	return res.StatusCode, strings.TrimSpace(string(b))
 }
 
+// lagSum is the record topic's consumer_lag_records summed over partitions.
 func lagSum(t testing.TB, a *App) int {
-	sum, ok := harness.MetricValue(t, registryOf(a), "agentobs_indexer_consumer_lag_records")
+	sum, ok := harness.MetricValue(t, registryOf(a), "agentobs_indexer_consumer_lag_records", "topic", a.cfg.Topic)
 	if !ok {
 		return -1
 	}
@@ -135,7 +136,7 @@ func recs(from, n int, service string) []*record.Record {
 func waitCaughtUp(t *testing.T, a *App, want int, timeout time.Duration) {
 	t.Helper()
 	harness.Eventually(t, timeout, func() (bool, string) {
-		got, lag := int(testutil.ToFloat64(a.m.Indexed)), int(testutil.ToFloat64(a.m.GroupLag))
+		got, lag := int(testutil.ToFloat64(a.m.Indexed)), int(testutil.ToFloat64(a.m.GroupLag.WithLabelValues(a.cfg.Topic)))
 		code, body := readyz(t, a)
 		return got == want && lag == 0 && code == 200, fmt.Sprintf("indexed %d of %d, group lag %d, /readyz %d %s", got, want, lag, code, body)
 	})
@@ -177,10 +178,10 @@ func TestReadinessDuringElasticsearchFreeze(t *testing.T) {
 		return code == 503 && strings.Contains(body, "elasticsearch") && up == 0, fmt.Sprintf("/readyz %d %q, es_up %v", code, body, up)
 	})
 	harness.Eventually(t, 30*time.Second, func() (bool, string) {
-		g, s := int(testutil.ToFloat64(a.m.GroupLag)), lagSum(t, a)
+		g, s := int(testutil.ToFloat64(a.m.GroupLag.WithLabelValues(a.cfg.Topic))), lagSum(t, a)
 		return g == during && s == during, fmt.Sprintf("group lag %d, sum of consumer_lag_records %d, want %d", g, s, during)
 	})
-	if stall := testutil.ToFloat64(a.m.StallSeconds); stall <= 0 {
+	if stall := testutil.ToFloat64(a.m.StallSeconds.WithLabelValues(a.cfg.Topic)); stall <= 0 {
 		t.Errorf("commit_stall_seconds %v during the freeze, want > 0", stall)
 	}
 	thaw()
@@ -235,7 +236,7 @@ func TestReadinessDuringKafkaFreeze(t *testing.T) {
 		code, body := readyz(t, a)
 		return code == 503 && strings.Contains(body, "kafka"), fmt.Sprintf("/readyz %d %q", code, body)
 	})
-	if n := testutil.ToFloat64(a.m.LagPolls.WithLabelValues("error")); n == 0 {
+	if n := testutil.ToFloat64(a.m.LagPolls.WithLabelValues(a.cfg.Topic, "error")); n == 0 {
 		t.Error("lag_polls_total{outcome=error} is 0 during the freeze")
 	}
 	thaw()
@@ -264,7 +265,101 @@ func TestReadyOnlyAfterAssignment(t *testing.T) {
 	if !saw503 {
 		t.Error("/readyz answered 200 at its first request: before the group could have been joined")
 	}
-	if got := testutil.ToFloat64(a.m.AssignedPartitions); got != 3 {
+	if got := testutil.ToFloat64(a.m.AssignedPartitions.WithLabelValues(a.cfg.Topic)); got != 3 {
 		t.Errorf("ready with %v partitions assigned by the coordinator, want 3", got)
 	}
+}
+
+// blockSpanWrites sets or lifts a write block on every span index: bulk
+// items answer 403 cluster_block_exception, which the writer retries until
+// the block lifts (an index outage, never a bad record), while the
+// requests themselves succeed, so es_up stays 1.
+func (e *env) blockSpanWrites(on bool) {
+	e.t.Helper()
+	body := fmt.Sprintf(`{"index.blocks.write": %t}`, on)
+	res, err := e.es.Indices.PutSettings(strings.NewReader(body), e.es.Indices.PutSettings.WithIndex(e.names.SpansAlias))
+	if err != nil {
+		e.t.Fatalf("write block %t on %s: %v", on, e.names.SpansAlias, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		b, _ := io.ReadAll(res.Body)
+		e.t.Fatalf("write block %t on %s: %s: %s", on, e.names.SpansAlias, res.Status(), b)
+	}
+}
+
+// The span pipeline is watched like the record pipeline: Elasticsearch
+// refusing span writes (a write block on the span indices) while records
+// flow shows, within the stall bound, as lag and a commit stall under the
+// span topic's label and as /readyz 503 naming the span topic, and all of
+// it clears once the spans are indexed. Found: lag, stall and readiness
+// came from the record pipeline only, so a stalled span consumer was
+// invisible (no metric, no alert, /readyz 200).
+func TestSpanStallShowsInHealth(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.cfg
+	cfg.SpansTopic = harness.Topic(t, 2)
+	cfg.Health = fastHealth()
+	spansOf := func(from, n int) []kafka.Message {
+		base := time.Now().Add(-time.Minute).UTC()
+		var out []kafka.Message
+		for i := from; i < from+n; i++ {
+			out = append(out, spanOf(cfg.SpansTopic, traceID(900+i%10), "planner", i, false, "ok", base.Add(time.Duration(i)*time.Millisecond), time.Millisecond))
+		}
+		return out
+	}
+	gauge := func(a *App, name, topic string) float64 {
+		v, _ := harness.MetricValue(t, registryOf(a), name, "topic", topic)
+		return v
+	}
+	indexed := func(a *App) int { return int(testutil.ToFloat64(a.m.Indexed)) }
+
+	a, _ := e.start(cfg)
+	e.produce(recs(0, 100, "span-stall"))
+	e.produceRaw(spansOf(0, 50))
+	harness.Eventually(t, 90*time.Second, func() (bool, string) {
+		code, body := readyz(t, a)
+		return indexed(a) == 150 && code == 200, fmt.Sprintf("indexed %d of 150, /readyz %d %s", indexed(a), code, body)
+	})
+	if got := gauge(a, "agentobs_indexer_assigned_partitions", cfg.SpansTopic); got != 2 {
+		t.Errorf("assigned_partitions{topic=%q} %v, want 2", cfg.SpansTopic, got)
+	}
+
+	e.blockSpanWrites(true)
+	blocked := true
+	t.Cleanup(func() {
+		if blocked {
+			e.blockSpanWrites(false)
+		}
+	})
+	const during = 40
+	e.produceRaw(spansOf(50, during))
+	e.produce(recs(100, 100, "span-stall"))
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		code, body := readyz(t, a)
+		stall := gauge(a, "agentobs_indexer_commit_stall_seconds", cfg.SpansTopic)
+		lag := gauge(a, "agentobs_indexer_consumer_lag_records", cfg.SpansTopic)
+		group := gauge(a, "agentobs_indexer_group_lag_records", cfg.SpansTopic)
+		ok := code == 503 && strings.Contains(body, cfg.SpansTopic) && stall > cfg.Health.StallTimeout.Seconds() && lag == during && group == during
+		return ok, fmt.Sprintf("/readyz %d %q; span topic: commit_stall_seconds %v, consumer_lag_records %v, group_lag_records %v (want %d)",
+			code, body, stall, lag, group, during)
+	})
+	// The record pipeline goes on, and its series say so.
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		stall, lag := gauge(a, "agentobs_indexer_commit_stall_seconds", cfg.Topic), gauge(a, "agentobs_indexer_group_lag_records", cfg.Topic)
+		return indexed(a) == 250 && stall == 0 && lag == 0, fmt.Sprintf("indexed %d of 250 (the spans wait), record topic: stall %v, group lag %v", indexed(a), stall, lag)
+	})
+	if up := testutil.ToFloat64(a.m.ESUpGauge); up != 1 {
+		t.Errorf("es_up %v while only span writes are refused", up)
+	}
+
+	e.blockSpanWrites(false)
+	blocked = false
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		code, body := readyz(t, a)
+		stall := gauge(a, "agentobs_indexer_commit_stall_seconds", cfg.SpansTopic)
+		group := gauge(a, "agentobs_indexer_group_lag_records", cfg.SpansTopic)
+		return indexed(a) == 290 && code == 200 && stall == 0 && group == 0,
+			fmt.Sprintf("indexed %d of 290, /readyz %d %s, span topic: stall %v, group lag %v", indexed(a), code, body, stall, group)
+	})
 }

@@ -26,8 +26,8 @@ type Metrics struct {
 	Retries          *prometheus.CounterVec // reason
 	DeadLetters      *prometheus.CounterVec // reason
 	Quarantined      prometheus.Counter
-	LagRecords       *prometheus.GaugeVec   // partition
-	LagSeconds       *prometheus.GaugeVec   // partition
+	LagRecords       *prometheus.GaugeVec   // topic, partition
+	LagSeconds       *prometheus.GaugeVec   // topic, partition
 	WithoutTrace     *prometheus.CounterVec // service
 	Records          *prometheus.CounterVec // service
 	MissingEventID   prometheus.Counter
@@ -45,13 +45,14 @@ type Metrics struct {
 	Stage            *prometheus.HistogramVec // stage
 	Buffered         prometheus.Gauge
 	TargetBytes      prometheus.Gauge
-	// From the brokers (monitor): see METRICS.md.
-	GroupLag           prometheus.Gauge
-	TopicPartitions    prometheus.Gauge
-	AssignedPartitions prometheus.Gauge
-	StallSeconds       prometheus.Gauge
-	LagPolls           *prometheus.CounterVec // outcome
-	Rejoins            prometheus.Counter
+	// From the brokers (one monitor per pipeline, told apart by topic):
+	// see METRICS.md and consumerMetrics.
+	GroupLag           *prometheus.GaugeVec   // topic
+	TopicPartitions    *prometheus.GaugeVec   // topic
+	AssignedPartitions *prometheus.GaugeVec   // topic
+	StallSeconds       *prometheus.GaugeVec   // topic
+	LagPolls           *prometheus.CounterVec // topic, outcome
+	Rejoins            *prometheus.CounterVec // topic
 	Span               *SpanMetrics
 	RewindSkipped      prometheus.Counter
 	RecordsSkipped     *prometheus.CounterVec // reason: out_of_range
@@ -88,21 +89,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Quarantined: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "conflicts_quarantined_total",
 			Help: "Documents indexed with conflicting fields moved under _conflicts."}),
 		LagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag_records",
-			Help: "Per partition assigned to this member: the broker's end offset minus the group's committed offset (polled every health.poll-interval)."}, []string{"partition"}),
+			Help: "Per topic and partition assigned to this member: the broker's end offset minus the group's committed offset (polled every health.poll-interval)."}, []string{"topic", "partition"}),
 		LagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag_seconds",
-			Help: "Per partition assigned to this member with lag: the larger of the age of the last fetched message and the time since the committed offset last moved; 0 without lag."}, []string{"partition"}),
-		GroupLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "group_lag_records",
-			Help: "The whole group's lag over every partition of the topic (the same on every member: take max across instances)."}),
-		TopicPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "topic_partitions",
-			Help: "Partitions of the record topic (0 while it does not exist)."}),
-		AssignedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "assigned_partitions",
-			Help: "Partitions of the record topic the group coordinator assigns to this member."}),
-		StallSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "commit_stall_seconds",
-			Help: "Longest time an assigned partition with lag has gone without its committed offset moving (0: every partition progresses or has no lag)."}),
+			Help: "Per topic and partition assigned to this member with lag: the larger of the age of the last fetched message and the time since the committed offset last moved; 0 without lag."}, []string{"topic", "partition"}),
+		GroupLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "group_lag_records",
+			Help: "The whole group's lag over every partition of the topic (the same on every member: take max across instances)."}, []string{"topic"}),
+		TopicPartitions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "topic_partitions",
+			Help: "Partitions of the topic (0 while it does not exist)."}, []string{"topic"}),
+		AssignedPartitions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "assigned_partitions",
+			Help: "Partitions of the topic the group coordinator assigns to this member."}, []string{"topic"}),
+		StallSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "commit_stall_seconds",
+			Help: "Longest time a partition of the topic assigned to this member with lag has gone without its committed offset moving (0: every partition progresses or has no lag)."}, []string{"topic"}),
 		LagPolls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "lag_polls_total",
-			Help: "Polls of the brokers for offsets and the group's assignment, by outcome (ok, error)."}, []string{"outcome"}),
-		Rejoins: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "group_rejoins_total",
-			Help: "Times this member left and rejoined the group because partitions of the topic had no member."}),
+			Help: "Polls of the brokers for the topic's offsets and the group's assignment, by outcome (ok, error)."}, []string{"topic", "outcome"}),
+		Rejoins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "group_rejoins_total",
+			Help: "Times this member left and rejoined the topic's group because partitions of the topic had no member."}, []string{"topic"}),
 		RewindSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rewind_skipped_total",
 			Help: "Messages fetched below the group's committed offset and skipped (already indexed): the group was positioned at its start offset because the coordinator answered without the committed offsets, e.g. while loading them after a broker restart."}),
 		RecordsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_skipped_total",
@@ -156,9 +157,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	for _, s := range []string{"firing", "resolved"} {
 		m.Alerts.WithLabelValues(s)
-	}
-	for _, o := range []string{"ok", "error"} {
-		m.LagPolls.WithLabelValues(o)
 	}
 	m.writerUp.Store(true)
 	m.ESUpGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "agentobs_indexer_es_up",
@@ -240,3 +238,27 @@ func (m *Metrics) ESUp(up bool) { m.writerUp.Store(up) }
 func (m *Metrics) setESUp(f func() float64) { m.esUp.Store(&f) }
 
 func partitionLabel(p int) string { return strconv.Itoa(p) }
+
+// consumerMetrics are one pipeline's broker-polled metrics: the vectors
+// above with its topic's label fixed. The record and the span pipeline
+// each have one, so dashboards and alerts see both under the same names.
+type consumerMetrics struct {
+	groupLag, topicParts, assigned, stall prometheus.Gauge
+	lagRecords, lagSeconds                *prometheus.GaugeVec // partition
+	polls                                 map[string]prometheus.Counter
+	rejoins                               prometheus.Counter
+}
+
+// consumer returns topic's consumerMetrics, every series of its closed
+// label sets created at 0.
+func (m *Metrics) consumer(topic string) consumerMetrics {
+	t := prometheus.Labels{"topic": topic}
+	c := consumerMetrics{groupLag: m.GroupLag.With(t), topicParts: m.TopicPartitions.With(t),
+		assigned: m.AssignedPartitions.With(t), stall: m.StallSeconds.With(t),
+		lagRecords: m.LagRecords.MustCurryWith(t), lagSeconds: m.LagSeconds.MustCurryWith(t),
+		polls: map[string]prometheus.Counter{}, rejoins: m.Rejoins.With(t)}
+	for _, o := range []string{"ok", "error"} {
+		c.polls[o] = m.LagPolls.WithLabelValues(topic, o)
+	}
+	return c
+}

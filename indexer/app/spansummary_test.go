@@ -37,18 +37,14 @@ func spanCount(t *testing.T, a *App, id string) int {
 	return -1
 }
 
-// Spans are under the summary cursor like records: spans committed by the
-// span pipeline but not yet counted when the indexer dies are read back
-// from Kafka by the next member that fetches their partition, and their
-// trace re-derived — before, they were counted only when that same trace
-// got another span (a later record merges and does not recount spans).
-func TestSpansUnderTheSummaryCursorRecoveredAfterCrash(t *testing.T) {
-	e := newEnv(t, 1)
-	cfg := e.cfg
-	cfg.SpansTopic = harness.Topic(t, 1)
-	ta, tb := traceID(701), traceID(702)
+// crashWithUnsummarizedSpans runs two indexers on cfg (a span topic of one
+// partition): the first summarizes trace ta's record and spans 0-2 and
+// stores the span cursor at 3; the second commits spans 3-4 of ta and
+// crashes before any summary round. It returns the spans of a trace.
+func crashWithUnsummarizedSpans(t *testing.T, e *env, cfg Config, ta string) (spans func(id string, from, n int) []kafka.Message) {
+	t.Helper()
 	base := time.Now().Add(-time.Minute).UTC()
-	spans := func(id string, from, n int) []kafka.Message {
+	spans = func(id string, from, n int) []kafka.Message {
 		var out []kafka.Message
 		for i := from; i < from+n; i++ {
 			out = append(out, spanOf(cfg.SpansTopic, id, "planner", i, i == 0, "unset", base.Add(time.Duration(i)*time.Millisecond), 5*time.Millisecond))
@@ -86,17 +82,53 @@ func TestSpansUnderTheSummaryCursorRecoveredAfterCrash(t *testing.T) {
 	if cur := e.topicPosition(cfg.SummaryGroup(), cfg.SpansTopic, 1); cur != 3 {
 		t.Fatalf("span cursor at %d, want 3 (nothing summarized after the crash)", cur)
 	}
+	return spans
+}
+
+// Spans are under the summary cursor like records: spans committed by the
+// span pipeline but not yet counted when the indexer dies are read back
+// from Kafka by the next member that fetches their partition, and their
+// trace re-derived — before, they were counted only when that same trace
+// got another span (a later record merges and does not recount spans).
+func TestSpansUnderTheSummaryCursorRecoveredAfterCrash(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.cfg
+	cfg.SpansTopic = harness.Topic(t, 1)
+	ta, tb := traceID(701), traceID(702)
+	spans := crashWithUnsummarizedSpans(t, e, cfg, ta)
 
 	// 3. The next member gets one record of A (merged: it does not recount
 	// spans) and a span of another trace B on the same partition: fetching
 	// that partition finds A's two uncounted spans behind the cursor.
 	a3, _ := e.start(cfg)
-	e.produce([]*record.Record{rec(1, ta, "planner", base.Add(time.Second), record.LevelInfo)})
+	e.produce([]*record.Record{rec(1, ta, "planner", time.Now().Add(-time.Minute).UTC(), record.LevelInfo)})
 	e.produceRaw(spans(tb, 0, 1))
 	harness.Eventually(t, 60*time.Second, func() (bool, string) {
 		n, sp, spb, cur := recordCount(t, a3, ta), spanCount(t, a3, ta), spanCount(t, a3, tb), e.topicPosition(cfg.SummaryGroup(), cfg.SpansTopic, 1)
 		return n == 2 && sp == 5 && spb == 1 && cur == 6,
 			fmt.Sprintf("A: %d of 2 records, %d of 5 spans; B: %d of 1 spans; span cursor %d of 6", n, sp, spb, cur)
+	})
+	if got := testutil.ToFloat64(a3.Metrics().SummaryRecovered); got != 2 {
+		t.Errorf("recovered records %v, want the 2 spans", got)
+	}
+}
+
+// The span topic's partitions are adopted by the summarizer when the
+// group assigns them, as the record topic's are: the next member finds
+// the spans committed but not summarized before a crash without any new
+// span on their partition (found: adopted only at a partition's first
+// fetch, so they stayed uncounted until the next span arrived there).
+func TestSpansRecoveredOnAssignmentWithoutNewSpans(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.cfg
+	cfg.SpansTopic = harness.Topic(t, 1)
+	ta := traceID(711)
+	crashWithUnsummarizedSpans(t, e, cfg, ta)
+
+	a3, _ := e.start(cfg)
+	harness.Eventually(t, 60*time.Second, func() (bool, string) {
+		sp, cur := spanCount(t, a3, ta), e.topicPosition(cfg.SummaryGroup(), cfg.SpansTopic, 1)
+		return sp == 5 && cur == 5, fmt.Sprintf("A: %d of 5 spans; span cursor %d of 5", sp, cur)
 	})
 	if got := testutil.ToFloat64(a3.Metrics().SummaryRecovered); got != 2 {
 		t.Errorf("recovered records %v, want the 2 spans", got)

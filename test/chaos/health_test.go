@@ -36,7 +36,7 @@ type healthSample struct {
 	trueLag   int64   // end offsets − committed offsets from the broker; -1 unknown (broker down)
 	committed int64   // sum of the group's committed offsets
 	ready     int     // indexer /readyz status; 0 unreachable or not running
-	lagGauge  float64 // agentobs_indexer_consumer_lag_records; -1 unknown
+	lagGauge  float64 // agentobs_indexer_consumer_lag_records of the record topic; -1 unknown
 }
 
 // healthWatch samples, once a second, the group's real lag and committed
@@ -81,8 +81,11 @@ func (h *healthWatch) loop() {
 			s.ready = status("http://" + ix.addr + "/readyz")
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			if m, err := rig.Scrape(ctx, "http://"+ix.addr+"/metrics"); err == nil {
+				// The record topic's series only: the truth above is that
+				// topic's, and the span pipeline's lag (topic label of the
+				// span topic) must not make up for a lie about it.
 				if _, ok := m["agentobs_indexer_consumer_lag_records"]; ok {
-					s.lagGauge = m.Sum("agentobs_indexer_consumer_lag_records")
+					s.lagGauge = m.Sum("agentobs_indexer_consumer_lag_records", "topic", h.r.topic)
 				}
 			}
 			cancel()

@@ -378,7 +378,9 @@ func (r *chaosRig) close() {
 	}
 }
 
-// lag is the indexers' summed consumer lag (records behind the high watermark).
+// lag is the indexers' summed consumer lag (records behind the high
+// watermark) over every topic they consume: the records topic and, in runs
+// with spans, the spans topic, so "lag back to 0" holds for both.
 func (r *chaosRig) lag() float64 {
 	var s float64
 	for _, ix := range r.indexers {

@@ -18,7 +18,8 @@ type Status struct {
 	PluginRetries          float64 // flushes answered FLB_RETRY
 	Consumed, Indexed      float64
 	Duplicates, DeadLetter float64
-	Lag                    float64 // consumer lag, records
+	Lag                    float64 // consumer lag of the record topic, records
+	SpanLag                float64 // consumer lag of the span topic (0 without spans), spans
 	P50, P99               float64 // end-to-end latency, seconds
 }
 
@@ -42,7 +43,12 @@ func (p *Pipeline) Status(ctx context.Context) Status {
 		s.Indexed = m.Sum("agentobs_indexer_documents_indexed_total")
 		s.Duplicates = m.Sum("agentobs_indexer_duplicates_total")
 		s.DeadLetter = m.Sum("agentobs_indexer_dead_letters_total")
-		s.Lag = m.Sum("agentobs_indexer_consumer_lag_records")
+		// One series per topic and partition: the record pipeline's and
+		// the span pipeline's lag are told apart, never added up.
+		s.Lag = m.Sum("agentobs_indexer_consumer_lag_records", "topic", p.opt.Names.Topic)
+		if p.opt.Names.SpansTopic != "" {
+			s.SpanLag = m.Sum("agentobs_indexer_consumer_lag_records", "topic", p.opt.Names.SpansTopic)
+		}
 		s.P50, s.P99 = p.latency(m, 0.50), p.latency(m, 0.99)
 	}
 	return s
@@ -65,8 +71,11 @@ func (s Status) Line() string {
 	if s.PluginProduced > 0 || s.PluginRetries > 0 {
 		fmt.Fprintf(&b, " │ plugin produced %s", human(s.PluginProduced))
 	}
-	fmt.Fprintf(&b, " │ indexed %s dup %s dlq %s lag %s │ e2e p50 %s p99 %s",
-		human(s.Indexed), human(s.Duplicates), human(s.DeadLetter), human(s.Lag), fmtLatency(s.P50), fmtLatency(s.P99))
+	fmt.Fprintf(&b, " │ indexed %s dup %s dlq %s lag %s", human(s.Indexed), human(s.Duplicates), human(s.DeadLetter), human(s.Lag))
+	if s.SpanLag > 0 {
+		fmt.Fprintf(&b, " (spans %s)", human(s.SpanLag))
+	}
+	fmt.Fprintf(&b, " │ e2e p50 %s p99 %s", fmtLatency(s.P50), fmtLatency(s.P99))
 	return b.String()
 }
 

@@ -71,8 +71,8 @@ func Registry(component string) (*prometheus.Registry, error) {
 		}
 		m := a.Metrics()
 		m.Consumed.WithLabelValues("agentobs-logs", "0")
-		m.LagRecords.WithLabelValues("0")
-		m.LagSeconds.WithLabelValues("0")
+		m.LagRecords.WithLabelValues("agentobs-logs", "0")
+		m.LagSeconds.WithLabelValues("agentobs-logs", "0")
 		m.WithoutTrace.WithLabelValues("checkout")
 		m.Records.WithLabelValues("checkout")
 		m.Span.Spans.WithLabelValues("checkout", "error")
