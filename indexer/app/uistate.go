@@ -20,13 +20,22 @@ import (
 // audit's last run.
 type pipelineState struct{ a *App }
 
-// Lag is the lag monitor's last poll.
-func (p pipelineState) Lag() ui.Lag {
-	h := p.a.health
+// Lags is each lag monitor's last poll: the record pipeline's, then the
+// span pipeline's when spans are indexed.
+func (p pipelineState) Lags() []ui.Lag {
+	lags := []ui.Lag{p.a.health.uiLag("records")}
+	if p.a.spanHealth != nil {
+		lags = append(lags, p.a.spanHealth.uiLag("spans"))
+	}
+	return lags
+}
+
+// uiLag is the monitor's last poll as the health page shows it.
+func (h *monitor) uiLag(kind string) ui.Lag {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st := &h.st
-	l := ui.Lag{Topic: h.cfg.Topic, Group: h.cfg.Group, Polled: st.polled}
+	l := ui.Lag{Kind: kind, Topic: h.cfg.Topic, Group: h.cfg.Group, Polled: st.polled}
 	if st.pollErr != nil {
 		l.Err = st.pollErr.Error()
 	}

@@ -14,8 +14,9 @@ import (
 // (the indexer implements it from its lag monitor, its dead-letter topic and
 // its periodic audit). nil leaves those sections out.
 type Pipeline interface {
-	// Lag is the last poll of the consumer group's lag.
-	Lag() Lag
+	// Lags is the last poll of each consumer group's lag: the record
+	// topic's first, then the span topic's when spans are indexed.
+	Lags() []Lag
 	// DeadLetters reads the dead-letter topic from since.
 	DeadLetters(ctx context.Context, since time.Time) (DeadLetters, error)
 	// LastAudit is the periodic loss audit's last run (nil: none yet).
@@ -25,12 +26,23 @@ type Pipeline interface {
 	CanaryAges() map[string]time.Duration
 }
 
-// Lag of the consumer group, per partition, as the lag monitor last polled it.
+// Lag of one consumer group, per partition, as its lag monitor last polled it.
 type Lag struct {
+	Kind         string // what the topic carries: "records" or "spans"
 	Topic, Group string
 	Polled       time.Time // zero: never polled
 	Err          string    // the last poll's error, if it failed
 	Partitions   []PartitionLag
+	Total        int64 // the partitions' lag added up (pipelineView fills it)
+}
+
+// ID is the page's element id of the lag table: "lag" for the record
+// topic, "lag-spans" for the span topic.
+func (l Lag) ID() string {
+	if l.Kind == "spans" {
+		return "lag-spans"
+	}
+	return "lag"
 }
 
 // PartitionLag is one partition of the log topic.
@@ -71,8 +83,7 @@ type DeadLetter struct {
 
 // pipelineView is what health.html shows of the Pipeline.
 type pipelineView struct {
-	Lag      *Lag
-	TotalLag int64
+	Lags     []Lag
 	DLQ      *DeadLetters
 	DLQErr   string
 	Audit    *audit.Last
@@ -99,10 +110,11 @@ func (h *Handler) pipelineView(ctx context.Context) *pipelineView {
 		return nil
 	}
 	v := &pipelineView{}
-	lag := h.pipe.Lag()
-	v.Lag = &lag
-	for _, p := range lag.Partitions {
-		v.TotalLag += p.Lag
+	v.Lags = h.pipe.Lags()
+	for i := range v.Lags {
+		for _, p := range v.Lags[i].Partitions {
+			v.Lags[i].Total += p.Lag
+		}
 	}
 	dl, err := h.pipe.DeadLetters(ctx, time.Now().Add(-dlqWindow))
 	if err != nil {
