@@ -448,14 +448,25 @@ func TestIndexerRollout(t *testing.T) {
 			if d.Spec.Replicas != nil {
 				t.Error("with KEDA on, the Deployment must not set replicas (KEDA's HPA owns them)")
 			}
-			md := so.Spec.Triggers[0].Metadata
 			env := envOf(d.Spec.Template.Spec.Containers[0])
-			if so.Spec.Triggers[0].Type != "kafka" || md["consumerGroup"] != env["INDEXER_KAFKA_GROUP"] ||
-				md["topic"] != env["INDEXER_KAFKA_TOPIC"] || md["bootstrapServers"] != env["INDEXER_KAFKA_BROKERS"] {
-				t.Errorf("ScaledObject trigger %v does not measure the indexer's group/topic/brokers %v", md, env)
+			// One trigger per consumer group of the indexer: the record
+			// topic's, and the span topic's (group + "-spans") when set.
+			want := [][2]string{{env["INDEXER_KAFKA_GROUP"], env["INDEXER_KAFKA_TOPIC"]}}
+			if st := env["INDEXER_KAFKA_SPANS_TOPIC"]; st != "" {
+				want = append(want, [2]string{env["INDEXER_KAFKA_GROUP"] + "-spans", st})
 			}
-			if md["sasl"] != "scram_sha512" || md["tls"] != "enable" {
-				t.Errorf("ScaledObject: sasl %q tls %q, want scram_sha512/enable for all-on", md["sasl"], md["tls"])
+			if len(so.Spec.Triggers) != len(want) {
+				t.Fatalf("ScaledObject has %d triggers, want %d (one per consumer group %v)", len(so.Spec.Triggers), len(want), want)
+			}
+			for i, w := range want {
+				md := so.Spec.Triggers[i].Metadata
+				if so.Spec.Triggers[i].Type != "kafka" || md["consumerGroup"] != w[0] ||
+					md["topic"] != w[1] || md["bootstrapServers"] != env["INDEXER_KAFKA_BROKERS"] {
+					t.Errorf("ScaledObject trigger %v does not measure the indexer's group/topic %v on brokers %q", md, w, env["INDEXER_KAFKA_BROKERS"])
+				}
+				if md["sasl"] != "scram_sha512" || md["tls"] != "enable" {
+					t.Errorf("ScaledObject: sasl %q tls %q, want scram_sha512/enable for all-on", md["sasl"], md["tls"])
+				}
 			}
 		} else if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
 			t.Error("default indexer replicas must be at least 2 (with a PDB of minAvailable 1)")
