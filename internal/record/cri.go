@@ -115,6 +115,7 @@ func (p *Parser) Flush(rec *Record) bool {
 		if !st.active {
 			continue
 		}
+		p.reuse()
 		rec.Reset()
 		st.active = false
 		p.parseLine(st.buf, st.total, st.ts, rec)

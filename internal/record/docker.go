@@ -28,7 +28,7 @@ func (p *Parser) unwrapDocker(m map[string]any, payload string, fallback time.Ti
 	}
 	payload = strings.TrimRight(payload, "\r\n")
 	if t := strings.TrimLeft(payload, " \t"); len(t) > 0 && t[0] == '{' && p.opts.Format != FormatText {
-		sc := scanner{buf: t}
+		sc := scanner{buf: t, box: p.boxes}
 		tooDeep := false
 		if len(m) == 0 {
 			// A json-file line: m holds nothing of the wrapper any more, so a

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
+
+	"github.com/agentobs/agentobs/internal/box"
 )
 
 // Format selects how Parse reads a line.
@@ -59,6 +62,14 @@ type ParseOptions struct {
 	// Now gives the edge time for records without a timestamp; default
 	// time.Now.
 	Now func() time.Time
+	// ReuseValues makes the strings and numbers Parse decodes (the values
+	// in Record.Fields, nested ones too, and the typed fields' strings)
+	// point into memory the next Parse or Flush reuses: a copy of the line
+	// and blocks of boxed values (internal/box), instead of one allocation
+	// per line and per value. A record parsed so is valid only until the
+	// next Parse or Flush; the caller must be done with it (encoded it)
+	// by then. Default false: every record owns its memory.
+	ReuseValues bool
 }
 
 // Parser turns raw lines or decoded maps into Records. It is stateful per
@@ -69,6 +80,10 @@ type Parser struct {
 	keys    keyTable
 	partial [2]criPartial // stdout, stderr
 	saved   []field       // unwrapDocker's copy of the wrapper's pairs
+	// With ReuseValues: the boxes of the current record's values (nil
+	// without) and the copy of its line.
+	boxes *box.Boxes
+	line  []byte
 }
 
 // field is one key/value pair of a record's fields.
@@ -85,7 +100,34 @@ func NewParser(opts ParseOptions) *Parser {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Parser{opts: opts, keys: newKeyTable(opts)}
+	p := &Parser{opts: opts, keys: newKeyTable(opts)}
+	if opts.ReuseValues {
+		p.boxes = new(box.Boxes)
+	}
+	return p
+}
+
+// reuse starts a record: with ReuseValues, what the last one was handed
+// is free again.
+func (p *Parser) reuse() {
+	p.boxes.Reset()
+	p.line = p.line[:0]
+}
+
+// text is string(b), or with ReuseValues a string over a copy of b in the
+// parser's line memory (valid until the next reuse). One record takes at
+// most two (the JSON attempt and its text fallback); the second may move
+// the memory, which the first no longer uses then.
+func (p *Parser) text(b []byte) string {
+	if p.boxes == nil || len(b) == 0 {
+		return string(b)
+	}
+	if cap(p.line)-len(p.line) < len(b) {
+		p.line = make([]byte, 0, max(2*cap(p.line), len(b), 4096))
+	}
+	start := len(p.line)
+	p.line = append(p.line, b...)
+	return unsafe.String(&p.line[start], len(b))
 }
 
 // Parse turns one raw line (without its trailing newline) into rec. rec is
@@ -102,6 +144,7 @@ func NewParser(opts ParseOptions) *Parser {
 // Callers should skip empty lines themselves; Parse of an empty line yields a
 // record with an empty message and the edge time.
 func (p *Parser) Parse(line []byte, rec *Record) (complete bool) {
+	p.reuse()
 	rec.Reset()
 	line = bytes.TrimSuffix(line, []byte{'\r'})
 	if p.opts.Format == FormatCRI || (p.opts.Format == FormatAuto && looksCRI(line)) {
@@ -132,7 +175,7 @@ func (p *Parser) parseLine(line []byte, origLen int, fallback time.Time, rec *Re
 		if rec.Fields == nil {
 			rec.Fields = make(map[string]any, 16)
 		}
-		sc := scanner{buf: string(trimmed)}
+		sc := scanner{buf: p.text(trimmed), box: p.boxes}
 		var cs candSet
 		err := p.scanTop(&sc, rec.Fields, &cs)
 		if err == nil {
@@ -159,7 +202,7 @@ func (p *Parser) parseLine(line []byte, origLen int, fallback time.Time, rec *Re
 			rec.AddFlag(FlagUnparsedJSON)
 		}
 	}
-	p.fromText(string(line), fallback, rec)
+	p.fromText(p.text(line), fallback, rec)
 }
 
 // fromText builds a plain-text record: the whole line is the message (never

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/agentobs/agentobs/internal/box"
 )
 
 // maxNesting bounds the recursion of the scanner so a line of a million '['
@@ -25,6 +27,7 @@ type scanner struct {
 	buf   string
 	pos   int
 	depth int
+	box   *box.Boxes // boxes strings and numbers (nil: one allocation each)
 }
 
 func (s *scanner) errorf(format string, args ...any) error {
@@ -164,7 +167,11 @@ func (s *scanner) value() (any, error) {
 	}
 	switch c := s.buf[s.pos]; {
 	case c == '"':
-		return s.string()
+		v, err := s.string()
+		if err != nil {
+			return nil, err
+		}
+		return s.box.String(v), nil
 	case c == '{':
 		m := make(map[string]any)
 		if err := s.object(m); err != nil {
@@ -174,7 +181,11 @@ func (s *scanner) value() (any, error) {
 	case c == '[':
 		return s.array()
 	case c == '-' || (c >= '0' && c <= '9'):
-		return s.number()
+		n, err := s.number()
+		if err != nil {
+			return nil, err
+		}
+		return s.box.Number(n), nil
 	case c == 't':
 		return true, s.literal("true")
 	case c == 'f':

@@ -24,7 +24,7 @@ func (a *App) runStdin(ctx context.Context) error {
 		return err
 	}
 	format, _ := record.ParseFormat(a.cfg.Files.Format)
-	p := record.NewParser(record.ParseOptions{Format: format, MaxLineBytes: a.cfg.Files.MaxLineBytes, DefaultService: a.cfg.Service})
+	p := record.NewParser(record.ParseOptions{Format: format, MaxLineBytes: a.cfg.Files.MaxLineBytes, DefaultService: a.cfg.Service, ReuseValues: true})
 	b := queue.NewBuilder(p, e, publish.StdinSource(a.cfg.Host, a.epoch), shippermetrics.InputStdin,
 		map[string]any{"host.name": a.cfg.Host, record.FieldSource: "stdin"}, a.m, 0)
 	var mu, putMu sync.Mutex // mu guards b; putMu keeps batches in read order

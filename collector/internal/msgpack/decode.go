@@ -28,6 +28,8 @@ import (
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/agentobs/agentobs/internal/box"
 )
 
 // MaxDepth bounds the nesting of arrays and maps; deeper input is rejected
@@ -89,9 +91,9 @@ type Decoder struct {
 	// ReuseValues makes the decoded strings and integers (the interface
 	// values in Record, Meta and everything nested) point into memory that
 	// is reused after Reset, instead of one allocation each: every decoded
-	// value is then valid only until the next Reset (box.go).
+	// value is then valid only until the next Reset (internal/box).
 	ReuseValues bool
-	boxes       boxes
+	boxes       box.Boxes
 	// sink takes the pairs for NextPairs; invalid is set by str for a
 	// string that is not valid UTF-8.
 	sink    PairSink
@@ -117,7 +119,7 @@ func NewDecoder(chunk []byte, alias bool) *Decoder {
 // alias, cached keys may point into an old chunk, so the cache is dropped.
 func (d *Decoder) Reset(chunk []byte, alias bool) {
 	d.buf, d.off, d.alias = chunk, 0, alias
-	d.boxes.reset()
+	d.boxes.Reset()
 	if alias || len(d.intern) > 1024 {
 		clear(d.intern)
 	}

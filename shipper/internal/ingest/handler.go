@@ -305,7 +305,7 @@ func split(body []byte) ([][]byte, error) {
 }
 
 func (h *Handler) build(r *http.Request, items [][]byte) *queue.Batch {
-	p := record.NewParser(record.ParseOptions{Format: h.set.Format, MaxLineBytes: h.set.MaxLineBytes, DefaultService: h.set.DefaultService})
+	p := record.NewParser(record.ParseOptions{Format: h.set.Format, MaxLineBytes: h.set.MaxLineBytes, DefaultService: h.set.DefaultService, ReuseValues: true})
 	fields := map[string]any{"host.name": h.set.Host, record.FieldSource: "http"}
 	bd := queue.NewBuilder(p, h.set.Edge, publish.HTTPSource(r.Header.Get("Idempotency-Key")), shippermetrics.InputHTTP, fields, h.set.Metrics, 0)
 	var off int64

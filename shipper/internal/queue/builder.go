@@ -15,7 +15,9 @@ import (
 // HTTP request) into Kafka messages: parse (joining CRI partial lines),
 // count bad input, stamp the event.id from the stream's source identity and
 // the line's position, then the shared edge stage (policy, producer stamp,
-// encoding, size policy, topic). Not safe for concurrent use.
+// encoding, size policy, topic). Each record is encoded (and its message's
+// keys and headers copied) before the next line is parsed, so its parser
+// may use record.ParseOptions.ReuseValues. Not safe for concurrent use.
 type Builder struct {
 	parser *record.Parser
 	edge   *publish.Edge

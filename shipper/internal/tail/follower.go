@@ -68,7 +68,7 @@ func (f *follower) newGeneration(e checkpoint.Entry) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := record.NewParser(record.ParseOptions{Format: f.t.format, MaxLineBytes: f.t.cfg.MaxLineBytes, DefaultService: f.t.set.DefaultService})
+	p := record.NewParser(record.ParseOptions{Format: f.t.format, MaxLineBytes: f.t.cfg.MaxLineBytes, DefaultService: f.t.set.DefaultService, ReuseValues: true})
 	fields := map[string]any{"host.name": f.t.set.Host, record.FieldFilePath: f.path(), record.FieldSource: f.path()}
 	for k, v := range pathMeta(f.path()) {
 		fields[k] = v

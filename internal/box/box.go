@@ -1,0 +1,105 @@
+// Package box turns decoded strings, JSON numbers and integers into
+// interface values without a heap allocation each. Converting a string (or
+// an int64 of 256 or more) to `any` copies it to the heap: 16 (8) bytes per
+// value, the most frequent allocation of a decoder that fills
+// map[string]any. A Boxes instead stores the value in a block it keeps and
+// reuses after Reset, and the interface points there.
+//
+// Whoever decodes with a Boxes promises that no value it handed out is used
+// after the next Reset: the front doors decode a record, encode it and only
+// then decode the next.
+package box
+
+import (
+	"encoding/json"
+	"unsafe"
+)
+
+// Boxes hands out interface values from reused blocks. A nil *Boxes boxes
+// as the language does (one allocation per value), so a decoder can call it
+// unconditionally. Not safe for concurrent use.
+type Boxes struct {
+	strs slab[string]
+	ints slab[int64]
+}
+
+// Reset makes every block reusable. Values handed out before must not be
+// used any more.
+func (b *Boxes) Reset() {
+	if b == nil {
+		return
+	}
+	b.strs.reset()
+	b.ints.reset()
+}
+
+// String is any(s).
+func (b *Boxes) String(s string) any {
+	if b == nil || s == "" { // the empty string boxes without allocating
+		return s
+	}
+	return withData(any(""), unsafe.Pointer(b.strs.next(s)))
+}
+
+// Number is any(n) for a JSON number (a string type, kept in the string
+// blocks).
+func (b *Boxes) Number(n json.Number) any {
+	if b == nil || n == "" {
+		return n
+	}
+	return withData(any(json.Number("")), unsafe.Pointer(b.strs.next(string(n))))
+}
+
+// Int64 is any(i).
+func (b *Boxes) Int64(i int64) any {
+	if b == nil || (i >= 0 && i < 256) { // small values box without allocating anyway
+		return i
+	}
+	return withData(any(int64(0)), unsafe.Pointer(b.ints.next(i)))
+}
+
+// eface is the layout of an empty interface value (runtime.eface).
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+// withData returns a, a boxed zero value of some type (which boxes without
+// allocating), with its data word replaced by p: the interface value of
+// that type holding *p. *p must not change while the interface is in use.
+func withData(a any, p unsafe.Pointer) any {
+	(*eface)(unsafe.Pointer(&a)).data = p
+	return a
+}
+
+// blockLen elements per block: 512 strings are 8 KiB.
+const blockLen = 512
+
+// slab is a bump allocator over blocks that are kept across resets.
+type slab[T any] struct {
+	blocks [][]T
+	b, i   int // the next free element is blocks[b][i]
+}
+
+func (s *slab[T]) next(v T) *T {
+	if s.b == len(s.blocks) {
+		s.blocks = append(s.blocks, make([]T, blockLen))
+	}
+	p := &s.blocks[s.b][s.i]
+	*p = v
+	if s.i++; s.i == blockLen {
+		s.b, s.i = s.b+1, 0
+	}
+	return p
+}
+
+// reset makes every element free again; it clears what was used, so a
+// string does not keep a previous record's memory alive.
+func (s *slab[T]) reset() {
+	for i := 0; i < s.b && i < len(s.blocks); i++ {
+		clear(s.blocks[i])
+	}
+	if s.b < len(s.blocks) {
+		clear(s.blocks[s.b][:s.i])
+	}
+	s.b, s.i = 0, 0
+}
