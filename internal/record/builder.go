@@ -23,8 +23,11 @@ type ObjectBuilder struct {
 	dup  bool
 }
 
-// Reset starts a record in rec (Reset first) for the pairs to come.
+// Reset starts a record in rec (Reset first) for the pairs to come. With
+// ParseOptions.ReuseValues it frees what p handed the previous record, as
+// Parse does: a Docker or CRI payload's values are boxed in p's memory.
 func (b *ObjectBuilder) Reset(p *Parser, rec *Record) {
+	p.reuse()
 	rec.Reset()
 	if rec.Fields == nil {
 		rec.Fields = make(map[string]any, 16)

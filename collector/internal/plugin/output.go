@@ -163,6 +163,9 @@ func newFlushState(opts record.ParseOptions) *flushState {
 	// and its own field map), encodes it and drops it before the next
 	// event; nothing decoded outlives the chunk.
 	dec.ReuseValues = true
+	// The same for the values of a Docker or CRI payload's JSON, which
+	// the parser decodes: the builder's Reset frees them for the next event.
+	opts.ReuseValues = true
 	return &flushState{dec: dec, parser: record.NewParser(opts)}
 }
 
