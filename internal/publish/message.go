@@ -158,6 +158,16 @@ func (s *Scratch) Detach() {
 	s.nBytes, s.nHeaders = 0, 0
 }
 
+// Keep copies v into the scratch's memory, after everything handed out
+// before, and returns the copy: a message value that lives as its keys and
+// headers do (the shipper's batch keeps its encoded records so).
+func (s *Scratch) Keep(v []byte) []byte {
+	b, _ := s.take(len(v), 0)
+	b = append(b, v...)
+	s.used(len(v), 0)
+	return b[:len(v):len(v)]
+}
+
 // take returns empty slices with room for n bytes and k headers, after
 // everything handed out before: when a block is full a new one is started
 // and the old one is left to the messages that use it.

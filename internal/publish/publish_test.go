@@ -125,7 +125,7 @@ func TestWithProducerKeepsOwnSequence(t *testing.T) {
 
 // A front door whose batches outlive the next one (the shipper) detaches
 // the scratch with each batch: the messages of a detached batch keep their
-// keys and headers while later batches are built, and the next batch
+// values (Keep), keys and headers while later batches are built, and the next batch
 // starts with one block the size of the last batch's instead of a series
 // of doubling ones.
 func TestScratchDetachKeepsBatchesApart(t *testing.T) {
@@ -134,7 +134,7 @@ func TestScratchDetachKeepsBatchesApart(t *testing.T) {
 		var msgs []kafka.Message
 		for i := range 300 {
 			r := &record.Record{Service: fmt.Sprintf("svc-%d", batch), EventID: fmt.Sprintf("e-%d-%d", batch, i)}
-			msgs = append(msgs, recordMessage("t", r, []byte("{}"), KeyTraceID, &s))
+			msgs = append(msgs, recordMessage("t", r, s.Keep(fmt.Appendf(nil, `{"n":"%d-%d"}`, batch, i)), KeyTraceID, &s))
 		}
 		return msgs
 	}
@@ -143,6 +143,9 @@ func TestScratchDetachKeepsBatchesApart(t *testing.T) {
 		for i, m := range msgs {
 			if want := fmt.Sprintf("e-%d-%d", batch, i); string(m.Key) != want {
 				t.Fatalf("batch %d message %d: key %q, want %q", batch, i, m.Key, want)
+			}
+			if want := fmt.Sprintf(`{"n":"%d-%d"}`, batch, i); string(m.Value) != want {
+				t.Fatalf("batch %d message %d: value %s, want %s", batch, i, m.Value, want)
 			}
 			for _, h := range m.Headers {
 				if h.Key == HeaderService && string(h.Value) != fmt.Sprintf("svc-%d", batch) {

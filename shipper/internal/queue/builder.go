@@ -29,12 +29,11 @@ type Builder struct {
 	// hash and a map look-up per line.
 	linesRead, readBytes prometheus.Counter
 
-	rec   record.Record
-	enc   []byte
-	arena []byte // values of the current batch, appended; never reused
-	// scratch holds the keys and header values of the current batch's
-	// messages and remembers the key order of recurring field sets; Take
-	// detaches its memory with the batch, so it is never reset.
+	rec record.Record
+	enc []byte // the record being encoded, reused
+	// scratch holds the values, keys and header values of the current
+	// batch's messages and remembers the key order of recurring field
+	// sets; Take detaches its memory with the batch, so it is never reset.
 	scratch publish.Scratch
 	msgs    []kafka.Message
 	size    int
@@ -123,13 +122,8 @@ func (b *Builder) emit(position int64) {
 	var msg kafka.Message
 	msg, b.enc, _ = b.edge.MessageScratch(&b.rec, b.enc, b.edge.NextSeq(), &b.scratch)
 	// The edge encodes into b.enc, reused per record; the batch keeps its
-	// own copy in an arena that is handed off with the batch.
-	if cap(b.arena)-len(b.arena) < len(msg.Value) {
-		b.arena = make([]byte, 0, max(min(2*cap(b.arena), 1<<20), 16<<10, len(msg.Value)))
-	}
-	start := len(b.arena)
-	b.arena = append(b.arena, msg.Value...)
-	msg.Value = b.arena[start:len(b.arena):len(b.arena)]
+	// own copy in the scratch memory that is handed off with the batch.
+	msg.Value = b.scratch.Keep(msg.Value)
 	b.msgs = append(b.msgs, msg)
 	b.size += len(msg.Value)
 }
@@ -150,7 +144,7 @@ func (b *Builder) Records() uint64 { return b.edge.Seq() }
 // Take hands off the messages built so far.
 func (b *Builder) Take() []kafka.Message {
 	msgs := b.msgs
-	b.msgs, b.size, b.arena = nil, 0, nil
+	b.msgs, b.size = nil, 0
 	b.scratch.Detach()
 	return msgs
 }
