@@ -2,58 +2,39 @@ package record
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"unicode/utf8"
 )
 
-// appendStringRef is appendString as it was written first, byte by byte:
-// the definition the word-at-a-time version is held to.
+// appendStringRef is the definition appendString is held to, rune by rune
+// (RFC 8259 section 7 as the encoder applies it): quote and backslash
+// escaped, \n \r \t short, every other byte below 0x20 as \u00XX, U+2028
+// and U+2029 escaped (JavaScript line terminators), each invalid byte as
+// U+FFFD, everything else as it is.
 func appendStringRef(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if safeASCII[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
+		switch {
+		case r == utf8.RuneError && size == 1:
 			dst = append(dst, "\uFFFD"...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
+		case r == '"' || r == '\\':
+			dst = append(dst, '\\', byte(r))
+		case r == '\n':
+			dst = append(dst, `\n`...)
+		case r == '\r':
+			dst = append(dst, `\r`...)
+		case r == '\t':
+			dst = append(dst, `\t`...)
+		case r < 0x20, r == '\u2028', r == '\u2029':
+			dst = fmt.Appendf(dst, `\u%04x`, r)
+		default:
+			dst = append(dst, s[i:i+size]...)
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
 
@@ -65,7 +46,7 @@ func checkAppendString(t *testing.T, s string) {
 }
 
 // TestAppendStringWords checks the word-at-a-time escaper byte for byte
-// against the plain one, with every special byte at every offset of a word.
+// against its definition, with every special byte at every offset of a word.
 func TestAppendStringWords(t *testing.T) {
 	specials := []string{"\"", "\\", "\n", "\r", "\t", "\x00", "\x1f", "\x20", "\x7f", "\x80", "\xff", "é", "\u2028",
 		"\u2029", "\xe2\x80", "🙂", "!", "#", "[", "]", "|", "\x21", "\x5b", "\x5d"}
