@@ -1,13 +1,10 @@
 package app
 
 import (
-	"context"
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
 
-	"github.com/agentobs/agentobs/indexer/trace"
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
@@ -181,8 +178,6 @@ func TestMergedSpanSummariesEqualDerived(t *testing.T) {
 	e.produceRaw(wave(5, 4, -time.Second, "tool-runner")) // a root span a second earlier, another service
 	count(9)
 
-	ctx := context.Background()
-	st := a.Store()
 	harness.Eventually(t, 30*time.Second, func() (bool, string) {
 		for tr := 0; tr < traces; tr += 2 {
 			if c := recordCount(t, a, id(tr)); c != 3 {
@@ -191,28 +186,11 @@ func TestMergedSpanSummariesEqualDerived(t *testing.T) {
 		}
 		return true, ""
 	})
-	if err := st.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
 	ids := make([]string, traces)
 	for i := range ids {
 		ids[i] = id(i)
 	}
-	derived, err := st.Derive(ctx, ids)
-	if err != nil || len(derived) != traces {
-		t.Fatalf("derive: %d summaries, %v", len(derived), err)
-	}
-	for _, d := range derived {
-		v, err := st.Trace(ctx, d.TraceID, trace.Page{Size: 1})
-		if err != nil || v.Summary == nil {
-			t.Fatalf("summary of %s: %v", d.TraceID, err)
-		}
-		m := *v.Summary
-		m.UpdatedAt, d.UpdatedAt = "", ""
-		if !reflect.DeepEqual(m, d) {
-			t.Errorf("trace %s merged:\n %+v\nderived:\n %+v", d.TraceID, m, d)
-		}
-	}
+	checkMergedEqualDerived(t, a.Store(), ids)
 	// The merge path did the work: spans are no longer re-derived.
 	if der := testutil.ToFloat64(a.Metrics().SummaryDerived); der != 0 {
 		t.Errorf("traces re-derived %v, want 0: created spans and records are merged", der)

@@ -9,10 +9,8 @@ import (
 	"time"
 )
 
-// FuzzParse: whatever the line, Parse does not panic, the encoded record is
-// valid JSON, Peek reads it back with the same event and trace ids, and the
-// policy keeps it valid. Seeds: testdata/fuzz/FuzzParse plus every fixture line.
-func FuzzParse(f *testing.F) {
+// addLogLines seeds f with every line of testdata/*.log.
+func addLogLines(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.log")
 	for _, name := range files {
 		data, err := os.ReadFile(name)
@@ -23,6 +21,13 @@ func FuzzParse(f *testing.F) {
 			f.Add(line)
 		}
 	}
+}
+
+// FuzzParse: whatever the line, Parse does not panic, the encoded record is
+// valid JSON, Peek reads it back with the same event and trace ids, and the
+// policy keeps it valid. Seeds: testdata/fuzz/FuzzParse plus every fixture line.
+func FuzzParse(f *testing.F) {
+	addLogLines(f)
 	policy, err := NewPolicy(PolicyConfig{Redact: true, MaxContentBytes: 64, MaxDepth: 3, MaxFields: 20}, nil)
 	if err != nil {
 		f.Fatal(err)
@@ -71,16 +76,7 @@ func FuzzParse(f *testing.F) {
 // lines first, gives every line the record (after the policy, encoded) a
 // parser without it gives.
 func FuzzReuseValues(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.log")
-	for _, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, line := range bytes.Split(data, []byte("\n")) {
-			f.Add(line)
-		}
-	}
+	addLogLines(f)
 	policy, err := NewPolicy(PolicyConfig{Redact: true, MaxContentBytes: 64, MaxDepth: 3, MaxFields: 20}, nil)
 	if err != nil {
 		f.Fatal(err)
