@@ -1,0 +1,56 @@
+package plugin
+
+import (
+	"bytes"
+	"regexp"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// seqField is the one field that differs between two builds of a chunk:
+// each build takes new producer sequence numbers.
+var seqField = regexp.MustCompile(`"agentobs.producer.seq":[0-9]+`)
+
+// The arena of a flush is sized by the last chunk's ratio of JSON to
+// MessagePack: after the first chunk every record is encoded into it, it
+// is at most half again the encoded bytes (a fixed twice the MessagePack
+// was two thirds again on this agent line), and the values are the
+// same bytes whether they were written into the arena or beside it.
+func TestArenaFitsChunk(t *testing.T) {
+	o := newTestOutput(t, &fakeSender{}, nil)
+	c := parsedChunk(500, time.Unix(1700000000, 0))
+	st := newFlushState(o.cfg.Parse)
+	var first [][]byte
+	for i := range 3 {
+		msgs, bad := o.build(st, c, "app")
+		if bad != nil {
+			t.Fatalf("undecodable: %q", bad)
+		}
+		encoded, inArena := 0, 0
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(st.arena[:1])))
+		hi := lo + uintptr(cap(st.arena))
+		for j, m := range msgs {
+			encoded += len(m.Value)
+			v := seqField.ReplaceAll(m.Value, nil)
+			if p := uintptr(unsafe.Pointer(unsafe.SliceData(m.Value))); p >= lo && p < hi {
+				inArena++
+			}
+			if i == 0 {
+				first = append(first, v)
+			} else if j >= len(first) || !bytes.Equal(v, first[j]) {
+				t.Fatalf("chunk %d, record %d: value differs from the first build:\n%s", i, j, m.Value)
+			}
+		}
+		if i == 0 {
+			continue
+		}
+		if inArena != len(msgs) {
+			t.Errorf("chunk %d: %d of %d records in the arena", i, inArena, len(msgs))
+		}
+		if limit := encoded*3/2 + 4096; cap(st.arena) > limit {
+			t.Errorf("chunk %d: arena of %d bytes for %d encoded bytes (want at most %d)", i, cap(st.arena), encoded, limit)
+		}
+		st.msgs, st.seqs = st.msgs[:0], st.seqs[:0]
+	}
+}
