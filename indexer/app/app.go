@@ -201,8 +201,8 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	src.skipped = a.m.RewindSkipped
-	if src.jump, err = a.jumpGuard(); err != nil {
+	src.skipped = a.health.m.rewindSkipped
+	if src.jump, err = a.jumpGuard(a.health.m); err != nil {
 		return err
 	}
 	a.health.setSource(src.rejoin, src.raiseFloors)
@@ -272,8 +272,8 @@ func (a *App) runSpans(ctx, drain context.Context, sum *summarizer) error {
 	if err != nil {
 		return fmt.Errorf("spans source: %w", err)
 	}
-	src.skipped = a.m.RewindSkipped
-	if src.jump, err = a.jumpGuard(); err != nil {
+	src.skipped = h.m.rewindSkipped
+	if src.jump, err = a.jumpGuard(h.m); err != nil {
 		return fmt.Errorf("spans source: %w", err)
 	}
 	h.setSource(src.rejoin, src.raiseFloors)

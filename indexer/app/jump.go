@@ -34,7 +34,7 @@ import (
 //     is skipped (agentobs_indexer_position_repairs_total counts it).
 type jumpGuard struct {
 	client  *kafka.Client
-	skipped *prometheus.CounterVec // reason: out_of_range
+	skipped prometheus.Counter // records_skipped_total{reason="out_of_range"} of the topic
 	repairs prometheus.Counter
 	// last fetched offset and the position a repair waits for, per
 	// partition (guarded by groupSource.mu).
@@ -55,18 +55,18 @@ type repair struct {
 const repairFor = 30 * time.Second
 
 // jumpGuard builds a source's forward-jump guard on the indexer's Kafka
-// connection and metrics.
-func (a *App) jumpGuard() (*jumpGuard, error) {
+// connection, counting in the metrics of its topic's monitor.
+func (a *App) jumpGuard(m consumerMetrics) (*jumpGuard, error) {
 	cl, err := a.cfg.Kafka.Client()
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return newJumpGuard(cl, a.m), nil
+	return newJumpGuard(cl, m), nil
 }
 
 // newJumpGuard builds a forward-jump guard asking cl and counting in m.
-func newJumpGuard(cl *kafka.Client, m *Metrics) *jumpGuard {
-	return &jumpGuard{client: cl, skipped: m.RecordsSkipped, repairs: m.PositionRepairs, last: map[int]int64{}, repair: map[int]repair{}}
+func newJumpGuard(cl *kafka.Client, m consumerMetrics) *jumpGuard {
+	return &jumpGuard{client: cl, skipped: m.outOfRange, repairs: m.repairs, last: map[int]int64{}, repair: map[int]repair{}}
 }
 
 // Reasons of records_skipped_total.
@@ -123,7 +123,7 @@ func (g *groupSource) jumped(ctx context.Context, m kafka.Message) bool {
 	from := known
 	if known < start {
 		lost := start - known
-		j.skipped.WithLabelValues(skippedOutOfRange).Add(float64(lost))
+		j.skipped.Add(float64(lost))
 		g.log.Error("records deleted from Kafka before they were indexed (committed offset out of range: retention passed them); they are lost",
 			"topic", m.Topic, "partition", p, "committed", known, "log_start", start, "records", lost)
 		g.raiseFloor(p, start)

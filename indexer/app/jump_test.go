@@ -65,14 +65,14 @@ func TestOutOfRangeIsCountedNotSilent(t *testing.T) {
 
 	a, _ = e.start(cfg)
 	waitCaughtUp(t, a, 600-logStart, 90*time.Second)
-	if got := testutil.ToFloat64(a.m.RecordsSkipped.WithLabelValues(skippedOutOfRange)); got != logStart-300 {
+	if got := testutil.ToFloat64(a.m.RecordsSkipped.WithLabelValues(cfg.Topic, skippedOutOfRange)); got != logStart-300 {
 		t.Errorf("records_skipped_total{reason=out_of_range} = %v, want %d (the records deleted unindexed)", got, logStart-300)
 	}
 	if n := e.count(map[string]any{"match_all": map[string]any{}}); n != 600-(logStart-300) {
 		t.Errorf("%d documents, want %d: everything but the deleted records", n, 600-(logStart-300))
 	}
 	// Nothing else was skipped and nothing needed repairing.
-	if got := testutil.ToFloat64(a.m.PositionRepairs); got != 0 {
+	if got := testutil.ToFloat64(a.m.PositionRepairs.WithLabelValues(cfg.Topic)); got != 0 {
 		t.Errorf("position_repairs_total = %v, want 0", got)
 	}
 }
@@ -135,7 +135,7 @@ func TestForwardJumpIsRepairedNotSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	g.jump = newJumpGuard(cl, m)
+	g.jump = newJumpGuard(cl, m.consumer(topic))
 
 	// latest applies only to a group that never committed: reading starts
 	// at the committed offset, and that is no jump.
@@ -152,7 +152,7 @@ func TestForwardJumpIsRepairedNotSkipped(t *testing.T) {
 	if !g.jumped(ctx, jumped) {
 		t.Fatal("a stretch starting at 90 above the committed 40 was used: records 40..89 would be skipped")
 	}
-	if got := testutil.ToFloat64(m.PositionRepairs); got != 1 {
+	if got := testutil.ToFloat64(m.PositionRepairs.WithLabelValues(topic)); got != 1 {
 		t.Errorf("position_repairs_total = %v, want 1", got)
 	}
 	// While the repair is under way the jumped reader's next messages are
@@ -173,10 +173,10 @@ func TestForwardJumpIsRepairedNotSkipped(t *testing.T) {
 	if g.jumped(ctx, kafka.Message{Topic: topic, Partition: 0, Offset: committed + 1}) {
 		t.Error("offset 41 following 40 was held back after the repair ended")
 	}
-	if got := testutil.ToFloat64(m.RecordsSkipped.WithLabelValues(skippedOutOfRange)); got != 0 {
+	if got := testutil.ToFloat64(m.RecordsSkipped.WithLabelValues(topic, skippedOutOfRange)); got != 0 {
 		t.Errorf("records_skipped_total{reason=out_of_range} = %v, want 0: every record was still in Kafka", got)
 	}
-	if got := testutil.ToFloat64(m.PositionRepairs); got != 1 {
+	if got := testutil.ToFloat64(m.PositionRepairs.WithLabelValues(topic)); got != 1 {
 		t.Errorf("position_repairs_total = %v after the repair, want 1", got)
 	}
 	c, _, err := g.jump.positions(ctx, topic, 0, cfg.Group)

@@ -54,9 +54,9 @@ type Metrics struct {
 	LagPolls           *prometheus.CounterVec // topic, outcome
 	Rejoins            *prometheus.CounterVec // topic
 	Span               *SpanMetrics
-	RewindSkipped      prometheus.Counter
-	RecordsSkipped     *prometheus.CounterVec // reason: out_of_range
-	PositionRepairs    prometheus.Counter
+	RewindSkipped      *prometheus.CounterVec // topic
+	RecordsSkipped     *prometheus.CounterVec // topic, reason: out_of_range
+	PositionRepairs    *prometheus.CounterVec // topic
 
 	writerUp atomic.Bool
 	esUp     atomic.Pointer[func() float64]
@@ -104,12 +104,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Polls of the brokers for the topic's offsets and the group's assignment, by outcome (ok, error)."}, []string{"topic", "outcome"}),
 		Rejoins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "group_rejoins_total",
 			Help: "Times this member left and rejoined the topic's group because partitions of the topic had no member."}, []string{"topic"}),
-		RewindSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rewind_skipped_total",
-			Help: "Messages fetched below the group's committed offset and skipped (already indexed): the group was positioned at its start offset because the coordinator answered without the committed offsets, e.g. while loading them after a broker restart."}),
+		RewindSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "rewind_skipped_total",
+			Help: "Messages of the topic fetched below the group's committed offset and skipped (already indexed): the group was positioned at its start offset because the coordinator answered without the committed offsets, e.g. while loading them after a broker restart."}, []string{"topic"}),
 		RecordsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_skipped_total",
-			Help: "Records the group never indexed because Kafka no longer had them when it got there, by reason (out_of_range: deleted by retention before they were indexed). Lost; AgentobsIndexerRecordsSkipped fires."}, []string{"reason"}),
-		PositionRepairs: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "position_repairs_total",
-			Help: "Partitions that started above the group's committed offset (the start offset applied to a group that had committed, e.g. -kafka.start-offset latest while the coordinator loaded its offsets) and were put back at it, so nothing was skipped."}),
+			Help: "Records of the topic the group never indexed because Kafka no longer had them when it got there, by reason (out_of_range: deleted by retention before they were indexed). Lost; AgentobsIndexerRecordsSkipped fires."}, []string{"topic", "reason"}),
+		PositionRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "position_repairs_total",
+			Help: "Partitions of the topic that started above the group's committed offset (the start offset applied to a group that had committed, e.g. -kafka.start-offset latest while the coordinator loaded its offsets) and were put back at it, so nothing was skipped."}, []string{"topic"}),
 		WithoutTrace: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_without_trace_total",
 			Help: "Records without a valid trace.id, by service (capped at 200 values, then \"other\")."}, []string{"service"}),
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "records_total",
@@ -177,7 +177,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.LastIndexed, m.InFlight, m.Stage, m.Buffered, m.TargetBytes,
 			m.GroupLag, m.TopicPartitions, m.AssignedPartitions, m.StallSeconds, m.LagPolls, m.Rejoins, m.RewindSkipped, m.RecordsSkipped, m.PositionRepairs)
 	}
-	m.RecordsSkipped.WithLabelValues(skippedOutOfRange)
 	return m
 }
 
@@ -247,6 +246,8 @@ type consumerMetrics struct {
 	lagRecords, lagSeconds                *prometheus.GaugeVec // partition
 	polls                                 map[string]prometheus.Counter
 	rejoins                               prometheus.Counter
+	// The topic's source counts these (groupSource, jumpGuard).
+	rewindSkipped, outOfRange, repairs prometheus.Counter
 }
 
 // consumer returns topic's consumerMetrics, every series of its closed
@@ -256,7 +257,9 @@ func (m *Metrics) consumer(topic string) consumerMetrics {
 	c := consumerMetrics{groupLag: m.GroupLag.With(t), topicParts: m.TopicPartitions.With(t),
 		assigned: m.AssignedPartitions.With(t), stall: m.StallSeconds.With(t),
 		lagRecords: m.LagRecords.MustCurryWith(t), lagSeconds: m.LagSeconds.MustCurryWith(t),
-		polls: map[string]prometheus.Counter{}, rejoins: m.Rejoins.With(t)}
+		polls: map[string]prometheus.Counter{}, rejoins: m.Rejoins.With(t),
+		rewindSkipped: m.RewindSkipped.With(t), outOfRange: m.RecordsSkipped.WithLabelValues(topic, skippedOutOfRange),
+		repairs: m.PositionRepairs.With(t)}
 	for _, o := range []string{"ok", "error"} {
 		c.polls[o] = m.LagPolls.WithLabelValues(topic, o)
 	}
