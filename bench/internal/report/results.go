@@ -121,6 +121,32 @@ type Latency struct {
 	Probes    int       `json:"probes"`
 	Missing   int       `json:"missing"`
 	Samples   []float64 `json:"samples_s,omitempty"`
+	// Where the time goes, per probe found: Edge is the write to the
+	// broker's append (the shipper's tail, batching and produce; the topic
+	// stamps LogAppendTime), Index the append to the first search that
+	// found it (the indexer's fetch and bulk, Elasticsearch's indexing and
+	// refresh), Search the duration of that search itself (part of Index).
+	Edge   Spread `json:"edge_s"`
+	Index  Spread `json:"index_s"`
+	Search Spread `json:"search_s"`
+	// Means in seconds: of the probes (write → appended, write → found),
+	// and from the indexer's histograms over every record of the run
+	// (write → acknowledged by Elasticsearch, one bulk request), so the
+	// wait for Elasticsearch's refresh is MeanFound − MeanAcked.
+	MeanEdge, MeanFound, MeanAcked, MeanBulk float64
+}
+
+// Spread is the p50 and p99 of a set of durations in seconds.
+type Spread struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	N   int     `json:"n"`
+}
+
+// SpreadOf is the spread of v (sorted in place).
+func SpreadOf(v []float64) Spread {
+	slices.Sort(v)
+	return Spread{P50: Percentile(v, 50), P99: Percentile(v, 99), N: len(v)}
 }
 
 // Profile names the top costs of a component whose goal was missed.

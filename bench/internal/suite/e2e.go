@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/agentobs/agentobs/bench/internal/report"
 	"github.com/agentobs/agentobs/internal/loadgen"
@@ -93,7 +96,9 @@ func (s *Suite) runE2E(ctx context.Context, c *Corpus, step string) (e2eRun, err
 // write to the moment a search finds the document.
 func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (*report.Latency, error) {
 	topic := s.topic("lat")
-	if err := s.env.CreateTopic(ctx, topic, s.opt.Partitions); err != nil {
+	// The broker stamps each message with its append time: the probes'
+	// latency is split there into the edge's part and the indexer's.
+	if err := s.env.CreateAppendTimeTopic(ctx, topic, s.opt.Partitions); err != nil {
 		return nil, err
 	}
 	defer s.env.DeleteTopics(topic)
@@ -132,6 +137,8 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 	var mu sync.Mutex
 	written := map[int64]time.Time{} // probe seq → write time
 	seen := map[int64]float64{}
+	found := map[int64]time.Time{}    // probe seq → when the first search that found it answered
+	searchTook := map[int64]float64{} // probe seq → how long that search took
 	stopPoll := make(chan struct{})
 	pollDone := make(chan struct{})
 	go func() {
@@ -153,16 +160,18 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 			if len(pending) == 0 {
 				continue
 			}
-			found, err := s.searchSeqs(ix.names.Glob(), pending)
+			asked := time.Now()
+			hits, err := s.searchSeqs(ix.names.Glob(), pending)
 			now := time.Now()
 			if err != nil {
 				continue
 			}
 			mu.Lock()
-			for _, seq := range found {
+			for _, seq := range hits {
 				if t, ok := written[seq]; ok {
 					if _, dup := seen[seq]; !dup {
 						seen[seq] = now.Sub(t).Seconds()
+						found[seq], searchTook[seq] = now, now.Sub(asked).Seconds()
 					}
 				}
 			}
@@ -226,8 +235,68 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 	if len(lat) > 0 {
 		l.Max = lat[len(lat)-1]
 	}
+	if n := Scrape(ix.addrs[0], "agentobs_indexer_e2e_latency_seconds_count"); n > 0 {
+		l.MeanAcked = Scrape(ix.addrs[0], "agentobs_indexer_e2e_latency_seconds_sum") / n
+	}
+	if n := Scrape(ix.addrs[0], "agentobs_indexer_bulk_duration_seconds_count"); n > 0 {
+		l.MeanBulk = Scrape(ix.addrs[0], "agentobs_indexer_bulk_duration_seconds_sum") / n
+	}
+	if err := s.splitLatency(ctx, topic, l, written, found, searchTook); err != nil {
+		s.prog.Logf("latency: not split at the broker: %v", err)
+	}
 	s.prog.Logf("latency: p50 %.2fs p99 %.2fs over %d probes (%d missing); written %.0f/s, indexed %.0f/s meanwhile", l.P50, l.P99, l.Probes, l.Missing, achieved, farEnd)
 	return l, nil
+}
+
+// splitLatency reads the probes' append times back from topic and splits
+// each found probe's latency there (report.Latency's Edge, Index, Search).
+func (s *Suite) splitLatency(ctx context.Context, topic string, l *report.Latency, written, found map[int64]time.Time, searchTook map[int64]float64) error {
+	appended := map[int64]time.Time{}
+	err := s.env.EachMessage(ctx, topic, func(m kafka.Message) {
+		if seq, ok := seqOf(m.Value); ok {
+			if _, probe := found[seq]; probe {
+				if _, dup := appended[seq]; !dup {
+					appended[seq] = m.Time
+				}
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	var edge, index, search []float64
+	var sumEdge, sumFound float64
+	for seq, t := range appended {
+		edge = append(edge, t.Sub(written[seq]).Seconds())
+		index = append(index, found[seq].Sub(t).Seconds())
+		search = append(search, searchTook[seq])
+		sumEdge += edge[len(edge)-1]
+		sumFound += found[seq].Sub(written[seq]).Seconds()
+	}
+	if len(edge) == 0 {
+		return fmt.Errorf("none of %d found probes read back from %s", len(found), topic)
+	}
+	l.MeanEdge, l.MeanFound = sumEdge/float64(len(edge)), sumFound/float64(len(edge))
+	l.Edge, l.Index, l.Search = report.SpreadOf(edge), report.SpreadOf(index), report.SpreadOf(search)
+	s.prog.Logf("latency split over %d probes: write → appended p50 %.2fs p99 %.2fs; appended → found p50 %.2fs p99 %.2fs (the search itself p50 %.2fs p99 %.2fs); means: appended %.2fs, acknowledged %.2fs (bulk %.2fs), found %.2fs",
+		l.Edge.N, l.Edge.P50, l.Edge.P99, l.Index.P50, l.Index.P99, l.Search.P50, l.Search.P99, l.MeanEdge, l.MeanAcked, l.MeanBulk, l.MeanFound)
+	return nil
+}
+
+// seqOf finds the loadgen "seq" field of an encoded record.
+func seqOf(v []byte) (int64, bool) {
+	i := bytes.Index(v, []byte(`"seq":`))
+	if i < 0 {
+		return 0, false
+	}
+	n, digits := int64(0), 0
+	for _, c := range v[i+len(`"seq":`):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n, digits = n*10+int64(c-'0'), digits+1
+	}
+	return n, digits > 0
 }
 
 // searchSeqs returns which of seqs are searchable in the indices of glob.

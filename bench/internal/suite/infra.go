@@ -150,6 +150,22 @@ func (e *Env) CreateTopic(ctx context.Context, name string, n int) error {
 	return kafkaclient.EnsureTopics(ctx, e.kconf(), kafkaclient.TopicSpec{Name: name, Partitions: n})
 }
 
+// CreateAppendTimeTopic creates topic with n partitions whose messages
+// carry the time the broker appended them (message.timestamp.type
+// LogAppendTime), whatever time their producer gave them.
+func (e *Env) CreateAppendTimeTopic(ctx context.Context, name string, n int) error {
+	cl := &kafka.Client{Addr: kafka.TCP(e.Brokers...), Timeout: 30 * time.Second}
+	res, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: name, NumPartitions: n,
+		ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "message.timestamp.type", ConfigValue: "LogAppendTime"}}}}})
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", name, err)
+	}
+	if err := res.Errors[name]; err != nil {
+		return fmt.Errorf("create topic %s: %w", name, err)
+	}
+	return nil
+}
+
 // DeleteTopics deletes topics, ignoring those that do not exist.
 func (e *Env) DeleteTopics(names ...string) {
 	if len(names) == 0 {
@@ -161,25 +177,31 @@ func (e *Env) DeleteTopics(names ...string) {
 
 // ReadTopic reads every message of every partition of topic.
 func (e *Env) ReadTopic(ctx context.Context, topic string) ([]kafka.Message, error) {
+	var all []kafka.Message
+	err := e.EachMessage(ctx, topic, func(m kafka.Message) { all = append(all, m) })
+	return all, err
+}
+
+// EachMessage calls f with every message of every partition of topic.
+func (e *Env) EachMessage(ctx context.Context, topic string, f func(kafka.Message)) error {
 	conn, err := kafka.DialContext(ctx, "tcp", e.Brokers[0])
 	if err != nil {
-		return nil, err
+		return err
 	}
 	parts, err := conn.ReadPartitions(topic)
 	conn.Close()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var all []kafka.Message
 	for _, p := range parts {
 		lc, err := kafka.DialLeader(ctx, "tcp", e.Brokers[0], topic, p.ID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		last, err := lc.ReadLastOffset()
 		lc.Close()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if last == 0 {
 			continue
@@ -190,16 +212,16 @@ func (e *Env) ReadTopic(ctx context.Context, topic string) ([]kafka.Message, err
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
 				r.Close()
-				return nil, err
+				return err
 			}
-			all = append(all, m)
+			f(m)
 			if m.Offset >= last-1 {
 				break
 			}
 		}
 		r.Close()
 	}
-	return all, nil
+	return nil
 }
 
 // Produce writes msgs (key, value and headers kept) to topic, acks=all, lz4.

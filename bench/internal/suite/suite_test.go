@@ -57,3 +57,20 @@ func TestR5BudgetSaysWhatTheGoalAllowsPerRecord(t *testing.T) {
 		t.Errorf("without the reference's CPU the note should be empty, got %q", got)
 	}
 }
+
+func TestSeqOf(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want int64
+		ok   bool
+	}{
+		{`{"agentobs.producer.seq":7,"message":"m","seq":42}`, 42, true},
+		{`{"seq":0,"x":1}`, 0, true},
+		{`{"agentobs.producer.seq":7}`, 0, false},
+		{`{"seq":"12"}`, 0, false},
+	} {
+		if got, ok := seqOf([]byte(tc.v)); got != tc.want || ok != tc.ok {
+			t.Errorf("seqOf(%s) = %d, %v; want %d, %v", tc.v, got, ok, tc.want, tc.ok)
+		}
+	}
+}
