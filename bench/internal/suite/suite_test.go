@@ -58,6 +58,24 @@ func TestR5BudgetSaysWhatTheGoalAllowsPerRecord(t *testing.T) {
 	}
 }
 
+func TestR1BudgetSaysWhatTheIndexerSpendsBeyondABareLoad(t *testing.T) {
+	const docs = 200_000
+	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+	// The 14:12 bench's figures per million documents: indexer 13.3 + ES 46.8 at 31 346/s; reference 4.0 + 45.8 at 34 276/s.
+	ix := indexRun{Rate: 31346, Usage: Usage{CPU: sec(13.3 / 5)}, ES: sec(46.8 / 5)}
+	ref := indexRun{Rate: 34276, Usage: Usage{CPU: sec(4.0 / 5)}, ES: sec(45.8 / 5)}
+	note := r1Budget(ix, ref, docs, 0.95, 2)
+	for _, want := range []string{"indexer 13.3 + Elasticsearch 46.8 = 60.1", "94 % busy", "BulkIndexer 4.0 + Elasticsearch 45.8 = 49.8 (85 % busy)",
+		"spends 10.3 more: the indexer 9.3", "Elasticsearch +1.0", "within 52.4 (7.7 less than measured)"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note lacks %q:\n%s", want, note)
+		}
+	}
+	if got := r1Budget(ix, indexRun{}, docs, 0.95, 2); got != "" {
+		t.Errorf("without the reference's run the note should be empty, got %q", got)
+	}
+}
+
 func TestSeqOf(t *testing.T) {
 	for _, tc := range []struct {
 		v    string
