@@ -122,18 +122,23 @@ type Latency struct {
 	Missing   int       `json:"missing"`
 	Samples   []float64 `json:"samples_s,omitempty"`
 	// Where the time goes, per probe found: Edge is the write to the
-	// broker's append (the shipper's tail, batching and produce; the topic
-	// stamps LogAppendTime), Index the append to the first search that
-	// found it (the indexer's fetch and bulk, Elasticsearch's indexing and
-	// refresh), Search the duration of that search itself (part of Index).
+	// moment the shipper's producer sent it (the Kafka record's timestamp,
+	// which kafka-go stamps as it encodes the produce request: the tail,
+	// batching and linger), Index that moment to the first search that
+	// found it (the broker's append, the indexer's fetch and bulk,
+	// Elasticsearch's indexing and refresh), Search the duration of that
+	// search itself (part of Index).
 	Edge   Spread `json:"edge_s"`
 	Index  Spread `json:"index_s"`
 	Search Spread `json:"search_s"`
-	// Means in seconds: of the probes (write → appended, write → found),
+	// Means in seconds: of the probes (write → sent, write → found),
 	// and from the indexer's histograms over every record of the run
 	// (write → acknowledged by Elasticsearch, one bulk request), so the
 	// wait for Elasticsearch's refresh is MeanFound − MeanAcked.
-	MeanEdge, MeanFound, MeanAcked, MeanBulk float64
+	MeanEdge  float64 `json:"mean_edge_s"`
+	MeanFound float64 `json:"mean_found_s"`
+	MeanAcked float64 `json:"mean_acked_s"`
+	MeanBulk  float64 `json:"mean_bulk_s"`
 }
 
 // Spread is the p50 and p99 of a set of durations in seconds.

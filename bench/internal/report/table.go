@@ -86,11 +86,11 @@ func WriteSummary(w io.Writer, r *Results, plotDir string) {
 		fmt.Fprintf(w, "\nR5 latency, write to searchable: agent lines written at %s records/s (80 %% of the sustained end-to-end rate %s/s; the far end indexed %s/s meanwhile): p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s over %d probes, one every few hundred records (%d never seen).\n",
 			Human(l.Achieved), Human(l.Sustained), Human(l.FarEnd), l.P50, l.P90, l.P99, l.Max, l.Probes, l.Missing)
 		if l.Edge.N > 0 {
-			fmt.Fprintf(w, "Where it goes (p50 / p99 of each part over %d probes; parts of one percentile do not add up): write → appended in Kafka %.2f / %.2f s (the shipper's tail, batching and produce); appended → found by a search %.2f / %.2f s (the indexer's fetch and bulk, Elasticsearch's indexing and its refresh every `-index.refresh-interval`), of which the finding search itself took %.2f / %.2f s.\n",
+			fmt.Fprintf(w, "Where it goes (p50 / p99 of each part over %d probes; parts of one percentile do not add up): write → sent to Kafka %.2f / %.2f s (the shipper's tail, batching and linger, to the produce request the record's timestamp comes from); sent → found by a search %.2f / %.2f s (the broker's append, the indexer's fetch and bulk, Elasticsearch's indexing and its refresh every `-index.refresh-interval`), of which the finding search itself took %.2f / %.2f s.\n",
 				l.Edge.N, l.Edge.P50, l.Edge.P99, l.Index.P50, l.Index.P99, l.Search.P50, l.Search.P99)
 		}
 		if l.MeanAcked > 0 {
-			fmt.Fprintf(w, "Means: write → appended in Kafka %.2f s; → acknowledged by Elasticsearch %.2f s (the indexer's histogram over every record; one bulk request took %.2f s on average); → found by a search %.2f s, so the wait for the refresh and the search's polling was %.2f s on average.\n",
+			fmt.Fprintf(w, "Means: write → sent to Kafka %.2f s; → acknowledged by Elasticsearch %.2f s (the indexer's histogram over every record; one bulk request took %.2f s on average); → found by a search %.2f s, so the wait for the refresh and the search's polling was %.2f s on average.\n",
 				l.MeanEdge, l.MeanAcked, l.MeanBulk, l.MeanFound, l.MeanFound-l.MeanAcked)
 		}
 	}

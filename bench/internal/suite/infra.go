@@ -150,22 +150,6 @@ func (e *Env) CreateTopic(ctx context.Context, name string, n int) error {
 	return kafkaclient.EnsureTopics(ctx, e.kconf(), kafkaclient.TopicSpec{Name: name, Partitions: n})
 }
 
-// CreateAppendTimeTopic creates topic with n partitions whose messages
-// carry the time the broker appended them (message.timestamp.type
-// LogAppendTime), whatever time their producer gave them.
-func (e *Env) CreateAppendTimeTopic(ctx context.Context, name string, n int) error {
-	cl := &kafka.Client{Addr: kafka.TCP(e.Brokers...), Timeout: 30 * time.Second}
-	res, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: name, NumPartitions: n,
-		ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "message.timestamp.type", ConfigValue: "LogAppendTime"}}}}})
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", name, err)
-	}
-	if err := res.Errors[name]; err != nil {
-		return fmt.Errorf("create topic %s: %w", name, err)
-	}
-	return nil
-}
-
 // DeleteTopics deletes topics, ignoring those that do not exist.
 func (e *Env) DeleteTopics(names ...string) {
 	if len(names) == 0 {
