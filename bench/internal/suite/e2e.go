@@ -133,8 +133,7 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 		return nil, err
 	}
 	var mu sync.Mutex
-	written := map[int64]time.Time{} // probe seq → write time
-	seen := map[int64]float64{}
+	written := map[int64]time.Time{}  // probe seq → write time
 	found := map[int64]time.Time{}    // probe seq → when the first search that found it answered
 	searchTook := map[int64]float64{} // probe seq → how long that search took
 	stopPoll := make(chan struct{})
@@ -150,7 +149,7 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 			mu.Lock()
 			var pending []int64
 			for seq := range written {
-				if _, ok := seen[seq]; !ok {
+				if _, ok := found[seq]; !ok {
 					pending = append(pending, seq)
 				}
 			}
@@ -166,9 +165,8 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 			}
 			mu.Lock()
 			for _, seq := range hits {
-				if t, ok := written[seq]; ok {
-					if _, dup := seen[seq]; !dup {
-						seen[seq] = now.Sub(t).Seconds()
+				if _, ok := written[seq]; ok {
+					if _, dup := found[seq]; !dup {
 						found[seq], searchTook[seq] = now, now.Sub(asked).Seconds()
 					}
 				}
@@ -214,7 +212,7 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		mu.Lock()
-		done := len(seen) == len(written)
+		done := len(found) == len(written)
 		mu.Unlock()
 		if done || ctx.Err() != nil {
 			break
@@ -223,12 +221,12 @@ func (s *Suite) runLatency(ctx context.Context, rate float64, d time.Duration) (
 	}
 	close(stopPoll)
 	<-pollDone
-	lat := make([]float64, 0, len(seen))
-	for _, v := range seen {
-		lat = append(lat, v)
+	lat := make([]float64, 0, len(found))
+	for seq, t := range found {
+		lat = append(lat, t.Sub(written[seq]).Seconds())
 	}
 	slices.Sort(lat)
-	l := &report.Latency{TargetRate: rate, Achieved: achieved, FarEnd: farEnd, Probes: len(written), Missing: len(written) - len(seen), Samples: lat,
+	l := &report.Latency{TargetRate: rate, Achieved: achieved, FarEnd: farEnd, Probes: len(written), Missing: len(written) - len(found), Samples: lat,
 		P50: report.Percentile(lat, 50), P90: report.Percentile(lat, 90), P99: report.Percentile(lat, 99)}
 	if len(lat) > 0 {
 		l.Max = lat[len(lat)-1]

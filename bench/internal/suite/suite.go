@@ -219,7 +219,6 @@ func (s *Suite) r1(ctx context.Context) error {
 		}
 	}
 	var ix, ref, rss []float64
-	var esWith time.Duration
 	var ixFirst, refFirst indexRun // the first repetition's CPU figures
 	for i := range s.opt.Reps {
 		r, err := s.runIndexer(ctx, s.srcTopic, n, 1, fmt.Sprintf("R1 indexer Kafka → ES, rep %d/%d", i+1, s.opt.Reps))
@@ -229,7 +228,7 @@ func (s *Suite) r1(ctx context.Context) error {
 		ix = append(ix, r.Rate)
 		rss = append(rss, float64(r.Usage.PeakRSS)/(1<<20))
 		if i == 0 {
-			esWith, ixFirst = r.ES, r
+			ixFirst = r
 			s.component("indexer", "R1", r.Usage, n, false)
 			s.server("elasticsearch (while the indexer wrote)", "R1", r.ES, n)
 		}
@@ -250,7 +249,7 @@ func (s *Suite) r1(ctx context.Context) error {
 	if off, err := s.runIndexer(ctx, s.srcTopic, n, 1, "R1 indexer with -summary.enabled=false", "INDEXER_SUMMARY_ENABLED=false"); err == nil {
 		on := report.Of(ix...).Median
 		s.res.Notes = append(s.res.Notes, fmt.Sprintf("R1 without trace summaries (-summary.enabled=false, one run): %.0f docs/s (%.2f of the reference; with summaries %.0f), Elasticsearch CPU %.1f s per million documents against %.1f with them.",
-			off.Rate, off.Rate/report.Of(ref...).Median, on, off.ES.Seconds()*1e6/float64(n), esWith.Seconds()*1e6/float64(n)))
+			off.Rate, off.Rate/report.Of(ref...).Median, on, off.ES.Seconds()*1e6/float64(n), ixFirst.ES.Seconds()*1e6/float64(n)))
 	} else {
 		s.res.Notes = append(s.res.Notes, fmt.Sprintf("R1 without trace summaries: %v", oneLine(err.Error())))
 	}

@@ -142,7 +142,8 @@ type flushState struct {
 	seqs    []uint64 // the producer sequence number of each record of the chunk
 	arena   []byte
 	// grow is the encoded bytes per chunk byte of the last chunk (1.25
-	// before the first), which sizes the next chunk's arena.
+	// before the first, set by newFlushState), which sizes the next
+	// chunk's arena.
 	grow float64
 	// decErr is the decode error of the current chunk; lastGood the offset
 	// just past its last decodable event.
@@ -169,7 +170,7 @@ func newFlushState(opts record.ParseOptions) *flushState {
 	// The same for the values of a Docker or CRI payload's JSON, which
 	// the parser decodes: the builder's Reset frees them for the next event.
 	opts.ReuseValues = true
-	return &flushState{dec: dec, parser: record.NewParser(opts)}
+	return &flushState{dec: dec, parser: record.NewParser(opts), grow: 1.25}
 }
 
 // Flush delivers one chunk for tag and returns FLBOK, FLBRetry or FLBError.
@@ -310,9 +311,6 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 	// kept a third of each arena empty on agent logs, about 1.3x); records
 	// that do not fit get their own buffer from append. An arena more than
 	// twice the need is given back.
-	if st.grow == 0 {
-		st.grow = 1.25
-	}
 	if need := int(float64(len(chunk))*st.grow*9/8) + 4096; cap(st.arena) < need || cap(st.arena) > 2*need {
 		st.arena = make([]byte, 0, need)
 	}
