@@ -4,9 +4,11 @@
 // messages (key and headers), dead-letter messages and topic administration.
 //
 // It wraps github.com/segmentio/kafka-go with the settings this pipeline
-// needs and kafka-go does not default to: acks=all, a short linger instead
-// of the 1 s batch timeout, and never async mode (async drops errors).
-// kafka-go has no idempotent producer; a retried batch may be written twice,
+// needs and kafka-go does not default to: acks=all, and a producer that
+// sends each Send at once, in one request per partition leader (kafka-go's
+// Writer waits a batch timeout and sends one request per partition; see
+// produce.go), synchronously (an async producer drops errors).
+// kafka-go has no idempotent producer; a retried request may be written twice,
 // which is why every record carries a deterministic event.id and the indexer
 // writes it as the document id.
 package kafkaclient

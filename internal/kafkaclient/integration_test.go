@@ -2,6 +2,7 @@ package kafkaclient_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -47,11 +48,21 @@ func TestProduceConsumeGroup(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// A new topic's partitions may answer "not leader" for a moment (a
+	// retry, a second request): warm each up until one request takes them.
+	warm := warmUp(t, ctx, p, m, topic, 3)
+	before := testutil.ToFloat64(m.Requests)
 	if err := p.Send(ctx, msgs); err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	if got := testutil.ToFloat64(m.Records.WithLabelValues("ok")); got != traces*perTrace {
+	if got := testutil.ToFloat64(m.Records.WithLabelValues("ok")) - warm; got != traces*perTrace {
 		t.Fatalf("records ok metric = %v, want %d", got, traces*perTrace)
+	}
+	// One broker leads all three partitions: one request carries them all
+	// (kafka-go's Writer sent one per partition, and the broker's CPU
+	// follows the requests).
+	if got := testutil.ToFloat64(m.Requests) - before; got != 1 {
+		t.Fatalf("produce requests = %v for one Send of %d records to one leader, want 1", got, len(msgs))
 	}
 
 	d, _ := conn.Dialer()
@@ -68,6 +79,9 @@ func TestProduceConsumeGroup(t *testing.T) {
 		}
 		if err := r.CommitMessages(ctx, msg); err != nil {
 			t.Fatalf("commit: %v", err)
+		}
+		if string(msg.Value) == "warm-up" {
+			continue
 		}
 		meta, err := record.Peek(msg.Value)
 		if err != nil {
@@ -140,5 +154,140 @@ func TestProduceUnreachableIsRetryable(t *testing.T) {
 	err = p.Send(ctx, []kafka.Message{{Value: []byte("{}")}})
 	if reason, retry := kafkaclient.Classify(err); reason != "rejected" || retry {
 		t.Fatalf("Send without a topic: err=%v reason=%s retryable=%v, want rejected, permanent", err, reason, retry)
+	}
+}
+
+// warmUp sends one record to each of topic's partitions until a Send of
+// them takes one request, and returns how many records it sent.
+func warmUp(t *testing.T, ctx context.Context, p *kafkaclient.Producer, m *kafkaclient.ProducerMetrics, topic string, partitions int) float64 {
+	t.Helper()
+	ps := make([]int, partitions)
+	for i := range ps {
+		ps[i] = i
+	}
+	var msgs []kafka.Message
+	for k, have := 0, map[int]bool{}; len(have) < partitions; k++ {
+		m := kafka.Message{Topic: topic, Key: []byte(fmt.Sprintf("warm-%d", k)), Value: []byte("warm-up")}
+		if pt := (&kafka.Murmur2Balancer{}).Balance(m, ps...); !have[pt] {
+			have[pt] = true
+			msgs = append(msgs, m)
+		}
+	}
+	for i := range 20 {
+		before := testutil.ToFloat64(m.Requests)
+		if err := p.Send(ctx, msgs); err != nil {
+			t.Fatalf("warm-up send: %v", err)
+		}
+		if testutil.ToFloat64(m.Requests)-before == 1 {
+			return float64((i + 1) * len(msgs))
+		}
+	}
+	t.Fatalf("20 warm-up Sends to %s never took a single request", topic)
+	return 0
+}
+
+// readAll reads n records back from topic through a consumer group.
+func readAll(t *testing.T, conn kafkaclient.Config, topic string, n int) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, _ := conn.Dialer()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: conn.Brokers, GroupID: harness.Name(t, topic), Topic: topic,
+		Dialer: d, StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
+	defer r.Close()
+	var got []kafka.Message
+	for len(got) < n {
+		msg, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("fetch after %d of %d records of %s: %v", len(got), n, topic, err)
+		}
+		got = append(got, msg)
+	}
+	return got
+}
+
+// A Send larger than one request may carry (more than BatchSize records or
+// BatchBytes bytes of one partition) goes out as several requests per
+// partition leader: every record arrives once, each key in the partition
+// Java's murmur2 gives it, each key's records in order; a Send may mix
+// topics.
+func TestProduceSplitsRequestsAndKeepsOrder(t *testing.T) {
+	conn := harness.RequireKafka(t)
+	topic, other := harness.Topic(t, 3), harness.Topic(t, 2)
+	pc := kafkaclient.DefaultProducerConfig()
+	pc.BatchSize, pc.BatchBytes = 7, 4096
+	m := kafkaclient.NewProducerMetrics(nil, "itest")
+	p, err := kafkaclient.NewProducer(conn, pc, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const keys, perKey = 12, 25
+	var msgs []kafka.Message
+	for i := range perKey {
+		for k := range keys {
+			msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte(fmt.Sprintf("key-%02d", k)),
+				Value: []byte(fmt.Sprintf("%s-%03d-%0200d", "rec", i, k))})
+		}
+	}
+	msgs = append(msgs, kafka.Message{Topic: other, Value: []byte("to the other topic")})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := p.Send(ctx, msgs); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	// 300 records of 3 partitions, 7 a request: at least 100/7 requests for
+	// the fullest partition, plus the other topic's.
+	if got := testutil.ToFloat64(m.Requests); got < 15 || got > 45 {
+		t.Fatalf("produce requests = %v, want 15-45 for 300 records at 7 per partition and request", got)
+	}
+	got := readAll(t, conn, topic, keys*perKey)
+	last := map[string]string{}
+	seen := map[string]bool{}
+	ps := []int{0, 1, 2}
+	for _, m := range got {
+		k, v := string(m.Key), string(m.Value)
+		if seen[v] {
+			t.Fatalf("record %s twice", v)
+		}
+		seen[v] = true
+		if want := (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: m.Key}, ps...); m.Partition != want {
+			t.Fatalf("key %s in partition %d, murmur2 gives %d", k, m.Partition, want)
+		}
+		if v <= last[k] {
+			t.Fatalf("key %s out of order: %s after %s", k, v, last[k])
+		}
+		last[k] = v
+	}
+	if o := readAll(t, conn, other, 1); string(o[0].Value) != "to the other topic" {
+		t.Fatalf("other topic holds %q", o[0].Value)
+	}
+}
+
+// A record over BatchBytes fails alone (too_large, permanent); the records
+// beside it in the same Send are produced.
+func TestProduceTooLargeFailsOnlyItself(t *testing.T) {
+	conn := harness.RequireKafka(t)
+	topic := harness.Topic(t, 2)
+	pc := kafkaclient.DefaultProducerConfig()
+	pc.BatchBytes = 4096
+	p, err := kafkaclient.NewProducer(conn, pc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	msgs := []kafka.Message{{Topic: topic, Value: []byte("first")}, {Topic: topic, Value: make([]byte, 8192)}, {Topic: topic, Value: []byte("third")}}
+	err = p.Send(context.Background(), msgs)
+	var werrs kafka.WriteErrors
+	if !errors.As(err, &werrs) || len(werrs) != 3 || werrs[0] != nil || werrs[2] != nil {
+		t.Fatalf("Send = %v, want a failure of the second record only", err)
+	}
+	if reason, retry := kafkaclient.Classify(werrs[1]); reason != "too_large" || retry {
+		t.Fatalf("Classify(%v) = %s, %v; want too_large, permanent", werrs[1], reason, retry)
+	}
+	got := readAll(t, conn, topic, 2)
+	vals := map[string]bool{string(got[0].Value): true, string(got[1].Value): true}
+	if !vals["first"] || !vals["third"] {
+		t.Fatalf("topic holds %q and %q, want first and third", got[0].Value, got[1].Value)
 	}
 }

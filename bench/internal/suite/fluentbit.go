@@ -22,8 +22,9 @@ type fbOutput struct {
 }
 
 // The two outputs R3 compares, configured alike: acks=all, lz4, the
-// default batching of each (librdkafka linger 5 ms; the plugin's Linger
-// 5 ms, Batch_Bytes 1 MiB).
+// default batching of each (librdkafka linger 5 ms, one request per
+// broker; the plugin sends each flush at once, one request per partition
+// leader of at most Batch_Bytes 1 MiB per partition).
 var (
 	fbNative = fbOutput{Name: "Fluent Bit tail + JSON parser + native out_kafka", Section: `
     Name                              kafka
@@ -56,6 +57,7 @@ type fbRun struct {
 	Rate         float64       // records/s from the first line read to the last record acknowledged by Kafka
 	CPUPerRecord time.Duration // the Fluent Bit process's CPU (user+system, /proc) until then, per record
 	PeakRSS      int64         // VmHWM of the Fluent Bit process
+	Kafka        time.Duration // the broker's CPU meanwhile
 }
 
 // runFluentBit runs real Fluent Bit with `tail` (from the head, JSON
@@ -107,6 +109,8 @@ func (s *Suite) runFluentBit(ctx context.Context, c *Corpus, out fbOutput, topic
 	if strings.Contains(out.Section, "agentobs") {
 		args = append([]string{"-e", s.env.Plugin}, args...)
 	}
+	kpid := StackPID("kafka")
+	k0 := TreeCPU(kpid)
 	p, err := Start(dir, s.env.FluentBit, args, nil)
 	if err != nil {
 		return fbRun{}, err
@@ -123,9 +127,9 @@ func (s *Suite) runFluentBit(ctx context.Context, c *Corpus, out fbOutput, topic
 	if err != nil {
 		return fbRun{}, fmt.Errorf("fluent-bit (%s): %w", out.Name, err)
 	}
-	r := fbRun{Rate: rate, CPUPerRecord: cpu / time.Duration(c.Records), PeakRSS: use.PeakRSS}
-	s.prog.Logf("%s: %.0f records/s, %.1f µs CPU/record, peak RSS %d MiB", out.Name, r.Rate,
-		float64(r.CPUPerRecord.Nanoseconds())/1e3, r.PeakRSS>>20)
+	r := fbRun{Rate: rate, CPUPerRecord: cpu / time.Duration(c.Records), PeakRSS: use.PeakRSS, Kafka: TreeCPU(kpid) - k0}
+	s.prog.Logf("%s: %.0f records/s, %.1f µs CPU/record, peak RSS %d MiB, broker CPU %.1fs", out.Name, r.Rate,
+		float64(r.CPUPerRecord.Nanoseconds())/1e3, r.PeakRSS>>20, r.Kafka.Seconds())
 	return r, nil
 }
 
@@ -219,7 +223,9 @@ func (s *Suite) r3(ctx context.Context) error {
 		return err
 	}
 	s.fbComponent("Fluent Bit + out_agentobs (Workers 2)", "R3", plugin[0], n)
+	s.server("kafka broker (while the plugin produced)", "R3", plugin[0].Kafka, n)
 	s.fbComponent("Fluent Bit + native out_kafka", "R3", native[0], n)
+	s.server("kafka broker (while out_kafka produced)", "R3", native[0].Kafka, n)
 	pr, pc, pm := fbStats(plugin)
 	nr, nc, nm := fbStats(native)
 	f := report.Figure{ID: "R3", Name: "collector plugin inside Fluent Bit, tail → Kafka ack", Unit: "records/s", Value: pr,

@@ -28,7 +28,7 @@ func TestHostBrokerOutage(t *testing.T) {
 	const chunks, perChunk = 6, 50
 	args := []string{"-retry-max", "200", "-retry-wait-ms", "250", "-interval-ms", "300", "-i", "o",
 		"-p", "Brokers=" + b.Addr(), "-p", "Topic=" + topic, "-p", "DLQ_Topic=" + dlq, "-p", "Source=testhost",
-		"-p", "Timeout=2s", "-p", "Linger=5ms", "-tag", "outage", "-repeat", "6"}
+		"-p", "Timeout=2s", "-tag", "outage", "-repeat", "6"}
 	for c := range chunks {
 		args = append(args, "-chunk", writeChunk(t, flbchunk.V2, flbchunk.EventTime,
 			agentRecords(strings.Repeat("o", c+1), perChunk), base.Add(time.Duration(c)*time.Second)))

@@ -48,7 +48,7 @@ type Config struct {
 	// Kafka: Brokers, Kafka_TLS*, SASL_*.
 	Kafka kafkaclient.Config
 	// Producer: Compression, Required_Acks, Batch_Size, Batch_Bytes,
-	// Linger, Max_In_Flight, Timeout.
+	// Max_In_Flight, Timeout.
 	Producer kafkaclient.ProducerConfig
 	// Edge: Topic, Topic_Key, DLQ_Topic, Key_Strategy (trace_id, event_id or
 	// none), Max_Record_Bytes, Oversize, Redact,
@@ -104,7 +104,7 @@ func DefaultInstance(n int) string { return fmt.Sprintf("agentobs.%d", n) }
 // Keys are every property the plugin reads, for documentation and for
 // the host program's warning about unknown keys.
 var Keys = []string{"Instance", "Source", "Brokers", "Topic", "Topic_Key", "DLQ_Topic", "Key_Strategy",
-	"Compression", "Required_Acks", "Batch_Size", "Batch_Bytes", "Linger", "Max_In_Flight", "Timeout",
+	"Compression", "Required_Acks", "Batch_Size", "Batch_Bytes", "Max_In_Flight", "Timeout",
 	"Kafka_TLS", "Kafka_TLS_CA_File", "Kafka_TLS_Crt_File", "Kafka_TLS_Key_File", "Kafka_TLS_Verify",
 	"Kafka_TLS_Server_Name", "SASL_Mechanism", "SASL_Username", "SASL_Password", "SASL_Password_File",
 	"Level_Key", "Service_Key", "Message_Key", "Time_Key", "Default_Service", "Max_Record_Bytes", "Oversize",
@@ -142,7 +142,6 @@ func ParseConfig(g ConfigGetter, instanceSeq int) (Config, error) {
 	c.Producer.RequiredAcks = strings.ToLower(p.str("Required_Acks", c.Producer.RequiredAcks))
 	c.Producer.BatchSize = p.int("Batch_Size", c.Producer.BatchSize)
 	c.Producer.BatchBytes = p.size("Batch_Bytes", c.Producer.BatchBytes)
-	c.Producer.Linger = p.duration("Linger", c.Producer.Linger)
 	c.Producer.MaxInFlight = p.int("Max_In_Flight", c.Producer.MaxInFlight)
 	c.Timeout = p.duration("Timeout", c.Timeout)
 	c.Marks.Topic = p.str("Marks_Topic", c.Marks.Topic)
@@ -216,7 +215,7 @@ var renamer = strings.NewReplacer(
 	"kafka.brokers", "Brokers", "kafka.topic", "Topic", "kafka.dlq-topic", "DLQ_Topic",
 	"kafka.key-strategy", "Key_Strategy",
 	"kafka.required-acks", "Required_Acks", "kafka.compression", "Compression",
-	"kafka.batch-size", "Batch_Size", "kafka.batch-bytes", "Batch_Bytes", "kafka.linger", "Linger",
+	"kafka.batch-size", "Batch_Size", "kafka.batch-bytes", "Batch_Bytes",
 	"kafka.write-timeout", "Timeout", "kafka.max-in-flight", "Max_In_Flight",
 	"kafka.sasl.mechanism", "SASL_Mechanism", "kafka.sasl.username", "SASL_Username",
 	"kafka.sasl.password-file", "SASL_Password_File", "kafka.sasl.password", "SASL_Password",

@@ -24,7 +24,7 @@ func TestParseConfigEveryKey(t *testing.T) {
 	c, err := ParseConfig(MapConfig{
 		"instance": "edge-a", "Source": "node-1", "Brokers": "k1:9092, k2:9092", "Topic": "logs", "Topic_Key": "event.dataset",
 		"DLQ_Topic": "dead", "Key_Strategy": "EVENT_ID", "Compression": "zstd", "Required_Acks": "one", "Batch_Size": "500",
-		"Batch_Bytes": "2M", "Linger": "20ms", "Max_In_Flight": "4", "Timeout": "3", "Kafka_TLS": "on",
+		"Batch_Bytes": "2M", "Max_In_Flight": "4", "Timeout": "3", "Kafka_TLS": "on",
 		"Kafka_TLS_CA_File": "/ca.pem", "Kafka_TLS_Crt_File": "/c.pem", "Kafka_TLS_Key_File": "/k.pem", "Kafka_TLS_Verify": "off",
 		"Kafka_TLS_Server_Name": "kafka.internal", "SASL_Mechanism": "scram-sha-512", "SASL_Username": "u", "SASL_Password": "p",
 		"Level_Key": "lvl,sev", "Service_Key": "app", "Message_Key": "text", "Time_Key": "ts", "Default_Service": "svc",
@@ -44,7 +44,7 @@ func TestParseConfigEveryKey(t *testing.T) {
 		{"topic", c.Edge.Topic == "logs" && c.Edge.TopicField == "event.dataset" && c.Edge.DLQTopic == "dead"},
 		{"key", c.Edge.KeyStrategy == publish.KeyEventID},
 		{"producer", c.Producer.Compression == "zstd" && c.Producer.RequiredAcks == "one" && c.Producer.BatchSize == 500 &&
-			c.Producer.BatchBytes == 2<<20 && c.Producer.Linger == 20*time.Millisecond && c.Producer.MaxInFlight == 4},
+			c.Producer.BatchBytes == 2<<20 && c.Producer.MaxInFlight == 4},
 		{"timeout", c.Timeout == 3*time.Second && c.Producer.WriteTimeout == 3*time.Second},
 		{"tls", c.Kafka.TLS.Enabled && c.Kafka.TLS.CAFile == "/ca.pem" && c.Kafka.TLS.CertFile == "/c.pem" &&
 			c.Kafka.TLS.KeyFile == "/k.pem" && c.Kafka.TLS.InsecureSkipVerify && c.Kafka.TLS.ServerName == "kafka.internal"},
@@ -75,7 +75,6 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 	f("Batch_Size", "many")
 	f("Batch_Size", "0")
 	f("Batch_Bytes", "1Q")
-	f("Linger", "soon")
 	f("Timeout", "1ms")
 	f("Max_In_Flight", "0")
 	f("Kafka_TLS", "maybe")
