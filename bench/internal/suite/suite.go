@@ -346,9 +346,17 @@ func r1Budget(ix, ref indexRun, docs int, goal float64, cores int) string {
 	ixAll, refAll := per(ix.Usage.CPU+ix.ES), per(ref.Usage.CPU+ref.ES)
 	return fmt.Sprintf("R1's CPU, s per million documents: indexer %.1f + Elasticsearch %.1f = %.1f (the %d cores %.0f %% busy) against the reference's BulkIndexer %.1f + Elasticsearch %.1f = %.1f (%.0f %% busy). "+
 		"The pair spends %.1f more: the indexer %.1f (fetching and decompressing from Kafka, reading each record's routing fields, the trace summaries), Elasticsearch %+.1f (the summary writes; requests sized by the indexer), on the cores both share; "+
-		"if the cores were the only limit, R1 ≥ %.2f would need the pair within %.1f (%.1f less than measured).",
+		"if the cores were the only limit, R1 ≥ %.2f would need the pair within %.1f (%s).",
 		per(ix.Usage.CPU), per(ix.ES), ixAll, cores, busy(ix), per(ref.Usage.CPU), per(ref.ES), refAll, busy(ref),
-		ixAll-refAll, per(ix.Usage.CPU)-per(ref.Usage.CPU), per(ix.ES)-per(ref.ES), goal, refAll/goal, ixAll-refAll/goal)
+		ixAll-refAll, per(ix.Usage.CPU)-per(ref.Usage.CPU), per(ix.ES)-per(ref.ES), goal, refAll/goal, gap(ixAll, refAll/goal))
+}
+
+// gap says how a measured cost compares with the most a goal allows.
+func gap(measured, allowed float64) string {
+	if measured > allowed {
+		return fmt.Sprintf("%.1f less than measured", measured-allowed)
+	}
+	return fmt.Sprintf("%.1f more than measured: CPU is not what holds it back", allowed-measured)
 }
 
 // r5Budget explains R5 by CPU: every process shares the machine's cores,
@@ -366,10 +374,10 @@ func r5Budget(r e2eRun, records int, refPerDoc time.Duration, refRate, goal floa
 	allowed := float64(cores) * 1e6 / (goal * refRate)
 	return fmt.Sprintf("R5's CPU budget: end to end, CPU s per million records: shipper %.1f + Kafka %.1f + indexer %.1f + Elasticsearch %.1f = %.1f, "+
 		"with the %d cores %.0f %% busy: at that cost they allow at most %.0f records/s (measured %.0f). "+
-		"R5 ≥ %.2f means %.0f records/s (%.2f × the reference's %.0f), which needs at most %.1f CPU s per million records end to end, %.1f less than measured; "+
+		"R5 ≥ %.2f means %.0f records/s (%.2f × the reference's %.0f), which needs at most %.1f CPU s per million records end to end, %s; "+
 		"the reference spends %.1f (BulkIndexer and Elasticsearch: no shipper, broker or fetch).",
 		per(r.Shipper.CPU), per(r.Kafka), per(r.Indexer.CPU), per(r.ES), per(total), cores, 100*busy, bound, r.Rate,
-		goal, goal*refRate, goal, refRate, allowed, per(total)-allowed, refPerDoc.Seconds()*1e6)
+		goal, goal*refRate, goal, refRate, allowed, gap(per(total), allowed), refPerDoc.Seconds()*1e6)
 }
 
 // r5: the whole pipeline vs R1's reference, and latency at 80 % of its rate.
