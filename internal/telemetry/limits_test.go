@@ -142,7 +142,20 @@ func TestMaxRequestsSheds(t *testing.T) {
 	s, _ := startLimited(t, l, nil)
 	stop := make(chan struct{})
 	defer close(stop)
-	slowClient(t, s.Addr(), 100*time.Millisecond, stop)
+	status := slowClient(t, s.Addr(), 100*time.Millisecond, stop)
+	// The slow request must hold the slot before the others come: on a busy
+	// machine a fast request could otherwise take the slot first, get its
+	// 200, and leave the slow one refused.
+	for deadline := time.Now().Add(10 * time.Second); len(s.slots) == 0; time.Sleep(10 * time.Millisecond) {
+		select {
+		case st := <-status:
+			t.Fatalf("the slow request was answered before it held the slot: %s", st)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow request never held the slot")
+		}
+	}
 	var code int
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Post("http://"+s.Addr()+"/echo", "text/plain", strings.NewReader("x"))
