@@ -91,7 +91,9 @@ func (r *msgRecords) ReadRecord() (*protocol.Record, error) {
 	return &r.rec, nil
 }
 
-// size is what kafka-go's Writer counts for a message against BatchBytes.
+// size is a message's bytes as counted against BatchBytes: its key, value
+// and headers and a few bytes of framing (kafka-go's Writer counted the
+// same within a few bytes of varint lengths).
 func size(m *kafka.Message) int64 {
 	n := 4 + len(m.Key) + len(m.Value)
 	for _, h := range m.Headers {
@@ -105,7 +107,7 @@ func size(m *kafka.Message) int64 {
 // BatchBytes per partition and request (more go in further requests), and
 // sets errs[i] for each message. It returns the indexes worth another
 // attempt.
-func (p *Producer) produceOnce(ctx context.Context, topic string, msgs []kafka.Message, part, leaders, pending []int32, errs []error) []int32 {
+func (p *Producer) produceOnce(ctx context.Context, topic string, msgs []kafka.Message, sizes []int64, part, leaders, pending []int32, errs []error) []int32 {
 	groups := map[int32]*leaderGroup{}
 	for _, i := range pending {
 		pt := part[i]
@@ -130,7 +132,7 @@ func (p *Producer) produceOnce(ctx context.Context, topic string, msgs []kafka.M
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := p.produceLeader(ctx, topic, msgs, g, errs)
+			r := p.produceLeader(ctx, topic, msgs, sizes, g, errs)
 			mu.Lock()
 			retry = append(retry, r...)
 			mu.Unlock()
@@ -142,7 +144,7 @@ func (p *Producer) produceOnce(ctx context.Context, topic string, msgs []kafka.M
 
 // produceLeader sends one leader's share, request after request until every
 // partition's list is sent.
-func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka.Message, g *leaderGroup, errs []error) []int32 {
+func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka.Message, sizes []int64, g *leaderGroup, errs []error) []int32 {
 	var retry []int32
 	for len(g.order) > 0 {
 		req := &produceAPI.Request{Acks: int16(p.acks), Timeout: int32(p.cfg.WriteTimeout / time.Millisecond),
@@ -153,7 +155,7 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 			idx := g.parts[pt]
 			n, bytes := 0, int64(0)
 			for n < len(idx) && n < p.cfg.BatchSize {
-				b := size(&msgs[idx[n]])
+				b := sizes[idx[n]]
 				if n > 0 && bytes+b > p.cfg.BatchBytes {
 					break
 				}
@@ -173,7 +175,9 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 		p.m.Requests.Inc()
 		res, err := p.tr.RoundTrip(rctx, p.addr, req)
 		cancel()
-		fail := func(idx []int32, err error) {
+		failed := map[int32]error{}
+		fail := func(pt int32, idx []int32, err error) {
+			failed[pt] = err
 			for _, i := range idx {
 				errs[i] = err
 			}
@@ -181,41 +185,57 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 				retry = append(retry, idx...)
 			}
 		}
-		if err != nil {
-			for _, idx := range sent {
-				fail(idx, err)
+		switch {
+		case err != nil:
+			for pt, idx := range sent {
+				fail(pt, idx, err)
 			}
-			continue
-		}
-		if p.acks == kafka.RequireNone {
+		case p.acks == kafka.RequireNone:
 			for _, idx := range sent {
 				for _, i := range idx {
 					errs[i] = nil
 				}
 			}
-			continue
-		}
-		got := map[int32]bool{}
-		for _, t := range res.(*produceAPI.Response).Topics {
-			for _, rp := range t.Partitions {
-				idx, ok := sent[rp.Partition]
-				if !ok || t.Topic != topic {
-					continue
+		default:
+			got := map[int32]bool{}
+			for _, t := range res.(*produceAPI.Response).Topics {
+				for _, rp := range t.Partitions {
+					idx, ok := sent[rp.Partition]
+					if !ok || t.Topic != topic {
+						continue
+					}
+					got[rp.Partition] = true
+					if rp.ErrorCode != 0 {
+						fail(rp.Partition, idx, kafka.Error(rp.ErrorCode))
+						continue
+					}
+					for _, i := range idx {
+						errs[i] = nil
+					}
 				}
-				got[rp.Partition] = true
-				if rp.ErrorCode != 0 {
-					fail(idx, kafka.Error(rp.ErrorCode))
-					continue
-				}
-				for _, i := range idx {
-					errs[i] = nil
+			}
+			for pt, idx := range sent {
+				if !got[pt] {
+					fail(pt, idx, fmt.Errorf("produce to %s partition %d: no answer for the partition: %w", topic, pt, io.ErrUnexpectedEOF))
 				}
 			}
 		}
-		for pt, idx := range sent {
-			if !got[pt] {
-				fail(idx, fmt.Errorf("produce to %s partition %d: no answer for the partition: %w", topic, pt, io.ErrUnexpectedEOF))
+		// A partition whose request failed with a temporary error sends no
+		// more in this attempt: its later records wait with the failed
+		// ones, so the retry keeps them in order behind them (one trace,
+		// one partition, in order). Records refused for good are not
+		// retried (they go to the caller's dead letters), so the rest of
+		// their partition goes on.
+		if len(failed) > 0 {
+			kept := g.order[:0]
+			for _, pt := range g.order {
+				if err, ok := failed[pt]; ok && retryable(err) {
+					fail(pt, g.parts[pt], err)
+					continue
+				}
+				kept = append(kept, pt)
 			}
+			g.order = kept
 		}
 	}
 	return retry

@@ -292,10 +292,11 @@ func (p *Producer) partitions(n int) []int {
 func (p *Producer) write(ctx context.Context, msgs []kafka.Message) error {
 	errs := make([]error, len(msgs))
 	part := make([]int32, len(msgs))
+	sizes := make([]int64, len(msgs))
 	byTopic := map[string][]int32{}
 	var topics []string
 	for i := range msgs {
-		if size(&msgs[i]) > p.cfg.BatchBytes {
+		if sizes[i] = size(&msgs[i]); sizes[i] > p.cfg.BatchBytes {
 			errs[i] = kafka.MessageSizeTooLarge
 			continue
 		}
@@ -333,7 +334,7 @@ func (p *Producer) write(ctx context.Context, msgs []kafka.Message) error {
 				}
 				assigned = true
 			}
-			pending = p.produceOnce(ctx, topic, msgs, part, leaders, pending, errs)
+			pending = p.produceOnce(ctx, topic, msgs, sizes, part, leaders, pending, errs)
 			if ctx.Err() != nil {
 				return fmt.Errorf("produce to %s: %w", topic, ctx.Err())
 			}
