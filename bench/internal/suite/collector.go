@@ -91,8 +91,7 @@ func (s *Suite) runCollector(ctx context.Context, c *Corpus, n int, topic, step 
 	var ok, okAtFirst float64
 	var first, last time.Time
 	s.prog.Step(step, total, func() float64 { return ok })
-	kpid := StackPID("kafka")
-	k0 := TreeCPU(kpid)
+	broker := brokerCPU()
 	if err := cmd.Start(); err != nil {
 		return shipperRun{}, err
 	}
@@ -116,7 +115,7 @@ func (s *Suite) runCollector(ctx context.Context, c *Corpus, n int, topic, step 
 	}
 	rate := (ok - okAtFirst) / last.Sub(first).Seconds()
 	bytesPer := float64(c.Bytes) / float64(c.Records)
-	r := shipperRun{Rate: rate, MBps: rate * bytesPer / 1e6, Usage: rusage(cmd.ProcessState), Kafka: TreeCPU(kpid) - k0}
+	r := shipperRun{Rate: rate, MBps: rate * bytesPer / 1e6, Usage: rusage(cmd.ProcessState), Kafka: broker()}
 	r.Usage.PeakRSS = peak
 	s.prog.Logf("collector (flbhost, %d workers): %.0f records/s, %.1f MB/s, CPU %.1fs, peak RSS %d MiB", workers, rate, r.MBps, r.Usage.CPU.Seconds(), r.Usage.PeakRSS>>20)
 	return r, nil

@@ -109,8 +109,7 @@ func (s *Suite) runFluentBit(ctx context.Context, c *Corpus, out fbOutput, topic
 	if strings.Contains(out.Section, "agentobs") {
 		args = append([]string{"-e", s.env.Plugin}, args...)
 	}
-	kpid := StackPID("kafka")
-	k0 := TreeCPU(kpid)
+	broker := brokerCPU()
 	p, err := Start(dir, s.env.FluentBit, args, nil)
 	if err != nil {
 		return fbRun{}, err
@@ -127,7 +126,7 @@ func (s *Suite) runFluentBit(ctx context.Context, c *Corpus, out fbOutput, topic
 	if err != nil {
 		return fbRun{}, fmt.Errorf("fluent-bit (%s): %w", out.Name, err)
 	}
-	r := fbRun{Rate: rate, CPUPerRecord: cpu / time.Duration(c.Records), PeakRSS: use.PeakRSS, Kafka: TreeCPU(kpid) - k0}
+	r := fbRun{Rate: rate, CPUPerRecord: cpu / time.Duration(c.Records), PeakRSS: use.PeakRSS, Kafka: broker()}
 	s.prog.Logf("%s: %.0f records/s, %.1f µs CPU/record, peak RSS %d MiB, broker CPU %.1fs", out.Name, r.Rate,
 		float64(r.CPUPerRecord.Nanoseconds())/1e3, r.PeakRSS>>20, r.Kafka.Seconds())
 	return r, nil

@@ -176,6 +176,14 @@ func TreeCPU(pid int) time.Duration {
 	return t
 }
 
+// brokerCPU starts counting the Kafka broker's CPU; the func it returns
+// gives what the broker spent since.
+func brokerCPU() func() time.Duration {
+	kpid := StackPID("kafka")
+	k0 := TreeCPU(kpid)
+	return func() time.Duration { return TreeCPU(kpid) - k0 }
+}
+
 // StackPID is the pid of a stack server ("kafka", "elasticsearch"), or 0.
 func StackPID(name string) int {
 	b, err := os.ReadFile("/tmp/agentobs-stack/" + name + ".pid")

@@ -65,8 +65,7 @@ func (s *Suite) runShipper(ctx context.Context, c *Corpus, topic, step string) (
 	}
 	defer os.RemoveAll(ck)
 	addr := FreeAddr()
-	kpid := StackPID("kafka")
-	k0 := TreeCPU(kpid)
+	broker := brokerCPU()
 	p, err := Start(s.env.Tmp, s.env.Shipper, []string{
 		"-files.include", c.Path, "-files.checkpoint-dir", ck, "-files.start-at", "beginning",
 		"-kafka.brokers", strings.Join(s.env.Brokers, ","), "-kafka.topic", topic, "-kafka.dlq-topic", topic + "-dlq",
@@ -83,7 +82,7 @@ func (s *Suite) runShipper(ctx context.Context, c *Corpus, topic, step string) (
 	if err != nil {
 		return shipperRun{}, fmt.Errorf("shipper: %w", err)
 	}
-	r := shipperRun{Rate: rate, MBps: rate * float64(c.Bytes) / float64(c.Records) / 1e6, Usage: use, Kafka: TreeCPU(kpid) - k0}
+	r := shipperRun{Rate: rate, MBps: rate * float64(c.Bytes) / float64(c.Records) / 1e6, Usage: use, Kafka: broker()}
 	s.prog.Logf("shipper %s: %.0f records/s, %.1f MB/s, CPU %.1fs, peak RSS %d MiB", filepath.Base(c.Path), r.Rate, r.MBps, use.CPU.Seconds(), use.PeakRSS>>20)
 	return r, nil
 }
@@ -109,8 +108,7 @@ func (s *Suite) runPerfTest(ctx context.Context, c *Corpus, n int, topic, step s
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	s.prog.Step(step, float64(n), nil)
-	kpid := StackPID("kafka")
-	k0 := TreeCPU(kpid)
+	broker := brokerCPU()
 	if err := cmd.Start(); err != nil {
 		return shipperRun{}, err
 	}
@@ -124,7 +122,7 @@ func (s *Suite) runPerfTest(ctx context.Context, c *Corpus, n int, topic, step s
 	}
 	last := m[len(m)-1]
 	rate, _ := strconv.ParseFloat(last[2], 64)
-	r := shipperRun{Rate: rate, MBps: rate * float64(c.Bytes) / float64(c.Records) / 1e6, Usage: rusage(cmd.ProcessState), Kafka: TreeCPU(kpid) - k0}
+	r := shipperRun{Rate: rate, MBps: rate * float64(c.Bytes) / float64(c.Records) / 1e6, Usage: rusage(cmd.ProcessState), Kafka: broker()}
 	r.Usage.PeakRSS = hwm()
 	s.prog.Logf("perf-test: %.0f records/s, %.1f MB/s (JVM CPU %.1fs incl. start-up)", r.Rate, r.MBps, r.Usage.CPU.Seconds())
 	return r, nil
