@@ -22,14 +22,7 @@ import (
 func TestProduceConsumeGroup(t *testing.T) {
 	conn := harness.RequireKafka(t)
 	topic := harness.Topic(t, 3)
-	reg := prometheus.NewRegistry()
-	m := kafkaclient.NewProducerMetrics(reg, "itest")
-	pc := kafkaclient.DefaultProducerConfig()
-	p, err := kafkaclient.NewProducer(conn, pc, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, m := newProducer(t, conn, nil)
 
 	const traces, perTrace = 20, 10
 	var msgs []kafka.Message
@@ -117,14 +110,8 @@ func TestProduceConsumeGroup(t *testing.T) {
 // classified as such, never retried forever.
 func TestProduceTooLargeIsPermanent(t *testing.T) {
 	conn := harness.RequireKafka(t)
-	pc := kafkaclient.DefaultProducerConfig()
-	pc.BatchBytes = 4096
-	p, err := kafkaclient.NewProducer(conn, pc, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	err = p.Send(context.Background(), []kafka.Message{{Topic: harness.Topic(t, 1), Value: make([]byte, 8192)}})
+	p, _ := newProducer(t, conn, func(pc *kafkaclient.ProducerConfig) { pc.BatchBytes = 4096 })
+	err := p.Send(context.Background(), []kafka.Message{{Topic: harness.Topic(t, 1), Value: make([]byte, 8192)}})
 	if reason, retry := kafkaclient.Classify(err); reason != "too_large" || retry {
 		t.Fatalf("Classify(%v) = %s, %v; want too_large, permanent", err, reason, retry)
 	}
@@ -135,17 +122,10 @@ func TestProduceUnreachableIsRetryable(t *testing.T) {
 	conn := kafkaclient.DefaultConfig()
 	conn.Brokers = []string{"127.0.0.1:1"}
 	conn.DialTimeout = time.Second
-	pc := kafkaclient.DefaultProducerConfig()
-	pc.WriteTimeout = 2 * time.Second
-	pc.MaxAttempts = 1
-	p, err := kafkaclient.NewProducer(conn, pc, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, _ := newProducer(t, conn, func(pc *kafkaclient.ProducerConfig) { pc.WriteTimeout, pc.MaxAttempts = 2*time.Second, 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = p.Send(ctx, []kafka.Message{{Topic: "agentobs-logs", Value: []byte("{}")}})
+	err := p.Send(ctx, []kafka.Message{{Topic: "agentobs-logs", Value: []byte("{}")}})
 	if _, retry := kafkaclient.Classify(err); err == nil || !retry {
 		t.Fatalf("Send to a closed port: err=%v retryable=%v, want a retryable error", err, retry)
 	}
@@ -155,6 +135,23 @@ func TestProduceUnreachableIsRetryable(t *testing.T) {
 	if reason, retry := kafkaclient.Classify(err); reason != "rejected" || retry {
 		t.Fatalf("Send without a topic: err=%v reason=%s retryable=%v, want rejected, permanent", err, reason, retry)
 	}
+}
+
+// newProducer is the default producer with tune applied, its metrics
+// registered on a registry of its own, closed when the test ends.
+func newProducer(t *testing.T, conn kafkaclient.Config, tune func(*kafkaclient.ProducerConfig)) (*kafkaclient.Producer, *kafkaclient.ProducerMetrics) {
+	t.Helper()
+	pc := kafkaclient.DefaultProducerConfig()
+	if tune != nil {
+		tune(&pc)
+	}
+	m := kafkaclient.NewProducerMetrics(prometheus.NewRegistry(), "itest")
+	p, err := kafkaclient.NewProducer(conn, pc, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, m
 }
 
 // warmUp sends one record to each of topic's partitions until a Send of
@@ -214,14 +211,7 @@ func readAll(t *testing.T, conn kafkaclient.Config, topic string, n int) []kafka
 func TestProduceSplitsRequestsAndKeepsOrder(t *testing.T) {
 	conn := harness.RequireKafka(t)
 	topic, other := harness.Topic(t, 3), harness.Topic(t, 2)
-	pc := kafkaclient.DefaultProducerConfig()
-	pc.BatchSize, pc.BatchBytes = 7, 4096
-	m := kafkaclient.NewProducerMetrics(nil, "itest")
-	p, err := kafkaclient.NewProducer(conn, pc, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, m := newProducer(t, conn, func(pc *kafkaclient.ProducerConfig) { pc.BatchSize, pc.BatchBytes = 7, 4096 })
 	const keys, perKey = 12, 25
 	var msgs []kafka.Message
 	for i := range perKey {
@@ -269,15 +259,9 @@ func TestProduceSplitsRequestsAndKeepsOrder(t *testing.T) {
 func TestProduceTooLargeFailsOnlyItself(t *testing.T) {
 	conn := harness.RequireKafka(t)
 	topic := harness.Topic(t, 2)
-	pc := kafkaclient.DefaultProducerConfig()
-	pc.BatchBytes = 4096
-	p, err := kafkaclient.NewProducer(conn, pc, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, _ := newProducer(t, conn, func(pc *kafkaclient.ProducerConfig) { pc.BatchBytes = 4096 })
 	msgs := []kafka.Message{{Topic: topic, Value: []byte("first")}, {Topic: topic, Value: make([]byte, 8192)}, {Topic: topic, Value: []byte("third")}}
-	err = p.Send(context.Background(), msgs)
+	err := p.Send(context.Background(), msgs)
 	var werrs kafka.WriteErrors
 	if !errors.As(err, &werrs) || len(werrs) != 3 || werrs[0] != nil || werrs[2] != nil {
 		t.Fatalf("Send = %v, want a failure of the second record only", err)

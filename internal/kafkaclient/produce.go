@@ -173,7 +173,7 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 		g.order = rest
 		rctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
 		p.m.Requests.Inc()
-		res, err := p.tr.RoundTrip(rctx, p.addr, req)
+		res, err := p.tr.RoundTrip(rctx, p.meta.Addr, req)
 		cancel()
 		failed := map[int32]error{}
 		fail := func(pt int32, idx []int32, err error) {
@@ -241,9 +241,12 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 	return retry
 }
 
-// retryable is whether another attempt of the same request may succeed:
-// kafka-go's Writer's rule (a temporary Kafka error, or a connection that
-// broke), so the attempts a Send makes are what they were.
+// retryable is whether another attempt of the same request may succeed
+// within the Send: kafka-go's Writer's rule (a temporary Kafka error, or a
+// connection that broke), so the attempts a Send makes are what they were.
+// What a caller does with a failed record after the Send is Classify's
+// decision, which also counts refused credentials and unknown errors as
+// worth retrying later.
 func retryable(err error) bool {
 	var temp interface{ Temporary() bool }
 	if errors.As(err, &temp) && temp.Temporary() {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -232,17 +231,13 @@ func NewProducerMetrics(reg prometheus.Registerer, component string) *ProducerMe
 // inside the Send up to MaxAttempts.
 type Producer struct {
 	tr    *kafka.Transport
-	addr  net.Addr
-	meta  *kafka.Client         // cluster metadata, from the transport's cache
+	meta  *kafka.Client         // the brokers' address and cluster metadata, from tr's cache
 	bal   kafka.Murmur2Balancer // Java-compatible key hashing: one trace, one partition
 	acks  kafka.RequiredAcks
 	codec compress.Compression
 	cfg   ProducerConfig
 	m     *ProducerMetrics
 	sem   chan struct{}
-	// parts caches [0, n) for the balancer, by partition count.
-	partsMu sync.Mutex
-	parts   map[int][]int
 }
 
 // NewProducer builds the producer; no connection is made until Send.
@@ -259,32 +254,13 @@ func NewProducer(conn Config, cfg ProducerConfig, m *ProducerMetrics) (*Producer
 	if m == nil {
 		m = NewProducerMetrics(nil, "unregistered")
 	}
-	addr := kafka.TCP(conn.Brokers...)
-	return &Producer{tr: tr, addr: addr, acks: acks, codec: codec, cfg: cfg, m: m,
-		meta: &kafka.Client{Addr: addr, Transport: tr, Timeout: cfg.WriteTimeout},
+	return &Producer{tr: tr, acks: acks, codec: codec, cfg: cfg, m: m,
+		meta: &kafka.Client{Addr: kafka.TCP(conn.Brokers...), Transport: tr, Timeout: cfg.WriteTimeout},
 		sem:  make(chan struct{}, cfg.MaxInFlight)}, nil
 }
 
 // MaxRecordBytes is the largest value that fits in a produce request.
 func (p *Producer) MaxRecordBytes() int64 { return p.cfg.BatchBytes }
-
-// partitions is [0, n), shared by Sends.
-func (p *Producer) partitions(n int) []int {
-	p.partsMu.Lock()
-	defer p.partsMu.Unlock()
-	if ps, ok := p.parts[n]; ok {
-		return ps
-	}
-	ps := make([]int, n)
-	for i := range ps {
-		ps[i] = i
-	}
-	if p.parts == nil {
-		p.parts = map[int][]int{}
-	}
-	p.parts[n] = ps
-	return ps
-}
 
 // write produces msgs, retrying what may succeed, and returns nil, a
 // kafka.WriteErrors aligned with msgs, or the error that stopped every
@@ -328,7 +304,10 @@ func (p *Producer) write(ctx context.Context, msgs []kafka.Message) error {
 				continue
 			}
 			if !assigned {
-				ps := p.partitions(len(leaders))
+				ps := make([]int, len(leaders)) // the balancer takes the partitions as a list
+				for i := range ps {
+					ps[i] = i
+				}
 				for _, i := range pending {
 					part[i] = int32(p.bal.Balance(msgs[i], ps...))
 				}
