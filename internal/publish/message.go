@@ -1,6 +1,8 @@
 package publish
 
 import (
+	"sync"
+
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/segmentio/kafka-go"
 )
@@ -117,20 +119,51 @@ func recordMessage(topic string, r *record.Record, value []byte, keyStrategy str
 
 // Scratch is memory for the keys and header values of a batch of
 // messages, reused batch after batch (Edge.MessageScratch): a front door
-// that builds many messages per send would otherwise allocate two blocks
-// per message. It also encodes the records (record.Encoder, which remembers
-// the sorted key order of recurring field sets). Not safe for concurrent
-// use.
+// that builds many messages allocates a few blocks per batch instead of
+// memory per message.
 type Scratch struct {
 	bytes   []byte
 	headers []kafka.Header
 	enc     record.Encoder // kept across Reset: it holds no message memory
+	// full are the blocks filled since the last Detach or Reset, before
+	// the current ones: Detach hands them on with the current ones.
+	full Blocks
 	// Bytes and headers handed out since the last Detach or Reset, and
 	// what the last Detach found: the size of the first blocks after it,
 	// so a batch's memory is about one block of each instead of a series
 	// of doubling ones.
 	nBytes, nHeaders       int
 	nextBytes, nextHeaders int
+}
+
+// Blocks is the memory of one batch's messages, handed out by
+// Scratch.Detach. Release gives it to later batches (of any Scratch) once
+// nothing uses those messages any more; memory never released is left to
+// the garbage collector.
+type Blocks struct {
+	bytes   [][]byte
+	headers [][]kafka.Header
+}
+
+// The pools of released blocks. A block too small for what a Scratch
+// needs next is dropped (the garbage collector takes it), so blocks follow
+// the size batches have now.
+var bytePool, headerPool sync.Pool
+
+// Release gives b's memory back. Call it only when no message built in it
+// is in use: Kafka answered for all of them and nothing kept one, nor a
+// producer whose Send gave up early (it may still be encoding them).
+func (b *Blocks) Release() {
+	// A slice in an interface costs one small allocation per block, not
+	// per message.
+	for _, x := range b.bytes {
+		bytePool.Put(x[:0])
+	}
+	for _, h := range b.headers {
+		clear(h) // their values point into byte blocks that move on
+		headerPool.Put(h[:0])
+	}
+	*b = Blocks{}
 }
 
 // Reset makes the memory reusable. Call it only when no message built with
@@ -146,16 +179,26 @@ func (s *Scratch) Reset() {
 	}
 	s.bytes, s.headers = s.bytes[:0], s.headers[:0]
 	s.nBytes, s.nHeaders = 0, 0
+	s.full = Blocks{}
 }
 
 // Detach hands the memory given out so far to the messages that use it
 // and starts afresh, for a front door whose messages outlive the next
 // batch (the shipper's queue holds a batch until Kafka acknowledged it):
-// such a front door detaches instead of resetting.
-func (s *Scratch) Detach() {
-	s.bytes, s.headers = nil, nil
+// such a front door detaches instead of resetting, and releases the
+// returned blocks once Kafka answered for the batch.
+func (s *Scratch) Detach() Blocks {
+	b := s.full
+	if len(s.bytes) > 0 {
+		b.bytes = append(b.bytes, s.bytes)
+	}
+	if len(s.headers) > 0 {
+		b.headers = append(b.headers, s.headers[:cap(s.headers)])
+	}
+	s.bytes, s.headers, s.full = nil, nil, Blocks{}
 	s.nextBytes, s.nextHeaders = s.nBytes+s.nBytes/8, s.nHeaders+s.nHeaders/8
 	s.nBytes, s.nHeaders = 0, 0
+	return b
 }
 
 // Keep copies v into the scratch's memory, after everything handed out
@@ -173,11 +216,25 @@ func (s *Scratch) Keep(v []byte) []byte {
 // and the old one is left to the messages that use it.
 func (s *Scratch) take(n, k int) ([]byte, []kafka.Header) {
 	if cap(s.bytes)-len(s.bytes) < n {
-		s.bytes = make([]byte, 0, max(4096, n, 2*cap(s.bytes), s.nextBytes))
+		if len(s.bytes) > 0 {
+			s.full.bytes = append(s.full.bytes, s.bytes)
+		}
+		want := max(4096, n, 2*cap(s.bytes), s.nextBytes)
+		s.bytes, _ = bytePool.Get().([]byte)
+		if cap(s.bytes) < want {
+			s.bytes = make([]byte, 0, want)
+		}
 		s.nextBytes = 0
 	}
 	if cap(s.headers)-len(s.headers) < k {
-		s.headers = make([]kafka.Header, 0, max(64, k, 2*cap(s.headers), s.nextHeaders))
+		if len(s.headers) > 0 {
+			s.full.headers = append(s.full.headers, s.headers[:cap(s.headers)])
+		}
+		want := max(64, k, 2*cap(s.headers), s.nextHeaders)
+		s.headers, _ = headerPool.Get().([]kafka.Header)
+		if cap(s.headers) < want {
+			s.headers = make([]kafka.Header, 0, want)
+		}
 		s.nextHeaders = 0
 	}
 	return s.bytes[len(s.bytes):len(s.bytes)], s.headers[len(s.headers):len(s.headers)]

@@ -33,12 +33,13 @@ func (a *App) runStdin(ctx context.Context) error {
 		putMu.Lock()
 		defer putMu.Unlock()
 		mu.Lock()
-		msgs := b.Take()
+		bt := b.Take()
 		mu.Unlock()
-		if len(msgs) == 0 {
+		if len(bt.Msgs) == 0 {
 			return nil
 		}
-		return a.queue.Put(ctx, &queue.Batch{Msgs: msgs, Lane: lane, Done: func(error) {}})
+		bt.Lane, bt.Done = lane, func(error) {}
+		return a.queue.Put(ctx, bt)
 	}
 	readDone := make(chan error, 1)
 	go func() {

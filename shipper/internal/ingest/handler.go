@@ -322,7 +322,9 @@ func (h *Handler) build(r *http.Request, items [][]byte) *queue.Batch {
 	if h.set.Lane != nil {
 		lane = h.set.Lane()
 	}
-	return &queue.Batch{Msgs: bd.Take(), Lane: lane}
+	b := bd.Take()
+	b.Lane = lane
+	return b
 }
 
 // ResolveToken returns the configured token (inline or from the file).

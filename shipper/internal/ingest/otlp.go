@@ -105,7 +105,8 @@ func (o *Receiver) send(ctx context.Context, bd *queue.Builder, rejected int64, 
 	if o.set.Lane != nil {
 		lane = o.set.Lane()
 	}
-	b := &queue.Batch{Msgs: bd.Take(), Lane: lane}
+	b := bd.Take()
+	b.Lane = lane
 	dead := int64(0)
 	for _, m := range b.Msgs {
 		if kafkaclient.Header(m, kafkaclient.HeaderDLQReason) != "" {

@@ -124,6 +124,9 @@ func (b *Builder) emit(position int64) {
 	// The edge encodes into b.enc, reused per record; the batch keeps its
 	// own copy in the scratch memory that is handed off with the batch.
 	msg.Value = b.scratch.Keep(msg.Value)
+	if b.msgs == nil {
+		b.msgs, _ = msgPool.Get().([]kafka.Message)
+	}
 	b.msgs = append(b.msgs, msg)
 	b.size += len(msg.Value)
 }
@@ -141,10 +144,11 @@ func (b *Builder) Safe() int64 { return b.safe }
 // producer sequence).
 func (b *Builder) Records() uint64 { return b.edge.Seq() }
 
-// Take hands off the messages built so far.
-func (b *Builder) Take() []kafka.Message {
-	msgs := b.msgs
+// Take hands off the messages built so far as a batch (the caller sets
+// its Lane and Done), with the memory they live in: the sender gives that
+// to later batches once Kafka acknowledged them.
+func (b *Builder) Take() *Batch {
+	bt := &Batch{Msgs: b.msgs, mem: b.scratch.Detach(), pooled: b.msgs != nil}
 	b.msgs, b.size = nil, 0
-	b.scratch.Detach()
-	return msgs
+	return bt
 }

@@ -1,8 +1,13 @@
 package queue
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
 	"testing"
 
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/shipper/internal/lines"
@@ -40,12 +45,92 @@ func TestBuilderEventIDsPinned(t *testing.T) {
 	} {
 		b := NewBuilder(record.NewParser(record.ParseOptions{}), e, tc.source, tc.input, nil, shippermetrics.New(nil), 0)
 		b.Add(lines.Line{Data: []byte(`{"message":"pinned"}`), Start: tc.position, End: tc.position + 21}, tc.position)
-		msgs := b.Take()
+		msgs := b.Take().Msgs
 		if len(msgs) != 1 {
 			t.Fatalf("%s: %d messages", tc.source, len(msgs))
 		}
 		if got := eventIDHeader(msgs[0]); got != tc.want {
 			t.Errorf("event.id of (%s, %d) = %s, want %s", tc.source, tc.position, got, tc.want)
 		}
+	}
+}
+
+// buildBatch makes a batch of n records whose messages say "<tag> i".
+func buildBatch(t *testing.T, e *publish.Edge, tag string, n int) *Batch {
+	t.Helper()
+	b := NewBuilder(record.NewParser(record.ParseOptions{ReuseValues: true}), e, "host|1:2|0", shippermetrics.InputFile, nil, shippermetrics.New(nil), 0)
+	for i := range n {
+		line := []byte(fmt.Sprintf(`{"message":"%s %d","trace_id":"%032x"}`, tag, i, i+1))
+		b.Add(lines.Line{Data: line, Start: int64(i * 100), End: int64(i*100 + 99)}, int64(i*100))
+	}
+	return b.Take()
+}
+
+// checkBatch fails unless every message of b is the record "<tag> i" with
+// its own trace id as key and header.
+func checkBatch(t *testing.T, b *Batch, tag string, n int) {
+	t.Helper()
+	if len(b.Msgs) != n {
+		t.Fatalf("%s: %d messages, want %d", tag, len(b.Msgs), n)
+	}
+	for i, m := range b.Msgs {
+		trace := fmt.Sprintf("%032x", i+1)
+		if !bytes.Contains(m.Value, []byte(fmt.Sprintf(`"message":"%s %d"`, tag, i))) || string(m.Key) != trace ||
+			kafkaclient.Header(m, publish.HeaderTraceID) != trace {
+			t.Fatalf("%s: message %d is key %q, trace header %q, value %s", tag, i, m.Key,
+				kafkaclient.Header(m, publish.HeaderTraceID), m.Value)
+		}
+	}
+}
+
+// fakeProducer answers every Send with err.
+type fakeProducer struct{ err error }
+
+func (p fakeProducer) Send(context.Context, []kafka.Message) error { return p.err }
+
+// A batch's memory (its message slice, keys, headers and values) goes to
+// later batches only after Kafka acknowledged it; a batch that failed
+// keeps its memory, since a Send that gave up may still be encoding it.
+func TestBatchMemoryRecycledOnlyAfterAck(t *testing.T) {
+	e, err := publish.New(publish.DefaultConfig(), "shipper", "shipper/recycle", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(b *Batch, p Producer) error {
+		ctx, cancel := context.WithCancel(context.Background())
+		if p.(fakeProducer).err != nil {
+			cancel() // the sender stops retrying: the batch fails
+		}
+		defer cancel()
+		q := NewQueue(1, 1, nil)
+		s := NewSenders(q, p, nil, slog.New(slog.DiscardHandler), shippermetrics.New(nil))
+		done := make(chan error, 1)
+		b.Done = func(err error) { done <- err }
+		if err := q.Put(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		s.Start(ctx)
+		q.Close()
+		s.Wait()
+		return <-done
+	}
+
+	failed := buildBatch(t, e, "failed", 50)
+	if err := send(failed, fakeProducer{err: context.Canceled}); err == nil {
+		t.Fatal("a batch whose Send failed was reported delivered")
+	}
+	acked := buildBatch(t, e, "acked", 50)
+	firstMsg, firstValue := &acked.Msgs[0], &acked.Msgs[0].Value[0]
+	if err := send(acked, fakeProducer{}); err != nil {
+		t.Fatal(err)
+	}
+	next := buildBatch(t, e, "next", 50)
+	checkBatch(t, next, "next", 50)
+	// The failed batch's messages are intact after later batches were built.
+	checkBatch(t, failed, "failed", 50)
+	// The pools may drop what they hold at a garbage collection; none is
+	// likely between the acknowledgement and the next batch.
+	if &next.Msgs[0] != firstMsg || &next.Msgs[0].Value[0] != firstValue {
+		t.Errorf("the next batch did not reuse the acknowledged batch's memory")
 	}
 }

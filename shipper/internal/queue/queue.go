@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
@@ -38,6 +39,31 @@ type Batch struct {
 	Done func(err error)
 
 	bytes int64 // held against the byte bound from Put until Done
+
+	// mem is the memory Msgs live in, when a Builder made them (Take):
+	// the sender gives it, and Msgs, to later batches once Kafka
+	// acknowledged every message.
+	mem    publish.Blocks
+	pooled bool
+}
+
+// msgPool holds the message slices of acknowledged batches for the next
+// batches a Builder makes.
+var msgPool sync.Pool
+
+// recycle gives a Builder's batch memory back after Kafka acknowledged
+// it: no message of it is used any more (the producer's Send returned
+// for all of them). Batches that failed keep theirs: a Send that gave up
+// on cancellation may still be encoding them.
+func (b *Batch) recycle() {
+	if !b.pooled {
+		return
+	}
+	b.mem.Release()
+	msgs := b.Msgs[:cap(b.Msgs)]
+	clear(msgs)
+	msgPool.Put(msgs[:0])
+	b.pooled = false
 }
 
 // messageOverhead is what one kafka.Message costs beyond its key, value

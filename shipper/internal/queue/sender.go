@@ -13,7 +13,9 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Producer is the part of *kafkaclient.Producer the senders use.
+// Producer is the part of *kafkaclient.Producer the senders use. Send must
+// not keep msgs, nor their keys, values or headers, once it returned nil:
+// the senders give an acknowledged batch's memory to later batches.
 type Producer interface {
 	Send(ctx context.Context, msgs []kafka.Message) error
 }
@@ -54,8 +56,12 @@ func (s *Senders) start(ctx context.Context) {
 			defer s.wg.Done()
 			for b := range s.q.lane(i) {
 				s.q.took()
-				b.Done(s.send(ctx, b.Msgs))
+				err := s.send(ctx, b.Msgs)
+				b.Done(err)
 				s.q.release(b)
+				if err == nil {
+					b.recycle()
+				}
 			}
 		}()
 	}

@@ -205,14 +205,15 @@ func (f *follower) emit(ctx context.Context, g *generation) bool {
 	mark := g.progress.Add(safe, g.builder.Records())
 	key, gen, fp, fpLen := f.key, g.entry.Generation, g.fp, g.fpLen
 	store := f.t.store
-	b := &queue.Batch{Msgs: g.builder.Take(), Lane: f.lane, Done: func(err error) {
+	b := g.builder.Take()
+	b.Lane, b.Done = f.lane, func(err error) {
 		if err != nil {
 			return // not delivered: the checkpoint stays, a restart re-reads
 		}
 		if off, rec, moved := g.progress.Done(mark); moved {
 			store.Advance(key, gen, off, rec, fp, fpLen)
 		}
-	}}
+	}
 	return f.t.set.Queue.Put(ctx, b) == nil
 }
 

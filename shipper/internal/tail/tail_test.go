@@ -1,6 +1,7 @@
 package tail
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -34,7 +36,15 @@ type fakeKafka struct {
 func (f *fakeKafka) Send(_ context.Context, msgs []kafka.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.msgs = append(f.msgs, msgs...)
+	// Copies: the senders reuse an acknowledged batch's memory.
+	for _, m := range msgs {
+		m.Key, m.Value = bytes.Clone(m.Key), bytes.Clone(m.Value)
+		m.Headers = slices.Clone(m.Headers)
+		for i := range m.Headers {
+			m.Headers[i].Value = bytes.Clone(m.Headers[i].Value)
+		}
+		f.msgs = append(f.msgs, m)
+	}
 	return nil
 }
 
