@@ -54,3 +54,38 @@ func TestArenaFitsChunk(t *testing.T) {
 		st.msgs, st.seqs = st.msgs[:0], st.seqs[:0]
 	}
 }
+
+// An arena is kept while chunk sizes swing (a small chunk between large
+// ones does not make a new one, nor does the large one after it), and
+// given back after arenaShrinkAfter small chunks in a row.
+func TestArenaKeptAcrossSwings(t *testing.T) {
+	o := newTestOutput(t, &fakeSender{}, nil)
+	big, small := parsedChunk(400, time.Unix(1700000000, 0)), parsedChunk(20, time.Unix(1700000000, 0))
+	st := newFlushState(o.cfg.Parse)
+	build := func(c []byte) {
+		t.Helper()
+		if _, bad := o.build(st, c, "app"); bad != nil {
+			t.Fatalf("undecodable: %q", bad)
+		}
+		st.msgs, st.seqs = st.msgs[:0], st.seqs[:0]
+	}
+	build(big)
+	build(big) // sized by the first chunk's ratio
+	arena := unsafe.SliceData(st.arena[:1])
+	for i := range 3 * arenaShrinkAfter {
+		c := big
+		if i%2 == 0 {
+			c = small
+		}
+		build(c)
+		if unsafe.SliceData(st.arena[:1]) != arena {
+			t.Fatalf("chunk %d of a swing: a new arena", i)
+		}
+	}
+	for i := range arenaShrinkAfter {
+		build(small)
+		if shrunk := unsafe.SliceData(st.arena[:1]) != arena; shrunk != (i == arenaShrinkAfter-1) {
+			t.Fatalf("small chunk %d in a row: shrunk %v, want it only at the %dth", i+1, shrunk, arenaShrinkAfter)
+		}
+	}
+}

@@ -127,6 +127,10 @@ func New(cfg Config, set Settings) (*Output, error) {
 // Config is the instance's configuration.
 func (o *Output) Config() Config { return o.cfg }
 
+// arenaShrinkAfter is how many chunks in a row must need less than half of
+// a flush's arena before it is made smaller.
+const arenaShrinkAfter = 16
+
 // flushState is the scratch memory of one flush, pooled across flushes.
 type flushState struct {
 	dec     *msgpack.Decoder
@@ -141,6 +145,9 @@ type flushState struct {
 	scratch publish.Scratch
 	seqs    []uint64 // the producer sequence number of each record of the chunk
 	arena   []byte
+	// oversized counts the chunks in a row that needed less than half the
+	// arena.
+	oversized int
 	// grow is the encoded bytes per chunk byte of the last chunk (1.25
 	// before the first, set by newFlushState), which sizes the next
 	// chunk's arena.
@@ -310,9 +317,19 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 	// chunk's ratio of JSON to MessagePack bytes plus an eighth (a fixed 2x
 	// kept a third of each arena empty on agent logs, about 1.3x); records
 	// that do not fit get their own buffer from append. An arena more than
-	// twice the need is given back.
-	if need := int(float64(len(chunk))*st.grow*9/8) + 4096; cap(st.arena) < need || cap(st.arena) > 2*need {
-		st.arena = make([]byte, 0, need)
+	// twice the need of arenaShrinkAfter chunks in a row is given back: chunk
+	// sizes swing from flush to flush, and an arena made anew for each swing
+	// was half of the plugin's allocated bytes.
+	need := int(float64(len(chunk))*st.grow*9/8) + 4096
+	switch {
+	case cap(st.arena) < need:
+		st.arena, st.oversized = make([]byte, 0, need), 0
+	case cap(st.arena) > 2*need:
+		if st.oversized++; st.oversized >= arenaShrinkAfter {
+			st.arena, st.oversized = make([]byte, 0, need), 0
+		}
+	default:
+		st.oversized = 0
 	}
 	arena := st.arena[:0]
 	encoded := 0
