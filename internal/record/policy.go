@@ -115,7 +115,9 @@ type Policy struct {
 	rules  []redactRule
 	lits   *litIndex       // first byte → rule literals: one pass finds the candidate rules
 	secret map[string]bool // field names whose string value is a secret
-	stats  PolicyStats
+	// secretShapes rule out most field names before a look-up in secret.
+	secretShapes [17]secretShape
+	stats        PolicyStats
 	// contentTops are the top-level keys through which a content field can
 	// be reached: each field's name and every prefix of it before a dot.
 	// contentFirst marks their first bytes (and 0 for an empty key), so
@@ -146,7 +148,7 @@ func NewPolicy(cfg PolicyConfig, stats PolicyStats) (*Policy, error) {
 	if cfg.MaxFields == 0 {
 		cfg.MaxFields = def.MaxFields
 	}
-	p := &Policy{cfg: cfg, stats: stats, rules: builtinRules, secret: secretKeys}
+	p := &Policy{cfg: cfg, stats: stats, rules: builtinRules, secret: secretKeys, secretShapes: shapesOf(secretKeys)}
 	for _, pat := range cfg.ExtraPatterns {
 		p.rules = append(slices.Clip(p.rules), redactRule{name: RuleCustom, re: regexp.MustCompile(pat)})
 	}
@@ -175,12 +177,16 @@ func NewPolicy(cfg PolicyConfig, stats PolicyStats) (*Policy, error) {
 // field-count caps. It records FlagRedacted, FlagContentLimited and
 // FlagDepthLimited as they apply.
 func (p *Policy) Apply(r *Record) {
+	var content, nested, surveyed bool
 	if p.cfg.Redact {
 		if s, ok := p.redact(r.Message); ok {
 			r.Message = s
 			r.AddFlag(FlagRedacted)
 		}
-		if p.redactMap(r.Fields, 0) {
+		var changed bool
+		changed, content, nested = p.redactTop(r.Fields)
+		surveyed = true
+		if changed {
 			r.AddFlag(FlagRedacted)
 		}
 	}
@@ -193,7 +199,9 @@ func (p *Policy) Apply(r *Record) {
 	if len(r.Fields) == 0 {
 		return
 	}
-	content, nested := p.survey(r.Fields)
+	if !surveyed {
+		content, nested = p.survey(r.Fields)
+	}
 	for _, f := range p.cfg.ContentFields {
 		if !content {
 			break
@@ -234,21 +242,41 @@ func (p *Policy) Apply(r *Record) {
 // there is.
 func (p *Policy) survey(m map[string]any) (content, nested bool) {
 	for k, v := range m {
-		if !content {
-			first := byte(0)
-			if k != "" {
-				first = k[0]
-			}
-			content = p.contentFirst[first] && p.contentTops[k]
+		content, nested = p.surveyOne(k, v, content, nested)
+	}
+	return content, nested
+}
+
+// surveyOne adds the field k: v to survey's answers so far.
+func (p *Policy) surveyOne(k string, v any, content, nested bool) (bool, bool) {
+	if !content {
+		first := byte(0)
+		if k != "" {
+			first = k[0]
 		}
-		if !nested {
-			switch v.(type) {
-			case map[string]any, []any:
-				nested = true
-			}
+		content = p.contentFirst[first] && p.contentTops[k]
+	}
+	if !nested {
+		switch v.(type) {
+		case map[string]any, []any:
+			nested = true
 		}
 	}
 	return content, nested
+}
+
+// redactTop is redactMap over a record's top level, with survey's answers
+// found on the way: one pass over the fields instead of two. Redaction
+// keeps every value's kind, so the answers are survey's after it.
+func (p *Policy) redactTop(m map[string]any) (changed, content, nested bool) {
+	for k, v := range m {
+		if nv, ok := p.redactValue(k, v, 0); ok {
+			m[k] = nv
+			changed = true
+		}
+		content, nested = p.surveyOne(k, v, content, nested)
+	}
+	return changed, content, nested
 }
 
 func (p *Policy) redactMap(m map[string]any, depth int) bool {

@@ -115,7 +115,31 @@ func (p *Policy) isSecretKey(key string) bool {
 		}
 		buf[i] = lowerTab[c]
 	}
+	if n := len(key); n == 0 || !p.secretShapes[n].has(buf[0], buf[n-1]) {
+		return false
+	}
 	return p.secret[string(buf[:len(key)])]
+}
+
+// secretShape is a prefilter for isSecretKey, for one length of name: bit
+// c&63 of first is set when some secret name of that length starts with
+// byte c, of last when one ends with it. Most field names fail it, and
+// skip the hash and the look-up.
+type secretShape struct{ first, last uint64 }
+
+func (s secretShape) has(first, last byte) bool {
+	return s.first&(1<<(first&63)) != 0 && s.last&(1<<(last&63)) != 0
+}
+
+// shapesOf is the prefilter of the names in secret, by length (0 to 16).
+func shapesOf(secret map[string]bool) (s [17]secretShape) {
+	for k := range secret {
+		if n := len(k); n > 0 && n < len(s) {
+			s[n].first |= 1 << (k[0] & 63)
+			s[n].last |= 1 << (k[n-1] & 63)
+		}
+	}
+	return s
 }
 
 const redactedPrefix = "[REDACTED:"

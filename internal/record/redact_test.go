@@ -84,7 +84,7 @@ func TestIsSecretKey(t *testing.T) {
 	}
 	keys := []string{"", "password", "PASSWORD", "db.Password", "x-api-key", "X-API-KEY", "api-key", "Set-Cookie", "a.b.token",
 		"tokens", "passwordpassword1", "passwordpasswor", "client_secret", "CLIENT-SECRET", "private_key", "to\u212Aen", "TO\u212AEN",
-		"pa\u017F\u017Fword", "é.token", "token.é", "\xff", "auth_token.", ".", "cookie", "Authorization", "pwd", "PwD"}
+		"pa\u017F\u017Fword", "pessword", "trace_id", "tokex", "é.token", "token.é", "\xff", "auth_token.", ".", "cookie", "Authorization", "pwd", "PwD"}
 	for _, k := range keys {
 		if got, want := p.isSecretKey(k), p.secret[secretKeyName(k)]; got != want {
 			t.Errorf("isSecretKey(%q) = %v, want %v", k, got, want)
