@@ -125,7 +125,7 @@ func (b *Builder) emit(position int64) {
 	// own copy in the scratch memory that is handed off with the batch.
 	msg.Value = b.scratch.Keep(msg.Value)
 	if b.msgs == nil {
-		b.msgs, _ = msgPool.Get().([]kafka.Message)
+		b.msgs = freeMsgs.Get()
 	}
 	b.msgs = append(b.msgs, msg)
 	b.size += len(msg.Value)

@@ -47,9 +47,9 @@ type Batch struct {
 	pooled bool
 }
 
-// msgPool holds the message slices of acknowledged batches for the next
-// batches a Builder makes.
-var msgPool sync.Pool
+// freeMsgs holds the message slices of acknowledged batches for the next
+// batches a Builder makes (two, as publish keeps two blocks of each kind).
+var freeMsgs = publish.NewFreeList[[]kafka.Message](2)
 
 // recycle gives a Builder's batch memory back after Kafka acknowledged
 // it: no message of it is used any more (the producer's Send returned
@@ -62,7 +62,7 @@ func (b *Batch) recycle() {
 	b.mem.Release()
 	msgs := b.Msgs[:cap(b.Msgs)]
 	clear(msgs)
-	msgPool.Put(msgs[:0])
+	freeMsgs.Put(msgs[:0])
 	b.pooled = false
 }
 
