@@ -9,7 +9,7 @@ import (
 	"github.com/agentobs/agentobs/agent/internal/executor"
 	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/loadgen"
-	"github.com/agentobs/agentobs/internal/telemetry"
+	"github.com/agentobs/agentobs/internal/tracing"
 )
 
 // serveConfig is the configuration of `agent serve`. Each flag's name is
@@ -19,7 +19,7 @@ type serveConfig struct {
 	LogLevel    string
 	HTTPAddr    string
 	Healthcheck bool
-	OTLP        telemetry.OTLPExport
+	OTLP        tracing.OTLPExport
 	Agent       agent.Config
 }
 
@@ -29,7 +29,7 @@ func bindServe(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.LogLevel, "log.level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.StringVar(&c.HTTPAddr, "http.addr", c.HTTPAddr, "listen address of /tasks, /metrics, /healthz and /readyz")
 	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "GET this agent's own /readyz on http.addr and exit 0 if ready, 1 if not (for shell-less images)")
-	telemetry.BindOTLP(fs, &c.OTLP)
+	tracing.BindOTLP(fs, &c.OTLP)
 	fs.StringVar(&a.Name, "name", a.Name, "agent name: service.name and gen_ai.agent.name")
 	fs.StringVar(&a.ID, "id", a.ID, "agent instance id: gen_ai.agent.id and service.instance.id (default the host name)")
 	fs.StringVar(&a.Version, "release.version", a.Version, "service.version on logs and spans and the version label of every metric: the release this agent runs (default: the build's version)")

@@ -18,6 +18,7 @@ import (
 	"github.com/agentobs/agentobs/agent/internal/agent"
 	"github.com/agentobs/agentobs/internal/config"
 	"github.com/agentobs/agentobs/internal/telemetry"
+	"github.com/agentobs/agentobs/internal/tracing"
 )
 
 // runServe: parse config → validate → build → run → close.
@@ -48,7 +49,7 @@ func runServe(args []string) error {
 	ctx, stop := telemetry.SignalContext()
 	defer stop()
 	reg := telemetry.NewRegistry()
-	shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.Service{
+	shutdownTracing, err := tracing.Setup(ctx, tracing.Service{
 		Name: c.Agent.Name, InstanceID: c.Agent.ID, Version: c.Agent.Version, Component: "agent",
 		Attributes: []attribute.KeyValue{attribute.String("agent.track", c.Agent.Track)},
 	}, c.OTLP, reg)

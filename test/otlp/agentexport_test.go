@@ -12,14 +12,14 @@ import (
 	"time"
 
 	"github.com/agentobs/agentobs/internal/config"
-	"github.com/agentobs/agentobs/internal/telemetry"
+	"github.com/agentobs/agentobs/internal/tracing"
 	shipper "github.com/agentobs/agentobs/shipper/app"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 )
 
-// The agents' export path (telemetry.SetupTracing with the otlp.* settings:
+// The agents' export path (tracing.Setup with the otlp.* settings:
 // endpoint, bearer token, https with a CA file) delivers every span to a
 // running shipper and into Kafka, and counts what it exported; a wrong
 // token is counted as failed and stores nothing.
@@ -53,13 +53,13 @@ func TestAgentSpanExportToShipper(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	export := func(exp telemetry.OTLPExport, n int) (exported, failed float64) {
+	export := func(exp tracing.OTLPExport, n int) (exported, failed float64) {
 		t.Helper()
 		if err := exp.Validate(); err != nil {
 			t.Fatal(err)
 		}
 		reg := prometheus.NewRegistry()
-		shutdown, err := telemetry.SetupTracing(context.Background(), telemetry.Service{Name: "agent-x", InstanceID: "x-1", Component: "agent"}, exp, reg)
+		shutdown, err := tracing.Setup(context.Background(), tracing.Service{Name: "agent-x", InstanceID: "x-1", Component: "agent"}, exp, reg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestAgentSpanExportToShipper(t *testing.T) {
 	}
 
 	const n = 25
-	ok, failed := export(telemetry.OTLPExport{Endpoint: front.URL, TokenFile: tokenFile, CAFile: ca}, n)
+	ok, failed := export(tracing.OTLPExport{Endpoint: front.URL, TokenFile: tokenFile, CAFile: ca}, n)
 	if ok != 2*n || failed != 0 {
 		t.Fatalf("exported %v, failed %v, want %d and 0", ok, failed, 2*n)
 	}
@@ -97,7 +97,7 @@ func TestAgentSpanExportToShipper(t *testing.T) {
 		t.Fatalf("%d span records in Kafka, want %d", len(got), 2*n)
 	}
 
-	ok, failed = export(telemetry.OTLPExport{Endpoint: "http://" + sh.Addr(), Token: config.Secret("wrong")}, 3)
+	ok, failed = export(tracing.OTLPExport{Endpoint: "http://" + sh.Addr(), Token: config.Secret("wrong")}, 3)
 	if ok != 0 || failed != 6 {
 		t.Fatalf("wrong token: exported %v, failed %v, want 0 and 6", ok, failed)
 	}
@@ -105,11 +105,11 @@ func TestAgentSpanExportToShipper(t *testing.T) {
 		t.Fatalf("%d span records after the refused export, want still %d", len(more), 2*n)
 	}
 
-	bad := telemetry.OTLPExport{Endpoint: "shipper:9401", Token: "x"}
+	bad := tracing.OTLPExport{Endpoint: "shipper:9401", Token: "x"}
 	if bad.Validate() == nil {
 		t.Fatal("an endpoint without a scheme was accepted")
 	}
-	if (telemetry.OTLPExport{CAFile: ca}).Validate() == nil {
+	if (tracing.OTLPExport{CAFile: ca}).Validate() == nil {
 		t.Fatal("otlp.tls.ca-file without otlp.endpoint was accepted")
 	}
 }

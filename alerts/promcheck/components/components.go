@@ -23,6 +23,7 @@ import (
 	indexer "github.com/agentobs/agentobs/indexer/app"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/internal/telemetry"
+	"github.com/agentobs/agentobs/internal/tracing"
 	shipper "github.com/agentobs/agentobs/shipper/app"
 )
 
@@ -40,8 +41,8 @@ func Registry(component string) (*prometheus.Registry, error) {
 		// agent/serve.go: agent.New registers agentmetrics on the registry
 		// served by the telemetry server, which exports readiness.
 		agentmetrics.New(reg, agentmetrics.Release{Version: "dev", Track: "stable"}, func() float64 { return 0 })
-		// agent/serve.go: telemetry.SetupTracing registers the span export counters
-		if _, _, err := telemetry.SpanExportCounters(reg, "agent"); err != nil {
+		// agent/serve.go: tracing.Setup registers the span export counters
+		if _, _, err := tracing.SpanExportCounters(reg, "agent"); err != nil {
 			return nil, err
 		}
 		if err := telemetry.NewServer("", reg, discard).ExportReadiness(reg, "agent"); err != nil {

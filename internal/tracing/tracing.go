@@ -1,4 +1,10 @@
-package telemetry
+// Package tracing sets up a process's OpenTelemetry traces: the tracer
+// provider, the W3C propagators and the OTLP/HTTP span export with its
+// counters. It is apart from telemetry (logs, metrics, the HTTP server) so
+// that what does not trace, such as the collector plugin inside Fluent
+// Bit, does not link the OTel SDK, the exporter and gRPC: 5.5 MB of code
+// and about 3.5 MiB of resident pages in every Fluent Bit process.
+package tracing
 
 import (
 	"context"
@@ -26,7 +32,7 @@ type Service struct {
 	Component string
 }
 
-// SetupTracing installs the global tracer provider and the W3C TraceContext
+// Setup installs the global tracer provider and the W3C TraceContext
 // and Baggage propagators. Spans are exported over OTLP/HTTP to
 // exp.Endpoint, else when the standard OTEL_EXPORTER_OTLP_ENDPOINT or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (every other OTEL_* variable is
@@ -34,7 +40,7 @@ type Service struct {
 // trace ids reach the logs, but not exported. Exported and failed spans are
 // counted on reg (when svc.Component is set). Extra span processors (tests
 // pass an in-memory exporter) may be given.
-func SetupTracing(ctx context.Context, svc Service, exp OTLPExport, reg prometheus.Registerer, extra ...sdktrace.SpanProcessor) (func(context.Context) error, error) {
+func Setup(ctx context.Context, svc Service, exp OTLPExport, reg prometheus.Registerer, extra ...sdktrace.SpanProcessor) (func(context.Context) error, error) {
 	attrs := []attribute.KeyValue{semconv.ServiceName(svc.Name), semconv.ServiceInstanceID(svc.InstanceID)}
 	if svc.Version != "" {
 		attrs = append(attrs, semconv.ServiceVersion(svc.Version))

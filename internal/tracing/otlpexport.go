@@ -1,4 +1,4 @@
-package telemetry
+package tracing
 
 import (
 	"context"
@@ -105,7 +105,7 @@ func (c countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.Read
 }
 
 // SpanExportCounters registers agentobs_<component>_spans_exported_total
-// with its outcomes at 0 (SetupTracing does; the metric lint lists it).
+// with its outcomes at 0 (Setup does; the metric lint lists it).
 func SpanExportCounters(reg prometheus.Registerer, component string) (ok, failed prometheus.Counter, err error) {
 	v := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "agentobs_" + component + "_spans_exported_total",
