@@ -204,6 +204,10 @@ func TestSASLWrongPassword(t *testing.T) {
 			if got := testutil.ToFloat64(m.Errors.WithLabelValues("auth")); got != 1 {
 				t.Fatalf("produce_errors_total{reason=auth} = %v, want 1", got)
 			}
+			// Closed before counting: the transport refreshes its metadata in
+			// the background while it is open, and each refresh dials (and
+			// fails to authenticate) again, which is not this Send's cost.
+			p.Close()
 			// Broker-side count: Ping and Send each authenticate once. The log
 			// line is written by a broker thread; give it a moment.
 			harness.Eventually(t, 5*time.Second, func() (bool, string) {

@@ -117,8 +117,10 @@ func recordMessage(topic string, r *record.Record, value []byte, keyStrategy str
 
 // Scratch is memory for the keys and header values of a batch of
 // messages, reused batch after batch (Edge.MessageScratch): a front door
-// that builds many messages allocates a few blocks per batch instead of
-// memory per message.
+// that builds many messages allocates a few blocks per batch (none, once
+// released blocks come back) instead of memory per message. It also
+// encodes the records (record.Encoder, which remembers the sorted key
+// order of recurring field sets). Not safe for concurrent use.
 type Scratch struct {
 	bytes   []byte
 	headers []kafka.Header
