@@ -149,17 +149,19 @@ type Blocks struct {
 // dropped (the garbage collector takes it), so blocks follow the size
 // batches have now.
 var (
-	freeBytes   = NewFreeList[[]byte](freeBlocks)
-	freeHeaders = NewFreeList[[]kafka.Header](freeBlocks)
+	freeBytes   = NewFreeList[[]byte](FreeBlocks)
+	freeHeaders = NewFreeList[[]kafka.Header](FreeBlocks)
 )
 
-// freeBlocks is how many released blocks of each kind are kept. In a
+// FreeBlocks is how many released blocks of each kind are kept (front
+// doors that recycle more per batch, such as the shipper's message slices,
+// keep as many). In a
 // steady stream a batch is released as the next one starts, so two
 // suffice; the blocks of a burst (a queue that filled while Kafka was
 // slow) would otherwise stay idle, and the garbage collector's goal grows
 // with everything held: 8 kept raised the shipper's heap goal from 10 to
 // 22 MiB.
-const freeBlocks = 2
+const FreeBlocks = 2
 
 // FreeList keeps up to a fixed number of released values for reuse; what
 // does not fit is left to the garbage collector. Unlike a sync.Pool it
@@ -186,6 +188,10 @@ func (f FreeList[T]) Put(v T) {
 	default:
 	}
 }
+
+// Empty is whether b holds no memory (nothing was handed out, or it was
+// released).
+func (b *Blocks) Empty() bool { return len(b.bytes) == 0 && len(b.headers) == 0 }
 
 // Release gives b's memory back. Call it only when no message built in it
 // is in use: Kafka answered for all of them and nothing kept one, nor a

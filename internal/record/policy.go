@@ -177,7 +177,7 @@ func NewPolicy(cfg PolicyConfig, stats PolicyStats) (*Policy, error) {
 // field-count caps. It records FlagRedacted, FlagContentLimited and
 // FlagDepthLimited as they apply.
 func (p *Policy) Apply(r *Record) {
-	var content, nested, surveyed bool
+	var content, nested bool
 	if p.cfg.Redact {
 		if s, ok := p.redact(r.Message); ok {
 			r.Message = s
@@ -185,7 +185,6 @@ func (p *Policy) Apply(r *Record) {
 		}
 		var changed bool
 		changed, content, nested = p.redactTop(r.Fields)
-		surveyed = true
 		if changed {
 			r.AddFlag(FlagRedacted)
 		}
@@ -199,7 +198,7 @@ func (p *Policy) Apply(r *Record) {
 	if len(r.Fields) == 0 {
 		return
 	}
-	if !surveyed {
+	if !p.cfg.Redact { // else redactTop surveyed the fields
 		content, nested = p.survey(r.Fields)
 	}
 	for _, f := range p.cfg.ContentFields {

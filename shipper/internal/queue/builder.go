@@ -148,7 +148,7 @@ func (b *Builder) Records() uint64 { return b.edge.Seq() }
 // its Lane and Done), with the memory they live in: the sender gives that
 // to later batches once Kafka acknowledged them.
 func (b *Builder) Take() *Batch {
-	bt := &Batch{Msgs: b.msgs, mem: b.scratch.Detach(), pooled: b.msgs != nil}
+	bt := &Batch{Msgs: b.msgs, mem: b.scratch.Detach()}
 	b.msgs, b.size = nil, 0
 	return bt
 }

@@ -43,27 +43,25 @@ type Batch struct {
 	// mem is the memory Msgs live in, when a Builder made them (Take):
 	// the sender gives it, and Msgs, to later batches once Kafka
 	// acknowledged every message.
-	mem    publish.Blocks
-	pooled bool
+	mem publish.Blocks
 }
 
 // freeMsgs holds the message slices of acknowledged batches for the next
-// batches a Builder makes (two, as publish keeps two blocks of each kind).
-var freeMsgs = publish.NewFreeList[[]kafka.Message](2)
+// batches a Builder makes.
+var freeMsgs = publish.NewFreeList[[]kafka.Message](publish.FreeBlocks)
 
 // recycle gives a Builder's batch memory back after Kafka acknowledged
 // it: no message of it is used any more (the producer's Send returned
 // for all of them). Batches that failed keep theirs: a Send that gave up
 // on cancellation may still be encoding them.
 func (b *Batch) recycle() {
-	if !b.pooled {
+	if b.mem.Empty() { // not a Builder's, or recycled already
 		return
 	}
 	b.mem.Release()
 	msgs := b.Msgs[:cap(b.Msgs)]
 	clear(msgs)
 	freeMsgs.Put(msgs[:0])
-	b.pooled = false
 }
 
 // messageOverhead is what one kafka.Message costs beyond its key, value
