@@ -3,45 +3,122 @@ package kafkaclient
 import (
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/pierrec/lz4/v4"
 	"github.com/segmentio/kafka-go/compress"
 )
 
-// TestLZ4Codec: the codec kafka-go uses for lz4 writes frames of 64 KiB
-// blocks (the frame descriptor's BD byte says 4) without a content checksum
-// (the FLG byte's C.Checksum bit is clear), also with a writer taken back
-// from the pool, and kafka-go's reader reads them back.
+// TestLZ4Codec: the codec kafka-go uses for lz4 writes frames whose
+// header is the one pierrec/lz4's Writer writes for 64 KiB blocks without
+// a content checksum (so the descriptor's checksum byte is right), and
+// both kafka-go's reader and pierrec/lz4's read them back: empty, one
+// byte, a block exactly, a block and a byte, incompressible bytes (stored
+// blocks), many small writes (as kafka-go writes a record), also with
+// writers taken back from the pool.
 func TestLZ4Codec(t *testing.T) {
+	var ref bytes.Buffer
+	zw := lz4.NewWriter(&ref)
+	if err := zw.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ChecksumOption(false)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zw.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ref.Bytes()[:len(lz4FrameHeader)]; !bytes.Equal(got, lz4FrameHeader[:]) {
+		t.Fatalf("pierrec/lz4 writes the header % x, we write % x", got, lz4FrameHeader)
+	}
+	random := make([]byte, 200<<10)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	text := []byte(strings.Repeat("agentobs record {\"trace.id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"} ", 5000))
+	cases := []struct {
+		name   string
+		in     []byte
+		pieces int // writes of this size (0: one write)
+	}{
+		{"empty", nil, 0},
+		{"one byte", []byte("x"), 0},
+		{"one block", text[:lz4BlockSize], 0},
+		{"a block and a byte", text[:lz4BlockSize+1], 0},
+		{"text", text, 0},
+		{"incompressible", random, 0},
+		{"small writes", text, 7},
+		{"mixed", append(append([]byte(nil), random[:70<<10]...), text...), 1000},
+	}
 	codec := compress.Compression(compress.Lz4).Codec()
-	in := []byte(strings.Repeat("agentobs record {\"trace.id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"} ", 5000))
-	for i := range 2 {
-		var buf bytes.Buffer
-		w := codec.NewWriter(&buf)
-		if _, err := w.Write(in); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		b := buf.Bytes()
-		if len(b) < 6 || bd(b[5]) != 4 {
-			t.Fatalf("writer %d: frame header % x: block size code %d, want 4 (64 KiB)", i, b[:min(6, len(b))], bd(b[5]))
-		}
-		if b[4]&flgContentChecksum != 0 {
-			t.Fatalf("writer %d: frame header % x: content checksum flag set", i, b[:6])
-		}
-		r := codec.NewReader(bytes.NewReader(b))
-		out, err := io.ReadAll(r)
-		r.Close()
-		if err != nil || !bytes.Equal(out, in) {
-			t.Fatalf("writer %d: round trip: %v, %d of %d bytes equal", i, err, len(out), len(in))
+	for round := range 2 {
+		for _, tc := range cases {
+			var buf bytes.Buffer
+			w := codec.NewWriter(&buf)
+			for p := tc.in; len(p) > 0; {
+				n := len(p)
+				if tc.pieces > 0 {
+					n = min(n, tc.pieces)
+				}
+				if k, err := w.Write(p[:n]); err != nil || k != n {
+					t.Fatalf("%s: write: %d, %v", tc.name, k, err)
+				}
+				p = p[n:]
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatalf("%s: second close: %v", tc.name, err)
+			}
+			if _, err := w.Write([]byte("late")); err == nil {
+				t.Fatalf("%s: a write after close succeeded", tc.name)
+			}
+			b := buf.Bytes()
+			if !bytes.HasPrefix(b, lz4FrameHeader[:]) {
+				t.Fatalf("%s: frame starts % x", tc.name, b[:min(len(b), 8)])
+			}
+			r := codec.NewReader(bytes.NewReader(b))
+			out, err := io.ReadAll(r)
+			r.Close()
+			if err != nil || !bytes.Equal(out, tc.in) {
+				t.Fatalf("round %d, %s: kafka-go's reader: %v, %d bytes, want %d", round, tc.name, err, len(out), len(tc.in))
+			}
+			out, err = io.ReadAll(lz4.NewReader(bytes.NewReader(b)))
+			if err != nil || !bytes.Equal(out, tc.in) {
+				t.Fatalf("round %d, %s: pierrec/lz4's reader: %v, %d bytes, want %d", round, tc.name, err, len(out), len(tc.in))
+			}
+			if tc.name == "text" && len(b) > len(tc.in)/4 {
+				t.Fatalf("text: %d bytes compressed to %d: not compressed", len(tc.in), len(b))
+			}
 		}
 	}
 }
 
-func bd(b byte) byte { return b >> 4 & 7 }
-
-// flgContentChecksum is the C.Checksum bit of an lz4 frame's FLG byte.
-const flgContentChecksum = 1 << 2
+// BenchmarkLZ4Record writes 1 KiB records the way kafka-go does, in about
+// twenty pieces each, through the codec.
+func BenchmarkLZ4Record(b *testing.B) {
+	value := []byte(strings.Repeat("lorem ipsum dolor sit amet ", 38))
+	header := []byte("4bf92f3577b34da6a3ce929d0e0e4736")
+	codec := compress.Compression(compress.Lz4).Codec()
+	var buf bytes.Buffer
+	b.SetBytes(100 * int64(len(value)+6*len(header)+14))
+	for b.Loop() {
+		buf.Reset()
+		w := codec.NewWriter(&buf)
+		for range 100 {
+			for range 8 {
+				_, _ = w.Write([]byte{1})
+			}
+			_, _ = w.Write(value)
+			for range 6 {
+				_, _ = w.Write([]byte{2})
+				_, _ = w.Write(header)
+			}
+		}
+		_ = w.Close()
+	}
+}
