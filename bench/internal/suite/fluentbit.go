@@ -19,6 +19,9 @@ type fbOutput struct {
 	// Section is the [OUTPUT] body; %[1]s is the brokers, %[2]s the topic,
 	// %[3]s a dead-letter topic.
 	Section string
+	// Null: the output writes nothing to Kafka; a run ends when Fluent
+	// Bit's output has processed every record.
+	Null bool
 }
 
 // The two outputs R3 compares, configured alike: acks=all, lz4, the
@@ -35,6 +38,11 @@ var (
     rdkafka.request.required.acks     -1
     rdkafka.compression.codec         lz4`}
 	fbPlugin = pluginOutput(2)
+	// fbNull is the input side alone: the same tail + JSON parser into
+	// out_null. Its CPU, taken from R3's, leaves what each output costs.
+	fbNull = fbOutput{Name: "Fluent Bit tail + JSON parser + out_null (the input side alone)", Null: true, Section: `
+    Name                              null
+    Match                             *`}
 )
 
 // pluginOutput is the plugin's section, with the given Workers.
@@ -50,6 +58,15 @@ func pluginOutput(workers int) fbOutput {
     Compression    lz4
     Source         bench
     Plugin_Log_Level warn`, workers)}
+}
+
+// section is the [OUTPUT] body for these brokers, topic and dead-letter
+// topic (out_null's takes none).
+func (o fbOutput) section(brokers, topic, dlq string) string {
+	if o.Null {
+		return o.Section
+	}
+	return fmt.Sprintf(o.Section, brokers, topic, dlq)
 }
 
 // fbRun is one Fluent Bit run over a corpus.
@@ -98,7 +115,7 @@ func (s *Suite) runFluentBit(ctx context.Context, c *Corpus, out fbOutput, topic
     Parser          json
     Mem_Buf_Limit   64MB
 
-[OUTPUT]`, dir, host, port, c.Path) + fmt.Sprintf(out.Section, strings.Join(s.env.Brokers, ","), topic, s.dlq) + "\n"
+[OUTPUT]`, dir, host, port, c.Path) + out.section(strings.Join(s.env.Brokers, ","), topic, s.dlq) + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "parsers.conf"), []byte("[PARSER]\n    Name json\n    Format json\n"), 0o644); err != nil {
 		return fbRun{}, err
 	}
@@ -116,6 +133,11 @@ func (s *Suite) runFluentBit(ctx context.Context, c *Corpus, out fbOutput, topic
 	}
 	total := float64(c.Records)
 	end := s.env.topicEnd(topic, s.opt.Partitions)
+	if out.Null {
+		end = func() float64 {
+			return scrapeURL("http://"+addr+"/api/v2/metrics/prometheus", "fluentbit_output_proc_records_total")
+		}
+	}
 	s.prog.Step(step, total, end)
 	read := func() float64 {
 		return scrapeURL("http://"+addr+"/api/v2/metrics/prometheus", "fluentbit_input_records_total")
@@ -204,7 +226,7 @@ func (s *Suite) r3(ctx context.Context) error {
 			s.prog.Logf("R3 warm-up: %v", err)
 		}
 	}
-	var plugin []fbRun
+	var plugin, null []fbRun
 	for i := range s.opt.Reps {
 		topic := s.topic("fbp")
 		r, err := s.runFluentBit(ctx, s.main, fbPlugin, topic, fmt.Sprintf("R3 %s, rep %d/%d", fbPlugin.Name, i+1, s.opt.Reps))
@@ -216,6 +238,13 @@ func (s *Suite) r3(ctx context.Context) error {
 		if _, err := s.nativeRef(ctx, "R3"); err != nil && len(s.native) <= i {
 			return err
 		}
+		topic = s.topic("fbn")
+		r, err = s.runFluentBit(ctx, s.main, fbNull, topic, fmt.Sprintf("R3 %s, rep %d/%d", fbNull.Name, i+1, s.opt.Reps))
+		s.env.DeleteTopics(topic)
+		if err != nil {
+			return err
+		}
+		null = append(null, r)
 	}
 	native, err := s.nativeRef(ctx, "R3")
 	if err != nil {
@@ -225,15 +254,21 @@ func (s *Suite) r3(ctx context.Context) error {
 	s.server("kafka broker (while the plugin produced)", "R3", plugin[0].Kafka, n)
 	s.fbComponent("Fluent Bit + native out_kafka", "R3", native[0], n)
 	s.server("kafka broker (while out_kafka produced)", "R3", native[0].Kafka, n)
+	s.fbComponent("Fluent Bit + out_null (the input side alone)", "R3", null[0], n)
 	pr, pc, pm := fbStats(plugin)
 	nr, nc, nm := fbStats(native)
+	_, in, im := fbStats(null)
 	f := report.Figure{ID: "R3", Name: "collector plugin inside Fluent Bit, tail → Kafka ack", Unit: "records/s", Value: pr,
 		RefName: fbNative.Name, Ref: nr, Goal: 1.0, Extra: map[string]float64{
 			"plugin_cpu_us_per_record": pc.Median, "native_cpu_us_per_record": nc.Median, "cpu_ratio": pc.Median / nc.Median,
-			"plugin_peak_rss_mib": pm.Median, "native_peak_rss_mib": nm.Median, "rss_ratio": pm.Median / nm.Median}}
+			"plugin_peak_rss_mib": pm.Median, "native_peak_rss_mib": nm.Median, "rss_ratio": pm.Median / nm.Median,
+			"input_side_cpu_us_per_record": in.Median, "input_side_peak_rss_mib": im.Median,
+			"plugin_output_cpu_us_per_record": pc.Median - in.Median, "native_output_cpu_us_per_record": nc.Median - in.Median}}
 	f.Finish()
-	f.Note = fmt.Sprintf("CPU %.1f vs %.1f µs/record = %.2f×, goal ≤ 1.0; peak RSS %.0f vs %.0f MiB = %.2f×, goal ≤ 1.5",
-		pc.Median, nc.Median, f.Extra["cpu_ratio"], pm.Median, nm.Median, f.Extra["rss_ratio"])
+	f.Note = fmt.Sprintf("CPU %.1f vs %.1f µs/record = %.2f×, goal ≤ 1.0; peak RSS %.0f vs %.0f MiB = %.2f×, goal ≤ 1.5; "+
+		"the input side alone (out_null) %.1f µs/record and %.0f MiB, so the outputs themselves cost %.1f vs %.1f µs/record",
+		pc.Median, nc.Median, f.Extra["cpu_ratio"], pm.Median, nm.Median, f.Extra["rss_ratio"],
+		in.Median, im.Median, pc.Median-in.Median, nc.Median-in.Median)
 	// Other Workers values, once each: what the setting costs.
 	for _, w := range s.opt.R3Workers {
 		topic := s.topic("fbw")
