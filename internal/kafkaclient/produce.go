@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
+	"github.com/segmentio/kafka-go/protocol/rawproduce"
 )
 
 // This file is the producer's wire path: one Send becomes one produce
@@ -58,37 +59,6 @@ func (p *Producer) leaders(ctx context.Context, topic string) ([]int32, error) {
 		}
 	}
 	return nil, fmt.Errorf("metadata of topic %s: %w", topic, kafka.UnknownTopicOrPartition)
-}
-
-// msgRecords reads the messages at idx as protocol records, reusing one
-// record: the request's encoder copies each before it reads the next.
-type msgRecords struct {
-	msgs       []kafka.Message
-	idx        []int32
-	rec        protocol.Record
-	key, value bytesReadCloser
-}
-
-type bytesReadCloser struct{ bytes.Reader }
-
-func (*bytesReadCloser) Close() error { return nil }
-
-func (r *msgRecords) ReadRecord() (*protocol.Record, error) {
-	if len(r.idx) == 0 {
-		return nil, io.EOF
-	}
-	m := &r.msgs[r.idx[0]]
-	r.idx = r.idx[1:]
-	r.rec = protocol.Record{Time: m.Time, Headers: m.Headers}
-	if m.Key != nil {
-		r.key.Reset(m.Key)
-		r.rec.Key = &r.key
-	}
-	if m.Value != nil {
-		r.value.Reset(m.Value)
-		r.rec.Value = &r.value
-	}
-	return &r.rec, nil
 }
 
 // size is a message's bytes as counted against BatchBytes: its key, value
@@ -147,34 +117,9 @@ func (p *Producer) produceOnce(ctx context.Context, topic string, msgs []kafka.M
 func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka.Message, sizes []int64, g *leaderGroup, errs []error) []int32 {
 	var retry []int32
 	for len(g.order) > 0 {
-		req := &produceAPI.Request{Acks: int16(p.acks), Timeout: int32(p.cfg.WriteTimeout / time.Millisecond),
-			Topics: []produceAPI.RequestTopic{{Topic: topic}}}
+		req := &rawproduce.Request{Acks: int16(p.acks), Timeout: int32(p.cfg.WriteTimeout / time.Millisecond),
+			Topics: []rawproduce.RequestTopic{{Topic: topic}}}
 		sent := map[int32][]int32{}
-		rest := g.order[:0:0]
-		for _, pt := range g.order {
-			idx := g.parts[pt]
-			n, bytes := 0, int64(0)
-			for n < len(idx) && n < p.cfg.BatchSize {
-				b := sizes[idx[n]]
-				if n > 0 && bytes+b > p.cfg.BatchBytes {
-					break
-				}
-				bytes += b
-				n++
-			}
-			sent[pt] = idx[:n]
-			req.Topics[0].Partitions = append(req.Topics[0].Partitions, produceAPI.RequestPartition{Partition: pt,
-				RecordSet: protocol.RecordSet{Attributes: protocol.Attributes(p.codec) & 7, Records: &msgRecords{msgs: msgs, idx: idx[:n]}}})
-			if n < len(idx) {
-				g.parts[pt] = idx[n:]
-				rest = append(rest, pt)
-			}
-		}
-		g.order = rest
-		rctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
-		p.m.Requests.Inc()
-		res, err := p.tr.RoundTrip(rctx, p.meta.Addr, req)
-		cancel()
 		failed := map[int32]error{}
 		fail := func(pt int32, idx []int32, err error) {
 			failed[pt] = err
@@ -183,6 +128,56 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 			}
 			if retryable(err) {
 				retry = append(retry, idx...)
+			}
+		}
+		var bufs []*[]byte
+		now := time.Now()
+		rest := g.order[:0:0]
+		for _, pt := range g.order {
+			idx := g.parts[pt]
+			n, total := 0, int64(0)
+			for n < len(idx) && n < p.cfg.BatchSize {
+				b := sizes[idx[n]]
+				if n > 0 && total+b > p.cfg.BatchBytes {
+					break
+				}
+				total += b
+				n++
+			}
+			if n < len(idx) {
+				g.parts[pt] = idx[n:]
+				rest = append(rest, pt)
+			}
+			buf, _ := batches.Get().(*[]byte)
+			if buf == nil {
+				buf = new([]byte)
+			}
+			rs, err := encodeBatch((*buf)[:0], p.codec, msgs, idx[:n], now)
+			if err != nil {
+				batches.Put(buf)
+				fail(pt, idx[:n], fmt.Errorf("encode a record batch for %s partition %d: %w", topic, pt, err))
+				continue
+			}
+			*buf = rs
+			bufs = append(bufs, buf)
+			sent[pt] = idx[:n]
+			req.Topics[0].Partitions = append(req.Topics[0].Partitions, rawproduce.RequestPartition{Partition: pt,
+				RecordSet: protocol.RawRecordSet{Reader: bytes.NewReader(rs)}})
+		}
+		g.order = rest
+		if len(sent) == 0 {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
+		p.m.Requests.Inc()
+		res, err := p.tr.RoundTrip(rctx, p.meta.Addr, req)
+		cancel()
+		// A request that failed may still sit in the connection's queue,
+		// to be written from its buffers later: only an answered request
+		// gives them back.
+		if err == nil {
+			for _, b := range bufs {
+				batches.Put(b)
 			}
 		}
 		switch {
