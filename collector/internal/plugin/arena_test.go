@@ -6,11 +6,26 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // seqField is the one field that differs between two builds of a chunk:
 // each build takes new producer sequence numbers.
 var seqField = regexp.MustCompile(`"agentobs.producer.seq":[0-9]+`)
+
+// buildAll builds a chunk of one part and returns its messages (valid
+// until the next build).
+func buildAll(t *testing.T, o *Output, st *flushState, c []byte) ([]kafka.Message, []byte) {
+	t.Helper()
+	var msgs []kafka.Message
+	parts := 0
+	_, bad, ok := o.build(st, c, "app", func(m []kafka.Message) bool { msgs = m; parts++; return true })
+	if !ok || parts != 1 {
+		t.Fatalf("built in %d parts (delivered %v), want one", parts, ok)
+	}
+	return msgs, bad
+}
 
 // The arena of a flush is sized by the last chunk's ratio of JSON to
 // MessagePack: after the first chunk every record is encoded into it, it
@@ -19,11 +34,11 @@ var seqField = regexp.MustCompile(`"agentobs.producer.seq":[0-9]+`)
 // same bytes whether they were written into the arena or beside it.
 func TestArenaFitsChunk(t *testing.T) {
 	o := newTestOutput(t, &fakeSender{}, nil)
-	c := parsedChunk(500, time.Unix(1700000000, 0))
+	c := parsedChunk(300, time.Unix(1700000000, 0))
 	st := newFlushState(o.cfg.Parse)
 	var first [][]byte
 	for i := range 3 {
-		msgs, bad := o.build(st, c, "app")
+		msgs, bad := buildAll(t, o, st, c)
 		if bad != nil {
 			t.Fatalf("undecodable: %q", bad)
 		}
@@ -60,11 +75,11 @@ func TestArenaFitsChunk(t *testing.T) {
 // given back after arenaShrinkAfter small chunks in a row.
 func TestArenaKeptAcrossSwings(t *testing.T) {
 	o := newTestOutput(t, &fakeSender{}, nil)
-	big, small := parsedChunk(400, time.Unix(1700000000, 0)), parsedChunk(20, time.Unix(1700000000, 0))
+	big, small := parsedChunk(300, time.Unix(1700000000, 0)), parsedChunk(15, time.Unix(1700000000, 0))
 	st := newFlushState(o.cfg.Parse)
 	build := func(c []byte) {
 		t.Helper()
-		if _, bad := o.build(st, c, "app"); bad != nil {
+		if _, bad := buildAll(t, o, st, c); bad != nil {
 			t.Fatalf("undecodable: %q", bad)
 		}
 		st.msgs, st.seqs = st.msgs[:0], st.seqs[:0]

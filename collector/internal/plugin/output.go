@@ -230,22 +230,27 @@ func resultLabel(ret int) string {
 // flush does the work; reusable is false when Kafka may still read the
 // messages (a timed-out Send leaves them queued in kafka-go's writer), so
 // their arena must not be handed to the next flush.
+//
+// A chunk goes to Kafka in parts of about partBytes, each sent when the
+// one before it was acknowledged. Records Kafka refuses for good are
+// dead-lettered only once every part is delivered: when a later part
+// fails, Fluent Bit retries the whole chunk, they are refused again, and
+// dead-lettering them now would write them twice.
 func (o *Output) flush(ctx context.Context, st *flushState, chunk []byte, tag string) (ret int, reusable bool) {
-	msgs, undecodable := o.build(st, chunk, tag)
-	o.m.FlushRecords.Observe(float64(len(msgs)))
-	if undecodable != nil {
-		o.m.DecodeErrors.Inc()
-		o.log.Warn("chunk holds undecodable bytes; they go to the dead-letter topic", "tag", tag,
-			"offset", len(chunk)-len(undecodable), "bytes", len(undecodable), "error", st.decErr)
-	}
-	if len(msgs) == 0 {
-		return FLBOK, true
-	}
 	sendCtx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 	defer cancel()
-	err := o.sender.Send(sendCtx, msgs)
-	if err != nil {
-		var dead []kafka.Message
+	// refused are the records Kafka refused for good, with why; they are
+	// made dead letters (and counted) once every part is delivered.
+	type refusal struct {
+		msg   kafka.Message
+		cause error
+	}
+	var refused []refusal
+	send := func(msgs []kafka.Message) bool {
+		err := o.sender.Send(sendCtx, msgs)
+		if err == nil {
+			return true
+		}
 		retry := false
 		var werrs kafka.WriteErrors
 		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
@@ -255,23 +260,39 @@ func (o *Output) flush(ctx context.Context, st *flushState, chunk []byte, tag st
 				}
 				if _, retryable := kafkaclient.Classify(e); retryable {
 					retry = true
-				} else if !retry {
-					dead = append(dead, o.deadLetter(msgs[i], e))
+				} else {
+					refused = append(refused, refusal{ownMessage(msgs[i]), e})
 				}
 			}
 		} else if _, retryable := kafkaclient.Classify(err); retryable {
 			retry = true
 		} else {
 			for i := range msgs {
-				dead = append(dead, o.deadLetter(msgs[i], err))
+				refused = append(refused, refusal{ownMessage(msgs[i]), err})
 			}
 		}
 		if retry {
-			// Permanently refused records will be dead-lettered on the retry
-			// that delivers the rest; doing it now would write them twice.
+			// The refusals gathered so far are dropped with the flush:
+			// the retry meets them again.
 			o.log.Warn("kafka did not acknowledge the chunk; Fluent Bit will retry", "tag", tag,
 				"records", len(msgs), "error", err)
-			return FLBRetry, false
+		}
+		return !retry
+	}
+	n, undecodable, delivered := o.build(st, chunk, tag, send)
+	o.m.FlushRecords.Observe(float64(n))
+	if undecodable != nil {
+		o.m.DecodeErrors.Inc()
+		o.log.Warn("chunk holds undecodable bytes; they go to the dead-letter topic", "tag", tag,
+			"offset", len(chunk)-len(undecodable), "bytes", len(undecodable), "error", st.decErr)
+	}
+	if !delivered {
+		return FLBRetry, false
+	}
+	if len(refused) > 0 {
+		dead := make([]kafka.Message, len(refused))
+		for i, r := range refused {
+			dead[i] = o.deadLetter(r.msg, r.cause)
 		}
 		if err := o.sender.Send(sendCtx, dead); err != nil {
 			o.log.Warn("dead-letter write failed; Fluent Bit will retry", "tag", tag, "records", len(dead), "error", err)
@@ -282,6 +303,30 @@ func (o *Output) flush(ctx context.Context, st *flushState, chunk []byte, tag st
 		return FLBError, true
 	}
 	return FLBOK, true
+}
+
+// ownMessage copies what m shares with the flush's memory (key, value,
+// header values), which the chunk's next part reuses.
+func ownMessage(m kafka.Message) kafka.Message {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Value)
+	}
+	buf := make([]byte, 0, n)
+	own := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		start := len(buf)
+		buf = append(buf, b...)
+		return buf[start:len(buf):len(buf)]
+	}
+	m.Key, m.Value = own(m.Key), own(m.Value)
+	m.Headers = slices.Clone(m.Headers)
+	for i := range m.Headers {
+		m.Headers[i].Value = own(m.Headers[i].Value)
+	}
+	return m
 }
 
 // deadLetter addresses a refused message to the DLQ. A message that was
@@ -299,10 +344,21 @@ func (o *Output) deadLetter(m kafka.Message, cause error) kafka.Message {
 	return o.edge.DeadLetter(m, reason, cause)
 }
 
-// build decodes the chunk into messages. undecodable is the tail of the
-// chunk that is not MessagePack events (nil when the whole chunk decoded);
-// it is appended as one dead-letter message.
-func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.Message, undecodable []byte) {
+// partBytes is how many encoded bytes of a chunk a flush hands to Kafka at
+// once. Fluent Bit's chunks reach 2 MiB of MessagePack and more; sending
+// each in parts bounds a flush's memory (the arena its records are encoded
+// into, their keys and headers, the produce request) by the part instead
+// of the chunk. A part of 512 KiB is a few hundred records of 1 KiB, about
+// the request librdkafka builds at its default 5 ms linger at this rate.
+const partBytes = 512 << 10
+
+// build decodes the chunk into messages and hands them to send, part by
+// part (partBytes); the messages of a part are valid until send returns.
+// n is the records decoded; undecodable is the tail of the chunk that is
+// not MessagePack events (nil when the whole chunk decoded), appended to
+// the last part as one dead-letter message. delivered is false when send
+// returned false, which ends the build.
+func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kafka.Message) bool) (n int, undecodable []byte, delivered bool) {
 	st.dec.Reset(chunk, true)
 	st.msgs = st.msgs[:0]
 	st.seqs = st.seqs[:0]
@@ -313,14 +369,14 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 	st.ids.Reset()
 	st.scratch.Reset()
 	st.decErr, st.lastGood = nil, 0
-	// One arena holds every encoded record of the chunk, sized by the last
+	// One arena holds every encoded record of a part, sized by the last
 	// chunk's ratio of JSON to MessagePack bytes plus an eighth (a fixed 2x
 	// kept a third of each arena empty on agent logs, about 1.3x); records
 	// that do not fit get their own buffer from append. An arena more than
 	// twice the need of arenaShrinkAfter chunks in a row is given back: chunk
 	// sizes swing from flush to flush, and an arena made anew for each swing
 	// was half of the plugin's allocated bytes.
-	need := int(float64(len(chunk))*st.grow*9/8) + 4096
+	need := min(int(float64(len(chunk))*st.grow*9/8), partBytes+partBytes/8) + 4096
 	switch {
 	case cap(st.arena) < need:
 		st.arena, st.oversized = make([]byte, 0, need), 0
@@ -332,11 +388,10 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		st.oversized = 0
 	}
 	arena := st.arena[:0]
-	encoded := 0
+	encoded, part := 0, 0
 	source := o.cfg.Source + "/" + tag
 	var tagValue any = tag // boxed once per chunk, not once per record
 	var ev msgpack.Event
-	n := 0
 	rec := &st.rec
 	for {
 		st.builder.Reset(st.parser, rec)
@@ -380,6 +435,16 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		msg.Value = out[:len(out):len(out)]
 		encoded += len(out)
 		st.msgs = append(st.msgs, msg)
+		if part += len(out); part >= partBytes {
+			if !send(st.msgs) {
+				o.m.RecordsIn.Add(float64(n))
+				return n, nil, false
+			}
+			// Kafka acknowledged the part: its memory is the next part's.
+			arena, part = st.arena[:0], 0
+			st.scratch.Reset()
+			st.msgs = st.msgs[:0]
+		}
 	}
 	if n > 0 {
 		st.grow = max(float64(encoded)/float64(len(chunk)), 0.5)
@@ -395,7 +460,10 @@ func (o *Output) build(st *flushState, chunk []byte, tag string) (msgs []kafka.M
 		st.msgs = append(st.msgs, o.edge.DeadLetter(orig, "invalid",
 			fmt.Errorf("fluent bit chunk for tag %q: %w", tag, st.decErr)))
 	}
-	return st.msgs, undecodable
+	if len(st.msgs) > 0 && !send(st.msgs) {
+		return n, undecodable, false
+	}
+	return n, undecodable, true
 }
 
 // Close flushes and closes the producer, waiting at most until ctx ends.
