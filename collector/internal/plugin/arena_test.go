@@ -43,8 +43,8 @@ func TestArenaFitsChunk(t *testing.T) {
 			t.Fatalf("undecodable: %q", bad)
 		}
 		encoded, inArena := 0, 0
-		lo := uintptr(unsafe.Pointer(unsafe.SliceData(st.parts[0].arena[:1])))
-		hi := lo + uintptr(cap(st.parts[0].arena))
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(st.arena[:1])))
+		hi := lo + uintptr(cap(st.arena))
 		for j, m := range msgs {
 			encoded += len(m.Value)
 			v := seqField.ReplaceAll(m.Value, nil)
@@ -63,10 +63,10 @@ func TestArenaFitsChunk(t *testing.T) {
 		if inArena != len(msgs) {
 			t.Errorf("chunk %d: %d of %d records in the arena", i, inArena, len(msgs))
 		}
-		if limit := encoded*3/2 + 4096; cap(st.parts[0].arena) > limit {
-			t.Errorf("chunk %d: arena of %d bytes for %d encoded bytes (want at most %d)", i, cap(st.parts[0].arena), encoded, limit)
+		if limit := encoded*3/2 + 4096; cap(st.arena) > limit {
+			t.Errorf("chunk %d: arena of %d bytes for %d encoded bytes (want at most %d)", i, cap(st.arena), encoded, limit)
 		}
-		st.seqs = st.seqs[:0]
+		st.msgs, st.seqs = st.msgs[:0], st.seqs[:0]
 	}
 }
 
@@ -82,24 +82,24 @@ func TestArenaKeptAcrossSwings(t *testing.T) {
 		if _, bad := buildAll(t, o, st, c); bad != nil {
 			t.Fatalf("undecodable: %q", bad)
 		}
-		st.seqs = st.seqs[:0]
+		st.msgs, st.seqs = st.msgs[:0], st.seqs[:0]
 	}
 	build(big)
 	build(big) // sized by the first chunk's ratio
-	arena := unsafe.SliceData(st.parts[0].arena[:1])
+	arena := unsafe.SliceData(st.arena[:1])
 	for i := range 3 * arenaShrinkAfter {
 		c := big
 		if i%2 == 0 {
 			c = small
 		}
 		build(c)
-		if unsafe.SliceData(st.parts[0].arena[:1]) != arena {
+		if unsafe.SliceData(st.arena[:1]) != arena {
 			t.Fatalf("chunk %d of a swing: a new arena", i)
 		}
 	}
 	for i := range arenaShrinkAfter {
 		build(small)
-		if shrunk := unsafe.SliceData(st.parts[0].arena[:1]) != arena; shrunk != (i == arenaShrinkAfter-1) {
+		if shrunk := unsafe.SliceData(st.arena[:1]) != arena; shrunk != (i == arenaShrinkAfter-1) {
 			t.Fatalf("small chunk %d in a row: shrunk %v, want it only at the %dth", i+1, shrunk, arenaShrinkAfter)
 		}
 	}

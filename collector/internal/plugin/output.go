@@ -137,12 +137,14 @@ type flushState struct {
 	parser  *record.Parser
 	builder record.ObjectBuilder
 	rec     record.Record
+	msgs    []kafka.Message
 	ids     publish.ChunkIDs
+	// scratch holds the messages' keys and header values, arena their
+	// values: both are reused by the next flush only when Kafka no longer
+	// holds the messages (see flush's reusable).
+	scratch publish.Scratch
 	seqs    []uint64 // the producer sequence number of each record of the chunk
-	// parts are the memory of the part being built and of the part in
-	// flight (see build): a part's memory is reused only when Kafka no
-	// longer holds its messages (see flush's reusable).
-	parts [2]partMem
+	arena   []byte
 	// oversized counts the chunks in a row that needed less than half the
 	// arena.
 	oversized int
@@ -157,25 +159,6 @@ type flushState struct {
 	// retriedHold releases the marks' hold on a retried chunk's kept
 	// sequence numbers (nil: none).
 	retriedHold func()
-}
-
-// partMem is the memory of one part of a chunk: its messages, their keys
-// and header values (scratch) and their values (arena).
-type partMem struct {
-	msgs    []kafka.Message
-	scratch publish.Scratch
-	arena   []byte
-}
-
-// reset makes the part's memory reusable, with an arena of at least need
-// bytes (made anew of need bytes when shrink).
-func (p *partMem) reset(need int, shrink bool) {
-	p.msgs = p.msgs[:0]
-	p.scratch.Reset()
-	if cap(p.arena) < need || shrink {
-		p.arena = make([]byte, 0, need)
-	}
-	p.arena = p.arena[:0]
 }
 
 func (st *flushState) releaseRetried() {
@@ -364,82 +347,47 @@ func (o *Output) deadLetter(m kafka.Message, cause error) kafka.Message {
 // partBytes is how many encoded bytes of a chunk a flush hands to Kafka at
 // once. Fluent Bit's chunks reach 2 MiB of MessagePack and more; sending
 // each in parts bounds a flush's memory (the arena its records are encoded
-// into, their keys and headers, the produce request) by two parts instead
+// into, their keys and headers, the produce request) by the part instead
 // of the chunk. A part of 512 KiB is a few hundred records of 1 KiB, about
 // the request librdkafka builds at its default 5 ms linger at this rate.
 const partBytes = 512 << 10
 
 // build decodes the chunk into messages and hands them to send, part by
-// part (partBytes). A part is sent while the next one is built, and only
-// after Kafka acknowledged the one before it, so records keep their order;
-// the messages of a part are valid until send returns. n is the records
-// decoded; undecodable is the tail of the chunk that is not MessagePack
-// events (nil when the whole chunk decoded), appended to the last part as
-// one dead-letter message. delivered is false when send returned false,
-// which ends the build.
+// part (partBytes); the messages of a part are valid until send returns.
+// n is the records decoded; undecodable is the tail of the chunk that is
+// not MessagePack events (nil when the whole chunk decoded), appended to
+// the last part as one dead-letter message. delivered is false when send
+// returned false, which ends the build.
 func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kafka.Message) bool) (n int, undecodable []byte, delivered bool) {
 	st.dec.Reset(chunk, true)
+	st.msgs = st.msgs[:0]
 	st.seqs = st.seqs[:0]
 	retried := o.retry.take(chunk, tag)
 	if len(retried) > 0 {
 		st.retriedHold = o.marker.Hold(o.edge, slices.Min(retried))
 	}
 	st.ids.Reset()
+	st.scratch.Reset()
 	st.decErr, st.lastGood = nil, 0
-	// A part's arena holds every encoded record of the part, sized by the
-	// last chunk's ratio of JSON to MessagePack bytes plus an eighth (a
-	// fixed 2x kept a third of each arena empty on agent logs, about 1.3x);
-	// records that do not fit get their own buffer from append. Arenas
-	// more than twice the need of arenaShrinkAfter chunks in a row are given
-	// back: chunk sizes swing from flush to flush, and an arena made anew
-	// for each swing was half of the plugin's allocated bytes.
+	// One arena holds every encoded record of a part, sized by the last
+	// chunk's ratio of JSON to MessagePack bytes plus an eighth (a fixed 2x
+	// kept a third of each arena empty on agent logs, about 1.3x); records
+	// that do not fit get their own buffer from append. An arena more than
+	// twice the need of arenaShrinkAfter chunks in a row is given back: chunk
+	// sizes swing from flush to flush, and an arena made anew for each swing
+	// was half of the plugin's allocated bytes.
 	need := min(int(float64(len(chunk))*st.grow*9/8), partBytes+partBytes/8) + 4096
-	shrink := false
-	if cap(st.parts[0].arena) > 2*need {
+	switch {
+	case cap(st.arena) < need:
+		st.arena, st.oversized = make([]byte, 0, need), 0
+	case cap(st.arena) > 2*need:
 		if st.oversized++; st.oversized >= arenaShrinkAfter {
-			shrink, st.oversized = true, 0
+			st.arena, st.oversized = make([]byte, 0, need), 0
 		}
-	} else {
+	default:
 		st.oversized = 0
 	}
-	cur := &st.parts[0]
-	cur.reset(need, shrink)
-	if shrink {
-		st.parts[1].arena = nil // made when a chunk needs a second part
-	}
-
-	// The part in flight, and its answer. done is buffered, so a send
-	// never waits for build to read it.
-	var inFlight bool
-	done := make(chan bool, 1)
-	// wait waits for the part in flight, if any, and reports whether
-	// Kafka took it.
-	wait := func() bool {
-		if !inFlight {
-			return true
-		}
-		inFlight = false
-		return <-done
-	}
-	// ship sends cur: after the part before it was acknowledged, in the
-	// background; build goes on in the other part's memory.
-	ship := func() bool {
-		if !wait() {
-			return false
-		}
-		msgs := cur.msgs
-		inFlight = true
-		go func() { done <- send(msgs) }()
-		if cur == &st.parts[0] {
-			cur = &st.parts[1]
-		} else {
-			cur = &st.parts[0]
-		}
-		cur.reset(need, false)
-		return true
-	}
-
-	arena := cur.arena
+	arena := st.arena[:0]
 	encoded, part := 0, 0
 	source := o.cfg.Source + "/" + tag
 	var tagValue any = tag // boxed once per chunk, not once per record
@@ -480,19 +428,22 @@ func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kaf
 			seq = o.edge.NextSeq()
 		}
 		st.seqs = append(st.seqs, seq)
-		msg, out, _ := o.edge.MessageScratch(rec, arena[len(arena):], seq, &cur.scratch)
+		msg, out, _ := o.edge.MessageScratch(rec, arena[len(arena):], seq, &st.scratch)
 		if len(out) > 0 && len(out) <= cap(arena)-len(arena) && &out[0] == &arena[len(arena):cap(arena)][0] {
 			arena = arena[:len(arena)+len(out)]
 		}
 		msg.Value = out[:len(out):len(out)]
 		encoded += len(out)
-		cur.msgs = append(cur.msgs, msg)
+		st.msgs = append(st.msgs, msg)
 		if part += len(out); part >= partBytes {
-			if !ship() {
+			if !send(st.msgs) {
 				o.m.RecordsIn.Add(float64(n))
 				return n, nil, false
 			}
-			arena, part = cur.arena, 0
+			// Kafka acknowledged the part: its memory is the next part's.
+			arena, part = st.arena[:0], 0
+			st.scratch.Reset()
+			st.msgs = st.msgs[:0]
 		}
 	}
 	if n > 0 {
@@ -506,14 +457,13 @@ func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kaf
 		}
 		orig := kafka.Message{Topic: o.cfg.Edge.Topic, Value: append([]byte(nil), raw...), Offset: -1,
 			Headers: []kafka.Header{{Key: "fluentbit.tag", Value: []byte(tag)}}}
-		cur.msgs = append(cur.msgs, o.edge.DeadLetter(orig, "invalid",
+		st.msgs = append(st.msgs, o.edge.DeadLetter(orig, "invalid",
 			fmt.Errorf("fluent bit chunk for tag %q: %w", tag, st.decErr)))
 	}
-	// The last part goes once the one before it is acknowledged.
-	if !wait() {
+	if len(st.msgs) > 0 && !send(st.msgs) {
 		return n, undecodable, false
 	}
-	return n, undecodable, len(cur.msgs) == 0 || send(cur.msgs)
+	return n, undecodable, true
 }
 
 // Close flushes and closes the producer, waiting at most until ctx ends.
