@@ -74,8 +74,7 @@ func encodeBatch(dst []byte, codec compress.Compression, msgs []kafka.Message, i
 	case codec == 0:
 		put = func(p []byte) error { out.b = append(out.b, p...); return nil }
 	case codec == compress.Lz4:
-		z = lz4Writers.Get().(*lz4Writer)
-		z.w, z.started, z.err = out, false, nil
+		z = newLZ4Writer(out)
 		put = func(p []byte) error { _, err := z.Write(p); return err }
 	default:
 		c := codec.Codec()
@@ -131,10 +130,9 @@ func encodeBatch(dst []byte, codec compress.Compression, msgs []kafka.Message, i
 	}
 	switch {
 	case z != nil:
-		if ferr := z.finish(); err == nil {
-			err = ferr
+		if cerr := z.close(); err == nil {
+			err = cerr
 		}
-		lz4Writers.Put(z)
 	case w != nil:
 		if cerr := w.Close(); err == nil {
 			err = cerr

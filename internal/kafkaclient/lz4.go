@@ -42,10 +42,14 @@ var lz4Writers = sync.Pool{New: func() any {
 	return &lz4Writer{block: make([]byte, 0, lz4BlockSize), out: make([]byte, 4+lz4.CompressBlockBound(lz4BlockSize))}
 }}
 
-func (lz4Codec) NewWriter(w io.Writer) io.WriteCloser {
+func (lz4Codec) NewWriter(w io.Writer) io.WriteCloser { return &lz4Frame{newLZ4Writer(w)} }
+
+// newLZ4Writer takes a writer from the pool for one frame into w; close
+// gives it back.
+func newLZ4Writer(w io.Writer) *lz4Writer {
 	z := lz4Writers.Get().(*lz4Writer)
 	z.w, z.started, z.err = w, false, nil
-	return &lz4Frame{z}
+	return z
 }
 
 // lz4Frame is one frame's hold on a pooled writer: a second Close must not
@@ -67,9 +71,7 @@ func (f *lz4Frame) Close() error {
 		return nil
 	}
 	f.lz4Writer = nil
-	err := z.finish()
-	lz4Writers.Put(z)
-	return err
+	return z.close()
 }
 
 // lz4Writer writes one lz4 frame of independent lz4BlockSize blocks. It
@@ -129,6 +131,13 @@ func (z *lz4Writer) flushBlock() error {
 	}
 	z.block = z.block[:0]
 	return z.err
+}
+
+// close ends the frame and returns the writer to the pool.
+func (z *lz4Writer) close() error {
+	err := z.finish()
+	lz4Writers.Put(z)
+	return err
 }
 
 // finish writes the last block and the end mark.
