@@ -42,7 +42,16 @@ const (
 // scope (either may be nil). rec.EventID is left for the caller
 // (publish.OTLPIDs).
 func (p *Parser) FromOTLPLog(res *resourcepb.Resource, scope *commonpb.InstrumentationScope, lr *logspb.LogRecord, rec *Record) {
-	m := make(map[string]any, 12)
+	// The OTel JSON shape goes straight into rec.Fields, as FromMap would
+	// copy it there; FromFields then repairs it only when something in it
+	// is not canonical already (Protocol Buffers checks strings on
+	// unmarshal, so that is rare). A map per record, and its copy, was a
+	// sixth of the OTLP ingest's time.
+	rec.Reset()
+	if rec.Fields == nil {
+		rec.Fields = make(map[string]any, 12)
+	}
+	m := rec.Fields
 	if t := lr.GetTimeUnixNano(); t > 0 {
 		m["timeUnixNano"] = unixNano(t)
 	} else if t := lr.GetObservedTimeUnixNano(); t > 0 {
@@ -74,7 +83,7 @@ func (p *Parser) FromOTLPLog(res *resourcepb.Resource, scope *commonpb.Instrumen
 	if id := lr.GetSpanId(); len(id) > 0 {
 		m["spanId"] = hex.EncodeToString(id)
 	}
-	p.FromMap(m, time.Time{}, rec)
+	p.FromFields(time.Time{}, rec, !canonical(m, 0))
 	if scope != nil && scope.GetName() != "" {
 		rec.Fields[FieldScopeName] = scope.GetName()
 		if v := scope.GetVersion(); v != "" {

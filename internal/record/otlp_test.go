@@ -176,3 +176,50 @@ func TestTraceparentCase(t *testing.T) {
 		t.Fatalf("trace_id + upper traceparent: %+v", rec)
 	}
 }
+
+// TestFromOTLPLogRepairs: a log record built in memory (not unmarshalled,
+// so Protocol Buffers did not check its strings) with invalid UTF-8 in an
+// attribute's key, a string value and a nested list is repaired and
+// flagged as FromMap repairs JSON; the same record with clean strings,
+// reusing the Record, is not flagged and keeps every field.
+func TestFromOTLPLogRepairs(t *testing.T) {
+	p := testParser(ParseOptions{})
+	build := func(bad string) *logspb.LogRecord {
+		list := &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{
+			Values: []*commonpb.AnyValue{{Value: &commonpb.AnyValue_StringValue{StringValue: "x" + bad}}}}}}
+		return &logspb.LogRecord{TimeUnixNano: 1764590400000000000, SeverityText: "INFO",
+			Body:       &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "body"}},
+			Attributes: []*commonpb.KeyValue{str("key"+bad, "v"), str("plain", "value"+bad), {Key: "list", Value: list}}}
+	}
+	var rec Record
+	for _, tc := range []struct {
+		bad     string
+		flagged bool
+	}{{"\xff", true}, {"", false}} {
+		p.FromOTLPLog(nil, nil, build(tc.bad), &rec)
+		if rec.HasFlag(FlagInvalidUTF8) != tc.flagged {
+			t.Fatalf("bad %q: flagged %v, want %v (flags %v)", tc.bad, !tc.flagged, tc.flagged, rec.Flags)
+		}
+		js := rec.AppendJSON(nil)
+		var doc map[string]any
+		if err := json.Unmarshal(js, &doc); err != nil {
+			t.Fatalf("bad %q: %v: %s", tc.bad, err, js)
+		}
+		want := map[string]any{"key\uFFFD": "v", "plain": "value\uFFFD", "list": []any{"x\uFFFD"}}
+		if !tc.flagged {
+			want = map[string]any{"key": "v", "plain": "value", "list": []any{"x"}}
+		}
+		for k, v := range want {
+			if got, _ := json.Marshal(doc[k]); string(got) != string(must(json.Marshal(v))) {
+				t.Fatalf("bad %q: %s = %s, want %v (%s)", tc.bad, k, got, v, js)
+			}
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
