@@ -16,8 +16,8 @@ import (
 // writes for the same records, byte for byte (TestBatchMatchesKafkaGo),
 // without its reflective encoder. kafka-go wrote each record in about
 // twenty pieces through an io.Writer, the value through a bytes.Reader
-// and io.Copy; here a record is three appends, and the lz4 block is filled
-// in place.
+// and io.Copy; here a record is five writes (its head, key, value length,
+// value and headers) to the batch or the codec's writer.
 
 // batchHeaderSize is the record batch's fixed header, after the 4-byte
 // size of the record set: base offset (8), batch length (4), partition
@@ -66,30 +66,26 @@ func encodeBatch(dst []byte, codec compress.Compression, msgs []kafka.Message, i
 	binary.BigEndian.PutUint16(b[51:], ^uint16(0)) // producer epoch -1
 	binary.BigEndian.PutUint32(b[53:], ^uint32(0)) // base sequence -1
 
+	// The records go to the appender as they are, or through the codec's
+	// writer (ours for lz4, lz4.go).
 	out := &appender{b: dst}
-	var put func([]byte) error
-	var z *lz4Writer
-	var w io.WriteCloser
-	switch {
-	case codec == 0:
-		put = func(p []byte) error { out.b = append(out.b, p...); return nil }
-	case codec == compress.Lz4:
-		z = newLZ4Writer(out)
-		put = func(p []byte) error { _, err := z.Write(p); return err }
-	default:
+	var w io.Writer = out
+	var zw io.WriteCloser
+	if codec != 0 {
 		c := codec.Codec()
 		if c == nil {
 			return dst[:start], errUnknownCodec(codec)
 		}
-		w = c.NewWriter(out)
-		put = func(p []byte) error { _, err := w.Write(p); return err }
+		zw = c.NewWriter(out)
+		w = zw
 	}
 
 	nowMS := now.UnixMilli()
 	var first, maxTS int64
-	var scratch [64]byte
+	var head, vlen [32]byte
 	var tail []byte
 	var err error
+records:
 	for i, k := range idx {
 		m := &msgs[k]
 		ts := millis(m.Time)
@@ -109,32 +105,19 @@ func encodeBatch(dst []byte, codec compress.Compression, msgs []kafka.Message, i
 			tail = append(tail, h.Value...)
 		}
 		length := 1 + varintLen(delta) + varintLen(int64(i)) + varBytesLen(m.Key) + varBytesLen(m.Value) + len(tail)
-		head := binary.AppendVarint(scratch[:0], int64(length))
-		head = append(head, 0) // record attributes
-		head = binary.AppendVarint(head, delta)
-		head = binary.AppendVarint(head, int64(i))
-		head = appendVarBytesLen(head, m.Key)
-		if err = put(head); err == nil {
-			if err = put(m.Key); err == nil {
-				head = appendVarBytesLen(scratch[:0], m.Value)
-				if err = put(head); err == nil {
-					if err = put(m.Value); err == nil {
-						err = put(tail)
-					}
-				}
+		h := binary.AppendVarint(head[:0], int64(length))
+		h = append(h, 0) // record attributes
+		h = binary.AppendVarint(h, delta)
+		h = binary.AppendVarint(h, int64(i))
+		h = appendVarBytesLen(h, m.Key)
+		for _, p := range [...][]byte{h, m.Key, appendVarBytesLen(vlen[:0], m.Value), m.Value, tail} {
+			if _, err = w.Write(p); err != nil {
+				break records
 			}
 		}
-		if err != nil {
-			break
-		}
 	}
-	switch {
-	case z != nil:
-		if cerr := z.close(); err == nil {
-			err = cerr
-		}
-	case w != nil:
-		if cerr := w.Close(); err == nil {
+	if zw != nil {
+		if cerr := zw.Close(); err == nil {
 			err = cerr
 		}
 	}

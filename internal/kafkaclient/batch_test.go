@@ -44,18 +44,7 @@ func TestBatchMatchesKafkaGo(t *testing.T) {
 	}
 	for _, codec := range []compress.Compression{0, compress.Lz4, compress.Gzip, compress.Snappy, compress.Zstd} {
 		for _, idx := range [][]int32{all, {7, 3, 0, 200, 4}, {2}} {
-			recs := make([]protocol.Record, len(idx))
-			for i, k := range idx {
-				m := msgs[k]
-				recs[i] = protocol.Record{Time: m.Time, Headers: m.Headers}
-				if m.Key != nil {
-					recs[i].Key = protocol.NewBytes(m.Key)
-				}
-				if m.Value != nil {
-					recs[i].Value = protocol.NewBytes(m.Value)
-				}
-			}
-			rs := protocol.RecordSet{Version: 2, Attributes: protocol.Attributes(codec) & 7, Records: protocol.NewRecordReader(recs...)}
+			rs := protocol.RecordSet{Version: 2, Attributes: protocol.Attributes(codec) & 7, Records: &msgRecordsRef{msgs: msgs, idx: idx}}
 			var want bytes.Buffer
 			if _, err := rs.WriteTo(&want); err != nil {
 				t.Fatal(err)
@@ -147,7 +136,7 @@ func BenchmarkEncodeBatch(b *testing.B) {
 		var buf bytes.Buffer
 		for b.Loop() {
 			buf.Reset()
-			rs := protocol.RecordSet{Version: 2, Attributes: protocol.Attributes(compress.Lz4), Records: &msgRecordsRef{msgs: msgs}}
+			rs := protocol.RecordSet{Version: 2, Attributes: protocol.Attributes(compress.Lz4), Records: &msgRecordsRef{msgs: msgs, idx: idx}}
 			if _, err := rs.WriteTo(&buf); err != nil {
 				b.Fatal(err)
 			}
@@ -155,18 +144,18 @@ func BenchmarkEncodeBatch(b *testing.B) {
 	})
 }
 
-// msgRecordsRef reads messages as protocol records, as the producer did
-// before encodeBatch.
+// msgRecordsRef reads the messages at idx as protocol records, as the
+// producer did before encodeBatch.
 type msgRecordsRef struct {
 	msgs []kafka.Message
-	i    int
+	idx  []int32
 }
 
 func (r *msgRecordsRef) ReadRecord() (*protocol.Record, error) {
-	if r.i == len(r.msgs) {
+	if len(r.idx) == 0 {
 		return nil, io.EOF
 	}
-	m := &r.msgs[r.i]
-	r.i++
+	m := &r.msgs[r.idx[0]]
+	r.idx = r.idx[1:]
 	return &protocol.Record{Time: m.Time, Headers: m.Headers, Key: protocol.NewBytes(m.Key), Value: protocol.NewBytes(m.Value)}, nil
 }

@@ -42,14 +42,10 @@ var lz4Writers = sync.Pool{New: func() any {
 	return &lz4Writer{block: make([]byte, 0, lz4BlockSize), out: make([]byte, 4+lz4.CompressBlockBound(lz4BlockSize))}
 }}
 
-func (lz4Codec) NewWriter(w io.Writer) io.WriteCloser { return &lz4Frame{newLZ4Writer(w)} }
-
-// newLZ4Writer takes a writer from the pool for one frame into w; close
-// gives it back.
-func newLZ4Writer(w io.Writer) *lz4Writer {
+func (lz4Codec) NewWriter(w io.Writer) io.WriteCloser {
 	z := lz4Writers.Get().(*lz4Writer)
 	z.w, z.started, z.err = w, false, nil
-	return z
+	return &lz4Frame{z}
 }
 
 // lz4Frame is one frame's hold on a pooled writer: a second Close must not
@@ -71,15 +67,17 @@ func (f *lz4Frame) Close() error {
 		return nil
 	}
 	f.lz4Writer = nil
-	return z.close()
+	err := z.finish()
+	lz4Writers.Put(z)
+	return err
 }
 
 // lz4Writer writes one lz4 frame of independent lz4BlockSize blocks. It
 // replaces pierrec/lz4's Writer, which paid a deferred state check on every
-// Write: kafka-go writes each record in about twenty pieces (varints, key,
-// value, each header's key and value), and that bookkeeping cost as much
-// as a third of the compression itself. Here a Write appends to the block
-// and a full block is compressed at once.
+// Write: kafka-go's encoder wrote each record in about twenty pieces
+// (varints, key, value, each header's key and value), and that bookkeeping
+// cost as much as a third of the compression itself. Here a Write appends
+// to the block and a full block is compressed at once.
 type lz4Writer struct {
 	w       io.Writer
 	block   []byte // the block being filled, cap lz4BlockSize
@@ -131,13 +129,6 @@ func (z *lz4Writer) flushBlock() error {
 	}
 	z.block = z.block[:0]
 	return z.err
-}
-
-// close ends the frame and returns the writer to the pool.
-func (z *lz4Writer) close() error {
-	err := z.finish()
-	lz4Writers.Put(z)
-	return err
 }
 
 // finish writes the last block and the end mark.

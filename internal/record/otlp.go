@@ -45,8 +45,8 @@ func (p *Parser) FromOTLPLog(res *resourcepb.Resource, scope *commonpb.Instrumen
 	// The OTel JSON shape goes straight into rec.Fields, as FromMap would
 	// copy it there; FromFields then repairs it only when something in it
 	// is not canonical already (Protocol Buffers checks strings on
-	// unmarshal, so that is rare). A map per record, and its copy, was a
-	// sixth of the OTLP ingest's time.
+	// unmarshal, so that is rare). A map per record and its copy were 15 %
+	// of the OTLP ingest's allocated bytes.
 	rec.Reset()
 	if rec.Fields == nil {
 		rec.Fields = make(map[string]any, 12)

@@ -359,6 +359,7 @@ const partBytes = 512 << 10
 // the last part as one dead-letter message. delivered is false when send
 // returned false, which ends the build.
 func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kafka.Message) bool) (n int, undecodable []byte, delivered bool) {
+	defer func() { o.m.RecordsIn.Add(float64(n)) }() // also when a part fails
 	st.dec.Reset(chunk, true)
 	st.msgs = st.msgs[:0]
 	st.seqs = st.seqs[:0]
@@ -437,7 +438,6 @@ func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kaf
 		st.msgs = append(st.msgs, msg)
 		if part += len(out); part >= partBytes {
 			if !send(st.msgs) {
-				o.m.RecordsIn.Add(float64(n))
 				return n, nil, false
 			}
 			// Kafka acknowledged the part: its memory is the next part's.
@@ -449,7 +449,6 @@ func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kaf
 	if n > 0 {
 		st.grow = max(float64(encoded)/float64(len(chunk)), 0.5)
 	}
-	o.m.RecordsIn.Add(float64(n))
 	if undecodable != nil {
 		raw := undecodable
 		if len(raw) > o.cfg.Edge.MaxRecordBytes {
