@@ -1,6 +1,7 @@
 package msgpack
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"testing"
@@ -57,5 +58,38 @@ func TestReuseValues(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Errorf("%.1f allocations per chunk of 100 flat events, want 0 once the slabs are grown", allocs)
+	}
+}
+
+// TestEmptyMetadataCostsNothing: an event's empty metadata, in each of its
+// encodings (Fluent Bit 5's log event encoder writes a map16 header), is
+// skipped without a map made for it.
+func TestEmptyMetadataCostsNothing(t *testing.T) {
+	for _, meta := range [][]byte{{0x80}, {0xde, 0, 0}, {0xdf, 0, 0, 0, 0}} {
+		one := flbchunk.New(flbchunk.V2).Add(time.Unix(1700000000, 5), map[string]any{"msg": "step"}, nil).Bytes()
+		if one[12] != 0x80 {
+			t.Fatalf("event % x: want the empty metadata at byte 12", one)
+		}
+		event := append(append(append([]byte(nil), one[:12]...), meta...), one[13:]...)
+		chunk := bytes.Repeat(event, 100)
+		d := NewDecoder(chunk, true)
+		d.ReuseRecord, d.ReuseValues = true, true
+		var ev Event
+		if err := d.Next(&ev); err != nil || ev.Meta != nil || ev.Record["msg"] != "step" || !ev.Time.Equal(time.Unix(1700000000, 5)) {
+			t.Fatalf("metadata % x: %#v, %v", meta, ev, err)
+		}
+		allocs := testing.AllocsPerRun(20, func() {
+			d.Reset(chunk, true)
+			n := 0
+			for d.Next(&ev) == nil {
+				n++
+			}
+			if n != 100 {
+				t.Fatalf("metadata % x: %d events, want 100", meta, n)
+			}
+		})
+		if allocs > 0 {
+			t.Errorf("metadata % x: %.1f allocations per chunk of 100 events, want 0", meta, allocs)
+		}
 	}
 }

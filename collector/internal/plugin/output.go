@@ -172,7 +172,7 @@ func newFlushState(opts record.ParseOptions) *flushState {
 	dec := msgpack.NewDecoder(nil, true)
 	// build decodes each event straight into the record (its typed fields
 	// and its own field map), encodes it and drops it before the next
-	// event; nothing decoded outlives the chunk.
+	// event; nothing decoded outlives its event.
 	dec.ReuseValues = true
 	// The same for the values of a Docker or CRI payload's JSON, which
 	// the parser decodes: the builder's Reset frees them for the next event.
