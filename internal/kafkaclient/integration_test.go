@@ -266,12 +266,20 @@ func TestProduceTooLargeFailsOnlyItself(t *testing.T) {
 	if !errors.As(err, &werrs) || len(werrs) != 3 || werrs[0] != nil || werrs[2] != nil {
 		t.Fatalf("Send = %v, want a failure of the second record only", err)
 	}
+	// The errors are the caller's: a later Send (whose memory comes from
+	// the same pool) leaves them as they were.
+	if err := p.Send(context.Background(), []kafka.Message{{Topic: topic, Value: []byte("later")}}); err != nil {
+		t.Fatalf("a later send: %v", err)
+	}
+	if werrs[0] != nil || werrs[2] != nil || werrs[1] == nil {
+		t.Fatalf("after a later Send the first one's errors are %v", werrs)
+	}
 	if reason, retry := kafkaclient.Classify(werrs[1]); reason != "too_large" || retry {
 		t.Fatalf("Classify(%v) = %s, %v; want too_large, permanent", werrs[1], reason, retry)
 	}
-	got := readAll(t, conn, topic, 2)
-	vals := map[string]bool{string(got[0].Value): true, string(got[1].Value): true}
-	if !vals["first"] || !vals["third"] {
-		t.Fatalf("topic holds %q and %q, want first and third", got[0].Value, got[1].Value)
+	got := readAll(t, conn, topic, 3)
+	vals := map[string]bool{string(got[0].Value): true, string(got[1].Value): true, string(got[2].Value): true}
+	if !vals["first"] || !vals["third"] || !vals["later"] {
+		t.Fatalf("topic holds %q, %q and %q, want first, third and later", got[0].Value, got[1].Value, got[2].Value)
 	}
 }

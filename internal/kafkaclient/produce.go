@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -28,7 +29,7 @@ import (
 // leaderGroup is the part of a Send that goes to one partition leader.
 type leaderGroup struct {
 	parts map[int32][]int32 // partition → indexes into the Send's messages
-	order []int32           // partitions in first-seen order
+	order []int32           // its partitions, in ascending order
 }
 
 // leaders returns topic's partition leaders (broker id by partition id)
@@ -77,12 +78,33 @@ func size(m *kafka.Message) int64 {
 // BatchBytes per partition and request (more go in further requests), and
 // sets errs[i] for each message. It returns the indexes worth another
 // attempt.
-func (p *Producer) produceOnce(ctx context.Context, topic string, msgs []kafka.Message, sizes []int64, part, leaders, pending []int32, errs []error) []int32 {
-	groups := map[int32]*leaderGroup{}
+func (p *Producer) produceOnce(ctx context.Context, topic string, msgs []kafka.Message, sizes []int64, part, leaders, pending []int32, errs []error, s *writeScratch) []int32 {
+	// pending by partition, each partition's in their order: a counting
+	// sort into the write's memory instead of a growing list per partition.
+	start := grow(s.start, len(leaders)+1)
+	s.start = start
 	for _, i := range pending {
-		pt := part[i]
-		if int(pt) >= len(leaders) { // partitions shrank: cannot happen in Kafka, but never index past
+		if pt := part[i]; int(pt) >= len(leaders) { // partitions shrank: cannot happen in Kafka, but never index past
 			errs[i] = fmt.Errorf("topic %s: partition %d of %d: %w", topic, pt, len(leaders), kafka.UnknownTopicOrPartition)
+			continue
+		}
+		start[part[i]+1]++
+	}
+	for pt := 1; pt < len(start); pt++ {
+		start[pt] += start[pt-1]
+	}
+	byPart := grow(s.byPart, int(start[len(leaders)]))
+	s.byPart = byPart
+	next := slices.Clone(start[:len(leaders)]) // a few bytes per partition
+	for _, i := range pending {
+		if pt := part[i]; int(pt) < len(leaders) {
+			byPart[next[pt]] = i
+			next[pt]++
+		}
+	}
+	groups := map[int32]*leaderGroup{}
+	for pt := range int32(len(leaders)) {
+		if start[pt] == start[pt+1] {
 			continue
 		}
 		g := groups[leaders[pt]]
@@ -90,10 +112,8 @@ func (p *Producer) produceOnce(ctx context.Context, topic string, msgs []kafka.M
 			g = &leaderGroup{parts: map[int32][]int32{}}
 			groups[leaders[pt]] = g
 		}
-		if _, ok := g.parts[pt]; !ok {
-			g.order = append(g.order, pt)
-		}
-		g.parts[pt] = append(g.parts[pt], i)
+		g.order = append(g.order, pt)
+		g.parts[pt] = byPart[start[pt]:start[pt+1]:start[pt+1]]
 	}
 	var retry []int32
 	var mu sync.Mutex
