@@ -58,6 +58,15 @@ func (b *Boxes) Int64(i int64) any {
 	return withData(any(int64(0)), unsafe.Pointer(b.ints.next(i)))
 }
 
+// Uint64 is any(u), kept in the integer blocks (an int64 and a uint64 are
+// laid out alike).
+func (b *Boxes) Uint64(u uint64) any {
+	if b == nil || u < 256 {
+		return u
+	}
+	return withData(any(uint64(0)), unsafe.Pointer(b.ints.next(int64(u))))
+}
+
 // eface is the layout of an empty interface value (runtime.eface).
 type eface struct {
 	typ, data unsafe.Pointer

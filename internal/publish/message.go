@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"github.com/agentobs/agentobs/internal/box"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/segmentio/kafka-go"
 )
@@ -125,6 +126,7 @@ type Scratch struct {
 	bytes   []byte
 	headers []kafka.Header
 	enc     record.Encoder // kept across Reset: it holds no message memory
+	boxes   box.Boxes      // the records' sequence numbers (seq), boxed without an allocation each
 	// full are the blocks filled since the last Detach or Reset, before
 	// the current ones: Detach hands them on with the current ones.
 	full Blocks
@@ -221,6 +223,7 @@ func (s *Scratch) Reset() {
 	s.bytes, s.headers = s.bytes[:0], s.headers[:0]
 	s.nBytes, s.nHeaders = 0, 0
 	s.full = Blocks{}
+	s.boxes.Reset()
 }
 
 // Detach hands the memory given out so far to the messages that use it
@@ -239,7 +242,17 @@ func (s *Scratch) Detach() Blocks {
 	s.bytes, s.headers, s.full = nil, nil, Blocks{}
 	s.nextBytes, s.nextHeaders = s.nBytes+s.nBytes/8, s.nHeaders+s.nHeaders/8
 	s.nBytes, s.nHeaders = 0, 0
+	s.boxes.Reset() // the records they were boxed for are encoded
 	return b
+}
+
+// seq is any(seq), boxed in s (valid until s.Reset or s.Detach), or by the
+// language when s is nil.
+func (s *Scratch) seq(seq uint64) any {
+	if s == nil {
+		return seq
+	}
+	return s.boxes.Uint64(seq)
 }
 
 // Keep copies v into the scratch's memory, after everything handed out

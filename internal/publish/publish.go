@@ -234,7 +234,7 @@ func (e *Edge) MessageScratch(rec *record.Record, buf []byte, seq uint64, s *Scr
 		unmarkCanary(rec)
 	}
 	rec.Set(record.FieldProducerID, e.producerIDValue)
-	rec.Set(record.FieldProducerSeq, seq)
+	rec.Set(record.FieldProducerSeq, s.seq(seq))
 	for _, f := range rec.Flags {
 		e.m.Flagged.WithLabelValues(f).Inc()
 	}
