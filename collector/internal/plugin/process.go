@@ -41,8 +41,9 @@ type Process struct {
 	// (when it starts serving) and the registry is shared, so one gauge
 	// answers for the process.
 	readyExported bool
-	// memLimit is the Go memory limit this process set (0: none yet).
-	memLimit int64
+	// memLimit and gcPercent are the Go runtime settings this process made
+	// (0: none yet).
+	memLimit, gcPercent int64
 }
 
 type serverRun struct {
@@ -98,7 +99,7 @@ func (p *Process) Init(g ConfigGetter) (*Output, error) {
 		return nil, fmt.Errorf("agentobs output: %w", err)
 	}
 	logger = logger.With("component", "collector")
-	p.applyMemoryLimit(cfg.GoMemoryLimit, logger)
+	p.applyGoRuntime(cfg, logger)
 	p.ensureMetrics()
 	if cfg.MetricsAddr != "" && p.servers[cfg.MetricsAddr] == nil {
 		srv := telemetry.NewServer(cfg.MetricsAddr, p.reg, logger)
@@ -217,18 +218,29 @@ func (p *Process) Exit(timeout time.Duration) error {
 	return err
 }
 
-// applyMemoryLimit sets the Go runtime's soft memory limit to the largest
-// Go_Memory_Limit of the process's sections, unless GOMEMLIMIT is set in
-// the environment (then the runtime already took it from there).
-func (p *Process) applyMemoryLimit(limit int64, log *slog.Logger) {
-	if limit <= p.memLimit {
-		return
+// applyGoRuntime sets the Go runtime's soft memory limit and GC percent to
+// the largest Go_Memory_Limit and Go_GC_Percent of the process's sections,
+// each unless its variable (GOMEMLIMIT, GOGC) is set in the environment
+// (then the runtime already took it from there).
+func (p *Process) applyGoRuntime(cfg Config, log *slog.Logger) {
+	for _, s := range []struct {
+		key, env string
+		value    int64
+		set      *int64
+		apply    func(int64)
+	}{
+		{"Go_Memory_Limit", "GOMEMLIMIT", cfg.GoMemoryLimit, &p.memLimit, func(v int64) { debug.SetMemoryLimit(v) }},
+		{"Go_GC_Percent", "GOGC", int64(cfg.GoGCPercent), &p.gcPercent, func(v int64) { debug.SetGCPercent(int(v)) }},
+	} {
+		if s.value <= *s.set {
+			continue
+		}
+		if env := os.Getenv(s.env); env != "" {
+			log.Info(s.key+" ignored: "+s.env+" is set in Fluent Bit's environment", "env", env)
+			continue
+		}
+		*s.set = s.value
+		s.apply(s.value)
+		log.Info("Go runtime setting applied", "key", s.key, "value", s.value)
 	}
-	if env := os.Getenv("GOMEMLIMIT"); env != "" {
-		log.Info("Go_Memory_Limit ignored: GOMEMLIMIT is set in Fluent Bit's environment", "gomemlimit", env)
-		return
-	}
-	p.memLimit = limit
-	debug.SetMemoryLimit(limit)
-	log.Info("Go memory limit set", "go_memory_limit_bytes", limit)
 }
