@@ -80,31 +80,38 @@ func size(m *kafka.Message) int64 {
 // attempt.
 func (p *Producer) produceOnce(ctx context.Context, topic string, msgs []kafka.Message, sizes []int64, part, leaders, pending []int32, errs []error, s *writeScratch) []int32 {
 	// pending by partition, each partition's in their order: a counting
-	// sort into the write's memory instead of a growing list per partition.
-	start := grow(s.start, len(leaders)+1)
-	s.start = start
+	// sort into the write's memory instead of a growing list per
+	// partition. first[pt] counts partition pt's messages, then ends its
+	// run in byPart, then (placed from the back) starts it.
+	first := grow(s.first, len(leaders))
+	s.first = first
 	for _, i := range pending {
 		if pt := part[i]; int(pt) >= len(leaders) { // partitions shrank: cannot happen in Kafka, but never index past
 			errs[i] = fmt.Errorf("topic %s: partition %d of %d: %w", topic, pt, len(leaders), kafka.UnknownTopicOrPartition)
 			continue
 		}
-		start[part[i]+1]++
+		first[part[i]]++
 	}
-	for pt := 1; pt < len(start); pt++ {
-		start[pt] += start[pt-1]
+	var total int32
+	for pt := range first {
+		total += first[pt]
+		first[pt] = total
 	}
-	byPart := grow(s.byPart, int(start[len(leaders)]))
+	byPart := grow(s.byPart, int(total))
 	s.byPart = byPart
-	next := slices.Clone(start[:len(leaders)]) // a few bytes per partition
-	for _, i := range pending {
+	for _, i := range slices.Backward(pending) {
 		if pt := part[i]; int(pt) < len(leaders) {
-			byPart[next[pt]] = i
-			next[pt]++
+			first[pt]--
+			byPart[first[pt]] = i
 		}
 	}
 	groups := map[int32]*leaderGroup{}
 	for pt := range int32(len(leaders)) {
-		if start[pt] == start[pt+1] {
+		end := total
+		if int(pt)+1 < len(leaders) {
+			end = first[pt+1]
+		}
+		if first[pt] == end {
 			continue
 		}
 		g := groups[leaders[pt]]
@@ -113,7 +120,7 @@ func (p *Producer) produceOnce(ctx context.Context, topic string, msgs []kafka.M
 			groups[leaders[pt]] = g
 		}
 		g.order = append(g.order, pt)
-		g.parts[pt] = byPart[start[pt]:start[pt+1]:start[pt+1]]
+		g.parts[pt] = byPart[first[pt]:end:end]
 	}
 	var retry []int32
 	var mu sync.Mutex

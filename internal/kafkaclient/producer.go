@@ -345,7 +345,7 @@ type writeScratch struct {
 	sizes  []int64
 	idx    []int32 // one topic's messages
 	byPart []int32 // one attempt's, by partition (produceOnce)
-	start  []int32 // where each partition's run in byPart starts
+	first  []int32 // where each partition's run in byPart starts
 }
 
 var writes = sync.Pool{New: func() any { return new(writeScratch) }}

@@ -29,9 +29,7 @@ type ObjectBuilder struct {
 func (b *ObjectBuilder) Reset(p *Parser, rec *Record) {
 	p.reuse()
 	rec.Reset()
-	if rec.Fields == nil {
-		rec.Fields = make(map[string]any, 16)
-	}
+	rec.fields(16)
 	b.p, b.rec, b.dup = p, rec, false
 	// Only the counts: entries past them are never read.
 	b.cs.n = [numTargets]uint8{}

@@ -48,10 +48,7 @@ func (p *Parser) FromOTLPLog(res *resourcepb.Resource, scope *commonpb.Instrumen
 	// unmarshal, so that is rare). A map per record and its copy were 15 %
 	// of the OTLP ingest's allocated bytes.
 	rec.Reset()
-	if rec.Fields == nil {
-		rec.Fields = make(map[string]any, 12)
-	}
-	m := rec.Fields
+	m := rec.fields(12)
 	if t := lr.GetTimeUnixNano(); t > 0 {
 		m["timeUnixNano"] = unixNano(t)
 	} else if t := lr.GetObservedTimeUnixNano(); t > 0 {

@@ -63,10 +63,7 @@ func FromOTLPSpan(res *resourcepb.Resource, scope *commonpb.InstrumentationScope
 	if !ok1 || !ok2 {
 		return ErrSpanID
 	}
-	if rec.Fields == nil {
-		rec.Fields = make(map[string]any, 16)
-	}
-	f := rec.Fields
+	f := rec.fields(16)
 	for _, kv := range res.GetAttributes() {
 		f[kv.GetKey()] = OTLPValue(kv.GetValue())
 	}

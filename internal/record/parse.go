@@ -172,9 +172,7 @@ func (p *Parser) parseLine(line []byte, origLen int, fallback time.Time, rec *Re
 	isObj := len(trimmed) > 0 && trimmed[0] == '{'
 	switch {
 	case isObj && p.opts.Format != FormatText:
-		if rec.Fields == nil {
-			rec.Fields = make(map[string]any, 16)
-		}
+		rec.fields(16)
 		sc := scanner{buf: p.text(trimmed), box: p.boxes}
 		var cs candSet
 		err := p.scanTop(&sc, rec.Fields, &cs)
@@ -266,9 +264,7 @@ func (p *Parser) finish(fallback time.Time, rec *Record) {
 // the map has no time field of its own.
 func (p *Parser) FromMap(m map[string]any, ts time.Time, rec *Record) {
 	rec.Reset()
-	if rec.Fields == nil {
-		rec.Fields = make(map[string]any, len(m))
-	}
+	rec.fields(len(m))
 	repairInto(rec, m)
 	var cs candSet
 	p.fromObject(rec.Fields, &cs, false, ts, rec)
@@ -292,9 +288,7 @@ func repairInto(rec *Record, m map[string]any) {
 // valid UTF-8 (the plugin's decoder checks them as it goes); otherwise the
 // fields are repaired exactly as FromMap repairs them.
 func (p *Parser) FromFields(ts time.Time, rec *Record, mayBeInvalid bool) {
-	if rec.Fields == nil {
-		rec.Fields = make(map[string]any)
-	}
+	rec.fields(0)
 	if mayBeInvalid {
 		m := rec.Fields
 		rec.Fields = make(map[string]any, len(m))

@@ -173,10 +173,16 @@ func (r *Record) AddFlag(flag string) {
 	r.Flags = append(r.Flags, flag)
 }
 
+// fields returns Fields, made with room for hint fields if r has none:
+// a Record keeps its map across Reset, so a reused one allocates it once.
+func (r *Record) fields(hint int) map[string]any {
+	if r.Fields == nil {
+		r.Fields = make(map[string]any, hint)
+	}
+	return r.Fields
+}
+
 // Set stores an extra field, allocating Fields on first use.
 func (r *Record) Set(key string, value any) {
-	if r.Fields == nil {
-		r.Fields = make(map[string]any, 8)
-	}
-	r.Fields[key] = value
+	r.fields(8)[key] = value
 }

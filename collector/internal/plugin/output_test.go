@@ -29,22 +29,12 @@ type fakeSender struct {
 	reply func(call int, msgs []kafka.Message) error
 }
 
-func cloneMessage(m kafka.Message) kafka.Message {
-	m.Key, m.Value = slices.Clone(m.Key), slices.Clone(m.Value)
-	h := make([]kafka.Header, len(m.Headers))
-	for i, x := range m.Headers {
-		h[i] = kafka.Header{Key: x.Key, Value: slices.Clone(x.Value)}
-	}
-	m.Headers = h
-	return m
-}
-
 func (f *fakeSender) Send(_ context.Context, msgs []kafka.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cp := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
-		cp[i] = cloneMessage(m)
+		cp[i] = ownMessage(m)
 	}
 	f.calls = append(f.calls, cp)
 	if f.reply != nil {

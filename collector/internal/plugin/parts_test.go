@@ -32,7 +32,7 @@ func TestChunkSentInParts(t *testing.T) {
 		for _, m := range msgs {
 			total += len(m.Value)
 			maxValue = max(maxValue, len(m.Value))
-			sent = append(sent, cloneMessage(m))
+			sent = append(sent, ownMessage(m))
 		}
 		if total > partBytes+maxValue {
 			t.Errorf("a part of %d encoded bytes, want at most %d + one record", total, partBytes)
