@@ -187,26 +187,28 @@ start_alertmanager() {
 }
 
 es_ready() { curl -fsS "http://127.0.0.1:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=1s" | grep -q '"status":"\(green\|yellow\)"'; }
-# es_warm indexes a throwaway index in bulk until a freshly started Elasticsearch
-# is past its JIT warm-up, then deletes it. Measured on 2 cores: a cold JVM
-# indexes at a fraction of its warm rate for the first ~30 s, which is what a
-# first `make demo` on a fresh machine showed as a 20 s p99 against 0.6 s warm.
-# The rounds' times are logged, so the warm-up shows what it found.
+# es_warm indexes a throwaway index in bulk, then deletes it, so a freshly
+# started Elasticsearch has compiled its indexing path before real traffic.
+# The documents carry their own ids ("create" with _id), as the indexer's do:
+# that path looks each id up before writing, and warming only the append-only
+# path of generated ids left it cold. Measured on 2 cores: a cold JVM's C2
+# compiler takes about a core for 40-60 s, and the first `make demo` after a
+# start fell up to 29 000 records behind. The rounds' times are logged.
 es_warm() {
   local url="http://127.0.0.1:$ES_PORT" idx=agentobs-stack-warmup body="$STATE/elasticsearch/warmup.ndjson"
-  [ -s "$body" ] || awk -v pad="$(printf '%0700d' 0 | tr 0 x)" 'BEGIN {
-      for (i = 0; i < 2000; i++) {
-        printf "{\"create\":{}}\n"
-        printf "{\"@timestamp\":\"2026-01-01T00:00:%02d.%09dZ\",\"message\":\"warm-up record %d\",\"log.level\":\"info\",\"service.name\":\"warmup\",\"trace.id\":\"%032x\",\"span.id\":\"%016x\",\"event.id\":\"w%d\",\"detail\":\"%s\"}\n", i % 60, i, i, i + 1, i + 1, i, pad
-      } }' > "$body"
   local round t0 times=()
   for round in $(seq 1 "$ES_WARM_ROUNDS"); do
+    awk -v r="$round" 'BEGIN {
+      for (i = 0; i < 2000; i++) {
+        printf "{\"create\":{\"_id\":\"%08x%024x\"}}\n", r * 2654435761 % 4294967296, i * 40503
+        printf "{\"@timestamp\":\"2026-01-01T00:%02d:%02d.%09dZ\",\"message\":\"warm-up record %d\",\"log.level\":\"info\",\"service.name\":\"warmup-%d\",\"trace.id\":\"%032x\",\"span.id\":\"%016x\",\"event.id\":\"%08x%024x\",\"agent.step\":%d,\"agentobs.producer.id\":\"warmup/%d\",\"agentobs.producer.seq\":%d,\"decision.action\":\"a%d\",\"gen_ai.agent.id\":\"warmup-%d\"}\n", r, i % 60, i, i, i % 7, r * 100000 + i / 3, i + 1, r * 2654435761 % 4294967296, i * 40503, i % 5, i % 3, i, i % 4, i % 9
+      } }' > "$body"
     t0=$(date +%s%N)
     curl -fsS -o /dev/null -H 'Content-Type: application/x-ndjson' --data-binary "@$body" \
       "$url/$idx/_bulk" || { log "elasticsearch warm-up: a bulk request failed; going on cold"; break; }
     times+=("$(( ($(date +%s%N) - t0) / 1000000 ))")
     curl -fsS -o /dev/null -X POST "$url/$idx/_refresh" || true
-    curl -fsS -o /dev/null "$url/$idx/_search?q=service.name:warmup&size=10" || true
+    curl -fsS -o /dev/null "$url/$idx/_search?q=service.name:warmup-1&size=10" || true
   done
   curl -fsS -o /dev/null -X DELETE "$url/$idx" || true
   log "elasticsearch warmed: $ES_WARM_ROUNDS bulk rounds of 2000 documents, milliseconds each: ${times[*]}"

@@ -40,7 +40,8 @@ func main() {
 	bin := fs.String("bin", "bin", "directory with agent, shipper, indexer, flbhost, flbchunk and out_agentobs.so")
 	work := fs.String("workdir", "/tmp/agentobs-demo", "logs, checkpoints and chunk files of this run")
 	dur := fs.Duration("duration", 60*time.Second, "how long traffic flows after the warm-up (Ctrl-C stops earlier)")
-	warm := fs.Duration("warmup", 15*time.Second, "traffic before the measured part: its records count as written, lost and duplicated, but its latency is reported on its own line, because the pipeline has just started (and on a fresh machine Kafka's and Elasticsearch's JVMs are still compiling their hot paths; 0: none)")
+	warm := fs.Duration("warmup", 15*time.Second, "shortest traffic before the measured part: its records count as written, lost and duplicated, but its latency is reported on its own line, because the pipeline has just started (0: none)")
+	warmMax := fs.Duration("warmup-max", 2*time.Minute, "longest warm-up: after -warmup it lasts until the indexer has caught up (record lag within 2 s of traffic for 5 s in a row), which on freshly started servers takes 30-60 s while their JVMs compile their hot paths")
 	rate := fs.Int("rate", 2000, "load generator records/s through the shipper")
 	pluginRate := fs.Int("plugin-rate", 1000, "load generator records/s through the Fluent Bit plugin (0: off)")
 	agents := fs.Int("agents", 3, "live agents that call each other")
@@ -66,7 +67,10 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *work, *warm, *dur, *rate, *pluginRate, *agents, *agentRate, *brokers, *es, *stack, *fluentBit, cv); err != nil {
+	if *warmMax < *warm {
+		*warmMax = *warm
+	}
+	if err := run(ctx, *bin, *work, warmup{min: *warm, max: *warmMax}, *dur, *rate, *pluginRate, *agents, *agentRate, *brokers, *es, *stack, *fluentBit, cv); err != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo failed:", err)
 		os.Exit(1)
 	}
@@ -88,21 +92,56 @@ type canaryOpts struct {
 	promURL, amURL string
 }
 
-func run(ctx context.Context, bin, work string, warm, dur time.Duration, rate, pluginRate, agents int, agentRate float64, brokers, esURL, stack, fluentBit string, cv canaryOpts) error {
+// warmup is how long traffic runs before the measured part: at least min,
+// then until the indexer has caught up, at most max.
+type warmup struct{ min, max time.Duration }
+
+// caughtUp is how many looks in a row (one a second) the record lag must
+// stay within its bound for the warm-up to end.
+const caughtUp = 5
+
+// warmupWatch decides, one look at the pipeline at a time, when the
+// warm-up ends.
+type warmupWatch struct {
+	warmup
+	bound  float64 // the lag of a pipeline that keeps up, records
+	within int     // looks in a row with the lag within bound
+}
+
+// look takes one look (elapsed since traffic started, the record lag, the
+// documents indexed so far) and says whether the warm-up is over and why.
+func (w *warmupWatch) look(elapsed time.Duration, lag, indexed float64) (over bool, why string) {
+	if lag <= w.bound && indexed > 0 {
+		w.within++
+	} else {
+		w.within = 0
+	}
+	switch {
+	case elapsed < w.min:
+		return false, ""
+	case w.within >= caughtUp:
+		return true, "the indexer keeps up"
+	case elapsed >= w.max:
+		return true, fmt.Sprintf("-warmup-max %s reached; the indexer had not caught up (lag %.0f records)", w.max, lag)
+	}
+	return false, ""
+}
+
+func run(ctx context.Context, bin, work string, warm warmup, dur time.Duration, rate, pluginRate, agents int, agentRate float64, brokers, esURL, stack, fluentBit string, cv canaryOpts) error {
 	runID := "demo-" + time.Now().UTC().Format("20060102-150405")
 	workDir := filepath.Join(work, runID)
 	abs := func(n string) string { p, _ := filepath.Abs(filepath.Join(bin, n)); return p }
 	opt := rig.Options{
 		Bins:    map[string]string{"agent": abs("agent"), "shipper": abs("shipper"), "indexer": abs("indexer"), "flbhost": abs("flbhost"), "flbchunk": abs("flbchunk"), "plugin": abs("out_agentobs.so")},
 		WorkDir: workDir, StackDir: stack, Brokers: []string{brokers}, ESURL: esURL, PrometheusURL: cv.promURL, Names: rig.DefaultNames(), RunID: runID,
-		Agents: agents, AgentRate: agentRate, Rate: rate, PluginRate: pluginRate, Duration: warm + dur, Seed: time.Now().UnixNano() % 1e6,
+		Agents: agents, AgentRate: agentRate, Rate: rate, PluginRate: pluginRate, Duration: warm.min + dur, Extend: warm.max - warm.min, Seed: time.Now().UnixNano() % 1e6,
 		RotateBytes: 8 << 20, IndexerAddr: "127.0.0.1:9400", ShipperAddr: "127.0.0.1:9401", PluginAddr: "127.0.0.1:9402",
 		AgentBasePort: 9410, Register: true, Canary: cv.on, Probe: true,
 	}
 	if fluentBit != "" {
 		opt.Bins["fluent-bit"] = fluentBit
 	}
-	fmt.Printf("agentobs demo %s: %d live agents, %d rec/s via shipper, %d rec/s via the Fluent Bit plugin, for %s after a %s warm-up\n", runID, agents, rate, pluginRate, dur, warm)
+	fmt.Printf("agentobs demo %s: %d live agents, %d rec/s via shipper, %d rec/s via the Fluent Bit plugin, for %s after a warm-up of %s to %s (until the indexer keeps up)\n", runID, agents, rate, pluginRate, dur, warm.min, warm.max)
 	fmt.Printf("work dir %s\n", workDir)
 	if cv.on {
 		if err := rig.EnsureCanaryRules(ctx, cv.promURL); err != nil {
@@ -142,11 +181,14 @@ func run(ctx context.Context, bin, work string, warm, dur time.Duration, rate, p
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	end := time.After(warm + dur)
-	warmed := time.After(warm)
-	if warm <= 0 {
-		warmed = nil
+	started := time.Now()
+	var end <-chan time.Time
+	warming := warm.min > 0
+	if !warming {
+		end = time.After(dur)
 	}
+	// The lag of a pipeline that keeps up: two seconds of traffic.
+	watch := warmupWatch{warmup: warm, bound: 2 * float64(rate+pluginRate)}
 	every := 0
 traffic:
 	for {
@@ -156,18 +198,32 @@ traffic:
 			break traffic
 		case <-end:
 			break traffic
-		case <-warmed:
+		case <-tick.C:
+			every++
+			if !warming {
+				if tty || every%5 == 0 {
+					show(p.Status(context.Background()).Line(), false)
+				}
+				continue
+			}
+			st := p.Status(context.Background())
+			if tty || every%5 == 0 {
+				show(st.Line(), false)
+			}
+			elapsed := time.Since(started)
+			over, why := watch.look(elapsed, st.Lag, st.Indexed)
+			if !over {
+				continue
+			}
+			warming = false
 			if err := p.EndWarmup(ctx); err != nil {
 				return err
 			}
-			show(fmt.Sprintf("%s  (warm-up over: latency from here on)", p.Status(context.Background()).Line()), true)
-		case <-tick.C:
-			every++
-			if tty || every%5 == 0 {
-				show(p.Status(context.Background()).Line(), false)
-			}
+			show(fmt.Sprintf("%s  (warm-up over after %s, %s: latency from here on)", p.Status(context.Background()).Line(), elapsed.Round(time.Second), why), true)
+			end = time.After(dur)
 		}
 	}
+	p.StopLoadgens()
 	show(p.Status(context.Background()).Line(), true)
 	// The canary verdict is read while the agents still run: once they
 	// stop, their scrapes fail and the alert resolves.

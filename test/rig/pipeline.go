@@ -53,11 +53,16 @@ type Options struct {
 	AgentRate float64 // tasks/s per live agent
 	// Canary adds one more live agent: a worse canary release of agent-a
 	// (same service, track canary, CanaryArgs(true)) on the next port.
-	Canary      bool
-	Rate        int           // load generator records/s through the shipper (files)
-	PluginRate  int           // load generator records/s through the plugin host (0: plugin path off)
-	Duration    time.Duration // how long traffic flows
-	Records     int           // alternatively: exact records per load generator (0: by Duration)
+	Canary     bool
+	Rate       int           // load generator records/s through the shipper (files)
+	PluginRate int           // load generator records/s through the plugin host (0: plugin path off)
+	Duration   time.Duration // how long traffic flows
+	// Extend lets the load generators run up to this much longer than
+	// Duration, for a caller that ends traffic itself with StopTraffic (the
+	// demo's warm-up lasts until the pipeline has caught up). The flbhost
+	// stand-in's pre-made corpus covers Duration only.
+	Extend      time.Duration
+	Records     int // alternatively: exact records per load generator (0: by Duration)
 	RecordSize  int
 	Seed        int64
 	RotateBytes int64
@@ -209,7 +214,7 @@ func (p *Pipeline) loadgenArgs(seed int64, rate int, runID, out, report string) 
 	if p.opt.Records > 0 {
 		args = append(args, "-records", strconv.Itoa(p.opt.Records), "-duration", "0")
 	} else {
-		args = append(args, "-duration", p.opt.Duration.String())
+		args = append(args, "-duration", (p.opt.Duration + p.opt.Extend).String())
 	}
 	if p.opt.RecordSize > 0 {
 		args = append(args, "-record-size", strconv.Itoa(p.opt.RecordSize))
@@ -270,11 +275,18 @@ func (p *Pipeline) PluginDone() bool {
 	return p.Plugin == nil || !p.Plugin.Running()
 }
 
-// StopTraffic stops the live agents (graceful: their last lines are written).
+// StopTraffic stops the live agents (graceful: their last lines are
+// written) and the load generators.
 func (p *Pipeline) StopTraffic() {
 	for _, a := range p.Agents {
 		_ = a.Stop()
 	}
+	p.StopLoadgens()
+}
+
+// StopLoadgens stops the load generators (graceful: their reports count
+// what they wrote); the live agents go on.
+func (p *Pipeline) StopLoadgens() {
 	for _, l := range []*Proc{p.Loadgen, p.PluginLoadgen} {
 		if l != nil && l.Running() {
 			_ = l.Stop()
