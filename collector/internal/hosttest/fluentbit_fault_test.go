@@ -225,3 +225,34 @@ func TestFluentBitBrokerOutage(t *testing.T) {
 	t.Logf("outage: %d retried flushes; %d lines, %d messages", retries, len(d.byText), d.messages)
 	fb.stop()
 }
+
+// TestFluentBitRefusesOutKafkaKeys: an out_kafka section whose Name was
+// changed to agentobs, keys and all. Fluent Bit hands a Go plugin every
+// key without checking it, so the plugin must refuse the ones it does not
+// read (here the topic list and the security protocol, which would
+// otherwise send to the default topic over plaintext); Fluent Bit then
+// stops at start-up with the plugin's message naming each key.
+func TestFluentBitRefusesOutKafkaKeys(t *testing.T) {
+	dir := t.TempDir()
+	conf := classicConf(dir, filepath.Join(dir, "agent.log"), "agents.x", httpPort(t),
+		"Match *\nBrokers 127.0.0.1:1\nTopics agent-logs\nrdkafka.security.protocol SASL_SSL\nFormat json")
+	fb := newFluentBit(t, dir, "fluent-bit.conf", conf, true)
+	if err := fb.proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fb.proc.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Fluent Bit still runs with out_kafka keys in the agentobs section:\n%s", fb.proc.Tail(20))
+	}
+	log := fb.log()
+	for _, want := range []string{"Topics: a key of Fluent Bit's out_kafka", "use Topic (",
+		"rdkafka.security.protocol: a key of Fluent Bit's out_kafka", "use Kafka_TLS On"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("Fluent Bit's log lacks %q:\n%s", want, fb.proc.Tail(30))
+		}
+	}
+	if strings.Contains(log, "Format: ") {
+		t.Errorf("Format json is what the plugin does anyway, yet it was refused:\n%s", fb.proc.Tail(30))
+	}
+}

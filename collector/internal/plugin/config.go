@@ -188,10 +188,77 @@ func ParseConfig(g ConfigGetter, instanceSeq int) (Config, error) {
 	c.DebugPprof = p.bool("Debug_Pprof", false)
 	c.GoMemoryLimit = p.size("Go_Memory_Limit", c.GoMemoryLimit)
 	c.GoGCPercent = p.int("Go_GC_Percent", c.GoGCPercent)
-	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
+	if err := errors.Join(append(append(p.errs, c.Validate()), outKafkaKeys(g)...)...); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// outKafkaKey is a property of Fluent Bit's own out_kafka that this plugin
+// does not read, with what to write instead. A user who swaps the Name of
+// an out_kafka section would otherwise have it silently ignored (Fluent Bit
+// passes a Go plugin every key), e.g. rdkafka.security.protocol.
+type outKafkaKey struct {
+	key, instead string
+	same         string // a value that means what this plugin does anyway ("": none)
+}
+
+var outKafka = []outKafkaKey{
+	{key: "Topics", instead: "use Topic (one topic; Topic_Key picks one per record)"},
+	{key: "Dynamic_Topic", instead: "Topic_Key's value always names the topic"},
+	{key: "Message_Key_Field", instead: "the Kafka message key is the record's trace id (Key_Strategy)"},
+	{key: "Timestamp_Key", same: "@timestamp", instead: "records always carry @timestamp"},
+	{key: "Timestamp_Format", instead: "@timestamp is always RFC 3339 with nanoseconds"},
+	{key: "Format", same: "json", instead: "records are always the canonical JSON record"},
+	{key: "Raw_Log_Key", instead: "records are always the canonical JSON record"},
+	{key: "Queue_Full_Retries", instead: "the plugin queues nothing beyond the chunk it flushes; Kafka's backpressure answers FLB_RETRY"},
+	{key: "Client_Id", instead: "the client id is " + DefaultConfig().Kafka.ClientID},
+	{key: "Group_Id", instead: "a producer has no consumer group"},
+	{key: "Schema_Str", instead: "Avro is not supported; records are JSON"},
+	{key: "Schema_Id", instead: "Avro is not supported; records are JSON"},
+	{key: "Schema_Registry_Url", instead: "Avro is not supported; records are JSON"},
+	{key: "AWS_MSK_IAM", instead: "MSK IAM authentication is not supported; use SASL_Mechanism SCRAM-SHA-512 or Kafka_TLS client certificates"},
+	{key: "rdkafka.compression.codec", instead: "use Compression"},
+	{key: "rdkafka.compression.type", instead: "use Compression"},
+	{key: "rdkafka.request.required.acks", instead: "use Required_Acks"},
+	{key: "rdkafka.acks", instead: "use Required_Acks"},
+	{key: "rdkafka.security.protocol", instead: "use Kafka_TLS On for SSL and SASL_SSL, SASL_Mechanism for SASL"},
+	{key: "rdkafka.sasl.mechanism", instead: "use SASL_Mechanism"},
+	{key: "rdkafka.sasl.mechanisms", instead: "use SASL_Mechanism"},
+	{key: "rdkafka.sasl.username", instead: "use SASL_Username"},
+	{key: "rdkafka.sasl.password", instead: "use SASL_Password or SASL_Password_File"},
+	{key: "rdkafka.ssl.ca.location", instead: "use Kafka_TLS_CA_File"},
+	{key: "rdkafka.ssl.certificate.location", instead: "use Kafka_TLS_Crt_File"},
+	{key: "rdkafka.ssl.key.location", instead: "use Kafka_TLS_Key_File"},
+	{key: "rdkafka.enable.ssl.certificate.verification", instead: "use Kafka_TLS_Verify"},
+	{key: "rdkafka.batch.num.messages", instead: "use Batch_Size"},
+	{key: "rdkafka.batch.size", instead: "use Batch_Bytes"},
+	{key: "rdkafka.message.max.bytes", instead: "use Batch_Bytes and Max_Record_Bytes"},
+	{key: "rdkafka.max.in.flight", instead: "use Max_In_Flight"},
+	{key: "rdkafka.max.in.flight.requests.per.connection", instead: "use Max_In_Flight"},
+	{key: "rdkafka.message.timeout.ms", instead: "use Timeout"},
+	{key: "rdkafka.request.timeout.ms", instead: "use Timeout"},
+	{key: "rdkafka.linger.ms", instead: "a batch is the Fluent Bit chunk being flushed (Flush sets the pace)"},
+	{key: "rdkafka.queue.buffering.max.ms", instead: "a batch is the Fluent Bit chunk being flushed (Flush sets the pace)"},
+	{key: "rdkafka.queue.buffering.max.messages", instead: "the plugin queues nothing beyond the chunk it flushes"},
+	{key: "rdkafka.queue.buffering.max.kbytes", instead: "the plugin queues nothing beyond the chunk it flushes"},
+	{key: "rdkafka.enable.idempotence", instead: "records re-sent by a retry keep their event.id, and the indexer writes each event.id once"},
+	{key: "rdkafka.client.id", instead: "the client id is " + DefaultConfig().Kafka.ClientID},
+}
+
+// outKafkaKeys reports every out_kafka property that is set, with what to
+// write instead (librdkafka has hundreds of rdkafka.* properties; the ones
+// listed are those an out_kafka section commonly sets).
+func outKafkaKeys(g ConfigGetter) []error {
+	var errs []error
+	for _, k := range outKafka {
+		v := g.Get(k.key)
+		if v == "" || (k.same != "" && strings.EqualFold(v, k.same)) {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s: a key of Fluent Bit's out_kafka, not read by this plugin; %s", k.key, k.instead))
+	}
+	return errs
 }
 
 // Validate reports every problem at once, each naming the property.

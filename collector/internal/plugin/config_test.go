@@ -95,6 +95,34 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 	}
 }
 
+func TestOutKafkaKeysAreRefusedWithTheirReplacement(t *testing.T) {
+	for _, k := range outKafka {
+		_, err := ParseConfig(MapConfig{k.key: "x"}, 0)
+		if err == nil || !strings.Contains(err.Error(), k.key+": a key of Fluent Bit's out_kafka") || !strings.Contains(err.Error(), k.instead) {
+			t.Errorf("%s=x: %v", k.key, err)
+		}
+	}
+	// A section copied from out_kafka: every such key reported at once.
+	_, err := ParseConfig(MapConfig{"Topics": "logs", "rdkafka.compression.codec": "lz4", "rdkafka.security.protocol": "SASL_SSL"}, 0)
+	for _, want := range []string{"Topics: ", "use Topic ", "rdkafka.compression.codec: ", "use Compression", "rdkafka.security.protocol: ", "use Kafka_TLS On"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("out_kafka section: want %q in %v", want, err)
+		}
+	}
+	// Values that mean what this plugin does anyway are accepted.
+	if _, err := ParseConfig(MapConfig{"Format": "JSON", "Timestamp_Key": "@timestamp"}, 0); err != nil {
+		t.Errorf("Format json, Timestamp_Key @timestamp: %v", err)
+	}
+	// No out_kafka key is one this plugin reads.
+	for _, k := range outKafka {
+		for _, own := range Keys {
+			if strings.EqualFold(k.key, own) {
+				t.Errorf("%s is both an out_kafka key refused and a key of this plugin", k.key)
+			}
+		}
+	}
+}
+
 func TestConfigDebugPprofNeedsMetricsAddr(t *testing.T) {
 	if _, err := ParseConfig(MapConfig{"Debug_Pprof": "on"}, 0); err == nil || !strings.Contains(err.Error(), "Debug_Pprof") {
 		t.Errorf("Debug_Pprof without Metrics_Addr: %v", err)
