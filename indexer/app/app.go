@@ -338,7 +338,7 @@ func (a *App) prepare(ctx context.Context) error {
 
 func (a *App) pipeline(src source, op bulk.Op, tr *offsets.Tracker, dlq *kafkaclient.Producer) *pipeline {
 	p := &pipeline{cfg: a.cfg, src: src, writer: a.writer, dlq: dlq, tracker: tr, m: a.m,
-		log: a.log.With("component", "pipeline"), op: op, names: a.cfg.Names}
+		log: a.log.With("component", "pipeline"), es: a.es, op: op, names: a.cfg.Names}
 	if a.cfg.SummaryEnabled {
 		store := a.store
 		if a.cfg.SpansTopic == "" { // no spans indexed here: summaries read the log indices only

@@ -23,6 +23,7 @@ type Metrics struct {
 	BulkDuration     prometheus.Histogram
 	Indexed          prometheus.Counter
 	Duplicates       prometheus.Counter
+	DuplicateStamps  *prometheus.CounterVec // result
 	Retries          *prometheus.CounterVec // reason
 	DeadLetters      *prometheus.CounterVec // reason
 	Quarantined      prometheus.Counter
@@ -82,6 +83,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Documents created in Elasticsearch (including quarantined ones)."}),
 		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "duplicates_total",
 			Help: "Records whose document already existed (409 on create): replays, producer retries, redeliveries."}),
+		DuplicateStamps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "duplicate_stamps_total",
+			Help: "Stamps of duplicates from another producer epoch written onto the document they duplicated, for the audit (result: written, failed)."}, []string{"result"}),
 		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "bulk_retries_total",
 			Help: "Documents re-sent after a retryable failure, by reason."}, []string{"reason"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "dead_letters_total",
@@ -171,7 +174,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			return 0
 		})
 	if reg != nil {
-		reg.MustRegister(m.Consumed, m.ConsumedBytes, m.BatchDocs, m.BulkDuration, m.Indexed, m.Duplicates, m.Retries,
+		reg.MustRegister(m.Consumed, m.ConsumedBytes, m.BatchDocs, m.BulkDuration, m.Indexed, m.Duplicates, m.DuplicateStamps, m.Retries,
 			m.DeadLetters, m.Quarantined, m.LagRecords, m.LagSeconds, m.WithoutTrace, m.Records, m.MissingEventID,
 			m.E2ELatency, m.CommitDuration, m.ESUpGauge, m.Summaries, m.SummaryDerived, m.SummaryLag, m.SummaryErrors, m.SummaryRecovered, m.Alerts,
 			m.LastIndexed, m.InFlight, m.Stage, m.Buffered, m.TargetBytes,

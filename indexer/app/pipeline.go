@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentobs/agentobs/indexer/audit"
 	"github.com/agentobs/agentobs/indexer/bulk"
 	"github.com/agentobs/agentobs/indexer/internal/offsets"
 	"github.com/agentobs/agentobs/indexer/schema"
@@ -21,6 +22,7 @@ import (
 	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/semaphore"
@@ -51,6 +53,7 @@ type pipeline struct {
 	sum     *summarizer           // nil: summaries off
 	m       *Metrics
 	log     *slog.Logger
+	es      *elasticsearch.Client // nil: duplicates' stamps are not noted (tests)
 	op      bulk.Op
 	names   schema.Names
 	spans   bool // the span pipeline (SpanMetrics), else log records
@@ -391,6 +394,7 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 	var dead []kafka.Message
 	now := time.Now()
 	var traces []string // to re-derive
+	var dups []audit.Duplicate
 	var parts map[string]*trace.Partial
 	sum := p.summarizer()
 	if sum != nil {
@@ -423,6 +427,9 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 			}
 		case bulk.Duplicate:
 			p.m.Duplicates.Inc()
+			if d, ok := audit.DuplicateOf(it.Index, it.ID, it.Source); ok && !p.spans && p.es != nil {
+				dups = append(dups, d)
+			}
 		}
 		if it.Outcome == bulk.Quarantined {
 			p.m.Quarantined.Inc()
@@ -457,6 +464,16 @@ func (p *pipeline) process(ctx context.Context, b *batch) {
 	}
 	if slowest >= 0 {
 		p.m.E2ELatency.(prometheus.ExemplarObserver).ObserveWithExemplar(slowestLat, prometheus.Labels{"trace_id": b.infos[slowest].traceID})
+	}
+	if len(dups) > 0 {
+		// Best effort: a stamp not written is a false "missing" in the
+		// audit, never a lost record, so it does not hold the offsets.
+		n, err := audit.NoteDuplicates(ctx, p.es, dups)
+		p.m.DuplicateStamps.WithLabelValues("written").Add(float64(n))
+		if err != nil {
+			p.m.DuplicateStamps.WithLabelValues("failed").Add(float64(len(dups)))
+			p.log.Warn("duplicates' stamps not written; the audit may report them missing", "n", len(dups), "err", err)
+		}
 	}
 	if err := p.deadLetter(ctx, dead); err != nil {
 		p.log.Warn("dead letters not delivered at shutdown; offsets stay uncommitted", "n", len(dead), "err", err)

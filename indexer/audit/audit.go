@@ -189,9 +189,41 @@ func (a *Auditor) Run(ctx context.Context, since, grace time.Duration) (Report, 
 	return r, nil
 }
 
-// indexed pages a composite aggregation over every producer id: exact
-// min, max and count of sequence numbers per producer.
+// indexed is every producer's account in Elasticsearch: the documents it
+// stamped, plus the copies of its records refused as duplicates of a
+// document stamped by another epoch (NoteDuplicates), which count as its
+// own (they arrived).
 func (a *Auditor) indexed(ctx context.Context, from, to time.Time) ([]Producer, error) {
+	own, err := a.stats(ctx, from, to, record.FieldProducerID, record.FieldProducerSeq)
+	if err != nil {
+		return nil, err
+	}
+	dups, err := a.stats(ctx, from, to, record.FieldProducerDupID, record.FieldProducerDupSeq)
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[string]int, len(own))
+	for i, p := range own {
+		at[p.ID] = i
+	}
+	for _, d := range dups {
+		i, ok := at[d.ID]
+		if !ok {
+			at[d.ID] = len(own)
+			own = append(own, Producer{ID: d.ID, FirstSeq: d.FirstSeq, LastSeq: d.LastSeq, Indexed: d.Indexed})
+			continue
+		}
+		p := &own[i]
+		p.FirstSeq, p.LastSeq = min(p.FirstSeq, d.FirstSeq), max(p.LastSeq, d.LastSeq)
+		p.Indexed += d.Indexed
+	}
+	return own, nil
+}
+
+// stats pages a composite aggregation over every value of idField: exact
+// min, max and count of seqField per producer, and the quarantined
+// documents among them.
+func (a *Auditor) stats(ctx context.Context, from, to time.Time, idField, seqField string) ([]Producer, error) {
 	var out []Producer
 	after := ""
 	for {
@@ -200,7 +232,7 @@ func (a *Auditor) indexed(ctx context.Context, from, to time.Time) ([]Producer, 
 		body := fmt.Sprintf(`{"size":0,"query":{"bool":{"filter":[{"range":{"@timestamp":{"gte":%q,"lte":%q}}},{"exists":{"field":%q}}],"must_not":[{"exists":{"field":%q}}]}},`+
 			`"aggs":{"p":{"composite":{"size":1000,"sources":[{"id":{"terms":{"field":%q}}}]%s},`+
 			`"aggs":{"seq":{"stats":{"field":%q}},"q":{"filter":{"exists":{"field":"_conflicts"}}}}}}}`,
-			from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), record.FieldProducerSeq, record.FieldCanary, record.FieldProducerID, after, record.FieldProducerSeq)
+			from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), seqField, record.FieldCanary, idField, after, seqField)
 		res, err := a.es.Search(a.es.Search.WithContext(ctx), a.es.Search.WithIndex(a.index),
 			a.es.Search.WithBody(strings.NewReader(body)), a.es.Search.WithIgnoreUnavailable(true), a.es.Search.WithAllowNoIndices(true))
 		if err != nil {

@@ -100,11 +100,103 @@ func TestAuditFindsGaps(t *testing.T) {
 	}
 }
 
+// TestAuditCountsDuplicatesOfAnotherEpoch: Fluent Bit killed mid-flush
+// flushes the chunk again after its restart, and the plugin's new epoch (B)
+// stamps its own numbers on records the old epoch (A) had delivered: their
+// event.ids exist, Elasticsearch answers 409, and B's numbers 21-40 are on
+// no document. The audit reported them missing; with their stamps noted on
+// the documents they duplicated it counts them as B's. A redelivery with
+// the document's own stamp is not noted.
+func TestAuditCountsDuplicatesOfAnotherEpoch(t *testing.T) {
+	es := harness.RequireES(t)
+	idx := harness.Index(t)
+	createIndex(t, es, idx)
+	ctx := context.Background()
+	ts := time.Now().UTC().Add(-30 * time.Minute).Format(time.RFC3339Nano)
+	bulk := func(lines func(add func(id, producer string, seq int))) []audit.Duplicate {
+		t.Helper()
+		var body bytes.Buffer
+		var sources [][]byte
+		var ids []string
+		lines(func(id, producer string, seq int) {
+			src := fmt.Sprintf(`{"@timestamp":%q,"agentobs.producer.id":%q,"agentobs.producer.seq":%d}`, ts, producer, seq)
+			fmt.Fprintf(&body, "{\"create\":{\"_index\":%q,\"_id\":%q}}\n%s\n", idx, id, src)
+			sources, ids = append(sources, []byte(src)), append(ids, id)
+		})
+		res, err := es.Bulk(bytes.NewReader(body.Bytes()), es.Bulk.WithRefresh("true"))
+		if err != nil || res.IsError() {
+			t.Fatalf("bulk: %v %v", err, res)
+		}
+		defer res.Body.Close()
+		var br struct {
+			Items []map[string]struct {
+				Status int `json:"status"`
+			} `json:"items"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&br); err != nil {
+			t.Fatal(err)
+		}
+		var dups []audit.Duplicate
+		for i, it := range br.Items {
+			switch st := it["create"].Status; st {
+			case 201:
+			case 409:
+				if d, ok := audit.DuplicateOf(idx, ids[i], sources[i]); ok {
+					dups = append(dups, d)
+				}
+			default:
+				t.Fatalf("item %d: status %d", i, st)
+			}
+		}
+		return dups
+	}
+	bulk(func(add func(string, string, int)) {
+		for i := 1; i <= 100; i++ {
+			add(fmt.Sprintf("e%d", i), "fb/A", i)
+		}
+	})
+	dups := bulk(func(add func(string, string, int)) {
+		for i := 1; i <= 50; i++ {
+			id := fmt.Sprintf("b%d", i)
+			if i > 20 && i <= 40 {
+				id = fmt.Sprintf("e%d", i-20) // A's records, flushed again
+			}
+			add(id, "fb/B", i)
+		}
+		add("e50", "fb/A", 50) // a redelivery: the document's own stamp
+	})
+	if len(dups) != 21 {
+		t.Fatalf("%d duplicates, want 21", len(dups))
+	}
+	a := audit.New(es, idx, nil)
+	if _, got := runAudit(t, a, 2*time.Minute); got["fb/B"].Missing != 20 {
+		t.Fatalf("before the stamps are noted: B missing %d, want 20 (the test's premise)", got["fb/B"].Missing)
+	}
+	n, err := audit.NoteDuplicates(ctx, es, dups)
+	if err != nil || n != 20 {
+		t.Fatalf("noted %d (%v), want 20: the redelivery keeps its own stamp", n, err)
+	}
+	if res, err := es.Indices.Refresh(es.Indices.Refresh.WithIndex(idx)); err == nil {
+		res.Body.Close()
+	}
+	_, got := runAudit(t, a, 2*time.Minute)
+	for id, want := range map[string]int64{"fb/A": 100, "fb/B": 50} {
+		if p := got[id]; p.Missing != 0 || p.Surplus != 0 || p.Indexed != want || p.FirstSeq != 1 || p.LastSeq != want {
+			t.Errorf("%s: %+v, want seqs 1-%d all found, nothing missing", id, p, want)
+		}
+	}
+	// Noting again (a redelivered batch) changes nothing.
+	if n, err := audit.NoteDuplicates(ctx, es, dups); err != nil || n != 20 {
+		t.Fatalf("noted again: %d (%v)", n, err)
+	}
+}
+
 // createIndex creates idx with the producer-stamp mapping the audit reads.
 func createIndex(t *testing.T, es *elasticsearch.Client, idx string) {
 	t.Helper()
 	mapping := `{"mappings":{"properties":{"@timestamp":{"type":"date_nanos"},"_conflicts":{"type":"flattened"},
-		"agentobs":{"properties":{"producer":{"properties":{"id":{"type":"keyword"},"seq":{"type":"long"}}}}}}}}`
+		"agentobs":{"properties":{"producer":{"properties":{"id":{"type":"keyword"},"seq":{"type":"long"},
+		"dup":{"properties":{"id":{"type":"keyword"},"seq":{"type":"long"}}}}}}}}}}`
 	res, err := es.Indices.Create(idx, es.Indices.Create.WithBody(strings.NewReader(mapping)))
 	if err != nil || res.IsError() {
 		t.Fatalf("create %s: %v %v", idx, err, res)

@@ -80,7 +80,7 @@ func LogMappings(s Settings) obj {
 				"invalid_span_id":  keyword(),
 				"original_bytes":   obj{"type": "long"},
 				"dropped_fields":   obj{"type": "long"},
-				"producer":         props(obj{"id": keyword(), "seq": obj{"type": "long"}}),
+				"producer":         props(obj{"id": keyword(), "seq": obj{"type": "long"}, "dup": props(obj{"id": keyword(), "seq": obj{"type": "long"}})}),
 				"canary":           keyword(),
 				"canary_final":     obj{"type": "boolean"},
 			}),

@@ -56,6 +56,12 @@ const (
 	// id per front-door instance and input, and a per-producer sequence.
 	FieldProducerID  = "agentobs.producer.id"
 	FieldProducerSeq = "agentobs.producer.seq"
+	// FieldProducerDupID and FieldProducerDupSeq are the stamp of a later
+	// copy of the record that Elasticsearch refused (409) because its
+	// event.id was there: the indexer writes them onto the document so the
+	// audit finds that copy's sequence number too.
+	FieldProducerDupID  = "agentobs.producer.dup.id"
+	FieldProducerDupSeq = "agentobs.producer.dup.seq"
 	// FieldSource is the logical source of the record (Fluent Bit tag, file
 	// path, "stdin", "http"); FieldFilePath and FieldOffset are set for files.
 	FieldSource   = "agentobs.source"

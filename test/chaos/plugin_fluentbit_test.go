@@ -65,10 +65,11 @@ func (r *chaosRig) fluentBitLoad(cfg loadgen.Config) <-chan loadgen.Report {
 // record indexed once when the link is back (re-sent copies carry the same
 // event.id, so they collapse into the same documents).
 //
-// flbhost stays the front door of plugin-sigkill only: it replays every
-// chunk byte for byte after the kill, which real Fluent Bit does only for
-// chunks it never saw acknowledged (collector/README.md lists what else
-// only flbhost can provoke).
+// fluent-bit-sigkill kills real Fluent Bit mid-flush and starts it again
+// on its tail DB and filesystem storage. flbhost stays the front door of
+// plugin-sigkill: it replays every chunk byte for byte after the kill,
+// which real Fluent Bit does only for chunks it never saw acknowledged
+// (collector/README.md lists what else only flbhost can provoke).
 func pluginKafkaScenarios() []struct {
 	short bool
 	sc    scenario
@@ -82,6 +83,8 @@ func pluginKafkaScenarios() []struct {
 			opts: proxiedBroker, load: fb, inject: kafkaResets(dur(10*time.Second, 15*time.Second))}},
 		{false, scenario{name: "fluent-bit-kafka-timeouts", fault: "Fluent Bit plugin → Kafka link a black hole for 20s (requests time out), open connections reset at the end",
 			opts: proxiedBroker, load: fb, inject: kafkaBlackHole(20 * time.Second)}},
+		{true, scenario{name: "fluent-bit-sigkill", fault: "real Fluent Bit SIGKILLed with a produce call in flight, started again after 2s on its tail DB and filesystem storage",
+			load: fb, inject: killPluginMidFlush(nil)}},
 		{false, scenario{name: "fluent-bit-kafka-latency", fault: "300ms added to every chunk on the Fluent Bit plugin → Kafka link for 20s",
 			opts: proxiedBroker, load: fb, inject: kafkaLatency(300*time.Millisecond, 20*time.Second)}},
 	}
