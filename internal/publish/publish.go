@@ -109,7 +109,11 @@ type Metrics struct {
 }
 
 // Dead-letter reasons at the edge, a closed set.
-var DeadLetterReasons = []string{"too_large", "rejected", "invalid"}
+var DeadLetterReasons = []string{"too_large", "rejected", "invalid", ReasonUnknownTopic}
+
+// ReasonUnknownTopic is the dead-letter reason of a record whose topic
+// field (TopicField) named a topic Kafka does not have.
+const ReasonUnknownTopic = "unknown_topic"
 
 // NewMetrics registers agentobs_<component>_… edge counters, every closed
 // label value pre-created at 0.

@@ -27,6 +27,7 @@ import (
 	"github.com/agentobs/agentobs/shipper/internal/shippermetrics"
 	"github.com/agentobs/agentobs/shipper/internal/tail"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -108,6 +109,11 @@ func New(cfg Config, set Settings) (*App, error) {
 		return nil, err
 	}
 	a.senders = queue.NewSenders(a.queue, p, dlqEdge.DeadLetter, set.Logger.With("component", "sender"), a.m)
+	a.senders.UnknownTopics = func(ctx context.Context, msgs []kafka.Message, errs []error) (map[string]bool, error) {
+		return dlqEdge.UnknownTopics(ctx, func(ctx context.Context, topics ...string) ([]string, error) {
+			return kafkaclient.MissingTopics(ctx, cfg.Kafka, topics...)
+		}, msgs, errs)
+	}
 	a.sendCtx, a.sendCancel = context.WithCancel(context.Background())
 	if a.canary, err = a.newCanary(); err != nil {
 		return nil, err

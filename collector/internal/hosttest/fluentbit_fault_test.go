@@ -256,3 +256,43 @@ func TestFluentBitRefusesOutKafkaKeys(t *testing.T) {
 		t.Errorf("Format json is what the plugin does anyway, yet it was refused:\n%s", fb.proc.Tail(30))
 	}
 }
+
+// TestFluentBitTopicKeyNamesAMissingTopic: records whose Topic_Key value
+// names a topic Kafka does not have. Kafka calls that retryable, so the
+// chunk retried forever and every record in it waited; now those records
+// (and only those) are dead letters with the reason unknown_topic, and
+// the rest of the chunk is delivered once. The plugin never creates a
+// topic from record data.
+func TestFluentBitTopicKeyNamesAMissingTopic(t *testing.T) {
+	brokers, topic, dlq, dir, logPath := tailSetup(t)
+	gone := harness.Name(t, "gone")
+	const n, routed = 300, 40
+	appendLines(t, logPath, "k", 0, n, nil)
+	appendLines(t, logPath, "r", 0, routed, func(l string) string {
+		return strings.Replace(l, `{`, `{"route":"`+gone+`",`, 1)
+	})
+	metrics := freeAddr(t)
+	fb := newFluentBit(t, dir, "fluent-bit.conf", classicConf(dir, logPath, "agents", httpPort(t),
+		outputProps("agents", brokers, topic, dlq, "Topic_Key route", "Metrics_Addr "+metrics)), true)
+	fb.start(1)
+	delivered(t, harness.KafkaConfig(), topic, "k", n, 60*time.Second, "").exactlyOnce(t, n)
+	msgs := harness.ConsumeAll(t, dlq, routed, 60*time.Second)
+	if len(msgs) != routed {
+		t.Fatalf("%d dead letters, want %d", len(msgs), routed)
+	}
+	for _, m := range msgs {
+		if r := kafkaclient.Header(m, kafkaclient.HeaderDLQReason); r != publish.ReasonUnknownTopic {
+			t.Fatalf("dead letter reason %q, want %s", r, publish.ReasonUnknownTopic)
+		}
+	}
+	m := scrape(t, metrics)
+	if !strings.Contains(m, fmt.Sprintf(`agentobs_collector_dead_letters_total{reason="unknown_topic"} %d`, routed)) {
+		t.Errorf("dead_letters_total:\n%s", grepLines(m, "dead_letters"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if missing, err := kafkaclient.MissingTopics(ctx, harness.KafkaConfig(), gone); err != nil || len(missing) != 1 {
+		t.Errorf("the record-chosen topic %s was created: missing %v, %v", gone, missing, err)
+	}
+	fb.stop()
+}

@@ -254,8 +254,16 @@ func (o *Output) flush(ctx context.Context, st *flushState, chunk []byte, tag st
 		retry := false
 		var werrs kafka.WriteErrors
 		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+			unknown, uerr := o.edge.UnknownTopics(sendCtx, o.missingTopics, msgs, werrs)
+			if uerr != nil {
+				o.log.Warn("could not ask Kafka whether the records' topics exist; Fluent Bit will retry", "tag", tag, "error", uerr)
+			}
 			for i, e := range werrs {
 				if e == nil {
+					continue
+				}
+				if unknown[msgs[i].Topic] && errors.Is(e, kafka.UnknownTopicOrPartition) {
+					refused = append(refused, refusal{ownMessage(msgs[i]), e})
 					continue
 				}
 				if _, retryable := kafkaclient.Classify(e); retryable {
@@ -340,8 +348,16 @@ func (o *Output) deadLetter(m kafka.Message, cause error) kafka.Message {
 	reason := "rejected"
 	if r, _ := kafkaclient.Classify(cause); r == "too_large" {
 		reason = "too_large"
+	} else if errors.Is(cause, kafka.UnknownTopicOrPartition) {
+		reason = publish.ReasonUnknownTopic
 	}
 	return o.edge.DeadLetter(m, reason, cause)
+}
+
+// missingTopics asks Kafka which of topics it does not have (a record's
+// Topic_Key value Kafka answered "Unknown Topic Or Partition" for).
+func (o *Output) missingTopics(ctx context.Context, topics ...string) ([]string, error) {
+	return kafkaclient.MissingTopics(ctx, o.cfg.Kafka, topics...)
 }
 
 // partBytes is how many encoded bytes of a chunk a flush hands to Kafka at

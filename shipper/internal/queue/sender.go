@@ -24,8 +24,16 @@ type Producer interface {
 // dead-letter topic (edge.Edge.DeadLetter).
 type DeadLetterFunc func(msg kafka.Message, reason string, cause error) kafka.Message
 
+// UnknownTopicsFunc says which topics of the failed messages a record
+// field chose and Kafka does not have (publish.Edge.UnknownTopics).
+type UnknownTopicsFunc func(ctx context.Context, msgs []kafka.Message, errs []error) (map[string]bool, error)
+
 // Senders produce the queued batches, one goroutine per lane.
 type Senders struct {
+	// UnknownTopics (nil: no check) turns records routed to a topic Kafka
+	// does not have into dead letters instead of retrying them forever.
+	UnknownTopics UnknownTopicsFunc
+
 	q       *Queue
 	p       Producer
 	dlq     DeadLetterFunc
@@ -93,8 +101,19 @@ func (s *Senders) send(ctx context.Context, msgs []kafka.Message) error {
 		var retry []kafka.Message
 		var werrs kafka.WriteErrors
 		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+			var unknown map[string]bool
+			if s.UnknownTopics != nil {
+				var uerr error
+				if unknown, uerr = s.UnknownTopics(ctx, msgs, werrs); uerr != nil {
+					s.log.Warn("could not ask Kafka whether the records' topics exist; retrying", "err", uerr)
+				}
+			}
 			for i, e := range werrs {
-				if e != nil {
+				switch {
+				case e == nil:
+				case unknown[msgs[i].Topic] && errors.Is(e, kafka.UnknownTopicOrPartition):
+					retry = append(retry, s.deadLetter(msgs[i], publish.ReasonUnknownTopic, e))
+				default:
 					retry = append(retry, s.resolve(msgs[i], e))
 				}
 			}
@@ -132,14 +151,20 @@ func (s *Senders) resolve(msg kafka.Message, err error) kafka.Message {
 	if retryable {
 		return msg
 	}
+	if reason != "too_large" {
+		reason = "rejected"
+	}
+	return s.deadLetter(msg, reason, err)
+}
+
+// deadLetter is msg's dead letter, or nothing when msg already was one
+// (Kafka refused even that: counted, logged).
+func (s *Senders) deadLetter(msg kafka.Message, reason string, err error) kafka.Message {
 	if kafkaclient.Header(msg, kafkaclient.HeaderDLQReason) != "" {
 		s.m.DroppedRecords.WithLabelValues("dlq_failed").Inc()
 		s.log.Error("dead letter refused by Kafka; record dropped", "topic", msg.Topic,
 			"event_id", kafkaclient.Header(msg, publish.HeaderEventID), "err", err)
 		return kafka.Message{}
-	}
-	if reason != "too_large" {
-		reason = "rejected"
 	}
 	return s.dlq(msg, reason, err)
 }
