@@ -39,6 +39,7 @@ type Metrics struct {
 	FlushRecords  *prometheus.HistogramVec // output
 	DecodeErrors  *prometheus.CounterVec   // output
 	Canaries      *prometheus.CounterVec   // output, outcome
+	Marks         *prometheus.CounterVec   // output, outcome
 }
 
 // New registers the collector metrics on reg (nil: unregistered).
@@ -61,8 +62,9 @@ func New(reg prometheus.Registerer, contentFields []string) *Metrics {
 	// Registered with the others below; the constructor is publish's, so
 	// the shipper's and the collector's canary counters cannot drift.
 	m.Canaries, _ = publish.NewCanaryCounter(nil, "collector", "output")
+	m.Marks, _ = publish.NewMarksCounter(nil, "collector", "output")
 	if reg != nil {
-		reg.MustRegister(m.RecordsIn, m.Flushes, m.FlushDuration, m.FlushRecords, m.DecodeErrors, m.Canaries)
+		reg.MustRegister(m.RecordsIn, m.Flushes, m.FlushDuration, m.FlushRecords, m.DecodeErrors, m.Canaries, m.Marks)
 	}
 	return m
 }
@@ -75,6 +77,7 @@ type Output struct {
 	FlushRecords  prometheus.Observer
 	DecodeErrors  prometheus.Counter
 	Canaries      map[string]prometheus.Counter // by outcome (publish.CanaryOK, publish.CanaryError)
+	Marks         *prometheus.CounterVec        // by outcome (publish.MarksOutcomes), for publish.NewMarker
 }
 
 // ForOutput curries the metrics for the instance named name, creating every
@@ -94,6 +97,10 @@ func (m *Metrics) ForOutput(name string) *Output {
 	o.Canaries = map[string]prometheus.Counter{}
 	for _, r := range publish.CanaryOutcomes {
 		o.Canaries[r] = m.Canaries.WithLabelValues(name, r)
+	}
+	o.Marks = m.Marks.MustCurryWith(prometheus.Labels{"output": name})
+	for _, r := range publish.MarksOutcomes {
+		o.Marks.WithLabelValues(r)
 	}
 	return o
 }

@@ -152,6 +152,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, st := range Stages {
 		m.Stage.WithLabelValues(st)
 	}
+	for _, r := range []string{"written", "failed"} {
+		m.DuplicateStamps.WithLabelValues(r)
+	}
 	for _, r := range bulk.RetryReasons {
 		m.Retries.WithLabelValues(r)
 	}

@@ -121,23 +121,40 @@ type tracked struct {
 // NewMarker builds the marker of component (cfg.Topic resolved: not
 // empty); it registers
 // agentobs_<component>_marks_total{outcome} on reg (nil: unregistered).
-func NewMarker(cfg MarksConfig, component string, send Sender, reg prometheus.Registerer, log *slog.Logger) (*Marker, error) {
+func NewMarker(cfg MarksConfig, component string, send Sender, sent *prometheus.CounterVec, log *slog.Logger) (*Marker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.Topic == "" {
 		return nil, errors.New("marks: no topic")
 	}
+	if sent == nil {
+		sent, _ = NewMarksCounter(nil, component)
+	}
+	return &Marker{cfg: cfg, component: component, send: send, log: log.With("component", "marks"), sent: sent, edges: map[*Edge]*tracked{}}, nil
+}
+
+// MarksOutcomes are the outcome label values of agentobs_<component>_marks_total.
+var MarksOutcomes = []string{"ok", "error"}
+
+// NewMarksCounter is agentobs_<component>_marks_total, labelled by labels
+// and outcome, registered on reg (nil: not registered). NewMarker takes it
+// with only the outcome label left (curried); the shipper's and the
+// collector's cannot drift, since both are made here.
+func NewMarksCounter(reg prometheus.Registerer, component string, labels ...string) (*prometheus.CounterVec, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentobs_" + component + "_marks_total",
-		Help: "High-water mark messages published (last sequence number per producer id), by outcome (ok, error)."}, []string{"outcome"})
-	c.WithLabelValues("ok")
-	c.WithLabelValues("error")
+		Help: "High-water mark messages published (last sequence number per producer id), by outcome (ok, error)."}, append(labels, "outcome"))
+	if len(labels) == 0 {
+		for _, o := range MarksOutcomes {
+			c.WithLabelValues(o)
+		}
+	}
 	if reg != nil {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("marks metric: %w", err)
 		}
 	}
-	return &Marker{cfg: cfg, component: component, send: send, log: log.With("component", "marks"), sent: c, edges: map[*Edge]*tracked{}}, nil
+	return c, nil
 }
 
 // Track starts accounting for e; call it before e stamps its first record.

@@ -98,7 +98,11 @@ func New(cfg Config, set Settings) (*App, error) {
 	if mc.Topic == "" {
 		mc.Topic = publish.MarksTopicFor(cfg.Edge.Topic)
 	}
-	if a.marker, err = publish.NewMarker(mc, "shipper", p, set.Registry, set.Logger); err != nil {
+	marks, err := publish.NewMarksCounter(set.Registry, "shipper")
+	if err != nil {
+		return nil, err
+	}
+	if a.marker, err = publish.NewMarker(mc, "shipper", p, marks, set.Logger); err != nil {
 		return nil, err
 	}
 	a.queue = queue.NewBoundedQueue(cfg.QueueSize, cfg.Senders, cfg.QueueMaxBytes, a.m.QueueDepth, a.m.QueueBytes)

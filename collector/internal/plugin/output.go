@@ -105,13 +105,14 @@ func New(cfg Config, set Settings) (*Output, error) {
 	if cfg.Marks.Topic == "" {
 		cfg.Marks.Topic = publish.MarksTopicFor(cfg.Edge.Topic)
 	}
-	marker, err := publish.NewMarker(cfg.Marks, "collector", sender, nil, set.Logger)
+	om := set.Metrics.ForOutput(cfg.Instance)
+	marker, err := publish.NewMarker(cfg.Marks, "collector", sender, om.Marks, set.Logger)
 	if err != nil {
 		return nil, err
 	}
 	marker.Track(e)
 	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender, marker: marker,
-		m: set.Metrics.ForOutput(cfg.Instance), retry: newRetrySeqs()}
+		m: om, retry: newRetrySeqs()}
 	// Periodic marks need no connection until the first tick; Close stops them.
 	mctx, stop := context.WithCancel(context.Background())
 	o.stopMarks = stop
