@@ -119,8 +119,8 @@ type tracked struct {
 }
 
 // NewMarker builds the marker of component (cfg.Topic resolved: not
-// empty); it registers
-// agentobs_<component>_marks_total{outcome} on reg (nil: unregistered).
+// empty). sent is its agentobs_<component>_marks_total with only the
+// outcome label left (NewMarksCounter, curried); nil: an unregistered one.
 func NewMarker(cfg MarksConfig, component string, send Sender, sent *prometheus.CounterVec, log *slog.Logger) (*Marker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

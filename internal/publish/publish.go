@@ -115,6 +115,19 @@ var DeadLetterReasons = []string{"too_large", "rejected", "invalid", ReasonUnkno
 // field (TopicField) named a topic Kafka does not have.
 const ReasonUnknownTopic = "unknown_topic"
 
+// RefusalReason is the dead-letter reason of a record Kafka refused for
+// good with cause: too_large, unknown_topic (UnknownTopics confirmed it),
+// else rejected.
+func RefusalReason(cause error) string {
+	switch r, _ := kafkaclient.Classify(cause); {
+	case r == "too_large":
+		return "too_large"
+	case errors.Is(cause, kafka.UnknownTopicOrPartition):
+		return ReasonUnknownTopic
+	}
+	return "rejected"
+}
+
 // NewMetrics registers agentobs_<component>_… edge counters, every closed
 // label value pre-created at 0.
 func NewMetrics(reg prometheus.Registerer, component string, contentFields []string) *Metrics {

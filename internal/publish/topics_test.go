@@ -54,3 +54,15 @@ func TestUnknownTopicsAreOnlyRecordChosenTopicsKafkaLacks(t *testing.T) {
 		t.Errorf("no topic field: %v, %v, asked %v", got, err, asked)
 	}
 }
+
+func TestRefusalReason(t *testing.T) {
+	for cause, want := range map[error]string{
+		kafka.MessageSizeTooLarge: "too_large",
+		fmt.Errorf("metadata of topic x: %w", kafka.UnknownTopicOrPartition): ReasonUnknownTopic,
+		kafka.InvalidMessage: "rejected",
+	} {
+		if got := RefusalReason(cause); got != want {
+			t.Errorf("%v: %s, want %s", cause, got, want)
+		}
+	}
+}

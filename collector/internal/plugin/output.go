@@ -346,13 +346,7 @@ func (o *Output) deadLetter(m kafka.Message, cause error) kafka.Message {
 	if m.Topic == o.cfg.Edge.DLQTopic {
 		return m
 	}
-	reason := "rejected"
-	if r, _ := kafkaclient.Classify(cause); r == "too_large" {
-		reason = "too_large"
-	} else if errors.Is(cause, kafka.UnknownTopicOrPartition) {
-		reason = publish.ReasonUnknownTopic
-	}
-	return o.edge.DeadLetter(m, reason, cause)
+	return o.edge.DeadLetter(m, publish.RefusalReason(cause), cause)
 }
 
 // missingTopics asks Kafka which of topics it does not have (a record's

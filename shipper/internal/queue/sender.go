@@ -112,7 +112,7 @@ func (s *Senders) send(ctx context.Context, msgs []kafka.Message) error {
 				switch {
 				case e == nil:
 				case unknown[msgs[i].Topic] && errors.Is(e, kafka.UnknownTopicOrPartition):
-					retry = append(retry, s.deadLetter(msgs[i], publish.ReasonUnknownTopic, e))
+					retry = append(retry, s.deadLetter(msgs[i], e))
 				default:
 					retry = append(retry, s.resolve(msgs[i], e))
 				}
@@ -147,26 +147,22 @@ func (s *Senders) send(ctx context.Context, msgs []kafka.Message) error {
 // error is retryable, its dead letter when Kafka refused it for good, or
 // nothing when even the dead letter was refused (counted, logged).
 func (s *Senders) resolve(msg kafka.Message, err error) kafka.Message {
-	reason, retryable := kafkaclient.Classify(err)
-	if retryable {
+	if _, retryable := kafkaclient.Classify(err); retryable {
 		return msg
 	}
-	if reason != "too_large" {
-		reason = "rejected"
-	}
-	return s.deadLetter(msg, reason, err)
+	return s.deadLetter(msg, err)
 }
 
 // deadLetter is msg's dead letter, or nothing when msg already was one
 // (Kafka refused even that: counted, logged).
-func (s *Senders) deadLetter(msg kafka.Message, reason string, err error) kafka.Message {
+func (s *Senders) deadLetter(msg kafka.Message, err error) kafka.Message {
 	if kafkaclient.Header(msg, kafkaclient.HeaderDLQReason) != "" {
 		s.m.DroppedRecords.WithLabelValues("dlq_failed").Inc()
 		s.log.Error("dead letter refused by Kafka; record dropped", "topic", msg.Topic,
 			"event_id", kafkaclient.Header(msg, publish.HeaderEventID), "err", err)
 		return kafka.Message{}
 	}
-	return s.dlq(msg, reason, err)
+	return s.dlq(msg, publish.RefusalReason(err), err)
 }
 
 func dropNil(msgs []kafka.Message) []kafka.Message {
