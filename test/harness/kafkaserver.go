@@ -25,6 +25,9 @@ type KafkaServerOptions struct {
 	// CA is required then; the server certificate is for 127.0.0.1 and localhost.
 	SASLSSL bool
 	CA      *CA
+	// ClientAuth makes the SASL_SSL listener require a client certificate
+	// signed by CA (ssl.client.auth=required: mutual TLS under SASL).
+	ClientAuth bool
 	// ScramUsers get SCRAM-SHA-256 and SCRAM-SHA-512 credentials, written
 	// into the metadata log when the storage is formatted (name → password).
 	ScramUsers map[string]string
@@ -233,6 +236,11 @@ func (s *KafkaServer) properties() (string, error) {
 	w("ssl.truststore.type", "PEM")
 	w("ssl.truststore.certificates", string(s.opts.CA.CertPEM()))
 	w("ssl.client.auth", "none")
+	if s.opts.ClientAuth {
+		// KIP-684: a SASL_SSL listener ignores the broker-wide
+		// ssl.client.auth; only the listener-prefixed one applies.
+		w("listener.name.sasl_ssl.ssl.client.auth", "required")
+	}
 	mechs := []string{"SCRAM-SHA-256", "SCRAM-SHA-512"}
 	for _, m := range []string{"scram-sha-256", "scram-sha-512"} {
 		w("listener.name.sasl_ssl."+m+".sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required;")

@@ -13,8 +13,9 @@ import (
 )
 
 // TestFluentBitSASLSSL: the plugin inside real Fluent Bit against a private
-// broker that offers clients SASL_SSL only: TLS verified against the test
-// CA, SCRAM-SHA-512, the password from Fluent Bit's environment
+// broker that offers clients SASL_SSL only and requires a client
+// certificate: TLS verified against the test CA both ways (Kafka_TLS_Crt_File
+// and _Key_File), SCRAM-SHA-512, the password from Fluent Bit's environment
 // (${KAFKA_PASSWORD}, as the README advises). Every line arrives once
 // (topics created over the same connection), and the password is in
 // neither Fluent Bit's log nor the plugin's metrics.
@@ -27,11 +28,15 @@ func TestFluentBitSASLSSL(t *testing.T) {
 		t.Fatal(err)
 	}
 	pass := harness.RandomSecret("scram")
-	srv := harness.StartKafka(t, harness.KafkaServerOptions{SASLSSL: true, CA: ca, ScramUsers: map[string]string{"alice": pass}})
+	srv := harness.StartKafka(t, harness.KafkaServerOptions{SASLSSL: true, CA: ca, ClientAuth: true, ScramUsers: map[string]string{"alice": pass}})
+	client, err := ca.Issue("agentobs-collector")
+	if err != nil {
+		t.Fatal(err)
+	}
 	conn := kafkaclient.DefaultConfig()
 	conn.Brokers = []string{srv.Addr()}
 	conn.DialTimeout = 20 * time.Second // a freshly started JVM's first TLS handshakes take seconds on two busy cores
-	conn.TLS = kafkaclient.TLSConfig{Enabled: true, CAFile: ca.CAFile}
+	conn.TLS = kafkaclient.TLSConfig{Enabled: true, CAFile: ca.CAFile, CertFile: client.CertFile, KeyFile: client.KeyFile}
 	conn.SASL = kafkaclient.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "alice", Password: config.Secret(pass)}
 
 	dir := t.TempDir()
@@ -42,7 +47,7 @@ func TestFluentBitSASLSSL(t *testing.T) {
 	metrics := freeAddr(t)
 	fb := newFluentBit(t, dir, "fluent-bit.conf", classicConf(dir, logPath, "agents", httpPort(t),
 		outputProps("agents", srv.Addr(), topic, dlq, "Create_Topics On", "Timeout 20s",
-			"Kafka_TLS On", "Kafka_TLS_CA_File "+ca.CAFile,
+			"Kafka_TLS On", "Kafka_TLS_CA_File "+ca.CAFile, "Kafka_TLS_Crt_File "+client.CertFile, "Kafka_TLS_Key_File "+client.KeyFile,
 			"SASL_Mechanism SCRAM-SHA-512", "SASL_Username alice", "SASL_Password ${KAFKA_PASSWORD}",
 			"Metrics_Addr "+metrics)), true)
 	fb.proc.Env = append(fb.proc.Env, "KAFKA_PASSWORD="+pass)
