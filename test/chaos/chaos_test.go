@@ -372,14 +372,21 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 			l.DeadRun++
 		}
 	}
-	if missing, producers, err := r.audit(); err != nil {
+	if rep, err := r.audit(); err != nil {
 		l.Fail("indexer audit: %v", err)
 	} else {
-		l.AuditMissing, l.AuditProducers = missing, producers
+		missing := rep.Missing
+		l.AuditMissing, l.AuditProducers = missing, int64(len(rep.Producers))
 		// Lines copytruncate cut before the shipper read them were never
 		// stamped: the audit cannot see them (the shipper reports them).
 		if missing != l.Lost() && !(r.copyTruncated && missing < l.Lost()) {
 			l.Fail("indexer audit reports %d missing, the ledger %d lost", missing, l.Lost())
+			for _, p := range rep.Producers {
+				if p.Missing > 0 || p.Surplus > 0 {
+					l.Note("audit: producer %s seqs %d-%d marked %d indexed %d dead-lettered %d missing %d (tail %d) surplus %d",
+						p.ID, p.FirstSeq, p.LastSeq, p.MarkedSeq, p.Indexed, p.DeadLettered, p.Missing, p.TailMissing, p.Surplus)
+				}
+			}
 		}
 	}
 	r.mu.Lock()

@@ -493,7 +493,7 @@ func (r *chaosRig) deadLetters() []kafka.Message {
 
 // audit runs `indexer audit -json` over the run's indices and dead-letter
 // topic: the loss check a user runs, which must agree with the ledger.
-func (r *chaosRig) audit() (missing, producers int64, err error) {
+func (r *chaosRig) audit() (audit.Report, error) {
 	args := []string{"audit", "-json", "-since", "2h", "-grace", "0s",
 		"-kafka.brokers", strings.Join(r.kafka.Brokers, ","), "-kafka.topic", r.topic, "-kafka.dlq-topic", r.dlq,
 		"-es.addresses", r.esURL, "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
@@ -504,9 +504,9 @@ func (r *chaosRig) audit() (missing, producers int64, err error) {
 	out, runErr := cmd.Output() // exit 1 when records are missing: the JSON is still there
 	var rep audit.Report
 	if err := json.Unmarshal(out, &rep); err != nil {
-		return 0, 0, fmt.Errorf("indexer audit: %v (%v)\n%s", err, runErr, stderr.String())
+		return rep, fmt.Errorf("indexer audit: %v (%v)\n%s", err, runErr, stderr.String())
 	}
-	return rep.Missing, int64(len(rep.Producers)), nil
+	return rep, nil
 }
 
 // keptLog is where a process's log goes: the run's directory, or the
