@@ -229,7 +229,9 @@ func (d *Decoder) event(ev *Event) (skip bool, err error) {
 		return false, d.errAt(d.off, fmt.Sprintf("record is type 0x%02x, want a map", d.buf[d.off]))
 	}
 	d.invalid = false
-	if d.sink != nil {
+	// A group marker's record (skip) is decoded and dropped: its pairs must
+	// not reach the sink, which the next event's pairs go to.
+	if d.sink != nil && !skip {
 		n, err := d.mapLen()
 		if err != nil {
 			return false, err
