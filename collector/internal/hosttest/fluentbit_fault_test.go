@@ -123,18 +123,7 @@ func TestFluentBitDeadLetters(t *testing.T) {
 		outputProps("agents", brokers, topic, dlq, "Max_Record_Bytes 2048", "Oversize dlq", "Metrics_Addr "+metrics)), true)
 	fb.start(1)
 	delivered(t, harness.KafkaConfig(), topic, "d", n, 60*time.Second, "").exactlyOnce(t, n)
-	msgs := harness.ConsumeAll(t, dlq, big, 60*time.Second)
-	if len(msgs) != big {
-		t.Fatalf("%d dead letters, want %d", len(msgs), big)
-	}
-	for _, m := range msgs {
-		if r := kafkaclient.Header(m, kafkaclient.HeaderDLQReason); r != "too_large" {
-			t.Fatalf("dead letter reason %q, want too_large", r)
-		}
-	}
-	if m := scrape(t, metrics); !strings.Contains(m, fmt.Sprintf(`agentobs_collector_dead_letters_total{reason="too_large"} %d`, big)) {
-		t.Errorf("dead_letters_total:\n%s", grepLines(m, "dead_letters"))
-	}
+	deadLettered(t, dlq, big, "too_large", metrics)
 	fb.stop()
 }
 
@@ -276,23 +265,29 @@ func TestFluentBitTopicKeyNamesAMissingTopic(t *testing.T) {
 		outputProps("agents", brokers, topic, dlq, "Topic_Key route", "Metrics_Addr "+metrics)), true)
 	fb.start(1)
 	delivered(t, harness.KafkaConfig(), topic, "k", n, 60*time.Second, "").exactlyOnce(t, n)
-	msgs := harness.ConsumeAll(t, dlq, routed, 60*time.Second)
-	if len(msgs) != routed {
-		t.Fatalf("%d dead letters, want %d", len(msgs), routed)
-	}
-	for _, m := range msgs {
-		if r := kafkaclient.Header(m, kafkaclient.HeaderDLQReason); r != publish.ReasonUnknownTopic {
-			t.Fatalf("dead letter reason %q, want %s", r, publish.ReasonUnknownTopic)
-		}
-	}
-	m := scrape(t, metrics)
-	if !strings.Contains(m, fmt.Sprintf(`agentobs_collector_dead_letters_total{reason="unknown_topic"} %d`, routed)) {
-		t.Errorf("dead_letters_total:\n%s", grepLines(m, "dead_letters"))
-	}
+	deadLettered(t, dlq, routed, publish.ReasonUnknownTopic, metrics)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if missing, err := kafkaclient.MissingTopics(ctx, harness.KafkaConfig(), gone); err != nil || len(missing) != 1 {
 		t.Errorf("the record-chosen topic %s was created: missing %v, %v", gone, missing, err)
 	}
 	fb.stop()
+}
+
+// deadLettered asserts the dead-letter topic holds exactly n dead letters,
+// each with reason, and the plugin at metrics counted n of that reason.
+func deadLettered(t *testing.T, dlq string, n int, reason, metrics string) {
+	t.Helper()
+	msgs := harness.ConsumeAll(t, dlq, n, 60*time.Second)
+	if len(msgs) != n {
+		t.Fatalf("%d dead letters, want %d", len(msgs), n)
+	}
+	for _, m := range msgs {
+		if r := kafkaclient.Header(m, kafkaclient.HeaderDLQReason); r != reason {
+			t.Fatalf("dead letter reason %q, want %s", r, reason)
+		}
+	}
+	if m := scrape(t, metrics); !strings.Contains(m, fmt.Sprintf(`agentobs_collector_dead_letters_total{reason=%q} %d`, reason, n)) {
+		t.Errorf("dead_letters_total:\n%s", grepLines(m, "dead_letters"))
+	}
 }

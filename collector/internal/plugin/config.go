@@ -132,7 +132,7 @@ func DefaultConfig() Config {
 	c := Config{Kafka: kafkaclient.DefaultConfig(), Producer: kafkaclient.DefaultProducerConfig(), Edge: publish.DefaultConfig(),
 		Marks: publish.DefaultMarksConfig(), Canary: publish.DefaultCanaryConfig(), Timeout: 10 * time.Second, LogLevel: "info",
 		GoMemoryLimit: DefaultGoMemoryLimit, GoGCPercent: DefaultGoGCPercent}
-	c.Kafka.ClientID = "agentobs-collector"
+	c.Kafka.ClientID = clientID
 	return c
 }
 
@@ -194,6 +194,9 @@ func ParseConfig(g ConfigGetter, instanceSeq int) (Config, error) {
 	return c, nil
 }
 
+// clientID is the plugin's Kafka client id.
+const clientID = "agentobs-collector"
+
 // outKafkaKey is a property of Fluent Bit's own out_kafka that this plugin
 // does not read, with what to write instead. A user who swaps the Name of
 // an out_kafka section would otherwise have it silently ignored (Fluent Bit
@@ -212,7 +215,7 @@ var outKafka = []outKafkaKey{
 	{key: "Format", same: "json", instead: "records are always the canonical JSON record"},
 	{key: "Raw_Log_Key", instead: "records are always the canonical JSON record"},
 	{key: "Queue_Full_Retries", instead: "the plugin queues nothing beyond the chunk it flushes; Kafka's backpressure answers FLB_RETRY"},
-	{key: "Client_Id", instead: "the client id is " + DefaultConfig().Kafka.ClientID},
+	{key: "Client_Id", instead: "the client id is " + clientID},
 	{key: "Group_Id", instead: "a producer has no consumer group"},
 	{key: "Schema_Str", instead: "Avro is not supported; records are JSON"},
 	{key: "Schema_Id", instead: "Avro is not supported; records are JSON"},
@@ -243,7 +246,7 @@ var outKafka = []outKafkaKey{
 	{key: "rdkafka.queue.buffering.max.messages", instead: "the plugin queues nothing beyond the chunk it flushes"},
 	{key: "rdkafka.queue.buffering.max.kbytes", instead: "the plugin queues nothing beyond the chunk it flushes"},
 	{key: "rdkafka.enable.idempotence", instead: "records re-sent by a retry keep their event.id, and the indexer writes each event.id once"},
-	{key: "rdkafka.client.id", instead: "the client id is " + DefaultConfig().Kafka.ClientID},
+	{key: "rdkafka.client.id", instead: "the client id is " + clientID},
 }
 
 // outKafkaKeys reports every out_kafka property that is set, with what to
