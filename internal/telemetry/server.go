@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"sync"
@@ -40,6 +41,7 @@ type Server struct {
 	checks map[string]ReadyCheck
 
 	limits   Limits
+	grace    time.Duration // how long Run's shutdown waits for requests in flight
 	rejected *prometheus.CounterVec
 	slots    chan struct{} // one per request in flight on a component route
 }
@@ -47,7 +49,7 @@ type Server struct {
 // NewServer builds the server; nothing listens until Listen or Run.
 func NewServer(addr string, reg *prometheus.Registry, logger *slog.Logger) *Server {
 	l := logger.With("component", "http")
-	s := &Server{Bind: NewBind(addr, l), mux: http.NewServeMux(), logger: l, checks: map[string]ReadyCheck{}}
+	s := &Server{Bind: NewBind(addr, l), mux: http.NewServeMux(), logger: l, checks: map[string]ReadyCheck{}, grace: shutdownGrace}
 	// Default limits until SetLimits (whose counter is registered).
 	s.limits = DefaultLimits()
 	s.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unregistered"}, []string{"reason"})
@@ -140,8 +142,15 @@ func (s *Server) ExportReadiness(reg prometheus.Registerer, component string) er
 // ReadinessMetric is the name of the gauge ExportReadiness registers.
 func ReadinessMetric(component string) string { return "agentobs_" + component + "_ready" }
 
-// Run serves until ctx is done, then shuts down, giving in-flight requests
-// up to five seconds.
+// shutdownGrace is how long Run gives requests in flight once its context
+// is done.
+const shutdownGrace = 5 * time.Second
+
+// Run serves until ctx is done, then shuts down, giving requests in flight
+// up to five seconds. A connection that never sent a request (a client's
+// spare, dialled but unused) does not hold the shutdown: net/http waits up
+// to five seconds for its first request, so when the grace ends Run closes
+// whatever is left and fails only if a request was still running.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
@@ -150,7 +159,8 @@ func (s *Server) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: s.limits.ReadHeaderTimeout, IdleTimeout: s.limits.IdleTimeout}
+	var conns connStates
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: s.limits.ReadHeaderTimeout, IdleTimeout: s.limits.IdleTimeout, ConnState: conns.track}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(s.Listener()) }()
 	select {
@@ -159,12 +169,47 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.ready.Store(false)
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http shutdown: %w", err)
+	err := srv.Shutdown(sctx)
+	if err == nil || errors.Is(err, http.ErrServerClosed) {
+		return nil
 	}
+	running := conns.active()
+	if cerr := srv.Close(); cerr != nil && !errors.Is(cerr, http.ErrServerClosed) {
+		return fmt.Errorf("http shutdown: close: %w", cerr)
+	}
+	if running > 0 {
+		return fmt.Errorf("http shutdown: %d requests still running after %s were cut off: %w", running, s.grace, err)
+	}
+	s.logger.Debug("closed connections that sent no request during the shutdown grace", "grace", s.grace)
 	return nil
+}
+
+// connStates counts the connections serving a request, from http.Server's
+// ConnState hook.
+type connStates struct {
+	mu      sync.Mutex
+	serving map[net.Conn]bool
+}
+
+func (c *connStates) track(conn net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.serving == nil {
+		c.serving = map[net.Conn]bool{}
+	}
+	if st == http.StateActive {
+		c.serving[conn] = true
+	} else {
+		delete(c.serving, conn)
+	}
+}
+
+func (c *connStates) active() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.serving)
 }
 
 // HealthCheck GETs url (a component's own /readyz) and returns an error

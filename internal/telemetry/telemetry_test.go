@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -130,4 +132,50 @@ func TestServerExportReadiness(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A connection that never sent a request (an HTTP client's spare) does not
+// make the shutdown fail; a request still running when the grace ends does.
+func TestServerShutdownGrace(t *testing.T) {
+	start := func(t *testing.T) (*Server, context.CancelFunc, chan error) {
+		s := NewServer("127.0.0.1:0", NewRegistry(), MustLogger())
+		s.grace = 300 * time.Millisecond
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
+		s.Handle("GET /slow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+		if err := s.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		return s, cancel, done
+	}
+	t.Run("spare connection", func(t *testing.T) {
+		s, cancel, done := start(t)
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		time.Sleep(50 * time.Millisecond) // accepted, no request
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("shutdown with a connection that sent nothing: %v", err)
+		}
+	})
+	t.Run("request running", func(t *testing.T) {
+		s, cancel, done := start(t)
+		go http.Get("http://" + s.Addr() + "/slow")
+		for deadline := time.Now().Add(5 * time.Second); len(s.slots) == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the slow request never reached its handler")
+			}
+		}
+		cancel()
+		err := <-done
+		if err == nil || !strings.Contains(err.Error(), "1 requests still running") {
+			t.Fatalf("shutdown cutting off a running request: got %v", err)
+		}
+	})
 }
