@@ -19,7 +19,7 @@ import (
 // r.edgeKafka, through the Kafka fault proxy when the scenario has one.
 // The shipper still runs but tails nothing of this run. The report comes
 // once every line is written. extra are more lines of the output section
-// ("Workers 1").
+// ("Workers 1"; Workers 2 unless set).
 func (r *chaosRig) fluentBitLoad(cfg loadgen.Config, extra ...string) <-chan loadgen.Report {
 	t := r.t
 	fb := harness.FluentBit(t)
@@ -84,15 +84,12 @@ func pluginKafkaScenarios() []struct {
 			opts: proxiedBroker, load: fb, inject: kafkaResets(dur(10*time.Second, 15*time.Second))}},
 		{false, scenario{name: "fluent-bit-kafka-timeouts", fault: "Fluent Bit plugin → Kafka link a black hole for 20s (requests time out), open connections reset at the end",
 			opts: proxiedBroker, load: fb, inject: kafkaBlackHole(20 * time.Second)}},
-		// Workers 1: one flush at a time, so the kill leaves the killed
-		// epoch's in-flight records as the tail of its sequence, which its
-		// marks (held below them) keep out of the audit. With two, a flush
-		// acknowledged while an earlier one is in flight makes them a hole,
-		// which the audit reports missing though the next epoch sends them
-		// again (plugin-sigkill; indexer/README.md, "Loss audit").
-		{true, scenario{name: "fluent-bit-sigkill", fault: "real Fluent Bit (Workers 1) SIGKILLed with a produce call in flight, started again after 2s on its tail DB and filesystem storage",
-			load:   func(r *chaosRig, cfg loadgen.Config) <-chan loadgen.Report { return r.fluentBitLoad(cfg, "Workers 1") },
-			inject: killPluginMidFlush(nil)}},
+		// Workers 2, the shipped default: the kill leaves each flush lane's
+		// in-flight records the tail of its sequence, which its marks (held
+		// below them) keep out of the audit, while the next epoch sends them
+		// again.
+		{true, scenario{name: "fluent-bit-sigkill", fault: "real Fluent Bit (Workers 2) SIGKILLed with a produce call in flight, started again after 2s on its tail DB and filesystem storage",
+			load: fb, inject: killPluginMidFlush(nil)}},
 		{false, scenario{name: "fluent-bit-kafka-latency", fault: "300ms added to every chunk on the Fluent Bit plugin → Kafka link for 20s",
 			opts: proxiedBroker, load: fb, inject: kafkaLatency(300*time.Millisecond, 20*time.Second)}},
 	}

@@ -35,7 +35,7 @@ func buildAll(t *testing.T, o *Output, st *flushState, c []byte) ([]kafka.Messag
 func TestArenaFitsChunk(t *testing.T) {
 	o := newTestOutput(t, &fakeSender{}, nil)
 	c := parsedChunk(300, time.Unix(1700000000, 0))
-	st := newFlushState(o.cfg.Parse)
+	st := testFlushState(o)
 	var first [][]byte
 	for i := range 3 {
 		msgs, bad := buildAll(t, o, st, c)
@@ -76,7 +76,7 @@ func TestArenaFitsChunk(t *testing.T) {
 func TestArenaKeptAcrossSwings(t *testing.T) {
 	o := newTestOutput(t, &fakeSender{}, nil)
 	big, small := parsedChunk(300, time.Unix(1700000000, 0)), parsedChunk(15, time.Unix(1700000000, 0))
-	st := newFlushState(o.cfg.Parse)
+	st := testFlushState(o)
 	build := func(c []byte) {
 		t.Helper()
 		if _, bad := buildAll(t, o, st, c); bad != nil {
@@ -103,4 +103,12 @@ func TestArenaKeptAcrossSwings(t *testing.T) {
 			t.Fatalf("small chunk %d in a row: shrunk %v, want it only at the %dth", i+1, shrunk, arenaShrinkAfter)
 		}
 	}
+}
+
+// testFlushState is the state of a flush on lane 0, for tests calling
+// build without Flush.
+func testFlushState(o *Output) *flushState {
+	st := newFlushState(o.cfg.Parse)
+	st.lane = o.lanes.all[0]
+	return st
 }

@@ -67,6 +67,7 @@ type Output struct {
 	m          *collectormetrics.Output
 	states     sync.Pool // *flushState
 	retry      *retrySeqs
+	lanes      *lanes // the producers of concurrent flushes (lanes.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -112,7 +113,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 	}
 	marker.Track(e)
 	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender, marker: marker,
-		m: om, retry: newRetrySeqs()}
+		m: om, retry: newRetrySeqs(), lanes: newLanes(e, marker)}
 	// Periodic marks need no connection until the first tick; Close stops them.
 	mctx, stop := context.WithCancel(context.Background())
 	o.stopMarks = stop
@@ -144,7 +145,11 @@ type flushState struct {
 	// values: both are reused by the next flush only when Kafka no longer
 	// holds the messages (see flush's reusable).
 	scratch publish.Scratch
-	seqs    []uint64 // the producer sequence number of each record of the chunk
+	lane    *lane    // the producer this flush stamps with
+	seqs    []uint64 // the lane's sequence number of each record of the chunk
+	// retried are the numbers the chunk's failed attempt was stamped with
+	// on lane (nil: none kept).
+	retried []uint64
 	arena   []byte
 	// oversized counts the chunks in a row that needed less than half the
 	// arena.
@@ -200,16 +205,23 @@ func newFlushState(opts record.ParseOptions) *flushState {
 func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	start := time.Now()
 	st := o.states.Get().(*flushState)
-	// Every number this chunk stamps is above the current sequence (a
-	// retried chunk's kept numbers are held in build): marks stay below
-	// them until Kafka answered.
-	release := o.marker.Hold(o.edge, o.edge.Seq()+1)
+	k := o.retry.take(chunk, tag)
+	st.lane, st.retried = o.lanes.acquire(k.lane), k.seqs
+	// Every number this chunk stamps is above the lane's current sequence,
+	// or one of its first attempt's: marks stay below them until Kafka
+	// answered.
+	release := o.marker.Hold(st.lane.edge, st.lane.edge.Seq()+1)
+	if len(st.retried) > 0 {
+		st.retriedHold = o.marker.Hold(st.lane.edge, slices.Min(st.retried))
+	}
 	ret, reusable := o.flush(ctx, st, chunk, tag)
 	release()
 	st.releaseRetried()
 	if ret == FLBRetry {
-		o.retry.keep(chunk, tag, st.seqs)
+		o.retry.keep(chunk, tag, st.lane, st.seqs)
 	}
+	o.lanes.release(st.lane)
+	st.lane, st.retried = nil, nil
 	if reusable {
 		o.states.Put(st)
 	}
@@ -374,10 +386,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kaf
 	st.dec.Reset(chunk, true)
 	st.msgs = st.msgs[:0]
 	st.seqs = st.seqs[:0]
-	retried := o.retry.take(chunk, tag)
-	if len(retried) > 0 {
-		st.retriedHold = o.marker.Hold(o.edge, slices.Min(retried))
-	}
+	retried, edge := st.retried, st.lane.edge
 	st.ids.Reset()
 	st.scratch.Reset()
 	st.decErr, st.lastGood = nil, 0
@@ -437,10 +446,10 @@ func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kaf
 		if i := len(st.seqs); i < len(retried) {
 			seq = retried[i] // the same record as in the failed attempt: the same number
 		} else {
-			seq = o.edge.NextSeq()
+			seq = edge.NextSeq()
 		}
 		st.seqs = append(st.seqs, seq)
-		msg, out, _ := o.edge.MessageScratch(rec, arena[len(arena):], seq, &st.scratch)
+		msg, out, _ := edge.MessageScratch(rec, arena[len(arena):], seq, &st.scratch)
 		if len(out) > 0 && len(out) <= cap(arena)-len(arena) && &out[0] == &arena[len(arena):cap(arena)][0] {
 			arena = arena[:len(arena)+len(out)]
 		}
@@ -485,7 +494,7 @@ func (o *Output) Close(ctx context.Context) error {
 		// loss at the end of the sequence.
 		o.stopMarks()
 		o.finalCanary(ctx)
-		o.marker.End(o.edge)
+		o.lanes.end()
 		if err := o.marker.Flush(ctx, true); err != nil {
 			o.log.Warn("final high-water mark not published; the audit may report this instance's last records as missing", "err", err)
 		}

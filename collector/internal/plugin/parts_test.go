@@ -23,7 +23,7 @@ const partRecords = 1500
 func TestChunkSentInParts(t *testing.T) {
 	o := newTestOutput(t, &fakeSender{}, nil)
 	c := parsedChunk(partRecords, time.Unix(1700000000, 0))
-	st := newFlushState(o.cfg.Parse)
+	st := testFlushState(o)
 	var sent []kafka.Message
 	parts := 0
 	maxValue := 0

@@ -17,17 +17,25 @@ const maxRetrySeqs = 1 << 20
 // the audit would report as lost. Bounded by maxRetrySeqs, oldest chunk
 // dropped first (its retry then gets new numbers and the audit may report
 // the old ones missing); a chunk whose bytes changed gets new numbers too.
+// The numbers belong to the lane that stamped them, kept with them: the
+// retry stamps on that lane.
 type retrySeqs struct {
 	seed maphash.Seed
 
 	mu    sync.Mutex
-	byKey map[uint64][]uint64
+	byKey map[uint64]kept
 	order []uint64 // keys, oldest first
 	total int
 }
 
 func newRetrySeqs() *retrySeqs {
-	return &retrySeqs{seed: maphash.MakeSeed(), byKey: map[uint64][]uint64{}}
+	return &retrySeqs{seed: maphash.MakeSeed(), byKey: map[uint64]kept{}}
+}
+
+// kept are a retried chunk's numbers and the lane whose they are.
+type kept struct {
+	lane *lane
+	seqs []uint64
 }
 
 func (r *retrySeqs) key(chunk []byte, tag string) uint64 {
@@ -39,47 +47,47 @@ func (r *retrySeqs) key(chunk []byte, tag string) uint64 {
 	return h.Sum64()
 }
 
-// take returns and forgets the numbers kept for this chunk (nil if none).
+// take returns and forgets what was kept for this chunk (zero if nothing).
 // Hashing is skipped while nothing awaits a retry, the usual case.
-func (r *retrySeqs) take(chunk []byte, tag string) []uint64 {
+func (r *retrySeqs) take(chunk []byte, tag string) kept {
 	r.mu.Lock()
 	empty := len(r.byKey) == 0
 	r.mu.Unlock()
 	if empty {
-		return nil
+		return kept{}
 	}
 	k := r.key(chunk, tag)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	seqs, ok := r.byKey[k]
+	got, ok := r.byKey[k]
 	if ok {
 		delete(r.byKey, k)
-		r.total -= len(seqs)
+		r.total -= len(got.seqs)
 	}
-	return seqs
+	return got
 }
 
-// keep remembers seqs (copied) for the retry of this chunk.
-func (r *retrySeqs) keep(chunk []byte, tag string, seqs []uint64) {
+// keep remembers seqs (copied), stamped by l, for the retry of this chunk.
+func (r *retrySeqs) keep(chunk []byte, tag string, l *lane, seqs []uint64) {
 	if len(seqs) == 0 || len(seqs) > maxRetrySeqs {
 		return
 	}
 	k := r.key(chunk, tag)
-	own := append([]uint64(nil), seqs...)
+	own := kept{lane: l, seqs: append([]uint64(nil), seqs...)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.byKey[k]; ok {
-		r.total -= len(old)
+		r.total -= len(old.seqs)
 	} else {
 		r.order = append(r.order, k)
 	}
 	r.byKey[k] = own
-	r.total += len(own)
+	r.total += len(own.seqs)
 	for r.total > maxRetrySeqs && len(r.order) > 0 {
 		oldest := r.order[0]
 		r.order = r.order[1:]
 		if s, ok := r.byKey[oldest]; ok {
-			r.total -= len(s)
+			r.total -= len(s.seqs)
 			delete(r.byKey, oldest)
 		}
 	}
