@@ -20,7 +20,7 @@ build: ## build every binary into bin/: agent, shipper, indexer, demo, the plugi
 
 plugin: ## build the Fluent Bit output plugin bin/out_agentobs.so and the test host bin/flbhost
 	@mkdir -p $(BIN)
-	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(BIN)/out_agentobs.so ./collector
+	collector/build.sh $(BIN)/out_agentobs.so
 	gcc -O2 -Wall -pthread -o $(BIN)/flbhost collector/host/flbhost.c -ldl
 
 stack-up: ## start the local stack (Kafka, Elasticsearch, Prometheus, Alertmanager) on loopback; idempotent

@@ -1,7 +1,7 @@
 // Command collector is the agentobs Fluent Bit output plugin, built as a
 // shared object:
 //
-//	go build -buildmode=c-shared -o out_agentobs.so ./collector
+//	collector/build.sh out_agentobs.so    # go build -buildmode=c-shared, with the plugin's build tags
 //	fluent-bit -e out_agentobs.so -c fluent-bit.yaml    # [OUTPUT] Name agentobs
 //
 // This file is only the cgo shim of Fluent Bit's Go proxy ABI

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -33,15 +32,9 @@ func build(t *testing.T, dir string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	so := filepath.Join(dir, "out_agentobs.so")
-	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-o", so, "./collector")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build plugin: %v\n%s", err, b)
-	}
-	host := filepath.Join(dir, "flbhost")
-	if b, err := exec.CommandContext(ctx, "gcc", "-O2", "-pthread", "-o", host, filepath.Join(root, "collector", "host", "flbhost.c"), "-ldl").CombinedOutput(); err != nil {
-		t.Fatalf("build flbhost: %v\n%s", err, b)
+	so, host, err := harness.BuildPlugin(ctx, root, dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	bins["plugin"], bins["flbhost"] = so, host
 	// The plugin path runs inside real Fluent Bit (required under CI=true).

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -123,4 +124,22 @@ func (s *Shared[T]) Close() {
 	if s.close != nil {
 		s.close()
 	}
+}
+
+// BuildPlugin builds the Fluent Bit output plugin of the tree at root
+// (collector/build.sh, the one place its build flags live) and flbhost, the
+// C program that drives it as Fluent Bit's Go proxy does, into dir.
+func BuildPlugin(ctx context.Context, root, dir string) (so, host string, err error) {
+	so, host = filepath.Join(dir, "out_agentobs.so"), filepath.Join(dir, "flbhost")
+	for _, c := range [][]string{
+		{filepath.Join(root, "collector", "build.sh"), so},
+		{"gcc", "-O2", "-Wall", "-pthread", "-o", host, filepath.Join(root, "collector", "host", "flbhost.c"), "-ldl"},
+	} {
+		cmd := exec.CommandContext(ctx, c[0], c[1:]...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", "", fmt.Errorf("%s: %w\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+	return so, host, nil
 }

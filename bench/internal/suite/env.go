@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 // Env is where the stack and the built components are.
@@ -69,12 +71,9 @@ func (e *Env) Name(parts ...string) string {
 // Build compiles the shipper and indexer binaries, the plugin and the host.
 func (e *Env) Build(ctx context.Context) error {
 	e.Shipper, e.Indexer = filepath.Join(e.Tmp, "shipper"), filepath.Join(e.Tmp, "indexer")
-	e.Plugin, e.Host = filepath.Join(e.Tmp, "out_agentobs.so"), filepath.Join(e.Tmp, "flbhost")
 	steps := [][]string{
 		{"go", "build", "-o", e.Shipper, "./shipper"},
 		{"go", "build", "-o", e.Indexer, "./indexer"},
-		{"go", "build", "-buildmode=c-shared", "-o", e.Plugin, "./collector"},
-		{"gcc", "-O2", "-Wall", "-pthread", "-o", e.Host, "collector/host/flbhost.c", "-ldl"},
 	}
 	for _, s := range steps {
 		cmd := exec.CommandContext(ctx, s[0], s[1:]...)
@@ -82,6 +81,10 @@ func (e *Env) Build(ctx context.Context) error {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: %w\n%s", strings.Join(s, " "), err, out)
 		}
+	}
+	var err error
+	if e.Plugin, e.Host, err = harness.BuildPlugin(ctx, e.Root, e.Tmp); err != nil {
+		return err
 	}
 	// R2 and R3 need it; without one they fail and the rest still runs.
 	if out, err := exec.CommandContext(ctx, filepath.Join(e.Root, "scripts", "fluent-bit.sh")).Output(); err == nil {

@@ -3,11 +3,10 @@ package hosttest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -29,20 +28,9 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		_, self, _, _ := runtime.Caller(0)
-		collector := filepath.Join(filepath.Dir(self), "..", "..")
-		pluginSO = filepath.Join(dir, "out_agentobs.so")
-		hostBin = filepath.Join(dir, "flbhost")
-		build := exec.Command("go", "build", "-buildmode=c-shared", "-o", pluginSO, ".")
-		build.Dir = collector
-		build.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build plugin: %v\n%s", err, out)
-			return 1
-		}
-		cc := exec.Command("gcc", "-O2", "-Wall", "-pthread", "-o", hostBin, filepath.Join(collector, "host", "flbhost.c"), "-ldl")
-		if out, err := cc.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build host: %v\n%s", err, out)
+		pluginSO, hostBin, err = harness.BuildPlugin(context.Background(), harness.RepoRoot(), dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		return m.Run()
