@@ -77,7 +77,10 @@ func NoteDuplicates(ctx context.Context, es *elasticsearch.Client, dups []Duplic
 		if p, seq, ok := Stamp(doc.Source); ok && p == d.Producer && seq == d.Seq {
 			continue
 		}
-		meta, _ := json.Marshal(map[string]any{"update": map[string]string{"_index": d.Index, "_id": d.ID}})
+		// retry_on_conflict: another bulk may be writing the same document
+		// (a summary or a later duplicate's note); the update is a merge of
+		// two fields, safe to apply again on the newer version.
+		meta, _ := json.Marshal(map[string]any{"update": map[string]any{"_index": d.Index, "_id": d.ID, "retry_on_conflict": 3}})
 		upd, _ := json.Marshal(map[string]any{"doc": map[string]any{record.FieldProducerDupID: d.Producer, record.FieldProducerDupSeq: d.Seq}})
 		body.Write(meta)
 		body.WriteByte('\n')
