@@ -115,7 +115,13 @@ type tracked struct {
 	lastSent uint64 // LastSeq of the last mark acknowledged; first-1 before any
 	seen     uint64 // the sequence at the previous periodic flush
 	ended    bool
-	holds    map[uint64]int // Hold: sequence → holders; marks stay below the lowest
+	holds    map[*hold]struct{} // Hold: marks stay below the lowest live hold
+}
+
+// hold is one Hold or HoldFor; until is zero for a hold without a bound.
+type hold struct {
+	seq   uint64
+	until time.Time
 }
 
 // NewMarker builds the marker of component (cfg.Topic resolved: not
@@ -173,37 +179,48 @@ func (m *Marker) Track(e *Edge) {
 // next instance's id), or the audit reports records that arrived as
 // missing. The periodic mark's one-interval lag covers most of that; a
 // produce call slower than marks.interval is not covered by the lag.
-func (m *Marker) Hold(e *Edge, seq uint64) (release func()) {
+func (m *Marker) Hold(e *Edge, seq uint64) (release func()) { return m.HoldFor(e, seq, 0) }
+
+// HoldFor is Hold that lapses after d (0: never). A front door holds a
+// batch awaiting a retry this way: its numbers are not acknowledged, and a
+// crash before the retry makes the next incarnation re-send them under its
+// own id, so a mark must not name them; but if the retry never comes (Fluent
+// Bit gave the chunk up), the hold must not keep the producer's marks back
+// for ever, which would hide a loss at the end of its sequence.
+func (m *Marker) HoldFor(e *Edge, seq uint64, d time.Duration) (release func()) {
+	h := &hold{seq: seq}
+	if d > 0 {
+		h.until = time.Now().Add(d)
+	}
 	m.mu.Lock()
 	t, ok := m.edges[e]
 	if ok {
 		if t.holds == nil {
-			t.holds = map[uint64]int{}
+			t.holds = map[*hold]struct{}{}
 		}
-		t.holds[seq]++
+		t.holds[h] = struct{}{}
 	}
 	m.mu.Unlock()
 	if !ok {
 		return func() {}
 	}
-	var once sync.Once
 	return func() {
-		once.Do(func() {
-			m.mu.Lock()
-			if t.holds[seq]--; t.holds[seq] <= 0 {
-				delete(t.holds, seq)
-			}
-			m.mu.Unlock()
-		})
+		m.mu.Lock()
+		delete(t.holds, h)
+		m.mu.Unlock()
 	}
 }
 
-// held lowers last below t's lowest hold, never below what was already
-// published. Called with m.mu held.
-func (t *tracked) held(last uint64) uint64 {
-	for seq := range t.holds {
-		if seq > 0 && seq-1 < last {
-			last = seq - 1
+// held lowers last below t's lowest live hold, never below what was
+// already published; lapsed holds are dropped. Called with m.mu held.
+func (t *tracked) held(last uint64, now time.Time) uint64 {
+	for h := range t.holds {
+		if !h.until.IsZero() && now.After(h.until) {
+			delete(t.holds, h)
+			continue
+		}
+		if h.seq > 0 && h.seq-1 < last {
+			last = h.seq - 1
 		}
 	}
 	return max(last, t.lastSent)
@@ -264,7 +281,7 @@ func (m *Marker) Flush(ctx context.Context, stopping bool) error {
 		if !t.ended && !stopping {
 			last, t.seen = t.seen, last
 		}
-		last = t.held(last)
+		last = t.held(last, now)
 		if last == t.lastSent && !t.ended && !stopping {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/segmentio/kafka-go"
@@ -132,5 +133,17 @@ func TestMarkerHoldsInFlightBatches(t *testing.T) {
 	older()
 	if got := last(true); got != 10 {
 		t.Fatalf("mark %d after every batch was answered, want 10", got)
+	}
+	// A batch awaiting its retry is held for a bounded time: after it, a
+	// mark names it (a batch given up on is not hidden at the tail).
+	stamp(5) // 11..15 failed, the retry awaited
+	lapse := m.HoldFor(e, 11, 50*time.Millisecond)
+	defer lapse()
+	if got := last(true); got != 10 {
+		t.Fatalf("mark %d while 11..15 await their retry, want 10", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := last(true); got != 15 {
+		t.Fatalf("mark %d after the hold on 11..15 lapsed, want 15", got)
 	}
 }

@@ -2,9 +2,11 @@ package chaos_test
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/agentobs/agentobs/internal/loadgen"
@@ -90,7 +92,53 @@ func pluginKafkaScenarios() []struct {
 		// again.
 		{true, scenario{name: "fluent-bit-sigkill", fault: "real Fluent Bit (Workers 2) SIGKILLed with a produce call in flight, started again after 2s on its tail DB and filesystem storage",
 			load: fb, inject: killPluginMidFlush(nil)}},
+		{true, scenario{name: "fluent-bit-sigkill-awaiting-retry", fault: "Fluent Bit plugin → Kafka link a black hole until flushes return FLB_RETRY, then open; real Fluent Bit SIGKILLed two marks later with chunks awaiting their retry, started again after 2s",
+			opts: proxiedBroker, load: fb, inject: killFluentBitAwaitingRetry}},
 		{false, scenario{name: "fluent-bit-kafka-latency", fault: "300ms added to every chunk on the Fluent Bit plugin → Kafka link for 20s",
 			opts: proxiedBroker, load: fb, inject: kafkaLatency(300*time.Millisecond, 20*time.Second)}},
 	}
+}
+
+// killFluentBitAwaitingRetry black-holes the plugin's Kafka link until
+// flushes were answered FLB_RETRY, opens it again, and SIGKILLs Fluent Bit
+// as soon as the plugin published two marks since, while Fluent Bit's
+// scheduler still holds chunks for their retry (it waits seconds between
+// attempts); Fluent Bit starts again 2 s later on its filesystem storage
+// and re-sends them under its new producer id. Before the plugin held its
+// marks below a chunk awaiting its retry, those marks named the chunk's
+// numbers and the audit reported them missing.
+func killFluentBitAwaitingRetry(t *testing.T, r *chaosRig) {
+	metric := func(name string, labels ...string) float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		m, err := rig.Scrape(ctx, "http://"+r.plugin.addr+"/metrics")
+		if err != nil {
+			return math.NaN()
+		}
+		return m.Sum(name, labels...)
+	}
+	wait := func(what string, ok func() bool) bool {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if ok() {
+				return true
+			}
+		}
+		r.ledger.Fail("no %s within 30s", what)
+		return false
+	}
+	start := time.Now()
+	retries0 := metric("agentobs_collector_flushes_total", "result", "retry")
+	r.kafkaProxy.SetStall(true)
+	wait("flush answered FLB_RETRY", func() bool { return metric("agentobs_collector_flushes_total", "result", "retry") > retries0 })
+	time.Sleep(2 * time.Second) // more chunks fail meanwhile
+	retries := metric("agentobs_collector_flushes_total", "result", "retry") - retries0
+	marks0 := metric("agentobs_collector_marks_total", "outcome", "ok")
+	r.kafkaProxy.SetStall(false)
+	r.kafkaProxy.Reset()
+	wait("two marks published after the link came back", func() bool { return metric("agentobs_collector_marks_total", "outcome", "ok") >= marks0+2 })
+	r.plugin.Kill()
+	r.ledger.Note("link black-holed for %s: %.0f flushes answered FLB_RETRY; Fluent Bit SIGKILLed 2 marks after the link came back, started again on its tail DB and filesystem storage",
+		time.Since(start).Round(100*time.Millisecond), retries)
+	time.Sleep(2 * time.Second)
+	r.start(r.plugin)
 }

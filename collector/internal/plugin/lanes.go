@@ -3,6 +3,7 @@ package plugin
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/agentobs/agentobs/internal/publish"
 )
@@ -20,9 +21,17 @@ import (
 // sequence a tail (its flush in flight), which the marks' holds keep out
 // of the audit, never a hole.
 //
+// A chunk answered FLB_RETRY parks its lane until its retry (at most
+// retryHoldFor): no other chunk stamps on it meanwhile, so its numbers stay
+// the lane's tail. Fluent Bit sends new chunks as soon as Kafka is back but
+// retries the failed ones seconds later; had those new chunks taken the
+// lane's next numbers, a crash in between would leave the failed chunk's
+// numbers a hole while the next instance re-sends it under its own id.
+//
 // Lane 0 is the output's own edge (producer id unchanged for Workers 0 and
-// 1); lane k adds "/lane-k". A flush takes the first free lane, a new one
-// when all are busy: there are as many lanes as flushes ever ran at once.
+// 1); lane k adds "/lane-k". A flush takes the first lane neither busy nor
+// parked, a new one when there is none: there are as many lanes as flushes
+// ever ran at once plus chunks awaiting their retry at once.
 type lanes struct {
 	base   *publish.Edge
 	marker *publish.Marker
@@ -32,10 +41,12 @@ type lanes struct {
 	all  []*lane
 }
 
-// lane is one producer of an output; busy while a flush stamps with it.
+// lane is one producer of an output; busy while a flush stamps with it,
+// parked until parkedUntil while a chunk it stamped awaits its retry.
 type lane struct {
-	edge *publish.Edge
-	busy bool
+	edge        *publish.Edge
+	busy        bool
+	parkedUntil time.Time
 }
 
 // newLanes makes the lanes of an output whose edge base the marker already
@@ -60,8 +71,9 @@ func (ls *lanes) acquire(want *lane) *lane {
 		want.busy = true
 		return want
 	}
+	now := time.Now()
 	for _, l := range ls.all {
-		if !l.busy {
+		if !l.busy && now.After(l.parkedUntil) {
 			l.busy = true
 			return l
 		}
@@ -72,12 +84,27 @@ func (ls *lanes) acquire(want *lane) *lane {
 	return l
 }
 
-// release hands l back after its flush returned.
-func (ls *lanes) release(l *lane) {
+// release hands l back after its flush returned; parked for d when the
+// flush's chunk awaits its retry (0: not parked).
+func (ls *lanes) release(l *lane, parkFor time.Duration) {
 	ls.mu.Lock()
 	l.busy = false
+	l.parkedUntil = time.Time{}
+	if parkFor > 0 {
+		l.parkedUntil = time.Now().Add(parkFor)
+	}
 	ls.mu.Unlock()
 	ls.cond.Broadcast()
+}
+
+// unpark frees l for any chunk: the one it was parked for was retried
+// elsewhere or forgotten.
+func (ls *lanes) unpark(l *lane) {
+	ls.mu.Lock()
+	if !l.busy {
+		l.parkedUntil = time.Time{}
+	}
+	ls.mu.Unlock()
 }
 
 // end marks every lane as ended cleanly (the output closes): their next

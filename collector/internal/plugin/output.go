@@ -213,14 +213,21 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	release := o.marker.Hold(st.lane.edge, st.lane.edge.Seq()+1)
 	if len(st.retried) > 0 {
 		st.retriedHold = o.marker.Hold(st.lane.edge, slices.Min(st.retried))
+		k.hold()
 	}
 	ret, reusable := o.flush(ctx, st, chunk, tag)
+	var park time.Duration
+	if ret == FLBRetry && len(st.seqs) > 0 {
+		// Until the retry, or at most retryHoldFor, the chunk's numbers
+		// stay its lane's tail and no mark names them: a crash before the
+		// retry makes the next instance re-send the chunk under its own id.
+		park = retryHoldFor
+		l, unhold := st.lane, o.marker.HoldFor(st.lane.edge, slices.Min(st.seqs), retryHoldFor)
+		o.retry.keep(chunk, tag, l, st.seqs, func() { unhold(); o.lanes.unpark(l) })
+	}
 	release()
 	st.releaseRetried()
-	if ret == FLBRetry {
-		o.retry.keep(chunk, tag, st.lane, st.seqs)
-	}
-	o.lanes.release(st.lane)
+	o.lanes.release(st.lane, park)
 	st.lane, st.retried = nil, nil
 	if reusable {
 		o.states.Put(st)

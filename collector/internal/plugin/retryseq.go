@@ -3,6 +3,7 @@ package plugin
 import (
 	"hash/maphash"
 	"sync"
+	"time"
 )
 
 // maxRetrySeqs bounds the sequence numbers kept for chunks awaiting a retry
@@ -32,11 +33,21 @@ func newRetrySeqs() *retrySeqs {
 	return &retrySeqs{seed: maphash.MakeSeed(), byKey: map[uint64]kept{}}
 }
 
-// kept are a retried chunk's numbers and the lane whose they are.
+// kept are a retried chunk's numbers, the lane whose they are, and hold,
+// which ends what awaiting the retry holds (the marks below the numbers,
+// the lane parked).
 type kept struct {
 	lane *lane
 	seqs []uint64
+	hold func()
 }
+
+// retryHoldFor bounds how long a chunk awaiting its retry keeps its lane's
+// marks below its numbers. Fluent Bit's retries of one chunk are at most
+// scheduler.cap apart (2 000 s by default), so an outage of up to an hour
+// with a crash in it is no false loss report; a chunk Fluent Bit gave up
+// on (Retry_Limit) shows as missing an hour later at the latest.
+const retryHoldFor = time.Hour
 
 func (r *retrySeqs) key(chunk []byte, tag string) uint64 {
 	var h maphash.Hash
@@ -47,8 +58,8 @@ func (r *retrySeqs) key(chunk []byte, tag string) uint64 {
 	return h.Sum64()
 }
 
-// take returns and forgets what was kept for this chunk (zero if nothing).
-// Hashing is skipped while nothing awaits a retry, the usual case.
+// take returns and forgets what was kept for this chunk (zero if nothing);
+// the caller releases its hold once its own flush holds the marks. Hashing is skipped while nothing awaits a retry, the usual case.
 func (r *retrySeqs) take(chunk []byte, tag string) kept {
 	r.mu.Lock()
 	empty := len(r.byKey) == 0
@@ -67,17 +78,21 @@ func (r *retrySeqs) take(chunk []byte, tag string) kept {
 	return got
 }
 
-// keep remembers seqs (copied), stamped by l, for the retry of this chunk.
-func (r *retrySeqs) keep(chunk []byte, tag string, l *lane, seqs []uint64) {
+// keep remembers seqs (copied), stamped by l, for the retry of this chunk,
+// with hold, the release of the marks' hold on them (released when the
+// numbers are dropped).
+func (r *retrySeqs) keep(chunk []byte, tag string, l *lane, seqs []uint64, hold func()) {
 	if len(seqs) == 0 || len(seqs) > maxRetrySeqs {
+		hold()
 		return
 	}
 	k := r.key(chunk, tag)
-	own := kept{lane: l, seqs: append([]uint64(nil), seqs...)}
+	own := kept{lane: l, seqs: append([]uint64(nil), seqs...), hold: hold}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.byKey[k]; ok {
 		r.total -= len(old.seqs)
+		old.hold()
 	} else {
 		r.order = append(r.order, k)
 	}
@@ -88,6 +103,7 @@ func (r *retrySeqs) keep(chunk []byte, tag string, l *lane, seqs []uint64) {
 		r.order = r.order[1:]
 		if s, ok := r.byKey[oldest]; ok {
 			r.total -= len(s.seqs)
+			s.hold()
 			delete(r.byKey, oldest)
 		}
 	}
