@@ -20,9 +20,8 @@ import (
 // Fluent Bit tails it into the plugin, and the plugin produces to
 // r.edgeKafka, through the Kafka fault proxy when the scenario has one.
 // The shipper still runs but tails nothing of this run. The report comes
-// once every line is written. extra are more lines of the output section
-// ("Workers 1"; Workers 2 unless set).
-func (r *chaosRig) fluentBitLoad(cfg loadgen.Config, extra ...string) <-chan loadgen.Report {
+// once every line is written. The output has Workers 2, the shipped default.
+func (r *chaosRig) fluentBitLoad(cfg loadgen.Config) <-chan loadgen.Report {
 	t := r.t
 	fb := harness.FluentBit(t)
 	buildPlugin(t)
@@ -38,9 +37,9 @@ func (r *chaosRig) fluentBitLoad(cfg loadgen.Config, extra ...string) <-chan loa
 	conf := filepath.Join(dir, "fluent-bit.conf")
 	// Marks_Interval 1s: the audit reads a high-water mark at most a second
 	// old; Fluent Bit is not stopped before it.
-	body := rig.FluentBitConf(dir, logPath, "agents.chaos", "warn", append([]string{"Source chaos-fluent-bit",
-		"Brokers " + strings.Join(r.edgeKafka.Brokers, ","), "Topic " + r.topic, "DLQ_Topic " + r.dlq,
-		"Timeout 5s", "Marks_Interval 1s", "Metrics_Addr " + addr}, extra...)...)
+	body := rig.FluentBitConf(dir, logPath, "agents.chaos", "warn", "Source chaos-fluent-bit",
+		"Brokers "+strings.Join(r.edgeKafka.Brokers, ","), "Topic "+r.topic, "DLQ_Topic "+r.dlq,
+		"Timeout 5s", "Marks_Interval 1s", "Metrics_Addr "+addr)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

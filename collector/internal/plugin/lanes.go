@@ -41,11 +41,13 @@ type lanes struct {
 	all  []*lane
 }
 
-// lane is one producer of an output; busy while a flush stamps with it,
-// parked until parkedUntil while a chunk it stamped awaits its retry.
+// lane is one producer of an output: busy while a flush stamps with it,
+// parked while awaiting > 0 chunks it stamped await their retry, until
+// parkedUntil at the latest.
 type lane struct {
 	edge        *publish.Edge
 	busy        bool
+	awaiting    int
 	parkedUntil time.Time
 }
 
@@ -73,7 +75,7 @@ func (ls *lanes) acquire(want *lane) *lane {
 	}
 	now := time.Now()
 	for _, l := range ls.all {
-		if !l.busy && now.After(l.parkedUntil) {
+		if !l.busy && (l.awaiting == 0 || now.After(l.parkedUntil)) {
 			l.busy = true
 			return l
 		}
@@ -84,26 +86,29 @@ func (ls *lanes) acquire(want *lane) *lane {
 	return l
 }
 
-// release hands l back after its flush returned; parked for d when the
-// flush's chunk awaits its retry (0: not parked).
-func (ls *lanes) release(l *lane, parkFor time.Duration) {
+// release hands l back after its flush returned.
+func (ls *lanes) release(l *lane) {
 	ls.mu.Lock()
 	l.busy = false
-	l.parkedUntil = time.Time{}
-	if parkFor > 0 {
-		l.parkedUntil = time.Now().Add(parkFor)
-	}
 	ls.mu.Unlock()
 	ls.cond.Broadcast()
 }
 
-// unpark frees l for any chunk: the one it was parked for was retried
-// elsewhere or forgotten.
+// park keeps l from new chunks for at most d: a chunk it stamped awaits its
+// retry. unpark ends one park: that chunk's retry took l, or its numbers
+// were forgotten.
+func (ls *lanes) park(l *lane, d time.Duration) {
+	ls.mu.Lock()
+	l.awaiting++
+	if until := time.Now().Add(d); until.After(l.parkedUntil) {
+		l.parkedUntil = until
+	}
+	ls.mu.Unlock()
+}
+
 func (ls *lanes) unpark(l *lane) {
 	ls.mu.Lock()
-	if !l.busy {
-		l.parkedUntil = time.Time{}
-	}
+	l.awaiting--
 	ls.mu.Unlock()
 }
 

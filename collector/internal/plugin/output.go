@@ -213,21 +213,20 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	release := o.marker.Hold(st.lane.edge, st.lane.edge.Seq()+1)
 	if len(st.retried) > 0 {
 		st.retriedHold = o.marker.Hold(st.lane.edge, slices.Min(st.retried))
-		k.hold()
+		k.done()
 	}
 	ret, reusable := o.flush(ctx, st, chunk, tag)
-	var park time.Duration
 	if ret == FLBRetry && len(st.seqs) > 0 {
 		// Until the retry, or at most retryHoldFor, the chunk's numbers
 		// stay its lane's tail and no mark names them: a crash before the
 		// retry makes the next instance re-send the chunk under its own id.
-		park = retryHoldFor
 		l, unhold := st.lane, o.marker.HoldFor(st.lane.edge, slices.Min(st.seqs), retryHoldFor)
+		o.lanes.park(l, retryHoldFor)
 		o.retry.keep(chunk, tag, l, st.seqs, func() { unhold(); o.lanes.unpark(l) })
 	}
 	release()
 	st.releaseRetried()
-	o.lanes.release(st.lane, park)
+	o.lanes.release(st.lane)
 	st.lane, st.retried = nil, nil
 	if reusable {
 		o.states.Put(st)

@@ -33,17 +33,17 @@ func newRetrySeqs() *retrySeqs {
 	return &retrySeqs{seed: maphash.MakeSeed(), byKey: map[uint64]kept{}}
 }
 
-// kept are a retried chunk's numbers, the lane whose they are, and hold,
-// which ends what awaiting the retry holds (the marks below the numbers,
-// the lane parked).
+// kept are a retried chunk's numbers, the lane whose they are, and done,
+// which ends what awaiting the retry holds: the lane's marks below the
+// numbers, the lane parked.
 type kept struct {
 	lane *lane
 	seqs []uint64
-	hold func()
+	done func()
 }
 
-// retryHoldFor bounds how long a chunk awaiting its retry keeps its lane's
-// marks below its numbers. Fluent Bit's retries of one chunk are at most
+// retryHoldFor bounds how long a chunk awaiting its retry keeps its lane
+// parked and the lane's marks below its numbers. Fluent Bit's retries of one chunk are at most
 // scheduler.cap apart (2 000 s by default), so an outage of up to an hour
 // with a crash in it is no false loss report; a chunk Fluent Bit gave up
 // on (Retry_Limit) shows as missing an hour later at the latest.
@@ -59,7 +59,8 @@ func (r *retrySeqs) key(chunk []byte, tag string) uint64 {
 }
 
 // take returns and forgets what was kept for this chunk (zero if nothing);
-// the caller releases its hold once its own flush holds the marks. Hashing is skipped while nothing awaits a retry, the usual case.
+// the caller calls its done once its own flush holds the lane and the
+// marks. Hashing is skipped while nothing awaits a retry, the usual case.
 func (r *retrySeqs) take(chunk []byte, tag string) kept {
 	r.mu.Lock()
 	empty := len(r.byKey) == 0
@@ -79,20 +80,19 @@ func (r *retrySeqs) take(chunk []byte, tag string) kept {
 }
 
 // keep remembers seqs (copied), stamped by l, for the retry of this chunk,
-// with hold, the release of the marks' hold on them (released when the
-// numbers are dropped).
-func (r *retrySeqs) keep(chunk []byte, tag string, l *lane, seqs []uint64, hold func()) {
+// with done (called here when the numbers are dropped instead).
+func (r *retrySeqs) keep(chunk []byte, tag string, l *lane, seqs []uint64, done func()) {
 	if len(seqs) == 0 || len(seqs) > maxRetrySeqs {
-		hold()
+		done()
 		return
 	}
 	k := r.key(chunk, tag)
-	own := kept{lane: l, seqs: append([]uint64(nil), seqs...), hold: hold}
+	own := kept{lane: l, seqs: append([]uint64(nil), seqs...), done: done}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.byKey[k]; ok {
 		r.total -= len(old.seqs)
-		old.hold()
+		old.done()
 	} else {
 		r.order = append(r.order, k)
 	}
@@ -103,7 +103,7 @@ func (r *retrySeqs) keep(chunk []byte, tag string, l *lane, seqs []uint64, hold 
 		r.order = r.order[1:]
 		if s, ok := r.byKey[oldest]; ok {
 			r.total -= len(s.seqs)
-			s.hold()
+			s.done()
 			delete(r.byKey, oldest)
 		}
 	}
