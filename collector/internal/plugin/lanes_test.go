@@ -169,3 +169,54 @@ func TestConcurrentFlushesStampOwnLanes(t *testing.T) {
 		t.Errorf("%d lanes after at most two flushes and one parked lane at once, want 3", n)
 	}
 }
+
+// A lane parked longer than the retry hold (Fluent Bit gave the chunk up,
+// or retries it that late) is free for new chunks again; a retry that
+// comes after all waits while such a chunk uses its lane, then stamps its
+// first numbers there.
+func TestParkedLaneLapses(t *testing.T) {
+	g := newGateSender()
+	o := newTestOutput(t, g, nil)
+	o.retryHold = 50 * time.Millisecond
+	base := o.edge.ProducerID()
+	flush := func(log string) <-chan int {
+		c := chunk(map[string]any{"log": log + "0"})
+		done := make(chan int, 1)
+		go func() { done <- o.Flush(context.Background(), c, "app") }()
+		return done
+	}
+	stamped := func(log string) stamps {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.sent[log+"0"]
+	}
+	g.mu.Lock()
+	g.fail["c0"] = true
+	g.mu.Unlock()
+	if rc := <-flush("c"); rc != FLBRetry {
+		t.Fatalf("c: rc %d, want FLB_RETRY", rc)
+	}
+	if rc := <-flush("a"); rc != FLBOK || stamped("a").producer != base+"/lane-1" {
+		t.Fatalf("a while c awaits its retry: rc %d, stamped %+v, want lane-1", rc, stamped("a"))
+	}
+	time.Sleep(100 * time.Millisecond)
+	openD := g.gate("d0")
+	d := flush("d")
+	g.waitCall(t, "d0")
+	if got := stamped("d"); got.producer != "" {
+		t.Fatalf("d sent before its gate opened: %+v", got)
+	}
+	c := flush("c")
+	select {
+	case <-g.calls:
+		t.Fatal("the late retry of c was sent while d used its lane")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(openD)
+	if rc := <-d; rc != FLBOK || stamped("d").producer != base || !slices.Equal(stamped("d").seqs, []uint64{2}) {
+		t.Fatalf("d after c's park lapsed: rc %d, stamped %+v, want lane 0 seq 2", rc, stamped("d"))
+	}
+	if rc := <-c; rc != FLBOK || stamped("c").producer != base || !slices.Equal(stamped("c").seqs, []uint64{1}) {
+		t.Fatalf("late retry of c: rc %d, stamped %+v, want lane 0 seq 1", rc, stamped("c"))
+	}
+}

@@ -67,7 +67,8 @@ type Output struct {
 	m          *collectormetrics.Output
 	states     sync.Pool // *flushState
 	retry      *retrySeqs
-	lanes      *lanes // the producers of concurrent flushes (lanes.go)
+	lanes      *lanes        // the producers of concurrent flushes (lanes.go)
+	retryHold  time.Duration // retryHoldFor; shorter in tests
 
 	closeOnce sync.Once
 	closeErr  error
@@ -113,7 +114,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 	}
 	marker.Track(e)
 	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender, marker: marker,
-		m: om, retry: newRetrySeqs(), lanes: newLanes(e, marker)}
+		m: om, retry: newRetrySeqs(), lanes: newLanes(e, marker), retryHold: retryHoldFor}
 	// Periodic marks need no connection until the first tick; Close stops them.
 	mctx, stop := context.WithCancel(context.Background())
 	o.stopMarks = stop
@@ -217,11 +218,11 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	}
 	ret, reusable := o.flush(ctx, st, chunk, tag)
 	if ret == FLBRetry && len(st.seqs) > 0 {
-		// Until the retry, or at most retryHoldFor, the chunk's numbers
+		// Until the retry, or at most retryHold, the chunk's numbers
 		// stay its lane's tail and no mark names them: a crash before the
 		// retry makes the next instance re-send the chunk under its own id.
-		l, unhold := st.lane, o.marker.HoldFor(st.lane.edge, slices.Min(st.seqs), retryHoldFor)
-		o.lanes.park(l, retryHoldFor)
+		l, unhold := st.lane, o.marker.HoldFor(st.lane.edge, slices.Min(st.seqs), o.retryHold)
+		o.lanes.park(l, o.retryHold)
 		o.retry.keep(chunk, tag, l, st.seqs, func() { unhold(); o.lanes.unpark(l) })
 	}
 	release()
