@@ -3,7 +3,10 @@ package alerts_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,6 +20,7 @@ import (
 	"github.com/agentobs/agentobs/alerts/promcheck"
 	"github.com/agentobs/agentobs/alerts/promcheck/components"
 	indexer "github.com/agentobs/agentobs/indexer/app"
+	"github.com/agentobs/agentobs/test/harness"
 )
 
 func loadRules(t *testing.T) []lint.Rule {
@@ -50,7 +54,40 @@ func exported(t *testing.T, rules []lint.Rule) promcheck.Exported {
 			all.Add(r.Record, "rule "+r.File)
 		}
 	}
+	addFluentBit(t, all)
 	return all
+}
+
+// addFluentBit adds Fluent Bit's own series (rules read
+// fluentbit_output_*), scraped from the real Fluent Bit the plugin is
+// tested in: a dummy input into a null output, its monitoring server on
+// loopback.
+func addFluentBit(t *testing.T, e promcheck.Exported) {
+	t.Helper()
+	fb := harness.FluentBit(t)
+	host, port, _ := net.SplitHostPort(freeAddr(t))
+	conf := filepath.Join(t.TempDir(), "fluent-bit.conf")
+	body := fmt.Sprintf("[SERVICE]\n    HTTP_Server On\n    HTTP_Listen %s\n    HTTP_Port %s\n    Log_Level error\n\n"+
+		"[INPUT]\n    Name dummy\n\n[OUTPUT]\n    Name null\n    Match *\n", host, port)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fb, "-c", conf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	url := "http://" + net.JoinHostPort(host, port) + "/api/v2/metrics/prometheus"
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = e.AddScrape(ctx, url, "Fluent Bit "+fb)
+		cancel()
+		if err == nil {
+			return
+		}
+	}
+	t.Fatalf("scrape Fluent Bit's metrics: %v", err)
 }
 
 // TestRulesReferenceExportedMetrics fails when a rule reads a series that no
