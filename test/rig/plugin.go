@@ -75,9 +75,9 @@ func (p *Pipeline) startFluentBit() error {
 // FluentBitConf is the classic configuration the rigs run real Fluent Bit
 // with, the way the shipped fluent-bit.conf does: tail of path from the head
 // (tag, a DB and filesystem storage in dir, so chunks survive retries and
-// restarts) into the plugin with Workers 2 (unless output sets Workers)
-// and no retry limit; the plugin parses each JSON line itself, so no parser
-// is set. output adds the plugin's own lines ("Brokers …", "Topic …").
+// restarts) into the plugin with Workers 2 and no retry limit; the plugin
+// parses each JSON line itself, so no parser is set. output adds the
+// plugin's own lines ("Brokers …", "Topic …").
 func FluentBitConf(dir, path, tag, logLevel string, output ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `[SERVICE]
@@ -97,17 +97,12 @@ func FluentBitConf(dir, path, tag, logLevel string, output ...string) string {
 [OUTPUT]
     Name          agentobs
     Match         %[4]s
+    Workers       2
     Retry_Limit   no_limits
 `, dir, path, logLevel, tag)
-	workers := "Workers 2"
 	for _, l := range output {
-		if strings.HasPrefix(l, "Workers ") {
-			workers = l
-			continue
-		}
 		b.WriteString("    " + l + "\n")
 	}
-	b.WriteString("    " + workers + "\n")
 	return b.String()
 }
 

@@ -94,22 +94,26 @@ func (ls *lanes) release(l *lane) {
 	ls.cond.Broadcast()
 }
 
-// park keeps l from new chunks for at most d: a chunk it stamped awaits its
-// retry. unpark ends one park: that chunk's retry took l, or its numbers
-// were forgotten.
-func (ls *lanes) park(l *lane, d time.Duration) {
+// park keeps l from new chunks, and its marks below seq, for at most d: a
+// chunk it stamped from seq on awaits its retry. done ends the park (once):
+// that chunk's retry took l, or its numbers were forgotten.
+func (ls *lanes) park(l *lane, seq uint64, d time.Duration) (done func()) {
+	unhold := ls.marker.HoldFor(l.edge, seq, d)
 	ls.mu.Lock()
 	l.awaiting++
 	if until := time.Now().Add(d); until.After(l.parkedUntil) {
 		l.parkedUntil = until
 	}
 	ls.mu.Unlock()
-}
-
-func (ls *lanes) unpark(l *lane) {
-	ls.mu.Lock()
-	l.awaiting--
-	ls.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			unhold()
+			ls.mu.Lock()
+			l.awaiting--
+			ls.mu.Unlock()
+		})
+	}
 }
 
 // end marks every lane as ended cleanly (the output closes): their next

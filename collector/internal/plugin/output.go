@@ -163,16 +163,6 @@ type flushState struct {
 	// just past its last decodable event.
 	decErr   error
 	lastGood int
-	// retriedHold releases the marks' hold on a retried chunk's kept
-	// sequence numbers (nil: none).
-	retriedHold func()
-}
-
-func (st *flushState) releaseRetried() {
-	if st.retriedHold != nil {
-		st.retriedHold()
-		st.retriedHold = nil
-	}
 }
 
 func newFlushState(opts record.ParseOptions) *flushState {
@@ -208,25 +198,25 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	st := o.states.Get().(*flushState)
 	k := o.retry.take(chunk, tag)
 	st.lane, st.retried = o.lanes.acquire(k.lane), k.seqs
-	// Every number this chunk stamps is above the lane's current sequence,
-	// or one of its first attempt's: marks stay below them until Kafka
+	// Every number this chunk stamps is one of its first attempt's or above
+	// the lane's current sequence: marks stay below them until Kafka
 	// answered.
-	release := o.marker.Hold(st.lane.edge, st.lane.edge.Seq()+1)
+	first := st.lane.edge.Seq() + 1
 	if len(st.retried) > 0 {
-		st.retriedHold = o.marker.Hold(st.lane.edge, slices.Min(st.retried))
-		k.done()
+		first = min(first, slices.Min(st.retried))
+	}
+	release := o.marker.Hold(st.lane.edge, first)
+	if k.done != nil {
+		k.done() // the flush holds the lane and its marks now
 	}
 	ret, reusable := o.flush(ctx, st, chunk, tag)
 	if ret == FLBRetry && len(st.seqs) > 0 {
 		// Until the retry, or at most retryHold, the chunk's numbers
 		// stay its lane's tail and no mark names them: a crash before the
 		// retry makes the next instance re-send the chunk under its own id.
-		l, unhold := st.lane, o.marker.HoldFor(st.lane.edge, slices.Min(st.seqs), o.retryHold)
-		o.lanes.park(l, o.retryHold)
-		o.retry.keep(chunk, tag, l, st.seqs, func() { unhold(); o.lanes.unpark(l) })
+		o.retry.keep(chunk, tag, st.lane, st.seqs, o.lanes.park(st.lane, slices.Min(st.seqs), o.retryHold))
 	}
 	release()
-	st.releaseRetried()
 	o.lanes.release(st.lane)
 	st.lane, st.retried = nil, nil
 	if reusable {

@@ -34,8 +34,7 @@ func newRetrySeqs() *retrySeqs {
 }
 
 // kept are a retried chunk's numbers, the lane whose they are, and done,
-// which ends what awaiting the retry holds: the lane's marks below the
-// numbers, the lane parked.
+// which ends the lane's park (lanes.park); all zero when nothing was kept.
 type kept struct {
 	lane *lane
 	seqs []uint64
