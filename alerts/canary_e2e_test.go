@@ -50,11 +50,11 @@ func TestCanaryAlertEndToEnd(t *testing.T) {
 		waitHTTP(t, "http://"+addr+"/readyz", 30*time.Second)
 		return p
 	}
-	stableAddr, canaryAddr := freeAddr(t), freeAddr(t)
+	stableAddr, canaryAddr := harness.FreeAddr(t), harness.FreeAddr(t)
 	runAgent(stableAddr, "stable-0", 1, rig.StableArgs())
 	canary := runAgent(canaryAddr, "canary-0", 2, rig.CanaryArgs(false))
 
-	promAddr := freeAddr(t)
+	promAddr := harness.FreeAddr(t)
 	promCfg := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
 rule_files: [%q]
 scrape_configs:

@@ -80,14 +80,14 @@ func TestAlertFiresAndResolvesEndToEnd(t *testing.T) {
 	}
 	amFile := filepath.Join(dir, "alertmanager.yml")
 	must(t, os.WriteFile(amFile, []byte(amCfg), 0o644))
-	amAddr := freeAddr(t)
+	amAddr := harness.FreeAddr(t)
 	start(t, "alertmanager", amBin, "--config.file="+amFile, "--storage.path="+filepath.Join(dir, "am"),
 		"--web.listen-address="+amAddr, "--cluster.listen-address=")
 
-	agentAddr := freeAddr(t)
+	agentAddr := harness.FreeAddr(t)
 	agent := startAgent(t, agentAddr, "0")
 
-	promAddr := freeAddr(t)
+	promAddr := harness.FreeAddr(t)
 	promCfg := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
 rule_files: [%q]
 alerting:

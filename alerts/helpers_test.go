@@ -2,12 +2,10 @@ package alerts_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -62,17 +60,6 @@ type buildError struct {
 }
 
 func (e *buildError) Error() string { return "go build ./agent: " + e.err.Error() + "\n" + e.out }
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
 
 // process is a child process the test owns; stop is idempotent.
 type process struct {

@@ -65,7 +65,7 @@ func exported(t *testing.T, rules []lint.Rule) promcheck.Exported {
 func addFluentBit(t *testing.T, e promcheck.Exported) {
 	t.Helper()
 	fb := harness.FluentBit(t)
-	host, port, _ := net.SplitHostPort(freeAddr(t))
+	host, port, _ := net.SplitHostPort(harness.FreeAddr(t))
 	conf := filepath.Join(t.TempDir(), "fluent-bit.conf")
 	body := fmt.Sprintf("[SERVICE]\n    HTTP_Server On\n    HTTP_Listen %s\n    HTTP_Port %s\n    Log_Level error\n\n"+
 		"[INPUT]\n    Name dummy\n\n[OUTPUT]\n    Name null\n    Match *\n", host, port)
@@ -123,7 +123,7 @@ func TestAgentRegistryMatchesBinary(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	addr := freeAddr(t)
+	addr := harness.FreeAddr(t)
 	agent := startAgent(t, addr, "0")
 	defer agent.stop()
 	scraped := promcheck.Exported{}

@@ -33,7 +33,7 @@ func (r *chaosRig) fluentBitLoad(cfg loadgen.Config) <-chan loadgen.Report {
 	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := harness.FreeAddr(t)
 	conf := filepath.Join(dir, "fluent-bit.conf")
 	// Marks_Interval 1s: the audit reads a high-water mark at most a second
 	// old; Fluent Bit is not stopped before it.

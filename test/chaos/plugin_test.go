@@ -83,7 +83,7 @@ func (r *chaosRig) pluginLoad(cfg loadgen.Config, replayed <-chan struct{}) <-ch
 	files, _ := filepath.Glob(filepath.Join(chunkDir, "*.chunk"))
 	sort.Strings(files)
 	interval := time.Duration(float64(time.Second) * float64(per) / float64(cfg.Rate))
-	addr := freeAddr(t)
+	addr := harness.FreeAddr(t)
 	args := []string{bins["plugin"], "-retry-max", "1000", "-retry-wait-ms", "500", "-interval-ms", strconv.Itoa(int(interval / time.Millisecond)),
 		"-i", "chaos", "-p", "Brokers=" + strings.Join(r.edgeKafka.Brokers, ","), "-p", "Topic=" + r.topic, "-p", "DLQ_Topic=" + r.dlq,
 		"-p", "Metrics_Addr=" + addr, "-p", "Source=chaos-fluent-bit", "-tag", "agents.chaos",

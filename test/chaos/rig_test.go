@@ -217,16 +217,8 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
 	return r
 }
 
-func freeAddr(t *testing.T) string {
-	port, err := harness.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "127.0.0.1:" + strconv.Itoa(port)
-}
-
 func (r *chaosRig) newIndexer(i int) *proc {
-	addr := freeAddr(r.t)
+	addr := harness.FreeAddr(r.t)
 	args := []string{"run", "-kafka.brokers", strings.Join(r.kafka.Brokers, ","), "-kafka.topic", r.topic,
 		"-kafka.dlq-topic", r.dlq, "-kafka.group", r.group, "-kafka.session-timeout", "6s",
 		"-es.addresses", r.esProxy.URL(), "-index.pattern", r.names.IndexPattern, "-index.alias", r.names.Alias,
@@ -240,7 +232,7 @@ func (r *chaosRig) newIndexer(i int) *proc {
 }
 
 func (r *chaosRig) newShipper(glob string, ingest bool) *proc {
-	addr := freeAddr(r.t)
+	addr := harness.FreeAddr(r.t)
 	args := []string{"-files.include", filepath.Join(r.dir, "logs", glob), "-files.checkpoint-dir", filepath.Join(r.dir, "ckpt"),
 		"-files.poll-interval", "100ms", "-kafka.brokers", strings.Join(r.edgeKafka.Brokers, ","), "-kafka.topic", r.topic,
 		"-kafka.dlq-topic", r.dlq, "-kafka.dial-timeout", "3s", "-host", "chaos", "-http.addr", addr, "-log.level", "warn"}

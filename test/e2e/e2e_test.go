@@ -59,9 +59,13 @@ func TestWholePipeline(t *testing.T) {
 		}
 	})
 	work := t.TempDir()
+	agentPort, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	opt := rig.Options{Bins: bins, WorkDir: work, StackDir: harness.StackDir(), Brokers: harness.Brokers(), ESURL: harness.ESURL(),
 		Names: names, RunID: base, Agents: 2, AgentRate: 4, Rate: 2000, PluginRate: 1000, Records: 8000, Seed: 7,
-		RotateBytes: 1 << 20, IndexerAddr: freeAddr(t), ShipperAddr: freeAddr(t), PluginAddr: freeAddr(t), AgentBasePort: freePort(t), Register: true}
+		RotateBytes: 1 << 20, IndexerAddr: harness.FreeAddr(t), ShipperAddr: harness.FreeAddr(t), PluginAddr: harness.FreeAddr(t), AgentBasePort: agentPort, Register: true}
 	ctx := context.Background()
 	p, err := rig.Start(ctx, opt)
 	if p != nil {

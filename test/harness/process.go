@@ -65,17 +65,40 @@ func JavaHome() (string, error) {
 	return "", fmt.Errorf("%w: no Java 17 (set JAVA17_HOME or run scripts/stack.sh install)", ErrUnavailable)
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago and that
+// this process has not been given before.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
+// FreeAddr is FreePort as a loopback address ("127.0.0.1:port"); it fails t
+// when no port is free.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// handedOut is every port freePorts returned in this process. The kernel
+// may give a just-closed port to the next bind of port 0, so two calls in a
+// row could return one port for two listeners (a test's Fluent Bit HTTP
+// server and its plugin's metrics listener did collide that way).
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freePorts returns n distinct free loopback ports, none handed out before.
 func freePorts(n int) ([]int, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	// Hold every listener until all are chosen so the ports differ.
 	var ls []net.Listener
 	defer func() {
@@ -84,13 +107,21 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for i := 0; i < n; i++ {
+	for len(ports) < n {
+		if len(ls) > n+1000 {
+			return nil, fmt.Errorf("no free loopback port after %d tries", len(ls))
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("free port: %w", err)
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		port := l.Addr().(*net.TCPAddr).Port
+		if handedOut.ports[port] {
+			continue
+		}
+		handedOut.ports[port] = true
+		ports = append(ports, port)
 	}
 	return ports, nil
 }

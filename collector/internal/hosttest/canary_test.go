@@ -22,7 +22,7 @@ func TestFluentBitCanary(t *testing.T) {
 	brokers, topic, dlq, dir, logPath := tailSetup(t)
 	const n = 200
 	appendLines(t, logPath, "c", 0, n, nil)
-	metrics := freeAddr(t)
+	metrics := harness.FreeAddr(t)
 	fb := newFluentBit(t, dir, "fluent-bit.conf", classicConf(dir, logPath, "agents", httpPort(t),
 		outputProps("agents", brokers, topic, dlq, "Instance cn", "Canary_Interval 300ms", "Metrics_Addr "+metrics)), true)
 	fb.start(1)

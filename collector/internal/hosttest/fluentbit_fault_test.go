@@ -85,7 +85,7 @@ func TestFluentBitTwoOutputs(t *testing.T) {
 	const n = 2000
 	appendLines(t, logA, "a", 0, n, nil)
 	appendLines(t, logB, "b", 0, n/2, nil)
-	metrics := freeAddr(t)
+	metrics := harness.FreeAddr(t)
 	conf := classicConf(dir, logA, "a", httpPort(t),
 		outputProps("a", brokers, topicA, dlq, "Workers 2", "Metrics_Addr "+metrics),
 		outputProps("b", brokers, topicB, dlq, "Workers 1", "Metrics_Addr "+metrics))
@@ -118,7 +118,7 @@ func TestFluentBitDeadLetters(t *testing.T) {
 	appendLines(t, logPath, "big", 0, big, func(l string) string {
 		return strings.Replace(l, `"pad":"`, `"pad":"`+strings.Repeat("y", 4096), 1)
 	})
-	metrics := freeAddr(t)
+	metrics := harness.FreeAddr(t)
 	fb := newFluentBit(t, dir, "fluent-bit.conf", classicConf(dir, logPath, "agents", httpPort(t),
 		outputProps("agents", brokers, topic, dlq, "Max_Record_Bytes 2048", "Oversize dlq", "Metrics_Addr "+metrics)), true)
 	fb.start(1)
@@ -260,7 +260,7 @@ func TestFluentBitTopicKeyNamesAMissingTopic(t *testing.T) {
 	appendLines(t, logPath, "r", 0, routed, func(l string) string {
 		return strings.Replace(l, `{`, `{"route":"`+gone+`",`, 1)
 	})
-	metrics := freeAddr(t)
+	metrics := harness.FreeAddr(t)
 	fb := newFluentBit(t, dir, "fluent-bit.conf", classicConf(dir, logPath, "agents", httpPort(t),
 		outputProps("agents", brokers, topic, dlq, "Topic_Key route", "Metrics_Addr "+metrics)), true)
 	fb.start(1)

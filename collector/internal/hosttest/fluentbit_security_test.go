@@ -44,7 +44,7 @@ func TestFluentBitSASLSSL(t *testing.T) {
 	const n = 400
 	appendLines(t, logPath, "s", 0, n, nil)
 	topic, dlq := harness.Name(t, "t"), harness.Name(t, "dlq")
-	metrics := freeAddr(t)
+	metrics := harness.FreeAddr(t)
 	fb := newFluentBit(t, dir, "fluent-bit.conf", classicConf(dir, logPath, "agents", httpPort(t),
 		outputProps("agents", srv.Addr(), topic, dlq, "Create_Topics On", "Timeout 20s",
 			"Kafka_TLS On", "Kafka_TLS_CA_File "+ca.CAFile, "Kafka_TLS_Crt_File "+client.CertFile, "Kafka_TLS_Key_File "+client.KeyFile,

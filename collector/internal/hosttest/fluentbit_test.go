@@ -231,15 +231,6 @@ func scrape(t *testing.T, addr string) string {
 	return string(b)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	p, err := harness.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", p)
-}
-
 // classicConf is a classic config: tail of path (from the head, with a DB
 // and filesystem storage in dir) → one agentobs output with props.
 func classicConf(dir, path, tag string, httpPort string, outputs ...string) string {
@@ -303,7 +294,7 @@ func TestFluentBitWorkers(t *testing.T) {
 			brokers, topic, dlq, dir, logPath := tailSetup(t)
 			const n = 5000
 			appendLines(t, logPath, "w", 0, n/2, nil)
-			metrics := freeAddr(t)
+			metrics := harness.FreeAddr(t)
 			fb := newFluentBit(t, dir, "fluent-bit.conf", classicConf(dir, logPath, "agents", httpPort(t),
 				outputProps("agents", brokers, topic, dlq, fmt.Sprintf("Workers %d", workers), "Instance main", "Metrics_Addr "+metrics)), true)
 			fb.start(1)
@@ -356,7 +347,7 @@ func TestFluentBitShippedConfigs(t *testing.T) {
 			}
 			logPath := filepath.Join(logs, "planner-0_agents_planner-0123456789abcdef.log")
 			appendLines(t, logPath, "shipped", 0, 0, nil) // the file exists before tail starts
-			metrics := freeAddr(t)
+			metrics := harness.FreeAddr(t)
 			conf := string(src)
 			for _, r := range [][2]string{
 				{"/var/log/containers/*.log", logs + "/*.log"},
@@ -424,7 +415,7 @@ func TestFluentBitHotReload(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			brokers, topic, dlq, dir, logPath := tailSetup(t)
-			metrics := freeAddr(t)
+			metrics := harness.FreeAddr(t)
 			props := []string{fmt.Sprintf("Workers %d", tc.workers), "Metrics_Addr " + metrics}
 			if tc.instance != "" {
 				props = append(props, tc.instance)
