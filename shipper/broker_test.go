@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
 )
 
 // The broker dies mid-stream (SIGKILL) and comes back on the same data:
@@ -100,5 +104,141 @@ func TestTopicFieldNamingAMissingTopic(t *testing.T) {
 	defer cancel()
 	if missing, err := kafkaclient.MissingTopics(ctx, cfg.Kafka, gone); err != nil || len(missing) != 1 {
 		t.Errorf("the record-chosen topic %s was created: missing %v, %v", gone, missing, err)
+	}
+}
+
+// TestRefusedRequestsAreNotMissing: HTTP requests answered 503 while the
+// broker is down (Kafka did not acknowledge in time, or the queue was
+// full and the batch never left the shipper) had their records stamped;
+// the clients send them again under new numbers. The shipper's last mark
+// names the refused numbers, so every number up to the mark is either in
+// Kafka or refused, and the loss audit has nothing to call missing.
+func TestRefusedRequestsAreNotMissing(t *testing.T) {
+	b := harness.StartKafka(t, harness.KafkaServerOptions{})
+	topic, marks := "agentobs-logs-refused-test", "agentobs-logs-refused-test-marks"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := kafkaclient.EnsureTopics(ctx, b.PlainConfig(), kafkaclient.TopicSpec{Name: topic, Partitions: 1},
+		kafkaclient.TopicSpec{Name: marks, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	brokers := []string{b.PlainAddr()}
+	cfg := testConfig(t, brokers, topic)
+	cfg.HTTP.Ingest = true
+	cfg.HTTP.AckTimeout = time.Second
+	cfg.QueueSize, cfg.Senders = 1, 1
+	cfg.Producer.WriteTimeout = time.Second
+	cfg.Marks.Topic, cfg.Marks.Interval = marks, 0
+	cfg.ShutdownTimeout = 30 * time.Second
+	a, _, stop := startApp(t, cfg)
+	const perRequest = 5
+	refusals := 0 // requests answered 503, retries included
+	post := func(key string) (int, string) {
+		var body strings.Builder
+		for i := range perRequest {
+			fmt.Fprintf(&body, "{\"msg\":\"%s line %d\"}\n", key, i)
+		}
+		req, _ := http.NewRequest(http.MethodPost, "http://"+a.Addr()+"/v1/ndjson", strings.NewReader(body.String()))
+		req.Header.Set("Idempotency-Key", key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		msg, _ := io.ReadAll(res.Body)
+		if res.StatusCode == http.StatusServiceUnavailable {
+			refusals++
+		}
+		return res.StatusCode, string(msg)
+	}
+	if code, msg := post("before"); code != http.StatusOK {
+		t.Fatalf("broker up: %d %s", code, msg)
+	}
+	b.Kill()
+	var refused []string
+	queueFull := 0
+	for i := range 6 {
+		key := fmt.Sprintf("down-%d", i)
+		code, msg := post(key)
+		if code != http.StatusServiceUnavailable {
+			t.Fatalf("broker down, %s: %d %s, want 503", key, code, msg)
+		}
+		if strings.Contains(msg, "queue full") {
+			queueFull++
+		}
+		refused = append(refused, key)
+	}
+	if queueFull == 0 {
+		t.Fatal("no request met a full queue: the test did not refuse a batch that never left the shipper")
+	}
+	if err := b.Start(); err != nil {
+		t.Fatalf("restart broker: %v", err)
+	}
+	for _, key := range refused {
+		harness.Eventually(t, 60*time.Second, func() (bool, string) {
+			code, msg := post(key)
+			return code == http.StatusOK, fmt.Sprintf("retry %s: %d %s", key, code, msg)
+		})
+	}
+	stop()
+
+	var mk publish.Mark
+	for _, m := range consume(t, brokers, marks, 1, 30*time.Second) {
+		if k, err := publish.ParseMark(m.Value); err == nil && strings.Contains(k.ProducerID, "/http/") {
+			mk = k
+		}
+	}
+	isRefused := func(seq uint64) bool {
+		for _, r := range mk.Refused {
+			if seq >= r.First && seq <= r.Last {
+				return true
+			}
+		}
+		return false
+	}
+	var nRefused uint64
+	for _, r := range mk.Refused {
+		nRefused += r.Last - r.First + 1
+	}
+	if want := uint64(refusals * perRequest); nRefused != want {
+		t.Fatalf("last mark %+v: %d numbers refused, want %d (%d requests of %d answered 503)", mk, nRefused, want, refusals, perRequest)
+	}
+	// Every number up to the mark arrived or was refused; some refused
+	// ones never arrived (their batch met the full queue).
+	seen := map[uint64]bool{}
+	covered := func() bool {
+		for s := mk.FirstSeq; s <= mk.LastSeq; s++ {
+			if !seen[s] && !isRefused(s) {
+				return false
+			}
+		}
+		return true
+	}
+	conf := kafkaclient.DefaultConfig()
+	conf.Brokers = brokers
+	harness.ConsumeUntil(t, conf, topic, 30*time.Second, func(m kafka.Message) bool {
+		var d struct {
+			Seq uint64 `json:"agentobs.producer.seq"`
+		}
+		if json.Unmarshal(m.Value, &d) == nil {
+			seen[d.Seq] = true
+		}
+		return covered()
+	})
+	var unrefusedMissing, refusedAbsent []uint64
+	for s := mk.FirstSeq; s <= mk.LastSeq; s++ {
+		switch {
+		case !seen[s] && !isRefused(s):
+			unrefusedMissing = append(unrefusedMissing, s)
+		case !seen[s]:
+			refusedAbsent = append(refusedAbsent, s)
+		}
+	}
+	t.Logf("mark %d..%d, refused %v (%d requests met a full queue), refused and never in Kafka: %d", mk.FirstSeq, mk.LastSeq, mk.Refused, queueFull, len(refusedAbsent))
+	if len(unrefusedMissing) > 0 {
+		t.Fatalf("numbers neither in Kafka nor refused: %v", unrefusedMissing)
+	}
+	if len(refusedAbsent) == 0 {
+		t.Fatal("every refused record reached Kafka: nothing here needed the refusal notes")
 	}
 }

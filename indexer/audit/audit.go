@@ -95,6 +95,12 @@ type Producer struct {
 	// TailMissing are the sequence numbers after LastSeq up to MarkedSeq
 	// found nowhere (included in Missing).
 	TailMissing int64 `json:"tail_missing,omitempty"`
+	// Refused are sequence numbers found nowhere that the front door
+	// refused to its client (a request answered 429 or 503, which the
+	// client retries under new numbers; publish.Mark.Refused): not missing.
+	Refused int64 `json:"refused,omitempty"`
+
+	refusedInRange int64 // the part of Refused in [FirstSeq, LastSeq]
 }
 
 // Report is one audit.
@@ -105,6 +111,7 @@ type Report struct {
 	Indexed      int64      `json:"indexed"`
 	DeadLettered int64      `json:"dead_lettered"`
 	Missing      int64      `json:"missing"`
+	Refused      int64      `json:"refused"`
 	// Unattributed dead letters carry no producer stamp (bad JSON from a
 	// foreign producer); they are counted, not matched.
 	Unattributed int64 `json:"unattributed_dead_letters"`
@@ -168,7 +175,7 @@ func (a *Auditor) Run(ctx context.Context, since, grace time.Duration) (Report, 
 		// A quarantined document is in Elasticsearch and its original in
 		// the dead-letter topic: count it once.
 		p.DeadLettered = max(d-p.Quarantined, 0)
-		gap := (p.LastSeq - p.FirstSeq + 1) - p.Indexed - p.DeadLettered
+		gap := (p.LastSeq - p.FirstSeq + 1) - p.Indexed - p.DeadLettered - p.refusedInRange
 		if gap >= 0 {
 			p.Missing = gap
 		} else {
@@ -178,6 +185,7 @@ func (a *Auditor) Run(ctx context.Context, since, grace time.Duration) (Report, 
 		r.Indexed += p.Indexed
 		r.DeadLettered += p.DeadLettered
 		r.Missing += p.Missing
+		r.Refused += p.Refused
 		r.Producers = append(r.Producers, p)
 	}
 	sort.Slice(r.Producers, func(i, j int) bool {

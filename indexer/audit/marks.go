@@ -1,11 +1,13 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +53,7 @@ func (a *Auditor) settledMarks(ctx context.Context, since, until time.Time) (map
 			mk.FirstSeq = min(mk.FirstSeq, old.FirstSeq)
 			mk.LastSeq = max(mk.LastSeq, old.LastSeq)
 			mk.Final = mk.Final || old.Final
+			mk.Refused = append(old.Refused, mk.Refused...)
 		}
 		out[mk.ProducerID] = mk
 	}
@@ -59,7 +62,9 @@ func (a *Auditor) settledMarks(ctx context.Context, since, until time.Time) (map
 // tails adds, to each producer, the records between the last one found in
 // the window and its settled high-water mark that are neither indexed (at
 // any time) nor dead-lettered; and adds producers with a mark but no
-// record in the window at all (vanished before anything arrived).
+// record in the window at all (vanished before anything arrived). Numbers
+// the front door refused to its client (Mark.Refused) and that are found
+// nowhere count as refused, not missing, wherever they are.
 func (a *Auditor) tails(ctx context.Context, prods []Producer, marks map[string]publish.Mark, dead map[string]map[int64]struct{}) ([]Producer, error) {
 	seen := map[string]bool{}
 	for i := range prods {
@@ -70,36 +75,109 @@ func (a *Auditor) tails(ctx context.Context, prods []Producer, marks map[string]
 			continue
 		}
 		p.MarkedSeq, p.Ended = int64(mk.LastSeq), mk.Final
-		if p.MarkedSeq <= p.LastSeq {
-			continue
-		}
-		missing, err := a.unaccounted(ctx, p.ID, p.LastSeq+1, p.MarkedSeq, dead)
+		refused, err := a.unaccounted(ctx, p.ID, clip(mk.Refused, p.FirstSeq, p.LastSeq), dead)
 		if err != nil {
 			return nil, err
 		}
-		p.TailMissing = missing
+		p.Refused, p.refusedInRange = refused, refused
+		if p.MarkedSeq <= p.LastSeq {
+			continue
+		}
+		if p.TailMissing, refused, err = a.tail(ctx, p.ID, p.LastSeq+1, p.MarkedSeq, mk.Refused, dead); err != nil {
+			return nil, err
+		}
+		p.Refused += refused
 	}
 	for id, mk := range marks {
 		if seen[id] {
 			continue
 		}
 		lo, hi := int64(mk.FirstSeq), int64(mk.LastSeq)
-		missing, err := a.unaccounted(ctx, id, lo, hi, dead)
+		missing, refused, err := a.tail(ctx, id, lo, hi, mk.Refused, dead)
 		if err != nil {
 			return nil, err
 		}
-		if missing > 0 {
-			prods = append(prods, Producer{ID: id, FirstSeq: lo, LastSeq: lo - 1, MarkedSeq: hi, Ended: mk.Final, TailMissing: missing})
+		if missing > 0 || refused > 0 {
+			prods = append(prods, Producer{ID: id, FirstSeq: lo, LastSeq: lo - 1, MarkedSeq: hi, Ended: mk.Final, TailMissing: missing, Refused: refused})
 		}
 	}
 	return prods, nil
 }
 
-// unaccounted counts the sequence numbers in [lo, hi] of producer id found
-// neither in Elasticsearch (whatever their @timestamp) nor dead-lettered.
-func (a *Auditor) unaccounted(ctx context.Context, id string, lo, hi int64, dead map[string]map[int64]struct{}) (int64, error) {
-	body := fmt.Sprintf(`{"size":0,"track_total_hits":true,"query":{"bool":{"filter":[{"term":{%q:%q}},{"range":{%q:{"gte":%d,"lte":%d}}}]}}}`,
-		record.FieldProducerID, id, record.FieldProducerSeq, lo, hi)
+// tail counts the numbers in [lo, hi] of producer id found nowhere: those
+// refused to the client, and the rest (missing).
+func (a *Auditor) tail(ctx context.Context, id string, lo, hi int64, refusedRanges []publish.SeqRange, dead map[string]map[int64]struct{}) (missing, refused int64, err error) {
+	all, err := a.unaccounted(ctx, id, []publish.SeqRange{{First: uint64(lo), Last: uint64(hi)}}, dead)
+	if err != nil {
+		return 0, 0, err
+	}
+	if refused, err = a.unaccounted(ctx, id, clip(refusedRanges, lo, hi), dead); err != nil {
+		return 0, 0, err
+	}
+	return all - refused, refused, nil
+}
+
+// clip returns rs within [lo, hi], sorted, overlapping and adjacent ranges
+// merged.
+func clip(rs []publish.SeqRange, lo, hi int64) []publish.SeqRange {
+	if len(rs) == 0 || lo > hi || hi < 1 {
+		return nil
+	}
+	l, h := uint64(max(lo, 1)), uint64(hi)
+	var out []publish.SeqRange
+	for _, r := range rs {
+		r.First, r.Last = max(r.First, l), min(r.Last, h)
+		if r.First <= r.Last {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b publish.SeqRange) int { return cmp.Compare(a.First, b.First) })
+	merged := out[:0]
+	for _, r := range out {
+		if n := len(merged); n > 0 && r.First <= merged[n-1].Last+1 {
+			merged[n-1].Last = max(merged[n-1].Last, r.Last)
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return merged
+}
+
+// rangesPerQuery bounds the range clauses of one search, well below
+// Elasticsearch's clause limit.
+const rangesPerQuery = 500
+
+// unaccounted counts the sequence numbers in ranges (disjoint) of producer
+// id found neither in Elasticsearch (whatever their @timestamp) nor
+// dead-lettered.
+func (a *Auditor) unaccounted(ctx context.Context, id string, ranges []publish.SeqRange, dead map[string]map[int64]struct{}) (int64, error) {
+	var size, found int64
+	for len(ranges) > 0 {
+		part := ranges[:min(len(ranges), rangesPerQuery)]
+		ranges = ranges[len(part):]
+		clauses := make([]string, len(part))
+		for i, r := range part {
+			size += int64(r.Last - r.First + 1)
+			clauses[i] = fmt.Sprintf(`{"range":{%q:{"gte":%d,"lte":%d}}}`, record.FieldProducerSeq, r.First, r.Last)
+			for seq := range dead[id] {
+				if seq >= int64(r.First) && seq <= int64(r.Last) {
+					found++
+				}
+			}
+		}
+		n, err := a.count(ctx, id, clauses)
+		if err != nil {
+			return 0, err
+		}
+		found += n
+	}
+	return max(0, size-found), nil
+}
+
+// count is how many documents of producer id match one of clauses.
+func (a *Auditor) count(ctx context.Context, id string, clauses []string) (int64, error) {
+	body := fmt.Sprintf(`{"size":0,"track_total_hits":true,"query":{"bool":{"filter":[{"term":{%q:%q}},{"bool":{"should":[%s],"minimum_should_match":1}}]}}}`,
+		record.FieldProducerID, id, strings.Join(clauses, ","))
 	res, err := a.es.Search(a.es.Search.WithContext(ctx), a.es.Search.WithIndex(a.index),
 		a.es.Search.WithBody(strings.NewReader(body)), a.es.Search.WithIgnoreUnavailable(true), a.es.Search.WithAllowNoIndices(true))
 	if err != nil {
@@ -120,11 +198,5 @@ func (a *Auditor) unaccounted(ctx context.Context, id string, lo, hi int64, dead
 	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
 		return 0, fmt.Errorf("audit tail of %s: %w", id, err)
 	}
-	var d int64
-	for seq := range dead[id] {
-		if seq >= lo && seq <= hi {
-			d++
-		}
-	}
-	return max(0, (hi-lo+1)-r.Hits.Total.Value-d), nil
+	return r.Hits.Total.Value, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/agentobs/agentobs/internal/publish"
 	"github.com/agentobs/agentobs/internal/record"
 	"github.com/agentobs/agentobs/test/harness"
+	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -24,72 +25,14 @@ import (
 // with none of its 20 records indexed is reported; a producer that stopped
 // cleanly with everything indexed is not.
 func TestAuditSeesTailLossAndVanishedProducers(t *testing.T) {
-	es := harness.RequireES(t)
-	kc := harness.RequireKafka(t)
-	marksTopic := harness.Topic(t, 1)
-	idx := harness.Index(t)
-	createIndex(t, es, idx)
-
-	prod, err := kafkaclient.NewProducer(kc, kafkaclient.DefaultProducerConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	mc := publish.DefaultMarksConfig()
-	mc.Topic = marksTopic
-	marker, err := publish.NewMarker(mc, "test", prod, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := publish.New(publish.DefaultConfig(), "test", "base", 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	var body bytes.Buffer
-	// stamp runs n records through the edge (the real stamping path) and
-	// indexes those with seq <= indexed.
-	stamp := func(e *publish.Edge, n, indexed int) {
-		for i := 1; i <= n; i++ {
-			rec := &record.Record{Message: "m", EventID: fmt.Sprintf("%s-%d", e.ProducerID(), i)}
-			msg, _, _ := e.Message(rec, nil)
-			if i > indexed {
-				continue
-			}
-			var d map[string]any
-			if err := json.Unmarshal(msg.Value, &d); err != nil {
-				t.Fatal(err)
-			}
-			doc := fmt.Sprintf(`{"@timestamp":%q,"agentobs.producer.id":%q,"agentobs.producer.seq":%v}`,
-				now.Add(-10*time.Minute+time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano), d[record.FieldProducerID], d[record.FieldProducerSeq])
-			fmt.Fprintf(&body, `{"create":{"_index":%q}}`+"\n%s\n", idx, doc)
-		}
-	}
-	tail, clean, vanished := base.WithProducer("p/tail", 0), base.WithProducer("p/clean", 0), base.WithProducer("p/vanished", 0)
-	for _, e := range []*publish.Edge{tail, clean, vanished} {
-		marker.Track(e)
-	}
+	rig := newMarksRig(t)
+	stamp := func(e *publish.Edge, n, indexed int) { rig.stamp(e, n, func(i int) bool { return i <= indexed }) }
+	tail, clean, vanished := rig.producer("p/tail"), rig.producer("p/clean"), rig.producer("p/vanished")
 	stamp(tail, 100, 90)
 	stamp(clean, 50, 50)
 	stamp(vanished, 20, 0)
-	marker.End(clean)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := marker.Flush(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	res, err := es.Bulk(bytes.NewReader(body.Bytes()), es.Bulk.WithRefresh("true"))
-	if err != nil || res.IsError() {
-		t.Fatalf("bulk: %v %v", err, res)
-	}
-	res.Body.Close()
-	marks := harness.ConsumeFrom(t, kc, marksTopic, 3, 30*time.Second)
-	a := audit.New(es, idx, nil)
-	a.SetMarks(func(context.Context, time.Time) (audit.Source, error) {
-		return &sliceSource{msgs: append([]kafka.Message(nil), marks...)}, nil
-	})
-	time.Sleep(10 * time.Millisecond) // the marks' time must be before the audit's end (grace 0)
-	r, got := runAudit(t, a, 0)
+	rig.marker.End(clean)
+	r, got := rig.audit(3)
 	f := func(id string, missing, tailMissing, marked int64, ended bool) {
 		t.Helper()
 		p, ok := got[id]
@@ -107,5 +50,141 @@ func TestAuditSeesTailLossAndVanishedProducers(t *testing.T) {
 	f("p/vanished", 20, 20, 20, false)
 	if r.Missing != 30 {
 		t.Errorf("total missing %d, want 30", r.Missing)
+	}
+}
+
+// marksRig is a real Elasticsearch index and a marks topic on the real
+// Kafka, with a Marker publishing to it.
+type marksRig struct {
+	t          *testing.T
+	es         *elasticsearch.Client
+	kc         kafkaclient.Config
+	idx        string
+	marksTopic string
+	marker     *publish.Marker
+	base       *publish.Edge
+	body       bytes.Buffer // bulk creates of the records stamp indexes
+}
+
+func newMarksRig(t *testing.T) *marksRig {
+	r := &marksRig{t: t, es: harness.RequireES(t), kc: harness.RequireKafka(t), marksTopic: harness.Topic(t, 1), idx: harness.Index(t)}
+	createIndex(t, r.es, r.idx)
+	prod, err := kafkaclient.NewProducer(r.kc, kafkaclient.DefaultProducerConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prod.Close() })
+	mc := publish.DefaultMarksConfig()
+	mc.Topic = r.marksTopic
+	if r.marker, err = publish.NewMarker(mc, "test", prod, nil, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if r.base, err = publish.New(publish.DefaultConfig(), "test", "base", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// producer is a new producer id, tracked by the marker.
+func (r *marksRig) producer(id string) *publish.Edge {
+	e := r.base.WithProducer(id, 0)
+	r.marker.Track(e)
+	return e
+}
+
+// stamp runs n records through e (the real stamping path) and keeps, for
+// the audit's bulk load, each record i (1..n) that index says is indexed.
+func (r *marksRig) stamp(e *publish.Edge, n int, index func(i int) bool) {
+	t := r.t
+	t.Helper()
+	now := time.Now().UTC()
+	for i := 1; i <= n; i++ {
+		rec := &record.Record{Message: "m", EventID: fmt.Sprintf("%s-%d", e.ProducerID(), i)}
+		msg, _, _ := e.Message(rec, nil)
+		if !index(i) {
+			continue
+		}
+		var d map[string]any
+		if err := json.Unmarshal(msg.Value, &d); err != nil {
+			t.Fatal(err)
+		}
+		doc := fmt.Sprintf(`{"@timestamp":%q,"agentobs.producer.id":%q,"agentobs.producer.seq":%v}`,
+			now.Add(-10*time.Minute+time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano), d[record.FieldProducerID], d[record.FieldProducerSeq])
+		fmt.Fprintf(&r.body, `{"create":{"_index":%q}}`+"\n%s\n", r.idx, doc)
+	}
+}
+
+// audit publishes the stopping marks (nMarks of them), indexes what stamp
+// kept and runs an audit (grace 0) with the marks read back from Kafka.
+func (r *marksRig) audit(nMarks int) (audit.Report, map[string]audit.Producer) {
+	t := r.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.marker.Flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.es.Bulk(bytes.NewReader(r.body.Bytes()), r.es.Bulk.WithRefresh("true"))
+	if err != nil || res.IsError() {
+		t.Fatalf("bulk: %v %v", err, res)
+	}
+	res.Body.Close()
+	marks := harness.ConsumeFrom(t, r.kc, r.marksTopic, nMarks, 30*time.Second)
+	a := audit.New(r.es, r.idx, nil)
+	a.SetMarks(func(context.Context, time.Time) (audit.Source, error) {
+		return &sliceSource{msgs: append([]kafka.Message(nil), marks...)}, nil
+	})
+	time.Sleep(10 * time.Millisecond) // the marks' time must be before the audit's end (grace 0)
+	return runAudit(t, a, 0)
+}
+
+// Records a front door stamped and then refused to its client (an HTTP
+// request answered 503: the client sends them again under new numbers)
+// are not missing: the marks carry their numbers and the audit counts
+// those found nowhere as refused, inside the range, in the tail and for a
+// producer with nothing indexed; refused records that arrived anyway count
+// as indexed; what else is absent is still missing. Real Kafka carries the
+// marks, a real Elasticsearch the records.
+func TestAuditCountsRefusedRecordsApart(t *testing.T) {
+	rig := newMarksRig(t)
+	in := func(lo, hi int) func(int) bool { return func(i int) bool { return i >= lo && i <= hi } }
+	not := func(f func(int) bool) func(int) bool { return func(i int) bool { return !f(i) } }
+	for _, p := range []struct {
+		id      string
+		n       int
+		index   func(int) bool
+		refused []publish.SeqRange
+	}{
+		{"p/gap", 100, not(in(41, 60)), []publish.SeqRange{{First: 41, Last: 60}}},
+		{"p/tail", 100, in(1, 80), []publish.SeqRange{{First: 81, Last: 100}}},
+		{"p/arrived", 100, in(1, 100), []publish.SeqRange{{First: 41, Last: 60}}},
+		// 31-40 and 91-100 are lost; 41-60 refused (two overlapping notes).
+		{"p/mixed", 100, func(i int) bool { return in(1, 30)(i) || in(61, 90)(i) },
+			[]publish.SeqRange{{First: 41, Last: 55}, {First: 50, Last: 60}}},
+		{"p/all-refused", 20, in(0, 0), []publish.SeqRange{{First: 1, Last: 20}}},
+	} {
+		e := rig.producer(p.id)
+		rig.stamp(e, p.n, p.index)
+		rig.marker.Refuse(e, p.refused)
+	}
+	r, got := rig.audit(5)
+	for _, w := range []struct {
+		id                                 string
+		missing, tailMissing, refused, sur int64
+	}{
+		{"p/gap", 0, 0, 20, 0},
+		{"p/tail", 0, 0, 20, 0},
+		{"p/arrived", 0, 0, 0, 0},
+		{"p/mixed", 20, 10, 20, 0},
+		{"p/all-refused", 0, 0, 20, 0},
+	} {
+		p := got[w.id]
+		if p.Missing != w.missing || p.TailMissing != w.tailMissing || p.Refused != w.refused || p.Surplus != w.sur {
+			t.Errorf("%s: missing %d tail %d refused %d surplus %d; want %d %d %d %d", w.id, p.Missing, p.TailMissing, p.Refused, p.Surplus,
+				w.missing, w.tailMissing, w.refused, w.sur)
+		}
+	}
+	if r.Missing != 20 || r.Refused != 80 {
+		t.Errorf("totals: missing %d refused %d, want 20 and 80", r.Missing, r.Refused)
 	}
 }

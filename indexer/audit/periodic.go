@@ -18,6 +18,7 @@ import (
 // CLI and GET /v1/audit.
 type Metrics struct {
 	Missing   prometheus.Gauge
+	Refused   prometheus.Gauge
 	Producers prometheus.Gauge
 	Runs      *prometheus.CounterVec // outcome = ok, error
 	Duration  prometheus.Gauge
@@ -29,6 +30,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Missing: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "records_missing",
 			Help: "Records missing at the last audit: producer sequence numbers found neither in Elasticsearch nor in the dead-letter topic (audit.window, minus audit.grace)."}),
+		Refused: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "records_refused",
+			Help: "Records refused to their clients at the last audit: sequence numbers a front door stamped and then answered 429 or 503 for (the client sends them again under new numbers), found nowhere; not counted as missing."}),
 		Producers: prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "audit_producers",
 			Help: "Producers (front-door instances and inputs) seen by the last audit."}),
 		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "audit_runs_total",
@@ -39,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.Runs.WithLabelValues("ok")
 	m.Runs.WithLabelValues("error")
 	if reg != nil {
-		reg.MustRegister(m.Missing, m.Producers, m.Runs, m.Duration)
+		reg.MustRegister(m.Missing, m.Refused, m.Producers, m.Runs, m.Duration)
 	}
 	return m
 }
@@ -73,6 +76,7 @@ func (a *Auditor) Loop(ctx context.Context, cfg Config, m *Metrics, log *slog.Lo
 		m.Runs.WithLabelValues("ok").Inc()
 		a.setLast(Last{At: start, Report: r})
 		m.Missing.Set(float64(r.Missing))
+		m.Refused.Set(float64(r.Refused))
 		m.Producers.Set(float64(len(r.Producers)))
 		if r.Missing > 0 {
 			log.Warn("loss audit found missing records", "missing", r.Missing, "producers", len(r.Producers),
@@ -143,7 +147,7 @@ func WriteTable(w io.Writer, r Report) {
 	fmt.Fprintf(w, "audit %s .. %s (records newer than the end are in flight and left out)\n\n",
 		r.From.Format(time.RFC3339), r.To.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PRODUCER\tFIRST\tLAST\tMARKED\tINDEXED\tDEAD-LETTERED\tMISSING\tSURPLUS\t")
+	fmt.Fprintln(tw, "PRODUCER\tFIRST\tLAST\tMARKED\tINDEXED\tDEAD-LETTERED\tREFUSED\tMISSING\tSURPLUS\t")
 	for _, p := range r.Producers {
 		marked := "-"
 		if p.MarkedSeq > 0 {
@@ -152,9 +156,9 @@ func WriteTable(w io.Writer, r Report) {
 				marked += " (ended)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t\n", p.ID, p.FirstSeq, p.LastSeq, marked, p.Indexed, p.DeadLettered, p.Missing, p.Surplus)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t\n", p.ID, p.FirstSeq, p.LastSeq, marked, p.Indexed, p.DeadLettered, p.Refused, p.Missing, p.Surplus)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nproducers=%d indexed=%d dead_lettered=%d missing=%d unattributed_dead_letters=%d\n",
-		len(r.Producers), r.Indexed, r.DeadLettered, r.Missing, r.Unattributed)
+	fmt.Fprintf(w, "\nproducers=%d indexed=%d dead_lettered=%d refused=%d missing=%d unattributed_dead_letters=%d\n",
+		len(r.Producers), r.Indexed, r.DeadLettered, r.Refused, r.Missing, r.Unattributed)
 }

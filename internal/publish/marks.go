@@ -75,6 +75,33 @@ type Mark struct {
 	// Final is set when the producer ended cleanly (a drained file, the end
 	// of stdin, a stopping process's stdin/HTTP producers).
 	Final bool `json:"final,omitempty"`
+	// Refused are sequence numbers this producer stamped on records its
+	// front door then refused to the client (an HTTP or OTLP request
+	// answered 429 or 503 after its records were built: the client sends
+	// them again, under new numbers). They are not expected anywhere, and
+	// count as arrived if they arrive anyway. A mark carries the ranges
+	// refused since the producer's previous acknowledged mark.
+	Refused []SeqRange `json:"refused,omitempty"`
+}
+
+// SeqRange is the sequence numbers First..Last of one producer.
+type SeqRange struct {
+	First uint64 `json:"first"`
+	Last  uint64 `json:"last"`
+}
+
+// SeqRanges collects sequence numbers as ranges: a number one above the
+// last range's end extends it (one batch's numbers are consecutive unless
+// concurrent batches of the producer took numbers in between).
+type SeqRanges []SeqRange
+
+// Add adds seq.
+func (r *SeqRanges) Add(seq uint64) {
+	if n := len(*r); n > 0 && (*r)[n-1].Last+1 == seq {
+		(*r)[n-1].Last = seq
+		return
+	}
+	*r = append(*r, SeqRange{First: seq, Last: seq})
 }
 
 // ParseMark decodes a mark message value.
@@ -116,6 +143,7 @@ type tracked struct {
 	seen     uint64 // the sequence at the previous periodic flush
 	ended    bool
 	holds    map[*hold]struct{} // Hold: marks stay below the lowest live hold
+	refused  []SeqRange         // Refuse: not yet in an acknowledged mark
 }
 
 // hold is one Hold or HoldFor; until is zero for a hold without a bound.
@@ -226,6 +254,19 @@ func (t *tracked) held(last uint64, now time.Time) uint64 {
 	return max(last, t.lastSent)
 }
 
+// Refuse notes that the records e stamped with seqs were refused to the
+// client that sent them (see Mark.Refused); the next mark carries them.
+func (m *Marker) Refuse(e *Edge, seqs []SeqRange) {
+	if len(seqs) == 0 {
+		return
+	}
+	m.mu.Lock()
+	if t, ok := m.edges[e]; ok {
+		t.refused = append(t.refused, seqs...)
+	}
+	m.mu.Unlock()
+}
+
 // End marks e as ended cleanly: its next mark is final and it is forgotten
 // once that mark was acknowledged.
 func (m *Marker) End(e *Edge) {
@@ -270,8 +311,9 @@ func (m *Marker) Run(ctx context.Context) {
 func (m *Marker) Flush(ctx context.Context, stopping bool) error {
 	now := time.Now().UTC()
 	type pending struct {
-		e    *Edge
-		last uint64
+		e       *Edge
+		last    uint64
+		refused int // how many of t.refused the mark carries
 	}
 	var msgs []kafka.Message
 	var ps []pending
@@ -282,14 +324,15 @@ func (m *Marker) Flush(ctx context.Context, stopping bool) error {
 			last, t.seen = t.seen, last
 		}
 		last = t.held(last, now)
-		if last == t.lastSent && !t.ended && !stopping {
+		if last == t.lastSent && !t.ended && !stopping && len(t.refused) == 0 {
 			continue
 		}
-		mk := Mark{ProducerID: e.producerID, Component: m.component, FirstSeq: t.first, LastSeq: last, At: now, Final: t.ended}
+		mk := Mark{ProducerID: e.producerID, Component: m.component, FirstSeq: t.first, LastSeq: last, At: now, Final: t.ended,
+			Refused: t.refused}
 		v, _ := json.Marshal(mk)
 		msgs = append(msgs, kafka.Message{Topic: m.cfg.Topic, Key: []byte(e.producerID), Value: v,
 			Headers: []kafka.Header{{Key: kafkaclient.HeaderControl, Value: []byte(kafkaclient.ControlMark)}}})
-		ps = append(ps, pending{e, last})
+		ps = append(ps, pending{e, last, len(t.refused)})
 	}
 	m.mu.Unlock()
 	if len(msgs) == 0 {
@@ -304,7 +347,10 @@ func (m *Marker) Flush(ctx context.Context, stopping bool) error {
 	for _, p := range ps {
 		if t, ok := m.edges[p.e]; ok {
 			t.lastSent = p.last
-			if t.ended {
+			if t.refused = t.refused[p.refused:]; len(t.refused) == 0 {
+				t.refused = nil
+			}
+			if t.ended && len(t.refused) == 0 {
 				delete(m.edges, p.e)
 			}
 		}

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"testing"
@@ -45,18 +46,7 @@ func (s *markSink) marks(t *testing.T) []Mark {
 // sends a final mark and is forgotten.
 func TestMarkerLagsOneIntervalAndEnds(t *testing.T) {
 	sink := &markSink{}
-	m, err := NewMarker(MarksConfig{Topic: "m", Interval: 0}, "test", sink, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, _ := New(DefaultConfig(), "test", "base", 0, nil)
-	e := base.WithProducer("p", 5) // resumed: first seq 6
-	m.Track(e)
-	stamp := func(n int) {
-		for range n {
-			e.Message(&record.Record{Message: "x", EventID: "id"}, nil)
-		}
-	}
+	m, e, stamp := trackedEdge(t, sink, 5) // resumed: first seq 6
 	f := func(stopping bool, want ...Mark) {
 		t.Helper()
 		if err := m.Flush(context.Background(), stopping); err != nil {
@@ -91,18 +81,7 @@ func TestMarkerLagsOneIntervalAndEnds(t *testing.T) {
 // Marks never go back below what was published.
 func TestMarkerHoldsInFlightBatches(t *testing.T) {
 	sink := &markSink{}
-	m, err := NewMarker(MarksConfig{Topic: "m", Interval: 0}, "test", sink, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, _ := New(DefaultConfig(), "test", "base", 0, nil)
-	e := base.WithProducer("p", 0)
-	m.Track(e)
-	stamp := func(n int) {
-		for range n {
-			e.Message(&record.Record{Message: "x", EventID: "id"}, nil)
-		}
-	}
+	m, e, stamp := trackedEdge(t, sink, 0)
 	last := func(stopping bool) uint64 {
 		t.Helper()
 		if err := m.Flush(context.Background(), stopping); err != nil {
@@ -145,5 +124,93 @@ func TestMarkerHoldsInFlightBatches(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := last(true); got != 15 {
 		t.Fatalf("mark %d after the hold on 11..15 lapsed, want 15", got)
+	}
+}
+
+func TestSeqRangesJoinConsecutiveNumbers(t *testing.T) {
+	var r SeqRanges
+	for _, s := range []uint64{3, 4, 5, 9, 10, 7} {
+		r.Add(s)
+	}
+	want := SeqRanges{{3, 5}, {9, 10}, {7, 7}}
+	if len(r) != len(want) {
+		t.Fatalf("%v, want %v", r, want)
+	}
+	for i := range want {
+		if r[i] != want[i] {
+			t.Fatalf("%v, want %v", r, want)
+		}
+	}
+}
+
+// A refusal rides on the producer's next mark even when its sequence did
+// not move, once: an acknowledged mark clears it, a failed one keeps it.
+func TestMarkerCarriesRefusalsOnce(t *testing.T) {
+	sink := &failingSink{}
+	m, e, stamp := trackedEdge(t, sink, 0)
+	stamp(10)
+	ctx := context.Background()
+	for range 2 { // the second names 10: the sequence stops moving
+		if err := m.Flush(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sink.marks(t); len(got) != 1 || got[0].LastSeq != 10 {
+		t.Fatalf("marks %+v, want one naming 10", got)
+	}
+	m.Refuse(e, []SeqRange{{4, 6}})
+	sink.fail = true
+	if err := m.Flush(ctx, false); err == nil {
+		t.Fatal("a failed send: want an error")
+	}
+	sink.fail = false
+	m.Refuse(e, []SeqRange{{9, 9}})
+	got := sink.marks(t)
+	if len(got) != 0 {
+		t.Fatalf("failed send recorded %v", got)
+	}
+	if err := m.Flush(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	got = sink.marks(t)
+	if len(got) != 1 || len(got[0].Refused) != 2 || got[0].Refused[0] != (SeqRange{4, 6}) || got[0].Refused[1] != (SeqRange{9, 9}) {
+		t.Fatalf("marks %+v, want one carrying 4-6 and 9", got)
+	}
+	if err := m.Flush(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got = sink.marks(t); len(got) != 0 {
+		t.Fatalf("an unmoved producer without new refusals sent %+v", got)
+	}
+}
+
+// failingSink is a markSink whose Send fails while fail is set.
+type failingSink struct {
+	markSink
+	fail bool
+}
+
+func (s *failingSink) Send(ctx context.Context, msgs []kafka.Message) error {
+	if s.fail {
+		return errors.New("broker down")
+	}
+	return s.markSink.Send(ctx, msgs)
+}
+
+// trackedEdge is a marker sending to sink and producer "p" resumed after
+// seq start, tracked by it; stamp stamps n records.
+func trackedEdge(t *testing.T, sink Sender, start uint64) (*Marker, *Edge, func(n int)) {
+	t.Helper()
+	m, err := NewMarker(MarksConfig{Topic: "m", Interval: 0}, "test", sink, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := New(DefaultConfig(), "test", "base", 0, nil)
+	e := base.WithProducer("p", start)
+	m.Track(e)
+	return m, e, func(n int) {
+		for range n {
+			e.Message(&record.Record{Message: "x", EventID: "id"}, nil)
+		}
 	}
 }

@@ -117,6 +117,10 @@ type Settings struct {
 	Sink           Sink
 	Metrics        *shippermetrics.Metrics
 	Lane           func() uint64
+	// Refuse notes the sequence numbers of a request's records refused to
+	// its client (publish.Marker.Refuse; nil: not noted), so the loss
+	// audit does not count what the client was told to send again.
+	Refuse func(e *publish.Edge, seqs []publish.SeqRange)
 }
 
 // Paths the handler serves.
@@ -250,17 +254,27 @@ func (h *Handler) ndjson(r *http.Request, body []byte) result {
 	}
 	b := h.build(r, items)
 	n := len(b.Msgs)
-	if ref := deliver(r.Context(), h.set.Sink, b, h.cfg, http.StatusServiceUnavailable); ref != nil {
+	if ref := deliver(r.Context(), h.set, h.set.Edge, b, h.cfg, http.StatusServiceUnavailable); ref != nil {
 		return result{refusal: ref}
 	}
 	return result{accepted: n}
 }
 
-// deliver enqueues b and waits for Kafka's acknowledgement of every message
-// in it: a client is answered 2xx only for what Kafka holds. full is the
-// status when the queue has no room (the NDJSON API keeps its 503; OTLP
-// answers 429).
-func deliver(ctx context.Context, sink Sink, b *queue.Batch, cfg Config, full int) *refusal {
+// deliver enqueues b, stamped by e, and waits for Kafka's acknowledgement
+// of every message in it: a client is answered 2xx only for what Kafka
+// holds. full is the status when the queue has no room (the NDJSON API
+// keeps its 503; OTLP answers 429). A refusal notes b's sequence numbers
+// as refused (Settings.Refuse).
+func deliver(ctx context.Context, set Settings, e *publish.Edge, b *queue.Batch, cfg Config, full int) *refusal {
+	seqs := b.Seqs // b may be recycled once delivered, after a timeout
+	ref := await(ctx, set.Sink, b, cfg, full)
+	if ref != nil && set.Refuse != nil {
+		set.Refuse(e, seqs)
+	}
+	return ref
+}
+
+func await(ctx context.Context, sink Sink, b *queue.Batch, cfg Config, full int) *refusal {
 	done := make(chan error, 1)
 	b.Done = func(err error) { done <- err }
 	if !sink.TryPut(b, cfg.EnqueueWait) {

@@ -120,7 +120,7 @@ func (o *Receiver) send(ctx context.Context, bd *queue.Builder, rejected int64, 
 		why += fmt.Sprintf("%d records over record.max-bytes went to the dead-letter topic", dead)
 	}
 	if len(b.Msgs) > 0 {
-		if ref := deliver(ctx, o.set.Sink, b, o.cfg, http.StatusTooManyRequests); ref != nil {
+		if ref := deliver(ctx, o.set, bd.Edge(), b, o.cfg, http.StatusTooManyRequests); ref != nil {
 			return exported{}, ref
 		}
 	}
