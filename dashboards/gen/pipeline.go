@@ -39,6 +39,10 @@ func pipelineOverview() *dashboard.DashboardBuilder {
 	b.WithPanel(graph(s, "End-to-end canary age", "Per front door (source), seconds since its newest canary record that is searchable in Elasticsearch was emitted (freshest indexer). Each front door sends one every 30s through its own path; over 2 minutes for 1 minute fires AgentobsCanaryStale. A front door that stopped cleanly has no line.", "s", 12, 6,
 		target{expr: `min by (source) (agentobs_indexer_canary_age_seconds{SEL})`, legend: "{{source}}"},
 	))
+	b.WithPanel(graph(s, "Loss audit", "The indexer's last periodic loss audit (indexer audit): missing are producer sequence numbers found neither in Elasticsearch nor in the dead-letter topic (above 0 for 1 minute fires AgentobsRecordsMissing); refused are numbers a front door stamped and then answered 429 or 503 for, which the client sends again under new numbers (not lost). `indexer audit` lists them per producer.", "short", 24, 6,
+		target{expr: `max(agentobs_indexer_records_missing{SEL})`, legend: "missing"},
+		target{expr: `max(agentobs_indexer_records_refused{SEL})`, legend: "refused"},
+	).Decimals(0))
 
 	b.WithRow(dashboard.NewRowBuilder("Throughput"))
 	b.WithPanel(graph(s, "Records per second by stage", "Each stage's rate: what the edge took in, what reached Kafka, what the indexer consumed and what Elasticsearch acknowledged. A gap between two lines is records queued (or lost) between them.", "recps", 16, 8,
