@@ -4,18 +4,25 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/agentobs/agentobs/internal/kafkaclient"
 	"github.com/agentobs/agentobs/internal/loadgen"
 	"github.com/agentobs/agentobs/internal/publish"
+	"github.com/agentobs/agentobs/internal/telemetry"
 	"github.com/agentobs/agentobs/test/harness"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
 )
 
 // runLoadgen writes n records into path at rate, rotating by rename every
@@ -77,18 +84,7 @@ func TestKill9AndRestartLosesNothing(t *testing.T) {
 	args := []string{"-files.include", filepath.Join(dir, "*.log*"), "-files.checkpoint-dir", cpDir,
 		"-files.poll-interval", "50ms", "-files.checkpoint-interval", "200ms", "-kafka.brokers", strings.Join(brokers, ","),
 		"-kafka.topic", topic, "-http.addr", "", "-host", "kill9-host"}
-	start := func() *exec.Cmd {
-		cmd := exec.Command(shipperBin, args...)
-		cmd.Stderr = os.Stderr
-		if !testing.Verbose() {
-			cmd.Stderr = nil
-		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	start := func() *exec.Cmd { return startShipper(t, args) }
 	repc := runLoadgen(t, filepath.Join(dir, "agent.log"), n, 10_000, 1<<20)
 	first := start()
 	time.Sleep(2 * time.Second) // mid-stream: about half written
@@ -125,17 +121,7 @@ func TestRotationOutOfGlobWhileKilledLosesNothing(t *testing.T) {
 	args := []string{"-files.include", filepath.Join(dir, "*.log"), "-files.checkpoint-dir", cpDir,
 		"-files.poll-interval", "50ms", "-files.checkpoint-interval", "100ms", "-kafka.brokers", strings.Join(brokers, ","),
 		"-kafka.topic", topic, "-http.addr", "", "-host", "rot-host"}
-	start := func() *exec.Cmd {
-		cmd := exec.Command(shipperBin, args...)
-		if testing.Verbose() {
-			cmd.Stderr = os.Stderr
-		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	start := func() *exec.Cmd { return startShipper(t, args) }
 	app := filepath.Join(dir, "app.log")
 	write := func(from, n int) {
 		lines := make([]string, n)
@@ -222,4 +208,145 @@ func TestCleanStopPublishesHighWaterMarks(t *testing.T) {
 	if !found {
 		t.Fatalf("no mark for producer %q in %d marks", producer, len(ms))
 	}
+}
+
+// TestKill9WithHTTPRequestsInFlightLeavesNoHoles: eight clients POST NDJSON
+// requests concurrently and retry each (same Idempotency-Key) until it is
+// answered 200; the shipper is killed (-9) mid-stream and restarted. A
+// request in flight at the kill is re-sent to the next process, under its
+// producer id. With one sequence shared by concurrent requests, its numbers
+// became a hole below numbers another request had acknowledged, which the
+// loss audit reports as missing; each request in flight now stamps its own
+// lane (publish.Lanes) and holds that lane's marks below its numbers, so
+// every producer's numbers up to its mark are in Kafka.
+func TestKill9WithHTTPRequestsInFlightLeavesNoHoles(t *testing.T) {
+	brokers := harness.RequireKafka(t).Brokers
+	topic, marks := harness.Topic(t, 3), harness.Topic(t, 1)
+	addr := harness.FreeAddr(t)
+	args := []string{"-http.addr", addr, "-http.ingest", "-kafka.brokers", strings.Join(brokers, ","), "-kafka.topic", topic,
+		"-kafka.marks-topic", marks, "-marks.interval", "200ms", "-host", "kill9-http"}
+	start := func() *exec.Cmd { return startShipper(t, args) }
+	const clients, perRequest = 32, 40
+	first := start()
+	ready := func() {
+		harness.Eventually(t, 30*time.Second, func() (bool, string) {
+			err := telemetry.HealthCheck("http://" + addr + "/readyz")
+			return err == nil, fmt.Sprint("shipper not ready: ", err)
+		})
+	}
+	ready()
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	var sent atomic.Int64 // requests answered 200
+	client := &http.Client{Timeout: 10 * time.Second}
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; !stop.Load(); r++ {
+				key := fmt.Sprintf("c%d-r%d", c, r)
+				var body strings.Builder
+				for i := range perRequest {
+					fmt.Fprintf(&body, "{\"msg\":\"%s line %d\",\"pad\":\"%s\"}\n", key, i, strings.Repeat("x", 200))
+				}
+				for {
+					req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/ndjson", strings.NewReader(body.String()))
+					req.Header.Set("Idempotency-Key", key)
+					res, err := client.Do(req)
+					if err == nil {
+						res.Body.Close()
+						if res.StatusCode == http.StatusOK {
+							sent.Add(1)
+							break
+						}
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	time.Sleep(700 * time.Millisecond) // mid-stream
+	_ = first.Process.Signal(syscall.SIGKILL)
+	_ = first.Wait()
+	second := start()
+	t.Cleanup(func() { _ = second.Process.Kill(); _ = second.Wait() })
+	ready()
+	time.Sleep(500 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	_ = second.Process.Signal(syscall.SIGTERM) // the final marks
+	if err := second.Wait(); err != nil {
+		t.Errorf("SIGTERM exit: %v", err)
+	}
+
+	n := int(sent.Load()) * perRequest
+	seqs := map[string]map[int64]bool{} // producer id -> seqs in Kafka
+	ids := map[string]bool{}
+	conf := kafkaclient.DefaultConfig()
+	conf.Brokers = brokers
+	harness.ConsumeUntil(t, conf, topic, 60*time.Second, func(m kafka.Message) bool {
+		var d struct {
+			ID     string `json:"agentobs.producer.id"`
+			Seq    int64  `json:"agentobs.producer.seq"`
+			Canary string `json:"agentobs.canary"`
+		}
+		if json.Unmarshal(m.Value, &d) != nil || d.Canary != "" {
+			return false
+		}
+		if d.ID != "" {
+			if seqs[d.ID] == nil {
+				seqs[d.ID] = map[int64]bool{}
+			}
+			seqs[d.ID][d.Seq] = true
+		}
+		ids[kafkaclient.Header(m, publish.HeaderEventID)] = true
+		return len(ids) == n
+	})
+	if len(ids) != n {
+		t.Fatalf("%d distinct records in Kafka, want %d", len(ids), n)
+	}
+	marked := map[string]int64{} // the highest mark per producer, as the audit settles it
+	for _, m := range harness.ConsumeUntil(t, conf, marks, 5*time.Second, nil) {
+		if mk, err := publish.ParseMark(m.Value); err == nil {
+			marked[mk.ProducerID] = max(marked[mk.ProducerID], int64(mk.LastSeq))
+		}
+	}
+	// What the audit would report: per producer, the numbers from its
+	// first record in Kafka up to the higher of its last one and its mark
+	// that are not in Kafka.
+	var holes []string
+	for id, s := range seqs {
+		lo, hi := int64(math.MaxInt64), marked[id]
+		for seq := range s {
+			lo, hi = min(lo, seq), max(hi, seq)
+		}
+		missing := 0
+		for seq := lo; seq <= hi; seq++ {
+			if !s[seq] {
+				missing++
+			}
+		}
+		if missing > 0 {
+			holes = append(holes, fmt.Sprintf("%s: %d of %d..%d (mark %d)", id, missing, lo, hi, marked[id]))
+		}
+	}
+	t.Logf("%d records over %d producers", n, len(seqs))
+	if len(holes) > 0 {
+		t.Fatalf("numbers missing below a producer's last record or mark, all records delivered:\n%s", strings.Join(holes, "\n"))
+	}
+}
+
+// startShipper runs the shipper binary with args; it dies with the test
+// process.
+func startShipper(t *testing.T, args []string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(shipperBin, args...)
+	if testing.Verbose() {
+		cmd.Stderr = os.Stderr
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
 }

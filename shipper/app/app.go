@@ -179,7 +179,7 @@ func (a *App) newIngest() (*ingest.Handler, error) {
 	format, _ := record.ParseFormat(cfg.Files.Format)
 	return ingest.New(cfg.HTTP, ingest.Settings{Host: cfg.Host, DefaultService: cfg.Service,
 		Format: format, MaxLineBytes: cfg.Files.MaxLineBytes, Token: token, Edge: e, SpansEdge: se, Sink: a.queue, Metrics: a.m,
-		Lane: func() uint64 { return a.lane.Add(1) }, Refuse: a.marker.Refuse}), nil
+		Lane: func() uint64 { return a.lane.Add(1) }, Producers: publish.NewLanes(e, a.marker)}), nil
 }
 
 // newEdge is the shared edge stage with its own producer id and sequence;

@@ -109,6 +109,6 @@ func TestArenaKeptAcrossSwings(t *testing.T) {
 // build without Flush.
 func testFlushState(o *Output) *flushState {
 	st := newFlushState(o.cfg.Parse)
-	st.lane = o.lanes.all[0]
+	st.lane = o.lanes.Acquire(nil)
 	return st
 }

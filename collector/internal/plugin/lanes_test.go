@@ -165,7 +165,7 @@ func TestConcurrentFlushesStampOwnLanes(t *testing.T) {
 	want("g", flush("g", 1), FLBOK, lane1, 5) // lane 1 is free again
 	close(openF)
 	want("f", f, FLBOK, base, 5)
-	if n := len(o.lanes.all); n != 3 {
+	if n := o.lanes.Len(); n != 3 {
 		t.Errorf("%d lanes after at most two flushes and one parked lane at once, want 3", n)
 	}
 }

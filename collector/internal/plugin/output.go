@@ -67,8 +67,8 @@ type Output struct {
 	m          *collectormetrics.Output
 	states     sync.Pool // *flushState
 	retry      *retrySeqs
-	lanes      *lanes        // the producers of concurrent flushes (lanes.go)
-	retryHold  time.Duration // retryHoldFor; shorter in tests
+	lanes      *publish.Lanes // the producers of concurrent flushes
+	retryHold  time.Duration  // retryHoldFor; shorter in tests
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,7 +114,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 	}
 	marker.Track(e)
 	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender, marker: marker,
-		m: om, retry: newRetrySeqs(), lanes: newLanes(e, marker), retryHold: retryHoldFor}
+		m: om, retry: newRetrySeqs(), lanes: publish.NewLanes(e, marker), retryHold: retryHoldFor}
 	// Periodic marks need no connection until the first tick; Close stops them.
 	mctx, stop := context.WithCancel(context.Background())
 	o.stopMarks = stop
@@ -146,8 +146,8 @@ type flushState struct {
 	// values: both are reused by the next flush only when Kafka no longer
 	// holds the messages (see flush's reusable).
 	scratch publish.Scratch
-	lane    *lane    // the producer this flush stamps with
-	seqs    []uint64 // the lane's sequence number of each record of the chunk
+	lane    *publish.Lane // the producer this flush stamps with
+	seqs    []uint64      // the lane's sequence number of each record of the chunk
 	// retried are the numbers the chunk's failed attempt was stamped with
 	// on lane (nil: none kept).
 	retried []uint64
@@ -197,15 +197,15 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	start := time.Now()
 	st := o.states.Get().(*flushState)
 	k := o.retry.take(chunk, tag)
-	st.lane, st.retried = o.lanes.acquire(k.lane), k.seqs
+	st.lane, st.retried = o.lanes.Acquire(k.lane), k.seqs
 	// Every number this chunk stamps is one of its first attempt's or above
 	// the lane's current sequence: marks stay below them until Kafka
 	// answered.
-	first := st.lane.edge.Seq() + 1
+	first := st.lane.Edge().Seq() + 1
 	if len(st.retried) > 0 {
 		first = min(first, slices.Min(st.retried))
 	}
-	release := o.marker.Hold(st.lane.edge, first)
+	release := o.lanes.Hold(st.lane, first)
 	if k.done != nil {
 		k.done() // the flush holds the lane and its marks now
 	}
@@ -214,10 +214,10 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 		// Until the retry, or at most retryHold, the chunk's numbers
 		// stay its lane's tail and no mark names them: a crash before the
 		// retry makes the next instance re-send the chunk under its own id.
-		o.retry.keep(chunk, tag, st.lane, st.seqs, o.lanes.park(st.lane, slices.Min(st.seqs), o.retryHold))
+		o.retry.keep(chunk, tag, st.lane, st.seqs, o.lanes.Park(st.lane, slices.Min(st.seqs), o.retryHold))
 	}
 	release()
-	o.lanes.release(st.lane)
+	o.lanes.Release(st.lane)
 	st.lane, st.retried = nil, nil
 	if reusable {
 		o.states.Put(st)
@@ -383,7 +383,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kaf
 	st.dec.Reset(chunk, true)
 	st.msgs = st.msgs[:0]
 	st.seqs = st.seqs[:0]
-	retried, edge := st.retried, st.lane.edge
+	retried, edge := st.retried, st.lane.Edge()
 	st.ids.Reset()
 	st.scratch.Reset()
 	st.decErr, st.lastGood = nil, 0
@@ -491,7 +491,7 @@ func (o *Output) Close(ctx context.Context) error {
 		// loss at the end of the sequence.
 		o.stopMarks()
 		o.finalCanary(ctx)
-		o.lanes.end()
+		o.lanes.End()
 		if err := o.marker.Flush(ctx, true); err != nil {
 			o.log.Warn("final high-water mark not published; the audit may report this instance's last records as missing", "err", err)
 		}

@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+
+	"github.com/agentobs/agentobs/internal/publish"
 )
 
 // maxRetrySeqs bounds the sequence numbers kept for chunks awaiting a retry
@@ -34,9 +36,9 @@ func newRetrySeqs() *retrySeqs {
 }
 
 // kept are a retried chunk's numbers, the lane whose they are, and done,
-// which ends the lane's park (lanes.park); all zero when nothing was kept.
+// which ends the lane's park (publish.Lanes.Park); all zero when nothing was kept.
 type kept struct {
-	lane *lane
+	lane *publish.Lane
 	seqs []uint64
 	done func()
 }
@@ -80,7 +82,7 @@ func (r *retrySeqs) take(chunk []byte, tag string) kept {
 
 // keep remembers seqs (copied), stamped by l, for the retry of this chunk,
 // with done (called here when the numbers are dropped instead).
-func (r *retrySeqs) keep(chunk []byte, tag string, l *lane, seqs []uint64, done func()) {
+func (r *retrySeqs) keep(chunk []byte, tag string, l *publish.Lane, seqs []uint64, done func()) {
 	if len(seqs) == 0 || len(seqs) > maxRetrySeqs {
 		done()
 		return

@@ -117,10 +117,46 @@ type Settings struct {
 	Sink           Sink
 	Metrics        *shippermetrics.Metrics
 	Lane           func() uint64
-	// Refuse notes the sequence numbers of a request's records refused to
-	// its client (publish.Marker.Refuse; nil: not noted), so the loss
-	// audit does not count what the client was told to send again.
-	Refuse func(e *publish.Edge, seqs []publish.SeqRange)
+	// Producers are the lanes of Edge (its producer, lane 0, and more): a
+	// request stamps its records on a lane of its own, its marks held below
+	// them until it is answered, and the numbers of a refused request are
+	// noted on the marks (publish.Lanes). nil: every request stamps Edge
+	// and nothing is held or noted.
+	Producers *publish.Lanes
+}
+
+// stamp is the producer one request stamps its logs with.
+type stamp struct {
+	edge   *publish.Edge
+	lanes  *publish.Lanes
+	lane   *publish.Lane // nil without lanes
+	unhold func()
+}
+
+// logStamp takes a lane for a request's logs (Settings.Producers), and
+// holds its marks below the numbers the request will stamp; done gives
+// both back.
+func (s Settings) logStamp() stamp {
+	if s.Producers == nil {
+		return stamp{edge: s.Edge}
+	}
+	l := s.Producers.Acquire(nil)
+	return stamp{edge: l.Edge(), lanes: s.Producers, lane: l, unhold: s.Producers.Hold(l, l.Edge().Seq()+1)}
+}
+
+// refuse notes seqs, stamped by st, as refused to the client.
+func (st stamp) refuse(seqs []publish.SeqRange) {
+	if st.lane != nil {
+		st.lanes.Refuse(st.lane, seqs)
+	}
+}
+
+// done ends the request's hold on the marks and gives its lane back.
+func (st stamp) done() {
+	if st.lane != nil {
+		st.unhold()
+		st.lanes.Release(st.lane)
+	}
 }
 
 // Paths the handler serves.
@@ -252,24 +288,26 @@ func (h *Handler) ndjson(r *http.Request, body []byte) result {
 	if err != nil {
 		return result{refusal: refuse(http.StatusBadRequest, shippermetrics.RefusedBadBody, "%v", err)}
 	}
-	b := h.build(r, items)
+	st := h.set.logStamp()
+	defer st.done()
+	b := h.build(r, items, st.edge)
 	n := len(b.Msgs)
-	if ref := deliver(r.Context(), h.set, h.set.Edge, b, h.cfg, http.StatusServiceUnavailable); ref != nil {
+	if ref := deliver(r.Context(), h.set.Sink, st, b, h.cfg, http.StatusServiceUnavailable); ref != nil {
 		return result{refusal: ref}
 	}
 	return result{accepted: n}
 }
 
-// deliver enqueues b, stamped by e, and waits for Kafka's acknowledgement
+// deliver enqueues b, stamped by st, and waits for Kafka's acknowledgement
 // of every message in it: a client is answered 2xx only for what Kafka
 // holds. full is the status when the queue has no room (the NDJSON API
 // keeps its 503; OTLP answers 429). A refusal notes b's sequence numbers
-// as refused (Settings.Refuse).
-func deliver(ctx context.Context, set Settings, e *publish.Edge, b *queue.Batch, cfg Config, full int) *refusal {
+// as refused.
+func deliver(ctx context.Context, sink Sink, st stamp, b *queue.Batch, cfg Config, full int) *refusal {
 	seqs := b.Seqs // b may be recycled once delivered, after a timeout
-	ref := await(ctx, set.Sink, b, cfg, full)
-	if ref != nil && set.Refuse != nil {
-		set.Refuse(e, seqs)
+	ref := await(ctx, sink, b, cfg, full)
+	if ref != nil {
+		st.refuse(seqs)
 	}
 	return ref
 }
@@ -318,10 +356,10 @@ func split(body []byte) ([][]byte, error) {
 	return bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n")), nil
 }
 
-func (h *Handler) build(r *http.Request, items [][]byte) *queue.Batch {
+func (h *Handler) build(r *http.Request, items [][]byte, e *publish.Edge) *queue.Batch {
 	p := record.NewParser(record.ParseOptions{Format: h.set.Format, MaxLineBytes: h.set.MaxLineBytes, DefaultService: h.set.DefaultService, ReuseValues: true})
 	fields := map[string]any{"host.name": h.set.Host, record.FieldSource: "http"}
-	bd := queue.NewBuilder(p, h.set.Edge, publish.HTTPSource(r.Header.Get("Idempotency-Key")), shippermetrics.InputHTTP, fields, h.set.Metrics, 0)
+	bd := queue.NewBuilder(p, e, publish.HTTPSource(r.Header.Get("Idempotency-Key")), shippermetrics.InputHTTP, fields, h.set.Metrics, 0)
 	var off int64
 	for i, it := range items {
 		l := lines.Line{Data: bytes.TrimSuffix(it, []byte("\r")), Start: off, End: off + int64(len(it)) + 1}

@@ -52,7 +52,9 @@ type exported struct {
 // for Kafka.
 func (o *Receiver) exportLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (exported, *refusal) {
 	p := record.NewParser(record.ParseOptions{DefaultService: o.set.DefaultService})
-	bd := queue.NewBuilder(p, o.set.Edge, "otlp", shippermetrics.InputOTLP, map[string]any{record.FieldSource: "otlp"}, o.set.Metrics, 0)
+	st := o.set.logStamp()
+	defer st.done()
+	bd := queue.NewBuilder(p, st.edge, "otlp", shippermetrics.InputOTLP, map[string]any{record.FieldSource: "otlp"}, o.set.Metrics, 0)
 	var ids publish.OTLPIDs
 	n := 0
 	for _, rl := range req.GetResourceLogs() {
@@ -67,7 +69,7 @@ func (o *Receiver) exportLogs(ctx context.Context, req *collogspb.ExportLogsServ
 		}
 	}
 	o.set.Metrics.OTLPReceived.WithLabelValues(shippermetrics.SignalLogs).Add(float64(n))
-	return o.send(ctx, bd, 0, "")
+	return o.send(ctx, st, bd, 0, "")
 }
 
 // exportTraces turns the request into one batch for the spans topic; spans
@@ -94,13 +96,13 @@ func (o *Receiver) exportTraces(ctx context.Context, req *coltracepb.ExportTrace
 	if bad > 0 {
 		why = fmt.Sprintf("%d spans without a valid trace id and span id (16 and 8 bytes, not all zero) were not stored", bad)
 	}
-	return o.send(ctx, bd, bad, why)
+	return o.send(ctx, stamp{edge: o.set.SpansEdge}, bd, bad, why)
 }
 
 // send delivers the batch; records the edge addressed to the dead-letter
 // topic (over record.max-bytes with record.oversize=dlq) are reported as
 // rejected: they are kept, but not where the client sent them.
-func (o *Receiver) send(ctx context.Context, bd *queue.Builder, rejected int64, why string) (exported, *refusal) {
+func (o *Receiver) send(ctx context.Context, st stamp, bd *queue.Builder, rejected int64, why string) (exported, *refusal) {
 	var lane uint64
 	if o.set.Lane != nil {
 		lane = o.set.Lane()
@@ -120,7 +122,7 @@ func (o *Receiver) send(ctx context.Context, bd *queue.Builder, rejected int64, 
 		why += fmt.Sprintf("%d records over record.max-bytes went to the dead-letter topic", dead)
 	}
 	if len(b.Msgs) > 0 {
-		if ref := deliver(ctx, o.set, bd.Edge(), b, o.cfg, http.StatusTooManyRequests); ref != nil {
+		if ref := deliver(ctx, o.set.Sink, st, b, o.cfg, http.StatusTooManyRequests); ref != nil {
 			return exported{}, ref
 		}
 	}

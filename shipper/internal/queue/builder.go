@@ -155,6 +155,3 @@ func (b *Builder) Take() *Batch {
 	b.msgs, b.seqs, b.size = nil, nil, 0
 	return bt
 }
-
-// Edge is the edge stage (and producer) that stamps this stream.
-func (b *Builder) Edge() *publish.Edge { return b.edge }
