@@ -40,6 +40,7 @@ type Metrics struct {
 	DecodeErrors  *prometheus.CounterVec   // output
 	Canaries      *prometheus.CounterVec   // output, outcome
 	Marks         *prometheus.CounterVec   // output, outcome
+	Producers     *prometheus.GaugeVec     // output
 }
 
 // New registers the collector metrics on reg (nil: unregistered).
@@ -63,8 +64,9 @@ func New(reg prometheus.Registerer, contentFields []string) *Metrics {
 	// the shipper's and the collector's canary counters cannot drift.
 	m.Canaries, _ = publish.NewCanaryCounter(nil, "collector", "output")
 	m.Marks, _ = publish.NewMarksCounter(nil, "collector", "output")
+	m.Producers, _ = publish.NewLanesGauge(nil, "collector", "output")
 	if reg != nil {
-		reg.MustRegister(m.RecordsIn, m.Flushes, m.FlushDuration, m.FlushRecords, m.DecodeErrors, m.Canaries, m.Marks)
+		reg.MustRegister(m.RecordsIn, m.Flushes, m.FlushDuration, m.FlushRecords, m.DecodeErrors, m.Canaries, m.Marks, m.Producers)
 	}
 	return m
 }
@@ -78,6 +80,7 @@ type Output struct {
 	DecodeErrors  prometheus.Counter
 	Canaries      map[string]prometheus.Counter // by outcome (publish.CanaryOK, publish.CanaryError)
 	Marks         *prometheus.CounterVec        // by outcome (publish.MarksOutcomes), for publish.NewMarker
+	Producers     prometheus.Gauge              // lanes (publish.NewLanes)
 }
 
 // ForOutput curries the metrics for the instance named name, creating every
@@ -90,6 +93,7 @@ func (m *Metrics) ForOutput(name string) *Output {
 		FlushDuration: m.FlushDuration.WithLabelValues(name),
 		FlushRecords:  m.FlushRecords.WithLabelValues(name),
 		DecodeErrors:  m.DecodeErrors.WithLabelValues(name),
+		Producers:     m.Producers.WithLabelValues(name),
 	}
 	for _, r := range Results {
 		o.Flushes[r] = m.Flushes.WithLabelValues(name, r)

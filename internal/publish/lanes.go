@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Lanes are the producers of a front door's concurrent batches: the
@@ -35,6 +37,7 @@ import (
 type Lanes struct {
 	base   *Edge
 	marker *Marker
+	count  prometheus.Gauge // how many lanes
 
 	mu   sync.Mutex
 	cond *sync.Cond
@@ -52,9 +55,14 @@ type Lane struct {
 }
 
 // NewLanes makes the lanes of a front door whose edge base the marker
-// already tracks (lane 0).
-func NewLanes(base *Edge, marker *Marker) *Lanes {
-	ls := &Lanes{base: base, marker: marker, all: []*Lane{{edge: base}}}
+// already tracks (lane 0); count (nil: none) follows how many there are
+// (NewLanesGauge).
+func NewLanes(base *Edge, marker *Marker, count prometheus.Gauge) *Lanes {
+	if count == nil {
+		count = prometheus.NewGauge(prometheus.GaugeOpts{Name: "unregistered"})
+	}
+	count.Set(1)
+	ls := &Lanes{base: base, marker: marker, count: count, all: []*Lane{{edge: base}}}
 	ls.cond = sync.NewCond(&ls.mu)
 	return ls
 }
@@ -86,6 +94,7 @@ func (ls *Lanes) Acquire(want *Lane) *Lane {
 	l := &Lane{edge: ls.base.WithProducer(fmt.Sprintf("%s/lane-%d", ls.base.ProducerID(), len(ls.all)), 0), busy: true}
 	ls.marker.Track(l.edge)
 	ls.all = append(ls.all, l)
+	ls.count.Set(float64(len(ls.all)))
 	return l
 }
 
@@ -125,6 +134,20 @@ func (ls *Lanes) Park(l *Lane, seq uint64, d time.Duration) (done func()) {
 			ls.mu.Unlock()
 		})
 	}
+}
+
+// NewLanesGauge is agentobs_<component>_producers, labelled by labels,
+// registered on reg (nil: not registered): the shipper's and the
+// collector's are made here, so they cannot drift.
+func NewLanesGauge(reg prometheus.Registerer, component string, labels ...string) (*prometheus.GaugeVec, error) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "agentobs_" + component + "_producers",
+		Help: "Producer ids (lanes) the concurrent batches stamp with, each a producer of its own in the loss audit: as many as batches ever ran at once, plus chunks awaiting their retry at once."}, labels)
+	if reg != nil {
+		if err := reg.Register(g); err != nil {
+			return nil, fmt.Errorf("producers metric: %w", err)
+		}
+	}
+	return g, nil
 }
 
 // Len is how many lanes there are.

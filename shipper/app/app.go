@@ -176,10 +176,14 @@ func (a *App) newIngest() (*ingest.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	producers, err := publish.NewLanesGauge(a.set.Registry, "shipper")
+	if err != nil {
+		return nil, err
+	}
 	format, _ := record.ParseFormat(cfg.Files.Format)
 	return ingest.New(cfg.HTTP, ingest.Settings{Host: cfg.Host, DefaultService: cfg.Service,
 		Format: format, MaxLineBytes: cfg.Files.MaxLineBytes, Token: token, Edge: e, SpansEdge: se, Sink: a.queue, Metrics: a.m,
-		Lane: func() uint64 { return a.lane.Add(1) }, Producers: publish.NewLanes(e, a.marker)}), nil
+		Lane: func() uint64 { return a.lane.Add(1) }, Producers: publish.NewLanes(e, a.marker, producers.WithLabelValues())}), nil
 }
 
 // newEdge is the shared edge stage with its own producer id and sequence;

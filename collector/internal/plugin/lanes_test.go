@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/agentobs/agentobs/internal/record"
@@ -167,6 +168,9 @@ func TestConcurrentFlushesStampOwnLanes(t *testing.T) {
 	want("f", f, FLBOK, base, 5)
 	if n := o.lanes.Len(); n != 3 {
 		t.Errorf("%d lanes after at most two flushes and one parked lane at once, want 3", n)
+	}
+	if g := testutil.ToFloat64(o.m.Producers); g != 3 {
+		t.Errorf("agentobs_collector_producers %v, want 3", g)
 	}
 }
 

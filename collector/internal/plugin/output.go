@@ -114,7 +114,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 	}
 	marker.Track(e)
 	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender, marker: marker,
-		m: om, retry: newRetrySeqs(), lanes: publish.NewLanes(e, marker), retryHold: retryHoldFor}
+		m: om, retry: newRetrySeqs(), lanes: publish.NewLanes(e, marker, om.Producers), retryHold: retryHoldFor}
 	// Periodic marks need no connection until the first tick; Close stops them.
 	mctx, stop := context.WithCancel(context.Background())
 	o.stopMarks = stop
