@@ -133,8 +133,9 @@ type Marker struct {
 	log       *slog.Logger
 	sent      *prometheus.CounterVec // outcome
 
-	mu    sync.Mutex
-	edges map[*Edge]*tracked
+	flushing sync.Mutex // one Flush at a time: each acknowledges what it sent
+	mu       sync.Mutex
+	edges    map[*Edge]*tracked
 }
 
 type tracked struct {
@@ -262,10 +263,21 @@ func (m *Marker) Refuse(e *Edge, seqs []SeqRange) {
 	}
 	m.mu.Lock()
 	if t, ok := m.edges[e]; ok {
-		t.refused = append(t.refused, seqs...)
+		for _, r := range seqs {
+			// A lane's refused requests in a row are one range.
+			if n := len(t.refused); n > 0 && t.refused[n-1].Last+1 == r.First {
+				t.refused[n-1].Last = r.Last
+				continue
+			}
+			t.refused = append(t.refused, r)
+		}
 	}
 	m.mu.Unlock()
 }
+
+// refusedPerMark bounds the ranges one mark carries (about 40 bytes each,
+// far below Kafka's message limit); the rest ride on the next marks.
+const refusedPerMark = 10_000
 
 // End marks e as ended cleanly: its next mark is final and it is forgotten
 // once that mark was acknowledged.
@@ -309,6 +321,8 @@ func (m *Marker) Run(ctx context.Context) {
 // or ended producer's mark is its current sequence: the caller flushes it
 // after every record was answered.
 func (m *Marker) Flush(ctx context.Context, stopping bool) error {
+	m.flushing.Lock()
+	defer m.flushing.Unlock()
 	now := time.Now().UTC()
 	type pending struct {
 		e       *Edge
@@ -327,12 +341,13 @@ func (m *Marker) Flush(ctx context.Context, stopping bool) error {
 		if last == t.lastSent && !t.ended && !stopping && len(t.refused) == 0 {
 			continue
 		}
-		mk := Mark{ProducerID: e.producerID, Component: m.component, FirstSeq: t.first, LastSeq: last, At: now, Final: t.ended,
-			Refused: t.refused}
+		refused := t.refused[:min(len(t.refused), refusedPerMark)]
+		mk := Mark{ProducerID: e.producerID, Component: m.component, FirstSeq: t.first, LastSeq: last, At: now,
+			Final: t.ended && len(refused) == len(t.refused), Refused: refused}
 		v, _ := json.Marshal(mk)
 		msgs = append(msgs, kafka.Message{Topic: m.cfg.Topic, Key: []byte(e.producerID), Value: v,
 			Headers: []kafka.Header{{Key: kafkaclient.HeaderControl, Value: []byte(kafkaclient.ControlMark)}}})
-		ps = append(ps, pending{e, last, len(t.refused)})
+		ps = append(ps, pending{e, last, len(refused)})
 	}
 	m.mu.Unlock()
 	if len(msgs) == 0 {

@@ -164,7 +164,7 @@ func TestMarkerCarriesRefusalsOnce(t *testing.T) {
 		t.Fatal("a failed send: want an error")
 	}
 	sink.fail = false
-	m.Refuse(e, []SeqRange{{9, 9}})
+	m.Refuse(e, []SeqRange{{7, 7}, {9, 9}}) // 7 joins 4-6
 	got := sink.marks(t)
 	if len(got) != 0 {
 		t.Fatalf("failed send recorded %v", got)
@@ -173,8 +173,8 @@ func TestMarkerCarriesRefusalsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = sink.marks(t)
-	if len(got) != 1 || len(got[0].Refused) != 2 || got[0].Refused[0] != (SeqRange{4, 6}) || got[0].Refused[1] != (SeqRange{9, 9}) {
-		t.Fatalf("marks %+v, want one carrying 4-6 and 9", got)
+	if len(got) != 1 || len(got[0].Refused) != 2 || got[0].Refused[0] != (SeqRange{4, 7}) || got[0].Refused[1] != (SeqRange{9, 9}) {
+		t.Fatalf("marks %+v, want one carrying 4-7 and 9", got)
 	}
 	if err := m.Flush(ctx, false); err != nil {
 		t.Fatal(err)
@@ -212,5 +212,30 @@ func trackedEdge(t *testing.T, sink Sender, start uint64) (*Marker, *Edge, func(
 		for range n {
 			e.Message(&record.Record{Message: "x", EventID: "id"}, nil)
 		}
+	}
+}
+
+// A mark carries at most refusedPerMark ranges; the rest ride on the next,
+// and an ended producer's mark is final only with its last refusals.
+func TestMarkerSplitsLongRefusals(t *testing.T) {
+	sink := &markSink{}
+	m, e, stamp := trackedEdge(t, sink, 0)
+	stamp(2 * (refusedPerMark + 1))
+	for i := range uint64(refusedPerMark + 1) {
+		m.Refuse(e, []SeqRange{{2*i + 1, 2*i + 1}}) // every other number: no joins
+	}
+	m.End(e)
+	var sizes []int
+	var final []bool
+	for range 3 {
+		if err := m.Flush(context.Background(), false); err != nil {
+			t.Fatal(err)
+		}
+		for _, mk := range sink.marks(t) {
+			sizes, final = append(sizes, len(mk.Refused)), append(final, mk.Final)
+		}
+	}
+	if len(sizes) != 2 || sizes[0] != refusedPerMark || sizes[1] != 1 || final[0] || !final[1] {
+		t.Fatalf("refused per mark %v, final %v; want [%d 1], [false true], then nothing", sizes, final, refusedPerMark)
 	}
 }
