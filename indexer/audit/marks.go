@@ -148,36 +148,43 @@ func clip(rs []publish.SeqRange, lo, hi int64) []publish.SeqRange {
 const rangesPerQuery = 500
 
 // unaccounted counts the sequence numbers in ranges (disjoint) of producer
-// id found neither in Elasticsearch (whatever their @timestamp) nor
-// dead-lettered.
+// id found neither in Elasticsearch (whatever their @timestamp; on a
+// document of their own, or as the duplicate stamp on the document another
+// epoch's copy made, NoteDuplicates) nor dead-lettered.
 func (a *Auditor) unaccounted(ctx context.Context, id string, ranges []publish.SeqRange, dead map[string]map[int64]struct{}) (int64, error) {
 	var size, found int64
 	for len(ranges) > 0 {
 		part := ranges[:min(len(ranges), rangesPerQuery)]
 		ranges = ranges[len(part):]
-		clauses := make([]string, len(part))
+		own, dup := make([]string, len(part)), make([]string, len(part))
 		for i, r := range part {
 			size += int64(r.Last - r.First + 1)
-			clauses[i] = fmt.Sprintf(`{"range":{%q:{"gte":%d,"lte":%d}}}`, record.FieldProducerSeq, r.First, r.Last)
+			own[i] = fmt.Sprintf(`{"range":{%q:{"gte":%d,"lte":%d}}}`, record.FieldProducerSeq, r.First, r.Last)
+			dup[i] = fmt.Sprintf(`{"range":{%q:{"gte":%d,"lte":%d}}}`, record.FieldProducerDupSeq, r.First, r.Last)
 			for seq := range dead[id] {
 				if seq >= int64(r.First) && seq <= int64(r.Last) {
 					found++
 				}
 			}
 		}
-		n, err := a.count(ctx, id, clauses)
-		if err != nil {
-			return 0, err
+		for _, q := range []struct {
+			field   string
+			clauses []string
+		}{{record.FieldProducerID, own}, {record.FieldProducerDupID, dup}} {
+			n, err := a.count(ctx, q.field, id, q.clauses)
+			if err != nil {
+				return 0, err
+			}
+			found += n
 		}
-		found += n
 	}
 	return max(0, size-found), nil
 }
 
-// count is how many documents of producer id match one of clauses.
-func (a *Auditor) count(ctx context.Context, id string, clauses []string) (int64, error) {
+// count is how many documents with idField id match one of clauses.
+func (a *Auditor) count(ctx context.Context, idField, id string, clauses []string) (int64, error) {
 	body := fmt.Sprintf(`{"size":0,"track_total_hits":true,"query":{"bool":{"filter":[{"term":{%q:%q}},{"bool":{"should":[%s],"minimum_should_match":1}}]}}}`,
-		record.FieldProducerID, id, strings.Join(clauses, ","))
+		idField, id, strings.Join(clauses, ","))
 	res, err := a.es.Search(a.es.Search.WithContext(ctx), a.es.Search.WithIndex(a.index),
 		a.es.Search.WithBody(strings.NewReader(body)), a.es.Search.WithIgnoreUnavailable(true), a.es.Search.WithAllowNoIndices(true))
 	if err != nil {

@@ -114,6 +114,15 @@ func (r *marksRig) stamp(e *publish.Edge, n int, index func(i int) bool) {
 	}
 }
 
+// indexDup keeps, for the audit's bulk load, a document of producer id
+// and seq that also carries producer dupID's dupSeq (the indexer's note on
+// a document another epoch's copy of the record made, NoteDuplicates).
+func (r *marksRig) indexDup(id string, seq int, dupID string, dupSeq int) {
+	fmt.Fprintf(&r.body, `{"create":{"_index":%q}}`+"\n"+`{"@timestamp":%q,%q:%q,%q:%d,%q:%q,%q:%d}`+"\n", r.idx,
+		time.Now().UTC().Add(-5*time.Minute).Format(time.RFC3339Nano), record.FieldProducerID, id, record.FieldProducerSeq, seq,
+		record.FieldProducerDupID, dupID, record.FieldProducerDupSeq, dupSeq)
+}
+
 // audit publishes the stopping marks (nMarks of them), indexes what stamp
 // kept and runs an audit (grace 0) with the marks read back from Kafka.
 func (r *marksRig) audit(nMarks int) (audit.Report, map[string]audit.Producer) {
@@ -162,12 +171,18 @@ func TestAuditCountsRefusedRecordsApart(t *testing.T) {
 		{"p/mixed", 100, func(i int) bool { return in(1, 30)(i) || in(61, 90)(i) },
 			[]publish.SeqRange{{First: 41, Last: 55}, {First: 50, Last: 60}}},
 		{"p/all-refused", 20, in(0, 0), []publish.SeqRange{{First: 1, Last: 20}}},
+		// 81-100 refused, then delivered after the client's retry had
+		// made their documents: they are on those as duplicate stamps.
+		{"p/dup-arrived", 100, in(1, 80), []publish.SeqRange{{First: 81, Last: 100}}},
 	} {
 		e := rig.producer(p.id)
 		rig.stamp(e, p.n, p.index)
 		rig.marker.Refuse(e, p.refused)
 	}
-	r, got := rig.audit(5)
+	for i := 1; i <= 20; i++ {
+		rig.indexDup("p/retry", i, "p/dup-arrived", 80+i)
+	}
+	r, got := rig.audit(6)
 	for _, w := range []struct {
 		id                                 string
 		missing, tailMissing, refused, sur int64
@@ -177,6 +192,7 @@ func TestAuditCountsRefusedRecordsApart(t *testing.T) {
 		{"p/arrived", 0, 0, 0, 0},
 		{"p/mixed", 20, 10, 20, 0},
 		{"p/all-refused", 0, 0, 20, 0},
+		{"p/dup-arrived", 0, 0, 0, 0},
 	} {
 		p := got[w.id]
 		if p.Missing != w.missing || p.TailMissing != w.tailMissing || p.Refused != w.refused || p.Surplus != w.sur {
