@@ -133,7 +133,8 @@ type Marker struct {
 	log       *slog.Logger
 	sent      *prometheus.CounterVec // outcome
 
-	flushing sync.Mutex // one Flush at a time: each acknowledges what it sent
+	flushing sync.Mutex    // one Flush at a time: each acknowledges what it sent
+	refusal  chan struct{} // Refuse: Run publishes now, not at the next interval
 	mu       sync.Mutex
 	edges    map[*Edge]*tracked
 }
@@ -166,7 +167,8 @@ func NewMarker(cfg MarksConfig, component string, send Sender, sent *prometheus.
 	if sent == nil {
 		sent, _ = NewMarksCounter(nil, component)
 	}
-	return &Marker{cfg: cfg, component: component, send: send, log: log.With("component", "marks"), sent: sent, edges: map[*Edge]*tracked{}}, nil
+	return &Marker{cfg: cfg, component: component, send: send, log: log.With("component", "marks"), sent: sent, edges: map[*Edge]*tracked{},
+		refusal: make(chan struct{}, 1)}, nil
 }
 
 // MarksOutcomes are the outcome label values of agentobs_<component>_marks_total.
@@ -273,6 +275,10 @@ func (m *Marker) Refuse(e *Edge, seqs []SeqRange) {
 		}
 	}
 	m.mu.Unlock()
+	select { // an audit meanwhile would count them missing
+	case m.refusal <- struct{}{}:
+	default:
+	}
 }
 
 // refusedPerMark bounds the ranges one mark carries (about 40 bytes each,
@@ -289,7 +295,8 @@ func (m *Marker) End(e *Edge) {
 	m.mu.Unlock()
 }
 
-// Run publishes every Interval until ctx ends.
+// Run publishes every Interval, and right after a refusal (Refuse), until
+// ctx ends.
 func (m *Marker) Run(ctx context.Context) {
 	if m.cfg.Interval <= 0 {
 		return
@@ -301,6 +308,7 @@ func (m *Marker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.refusal:
 		}
 		if err := m.Flush(ctx, false); err != nil && ctx.Err() == nil {
 			m.log.Warn("high-water marks not published; retried next interval", "err", err)

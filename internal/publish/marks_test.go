@@ -239,3 +239,29 @@ func TestMarkerSplitsLongRefusals(t *testing.T) {
 		t.Fatalf("refused per mark %v, final %v; want [%d 1], [false true], then nothing", sizes, final, refusedPerMark)
 	}
 }
+
+// A refusal is published right away, not an interval later: an audit
+// meanwhile would count its numbers missing.
+func TestMarkerPublishesRefusalsAtOnce(t *testing.T) {
+	sink := &markSink{}
+	m, err := NewMarker(MarksConfig{Topic: "m", Interval: time.Hour}, "test", sink, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := New(DefaultConfig(), "test", "base", 0, nil)
+	e := base.WithProducer("p", 0)
+	m.Track(e)
+	e.Message(&record.Record{Message: "x", EventID: "id"}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx)
+	m.Refuse(e, []SeqRange{{1, 1}})
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := sink.marks(t); len(got) == 1 && len(got[0].Refused) == 1 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no mark carried the refusal within 5s (the interval is an hour)")
+}
