@@ -146,6 +146,7 @@ type tracked struct {
 	ended    bool
 	holds    map[*hold]struct{} // Hold: marks stay below the lowest live hold
 	refused  []SeqRange         // Refuse: not yet in an acknowledged mark
+	sending  int                // how many of refused a mark being sent carries: not to be extended
 }
 
 // hold is one Hold or HoldFor; until is zero for a hold without a bound.
@@ -267,7 +268,7 @@ func (m *Marker) Refuse(e *Edge, seqs []SeqRange) {
 	if t, ok := m.edges[e]; ok {
 		for _, r := range seqs {
 			// A lane's refused requests in a row are one range.
-			if n := len(t.refused); n > 0 && t.refused[n-1].Last+1 == r.First {
+			if n := len(t.refused); n > t.sending && t.refused[n-1].Last+1 == r.First {
 				t.refused[n-1].Last = r.Last
 				continue
 			}
@@ -296,23 +297,34 @@ func (m *Marker) End(e *Edge) {
 }
 
 // Run publishes every Interval, and right after a refusal (Refuse), until
-// ctx ends.
+// ctx ends. A failed publish is tried again after a second, then after
+// twice as long each time up to Interval: refusals noted while Kafka was
+// down must not wait a whole interval after it is back, or an audit
+// meanwhile counts their numbers missing.
 func (m *Marker) Run(ctx context.Context) {
 	if m.cfg.Interval <= 0 {
 		return
 	}
 	t := time.NewTicker(m.cfg.Interval)
 	defer t.Stop()
+	var retry <-chan time.Time
+	backoff := time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-m.refusal:
+		case <-retry:
 		}
-		if err := m.Flush(ctx, false); err != nil && ctx.Err() == nil {
-			m.log.Warn("high-water marks not published; retried next interval", "err", err)
+		err := m.Flush(ctx, false)
+		if err == nil || ctx.Err() != nil {
+			retry, backoff = nil, 0
+			continue
 		}
+		backoff = min(max(2*backoff, time.Second), m.cfg.Interval)
+		retry = time.After(backoff)
+		m.log.Warn("high-water marks not published; retried", "in", backoff, "err", err)
 	}
 }
 
@@ -356,17 +368,25 @@ func (m *Marker) Flush(ctx context.Context, stopping bool) error {
 		msgs = append(msgs, kafka.Message{Topic: m.cfg.Topic, Key: []byte(e.producerID), Value: v,
 			Headers: []kafka.Header{{Key: kafkaclient.HeaderControl, Value: []byte(kafkaclient.ControlMark)}}})
 		ps = append(ps, pending{e, last, len(refused)})
+		t.sending = len(refused)
 	}
 	m.mu.Unlock()
 	if len(msgs) == 0 {
 		return nil
 	}
-	if err := m.send.Send(ctx, msgs); err != nil {
+	err := m.send.Send(ctx, msgs)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range ps {
+		if t, ok := m.edges[p.e]; ok {
+			t.sending = 0
+		}
+	}
+	if err != nil {
 		m.sent.WithLabelValues("error").Add(float64(len(msgs)))
 		return fmt.Errorf("publish %d marks to %s: %w", len(msgs), m.cfg.Topic, err)
 	}
 	m.sent.WithLabelValues("ok").Add(float64(len(msgs)))
-	m.mu.Lock()
 	for _, p := range ps {
 		if t, ok := m.edges[p.e]; ok {
 			t.lastSent = p.last
@@ -378,6 +398,5 @@ func (m *Marker) Flush(ctx context.Context, stopping bool) error {
 			}
 		}
 	}
-	m.mu.Unlock()
 	return nil
 }
