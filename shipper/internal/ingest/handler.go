@@ -168,9 +168,10 @@ const (
 
 // Handler serves the HTTP ingest: POST /v1/ndjson, /v1/logs, /v1/traces.
 type Handler struct {
-	cfg  Config
-	set  Settings
-	otlp *Receiver
+	cfg      Config
+	set      Settings
+	otlp     *Receiver
+	inflight inflight // keyed NDJSON requests waiting for Kafka (inflight.go)
 }
 
 // New builds the handler.
@@ -288,42 +289,55 @@ func (h *Handler) ndjson(r *http.Request, body []byte) result {
 	if err != nil {
 		return result{refusal: refuse(http.StatusBadRequest, shippermetrics.RefusedBadBody, "%v", err)}
 	}
+	p := newPending(0)
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		if q, joined := h.inflight.join(key, body, p); joined {
+			h.set.Metrics.IngestJoined.Inc()
+			if ref := await(r.Context(), q, h.cfg, http.StatusServiceUnavailable); ref != nil {
+				return result{refusal: ref}
+			}
+			return result{accepted: q.n}
+		}
+	}
 	st := h.set.logStamp()
 	defer st.done()
 	b := h.build(r, items, st.edge)
-	n := len(b.Msgs)
-	if ref := deliver(r.Context(), h.set.Sink, st, b, h.cfg, http.StatusServiceUnavailable); ref != nil {
+	p.n = len(b.Msgs)
+	if ref := deliver(r.Context(), h.set.Sink, st, b, p, h.cfg, http.StatusServiceUnavailable); ref != nil {
 		return result{refusal: ref}
 	}
-	return result{accepted: n}
+	return result{accepted: p.n}
 }
 
 // deliver enqueues b, stamped by st, and waits for Kafka's acknowledgement
-// of every message in it: a client is answered 2xx only for what Kafka
-// holds. full is the status when the queue has no room (the NDJSON API
-// keeps its 503; OTLP answers 429). A refusal notes b's sequence numbers
-// as refused.
-func deliver(ctx context.Context, sink Sink, st stamp, b *queue.Batch, cfg Config, full int) *refusal {
+// of every message in it (p, finished by b's Done): a client is answered
+// 2xx only for what Kafka holds. full is the status when the queue has no
+// room (the NDJSON API keeps its 503; OTLP answers 429). A refusal notes
+// b's sequence numbers as refused.
+func deliver(ctx context.Context, sink Sink, st stamp, b *queue.Batch, p *pending, cfg Config, full int) *refusal {
 	seqs := b.Seqs // b may be recycled once delivered, after a timeout
-	ref := await(ctx, sink, b, cfg, full)
+	b.Done = p.finish
+	if !sink.TryPut(b, cfg.EnqueueWait) {
+		p.finish(errQueueFull)
+	}
+	ref := await(ctx, p, cfg, full)
 	if ref != nil {
 		st.refuse(seqs)
 	}
 	return ref
 }
 
-func await(ctx context.Context, sink Sink, b *queue.Batch, cfg Config, full int) *refusal {
-	done := make(chan error, 1)
-	b.Done = func(err error) { done <- err }
-	if !sink.TryPut(b, cfg.EnqueueWait) {
-		return refuse(full, shippermetrics.RefusedQueueFull, "queue full: Kafka is slow or down, retry later")
-	}
+// await waits for Kafka's answer to p's batch, at most cfg.AckTimeout.
+func await(ctx context.Context, p *pending, cfg Config, full int) *refusal {
 	t := time.NewTimer(cfg.AckTimeout)
 	defer t.Stop()
 	select {
-	case err := <-done:
-		if err != nil {
-			return refuse(http.StatusServiceUnavailable, shippermetrics.RefusedNotDelivered, "not delivered: %v", err)
+	case <-p.done:
+		switch {
+		case errors.Is(p.err, errQueueFull):
+			return refuse(full, shippermetrics.RefusedQueueFull, "queue full: Kafka is slow or down, retry later")
+		case p.err != nil:
+			return refuse(http.StatusServiceUnavailable, shippermetrics.RefusedNotDelivered, "not delivered: %v", p.err)
 		}
 		return nil
 	case <-t.C:

@@ -141,3 +141,51 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Errorf("requests without key collide: %v %v", n1, n2)
 	}
 }
+
+// holdSink keeps batches unanswered until the test answers them.
+type holdSink struct{ batches []*queue.Batch }
+
+func (s *holdSink) TryPut(b *queue.Batch, _ time.Duration) bool {
+	s.batches = append(s.batches, b)
+	return true
+}
+
+// A retry (same Idempotency-Key, same body) while the first attempt's
+// batch still waits for Kafka joins that batch: no second copy is queued,
+// and the retry is answered with Kafka's answer to the first. A different
+// body under the same key, or a retry after the answer, queues its own.
+func TestRetryJoinsItsBatchInFlight(t *testing.T) {
+	h, _, m := newHandler(t, Config{MaxBodyBytes: 1 << 20, EnqueueWait: time.Millisecond, AckTimeout: 200 * time.Millisecond}, "")
+	s := &holdSink{}
+	h.set.Sink = s
+	body := "{\"msg\":\"a\"}\n{\"msg\":\"b\"}\n"
+	send := func(body string) *httptest.ResponseRecorder {
+		return postTo(h, PathNDJSON, body, "Idempotency-Key", "k1")
+	}
+	if w := send(body); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("first attempt, Kafka silent: %d %s", w.Code, w.Body)
+	}
+	if w := send(body); w.Code != http.StatusServiceUnavailable || len(s.batches) != 1 {
+		t.Fatalf("retry while the first waits: %d, %d batches queued; want 503 and 1", w.Code, len(s.batches))
+	}
+	if got := testutil.ToFloat64(m.IngestJoined); got != 1 {
+		t.Errorf("ingest_joined_total %v, want 1", got)
+	}
+	if w := send("{\"msg\":\"other\"}\n"); len(s.batches) != 2 {
+		t.Fatalf("another body under the key: %d, %d batches; want its own batch", w.Code, len(s.batches))
+	}
+	// The retry that is waiting when Kafka answers the first batch gets
+	// that answer.
+	res := make(chan *httptest.ResponseRecorder, 1)
+	go func() { res <- send(body) }()
+	for testutil.ToFloat64(m.IngestJoined) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	s.batches[0].Done(nil)
+	if w := <-res; w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"accepted":2`) {
+		t.Fatalf("retry when the first batch is acknowledged: %d %s", w.Code, w.Body)
+	}
+	if w := send(body); len(s.batches) != 3 {
+		t.Fatalf("a retry after the answer: %d, %d batches; want a batch of its own", w.Code, len(s.batches))
+	}
+}

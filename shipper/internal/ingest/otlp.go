@@ -122,7 +122,7 @@ func (o *Receiver) send(ctx context.Context, st stamp, bd *queue.Builder, reject
 		why += fmt.Sprintf("%d records over record.max-bytes went to the dead-letter topic", dead)
 	}
 	if len(b.Msgs) > 0 {
-		if ref := deliver(ctx, o.set.Sink, st, b, o.cfg, http.StatusTooManyRequests); ref != nil {
+		if ref := deliver(ctx, o.set.Sink, st, b, newPending(len(b.Msgs)), o.cfg, http.StatusTooManyRequests); ref != nil {
 			return exported{}, ref
 		}
 	}

@@ -83,6 +83,7 @@ type Metrics struct {
 	FilesUndrained   *prometheus.CounterVec // reason
 	UndrainedBytes   *prometheus.CounterVec // reason
 	IngestRefused    *prometheus.CounterVec // reason
+	IngestJoined     prometheus.Counter
 	OTLPReceived     *prometheus.CounterVec // signal
 	GRPCRequests     *prometheus.CounterVec // code
 }
@@ -123,6 +124,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Checkpointed files whose unread bytes could not be read after a restart, by reason (deleted, truncated, replaced)."}, []string{"reason"}),
 		UndrainedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "undrained_bytes_total",
 			Help: "Bytes known to be unread in those files (a lower bound: bytes written after the last look are unknown), by reason."}, []string{"reason"}),
+		IngestJoined: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "ingest_joined_total",
+			Help: "NDJSON requests sent again (same Idempotency-Key and body) while their first attempt's batch still waited for Kafka: they waited for that batch instead of queueing a second copy."}),
 		IngestRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "ingest_refused_total",
 			Help: "HTTP and gRPC ingest requests refused, nothing of them stored, by reason."}, []string{"reason"}),
 		OTLPReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "otlp_received_total",
@@ -163,7 +166,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.LinesRead, m.ReadBytes, m.BadLines, m.QueueDepth, m.QueueCapacity, m.QueueBytes, m.QueueMaxBytes, m.CheckpointLag,
 			m.FilesWatched, m.Rotations, m.CheckpointWrites, m.HTTPRequests, m.LastAck, m.DroppedRecords,
-			m.FilesUndrained, m.UndrainedBytes, m.IngestRefused, m.OTLPReceived, m.GRPCRequests)
+			m.FilesUndrained, m.UndrainedBytes, m.IngestRefused, m.IngestJoined, m.OTLPReceived, m.GRPCRequests)
 	}
 	return m
 }
