@@ -377,6 +377,9 @@ func run(t *testing.T, sc scenario) *chaos.Ledger {
 	} else {
 		missing := rep.Missing
 		l.AuditMissing, l.AuditProducers = missing, int64(len(rep.Producers))
+		if r.auditRefused = rep.Refused; rep.Refused > 0 {
+			l.Note("audit: %d records refused to their clients (answered 429 or 503, sent again), not missing", rep.Refused)
+		}
 		// Lines copytruncate cut before the shipper read them were never
 		// stamped: the audit cannot see them (the shipper reports them).
 		if missing != l.Lost() && !(r.copyTruncated && missing < l.Lost()) {

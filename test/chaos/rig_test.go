@@ -68,6 +68,7 @@ type chaosRig struct {
 	// copyTruncated: a copytruncate happened while the shipper was down
 	// (lossy by design; the loss must be reported by the shipper).
 	copyTruncated bool
+	auditRefused  int64 // refused to their clients, by the last audit
 
 	mu       sync.Mutex
 	ackedOld float64 // acked by earlier shipper incarnations
@@ -122,6 +123,8 @@ type rigOptions struct {
 	glob string
 	// ingest turns on the shipper's POST /v1/logs (the slow-client target).
 	ingest bool
+	// shipperArgs are added to the shipper's flags.
+	shipperArgs []string
 	// topicLate: the indexers start this long before the records topic
 	// exists (private broker only); the shipper starts after it is created.
 	topicLate time.Duration
@@ -194,7 +197,7 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
 	for i := range o.indexers {
 		r.indexers = append(r.indexers, r.newIndexer(i))
 	}
-	r.shipper = r.newShipper(o.glob, o.ingest)
+	r.shipper = r.newShipper(o)
 	r.front = r.shipper
 	t.Cleanup(r.close)
 	for _, ix := range r.indexers {
@@ -231,14 +234,15 @@ func (r *chaosRig) newIndexer(i int) *proc {
 		LogPath: r.keptLog(fmt.Sprintf("indexer-%d.log", i))}, addr: addr, kind: "indexer"}
 }
 
-func (r *chaosRig) newShipper(glob string, ingest bool) *proc {
+func (r *chaosRig) newShipper(o rigOptions) *proc {
 	addr := harness.FreeAddr(r.t)
-	args := []string{"-files.include", filepath.Join(r.dir, "logs", glob), "-files.checkpoint-dir", filepath.Join(r.dir, "ckpt"),
+	args := []string{"-files.include", filepath.Join(r.dir, "logs", o.glob), "-files.checkpoint-dir", filepath.Join(r.dir, "ckpt"),
 		"-files.poll-interval", "100ms", "-kafka.brokers", strings.Join(r.edgeKafka.Brokers, ","), "-kafka.topic", r.topic,
 		"-kafka.dlq-topic", r.dlq, "-kafka.dial-timeout", "3s", "-host", "chaos", "-http.addr", addr, "-log.level", "warn"}
-	if ingest {
+	if o.ingest {
 		args = append(args, "-http.ingest")
 	}
+	args = append(args, o.shipperArgs...)
 	if r.spansTopic != "" {
 		args = append(args, "-otlp.spans-topic", r.spansTopic)
 	}

@@ -2,6 +2,7 @@ package chaos_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,21 @@ func pluginSigkill() scenario {
 		inject: killPluginMidFlush(replayed)}
 }
 
+// brokerOutage stops the private broker for d and starts it again.
+func brokerOutage(d time.Duration) func(t *testing.T, r *chaosRig) {
+	return func(t *testing.T, r *chaosRig) {
+		b := r.broker
+		b.Stop()
+		time.Sleep(d)
+		if err := b.Start(); err != nil {
+			t.Fatalf("broker restart: %v", err)
+		}
+	}
+}
+
+// httpLoad is chaosRig.httpLoad as a scenario's load.
+func httpLoad(r *chaosRig, cfg loadgen.Config) <-chan loadgen.Report { return r.httpLoad(cfg) }
+
 func restartIndexer(sig string) func(t *testing.T, r *chaosRig) {
 	return func(t *testing.T, r *chaosRig) {
 		ix := r.indexers[0]
@@ -136,13 +152,19 @@ func scenarios() []struct {
 			opts:   func(*testing.T) rigOptions { return rigOptions{indexers: 2} },
 			inject: func(t *testing.T, r *chaosRig) { r.indexers[1].Kill() }}},
 		{true, scenario{name: "broker-outage", fault: "private Kafka broker stopped " + dur(10*time.Second, 20*time.Second).String() + ", restarted",
-			opts: privateBroker,
-			inject: func(t *testing.T, r *chaosRig) {
-				b := r.broker
-				b.Stop()
-				time.Sleep(dur(10*time.Second, 20*time.Second))
-				if err := b.Start(); err != nil {
-					t.Fatalf("broker restart: %v", err)
+			opts: privateBroker, inject: brokerOutage(dur(10*time.Second, 20*time.Second))}},
+		{true, scenario{name: "shipper-http-broker-outage", fault: "private Kafka broker stopped 20s under the shipper's HTTP front door " +
+			"(-http.ack-timeout 5s, -queue.size 8: requests answered 503 when Kafka does not acknowledge in time, at once when the queue is full; " +
+			"each sent again until answered 200), restarted",
+			opts: httpFrontDoor(func(t *testing.T) rigOptions {
+				o := privateBroker(t)
+				o.shipperArgs = []string{"-http.ack-timeout", "5s", "-queue.size", "8"}
+				return o
+			}), load: httpLoad,
+			inject: brokerOutage(20 * time.Second),
+			check: func(t *testing.T, r *chaosRig) {
+				if r.auditRefused == 0 {
+					t.Error("the audit saw no refused records: no request was refused after its records were stamped")
 				}
 			}}},
 		{true, scenario{name: "es-outage", fault: "Elasticsearch link cut " + dur(15*time.Second, 60*time.Second).String() + " (refused + reset)",
@@ -186,6 +208,14 @@ func scenarios() []struct {
 				r.block(false)
 			}}},
 		{false, scenario{name: "shipper-sigkill", fault: "shipper SIGKILL mid-file, restarted after 2s",
+			inject: func(t *testing.T, r *chaosRig) {
+				r.shipper.Kill()
+				time.Sleep(2 * time.Second)
+				r.start(r.shipper)
+			}}},
+		{true, scenario{name: "shipper-http-sigkill", fault: fmt.Sprintf("shipper SIGKILLed with HTTP requests in flight (bursts of %d "+
+			"concurrent requests, each sent again with its Idempotency-Key until answered 200), restarted after 2s", httpClients),
+			opts: httpFrontDoor(nil), load: httpLoad,
 			inject: func(t *testing.T, r *chaosRig) {
 				r.shipper.Kill()
 				time.Sleep(2 * time.Second)
