@@ -46,8 +46,16 @@ func (a *Auditor) settledMarks(ctx context.Context, since, until time.Time) (map
 			return nil, fmt.Errorf("audit marks: %w", err)
 		}
 		mk, err := publish.ParseMark(m.Value)
-		if err != nil || mk.At.After(until) || mk.LastSeq < mk.FirstSeq {
-			continue // foreign, in flight, or nothing stamped yet
+		if err != nil || mk.At.After(until) {
+			continue // foreign, or in flight
+		}
+		if mk.LastSeq < mk.FirstSeq {
+			if len(mk.Refused) == 0 {
+				continue // nothing stamped yet
+			}
+			// A refusal rides on the first mark after it, even one that
+			// names no number yet (the producer's first).
+			mk.LastSeq = mk.FirstSeq - 1
 		}
 		if old, ok := out[mk.ProducerID]; ok {
 			mk.FirstSeq = min(mk.FirstSeq, old.FirstSeq)
@@ -93,6 +101,9 @@ func (a *Auditor) tails(ctx context.Context, prods []Producer, marks map[string]
 			continue
 		}
 		lo, hi := int64(mk.FirstSeq), int64(mk.LastSeq)
+		if hi < lo {
+			continue // only refusals, and none of its records found
+		}
 		missing, refused, err := a.tail(ctx, id, lo, hi, mk.Refused, dead)
 		if err != nil {
 			return nil, err

@@ -62,6 +62,7 @@ type marksRig struct {
 	idx        string
 	marksTopic string
 	marker     *publish.Marker
+	prod       *kafkaclient.Producer
 	base       *publish.Edge
 	body       bytes.Buffer // bulk creates of the records stamp indexes
 }
@@ -73,6 +74,7 @@ func newMarksRig(t *testing.T) *marksRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.prod = prod
 	t.Cleanup(func() { prod.Close() })
 	mc := publish.DefaultMarksConfig()
 	mc.Topic = r.marksTopic
@@ -121,6 +123,16 @@ func (r *marksRig) indexDup(id string, seq int, dupID string, dupSeq int) {
 	fmt.Fprintf(&r.body, `{"create":{"_index":%q}}`+"\n"+`{"@timestamp":%q,%q:%q,%q:%d,%q:%q,%q:%d}`+"\n", r.idx,
 		time.Now().UTC().Add(-5*time.Minute).Format(time.RFC3339Nano), record.FieldProducerID, id, record.FieldProducerSeq, seq,
 		record.FieldProducerDupID, dupID, record.FieldProducerDupSeq, dupSeq)
+}
+
+// publish writes mk to the marks topic as a front door would.
+func (r *marksRig) publish(mk publish.Mark) {
+	r.t.Helper()
+	mk.Component, mk.At = "test", time.Now().UTC()
+	v, _ := json.Marshal(mk)
+	if err := r.prod.Send(context.Background(), []kafka.Message{{Topic: r.marksTopic, Key: []byte(mk.ProducerID), Value: v}}); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // audit publishes the stopping marks (nMarks of them), indexes what stamp
@@ -182,7 +194,14 @@ func TestAuditCountsRefusedRecordsApart(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		rig.indexDup("p/retry", i, "p/dup-arrived", 80+i)
 	}
-	r, got := rig.audit(6)
+	// A fresh front door's first mark, sent right after a refusal, names
+	// no number yet (last 0, first 1) but carries the refusal; the next
+	// one (its last) carries none.
+	early := rig.base.WithProducer("p/early", 0)
+	rig.stamp(early, 30, not(in(11, 20)))
+	rig.publish(publish.Mark{ProducerID: "p/early", FirstSeq: 1, LastSeq: 0, Refused: []publish.SeqRange{{First: 11, Last: 20}}})
+	rig.publish(publish.Mark{ProducerID: "p/early", FirstSeq: 1, LastSeq: 30})
+	r, got := rig.audit(8)
 	for _, w := range []struct {
 		id                                 string
 		missing, tailMissing, refused, sur int64
@@ -193,6 +212,7 @@ func TestAuditCountsRefusedRecordsApart(t *testing.T) {
 		{"p/mixed", 20, 10, 20, 0},
 		{"p/all-refused", 0, 0, 20, 0},
 		{"p/dup-arrived", 0, 0, 0, 0},
+		{"p/early", 0, 0, 10, 0},
 	} {
 		p := got[w.id]
 		if p.Missing != w.missing || p.TailMissing != w.tailMissing || p.Refused != w.refused || p.Surplus != w.sur {
@@ -200,7 +220,7 @@ func TestAuditCountsRefusedRecordsApart(t *testing.T) {
 				w.missing, w.tailMissing, w.refused, w.sur)
 		}
 	}
-	if r.Missing != 20 || r.Refused != 80 {
-		t.Errorf("totals: missing %d refused %d, want 20 and 80", r.Missing, r.Refused)
+	if r.Missing != 20 || r.Refused != 90 {
+		t.Errorf("totals: missing %d refused %d, want 20 and 90", r.Missing, r.Refused)
 	}
 }
