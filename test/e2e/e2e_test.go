@@ -59,7 +59,7 @@ func TestWholePipeline(t *testing.T) {
 		}
 	})
 	work := t.TempDir()
-	agentPort, err := harness.FreePort()
+	agentPort, err := harness.FreePortRange(3) // rig.Options.AgentBasePort: one per agent, and one more
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,52 @@ var handedOut = struct {
 	ports map[int]bool
 }{ports: map[int]bool{}}
 
+// FreePortRange returns the first of n consecutive loopback ports that were
+// free a moment ago, none handed out before in this process (a rig numbers
+// its agents' ports from a base).
+func FreePortRange(n int) (int, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		ls, base, ok := listenRange(n)
+		for _, l := range ls {
+			l.Close()
+		}
+		if ok {
+			for p := base; p < base+n; p++ {
+				handedOut.ports[p] = true
+			}
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d consecutive free loopback ports", n)
+}
+
+// listenRange listens on n consecutive ports from one the kernel picks;
+// ok when all were free and none handed out. Called with handedOut held.
+func listenRange(n int) (ls []net.Listener, base int, ok bool) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, 0, false
+	}
+	ls = append(ls, l)
+	base = l.Addr().(*net.TCPAddr).Port
+	for p := base; p < base+n; p++ {
+		if handedOut.ports[p] {
+			return ls, 0, false
+		}
+		if p == base {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return ls, 0, false
+		}
+		ls = append(ls, l)
+	}
+	return ls, base, true
+}
+
 // freePorts returns n distinct free loopback ports, none handed out before.
 func freePorts(n int) ([]int, error) {
 	handedOut.Lock()
