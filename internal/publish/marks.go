@@ -90,20 +90,6 @@ type SeqRange struct {
 	Last  uint64 `json:"last"`
 }
 
-// SeqRanges collects sequence numbers as ranges: a number one above the
-// last range's end extends it (one batch's numbers are consecutive unless
-// concurrent batches of the producer took numbers in between).
-type SeqRanges []SeqRange
-
-// Add adds seq.
-func (r *SeqRanges) Add(seq uint64) {
-	if n := len(*r); n > 0 && (*r)[n-1].Last+1 == seq {
-		(*r)[n-1].Last = seq
-		return
-	}
-	*r = append(*r, SeqRange{First: seq, Last: seq})
-}
-
 // ParseMark decodes a mark message value.
 func ParseMark(b []byte) (Mark, error) {
 	var m Mark

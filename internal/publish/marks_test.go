@@ -128,22 +128,6 @@ func TestMarkerHoldsInFlightBatches(t *testing.T) {
 	}
 }
 
-func TestSeqRangesJoinConsecutiveNumbers(t *testing.T) {
-	var r SeqRanges
-	for _, s := range []uint64{3, 4, 5, 9, 10, 7} {
-		r.Add(s)
-	}
-	want := SeqRanges{{3, 5}, {9, 10}, {7, 7}}
-	if len(r) != len(want) {
-		t.Fatalf("%v, want %v", r, want)
-	}
-	for i := range want {
-		if r[i] != want[i] {
-			t.Fatalf("%v, want %v", r, want)
-		}
-	}
-}
-
 // A refusal rides on the producer's next mark even when its sequence did
 // not move, once: an acknowledged mark clears it, a failed one keeps it.
 func TestMarkerCarriesRefusalsOnce(t *testing.T) {

@@ -130,6 +130,7 @@ type stamp struct {
 	edge   *publish.Edge
 	lanes  *publish.Lanes
 	lane   *publish.Lane // nil without lanes
+	first  uint64        // the first number the request stamps on its lane
 	unhold func()
 }
 
@@ -141,13 +142,15 @@ func (s Settings) logStamp() stamp {
 		return stamp{edge: s.Edge}
 	}
 	l := s.Producers.Acquire(nil)
-	return stamp{edge: l.Edge(), lanes: s.Producers, lane: l, unhold: s.Producers.Hold(l, l.Edge().Seq()+1)}
+	first := l.Edge().Seq() + 1
+	return stamp{edge: l.Edge(), lanes: s.Producers, lane: l, first: first, unhold: s.Producers.Hold(l, first)}
 }
 
-// refuse notes seqs, stamped by st, as refused to the client.
-func (st stamp) refuse(seqs []publish.SeqRange) {
-	if st.lane != nil {
-		st.lanes.Refuse(st.lane, seqs)
+// refuse notes the numbers the request stamped as refused to the client:
+// its lane serves it alone, so they are first up to the lane's sequence.
+func (st stamp) refuse() {
+	if st.lane != nil && st.edge.Seq() >= st.first {
+		st.lanes.Refuse(st.lane, []publish.SeqRange{{First: st.first, Last: st.edge.Seq()}})
 	}
 }
 
@@ -315,14 +318,13 @@ func (h *Handler) ndjson(r *http.Request, body []byte) result {
 // room (the NDJSON API keeps its 503; OTLP answers 429). A refusal notes
 // b's sequence numbers as refused.
 func deliver(ctx context.Context, sink Sink, st stamp, b *queue.Batch, p *pending, cfg Config, full int) *refusal {
-	seqs := b.Seqs // b may be recycled once delivered, after a timeout
 	b.Done = p.finish
 	if !sink.TryPut(b, cfg.EnqueueWait) {
 		p.finish(errQueueFull)
 	}
 	ref := await(ctx, p, cfg, full)
 	if ref != nil {
-		st.refuse(seqs)
+		st.refuse()
 	}
 	return ref
 }

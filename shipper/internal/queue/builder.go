@@ -36,7 +36,6 @@ type Builder struct {
 	// sets; Take detaches its memory with the batch, so it is never reset.
 	scratch publish.Scratch
 	msgs    []kafka.Message
-	seqs    publish.SeqRanges // the producer sequence numbers of msgs
 	size    int
 	pending int64 // start of a buffered CRI partial sequence, or -1
 	safe    int64 // position a restart may resume from
@@ -121,9 +120,7 @@ func (b *Builder) emit(position int64) {
 		b.rec.Set(record.FieldOffset, position)
 	}
 	var msg kafka.Message
-	seq := b.edge.NextSeq()
-	b.seqs.Add(seq)
-	msg, b.enc, _ = b.edge.MessageScratch(&b.rec, b.enc, seq, &b.scratch)
+	msg, b.enc, _ = b.edge.MessageScratch(&b.rec, b.enc, b.edge.NextSeq(), &b.scratch)
 	// The edge encodes into b.enc, reused per record; the batch keeps its
 	// own copy in the scratch memory that is handed off with the batch.
 	msg.Value = b.scratch.Keep(msg.Value)
@@ -151,7 +148,7 @@ func (b *Builder) Records() uint64 { return b.edge.Seq() }
 // its Lane and Done), with the memory they live in: the sender gives that
 // to later batches once Kafka acknowledged them.
 func (b *Builder) Take() *Batch {
-	bt := &Batch{Msgs: b.msgs, Seqs: b.seqs, mem: b.scratch.Detach()}
-	b.msgs, b.seqs, b.size = nil, nil, 0
+	bt := &Batch{Msgs: b.msgs, mem: b.scratch.Detach()}
+	b.msgs, b.size = nil, 0
 	return bt
 }

@@ -30,9 +30,6 @@ type Batch struct {
 	// Msgs may be empty: a batch of only empty lines still moves a file's
 	// checkpoint, in order with the batches around it.
 	Msgs []kafka.Message
-	// Seqs are the producer sequence numbers stamped on Msgs (a Builder's
-	// batches; never reused with the batch's memory).
-	Seqs publish.SeqRanges
 	// Lane keeps batches of one source on one sender, so they reach Kafka
 	// in the order they were read.
 	Lane uint64
