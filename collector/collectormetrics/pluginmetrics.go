@@ -35,6 +35,7 @@ type Metrics struct {
 
 	RecordsIn     *prometheus.CounterVec   // output
 	Flushes       *prometheus.CounterVec   // output, result
+	Deferred      *prometheus.CounterVec   // output
 	FlushDuration *prometheus.HistogramVec // output
 	FlushRecords  *prometheus.HistogramVec // output
 	DecodeErrors  *prometheus.CounterVec   // output
@@ -53,6 +54,8 @@ func New(reg prometheus.Registerer, contentFields []string) *Metrics {
 			Help: "Records Fluent Bit handed to the output (decoded from flushed chunks), counted again when a chunk is retried."}, []string{"output"}),
 		Flushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "_flushes_total",
 			Help: "Flush calls by result: ok (every record acknowledged), retry (FLB_RETRY), error (FLB_ERROR)."}, []string{"output", "result"}),
+		Deferred: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "_flushes_deferred_total",
+			Help: "Flush calls answered FLB_RETRY at once, without trying Kafka, while another flush tried a Kafka that had not answered (also counted as result retry)."}, []string{"output"}),
 		FlushDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: ns + "_flush_duration_seconds",
 			Help: "Time of one flush call from Fluent Bit's hand-over to its return code.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}, []string{"output"}),
 		FlushRecords: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: ns + "_flush_records",
@@ -66,7 +69,7 @@ func New(reg prometheus.Registerer, contentFields []string) *Metrics {
 	m.Marks, _ = publish.NewMarksCounter(nil, "collector", "output")
 	m.Producers, _ = publish.NewLanesGauge(nil, "collector", "output")
 	if reg != nil {
-		reg.MustRegister(m.RecordsIn, m.Flushes, m.FlushDuration, m.FlushRecords, m.DecodeErrors, m.Canaries, m.Marks, m.Producers)
+		reg.MustRegister(m.RecordsIn, m.Flushes, m.Deferred, m.FlushDuration, m.FlushRecords, m.DecodeErrors, m.Canaries, m.Marks, m.Producers)
 	}
 	return m
 }
@@ -75,6 +78,7 @@ func New(reg prometheus.Registerer, contentFields []string) *Metrics {
 type Output struct {
 	RecordsIn     prometheus.Counter
 	Flushes       map[string]prometheus.Counter // by result
+	Deferred      prometheus.Counter
 	FlushDuration prometheus.Observer
 	FlushRecords  prometheus.Observer
 	DecodeErrors  prometheus.Counter
@@ -90,6 +94,7 @@ func (m *Metrics) ForOutput(name string) *Output {
 	o := &Output{
 		RecordsIn:     m.RecordsIn.WithLabelValues(name),
 		Flushes:       map[string]prometheus.Counter{},
+		Deferred:      m.Deferred.WithLabelValues(name),
 		FlushDuration: m.FlushDuration.WithLabelValues(name),
 		FlushRecords:  m.FlushRecords.WithLabelValues(name),
 		DecodeErrors:  m.DecodeErrors.WithLabelValues(name),

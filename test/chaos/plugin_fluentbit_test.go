@@ -2,10 +2,12 @@ package chaos_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,11 +42,13 @@ func (r *chaosRig) fluentBitLoad(cfg loadgen.Config) <-chan loadgen.Report {
 	body := rig.FluentBitConf(dir, logPath, "agents.chaos", "warn", "Source chaos-fluent-bit",
 		"Brokers "+strings.Join(r.edgeKafka.Brokers, ","), "Topic "+r.topic, "DLQ_Topic "+r.dlq,
 		"Timeout 5s", "Marks_Interval 1s", "Metrics_Addr "+addr)
+	// Hot_Reload On: a SIGHUP reloads (fluent-bit-reload-awaiting-retry).
+	body = strings.Replace(body, "[SERVICE]\n", "[SERVICE]\n    Hot_Reload    On\n", 1)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r.plugin = &proc{Proc: &rig.Proc{Name: "fluent-bit", Bin: fb, Args: []string{"-e", bins["plugin"], "-c", conf},
-		LogPath: filepath.Join(dir, "fluent-bit.log")}, addr: addr, kind: "collector"}
+		LogPath: r.keptLog("fluent-bit.log")}, addr: addr, kind: "collector"}
 	r.front = r.plugin
 	r.start(r.plugin)
 	out := make(chan loadgen.Report, 1)
@@ -93,9 +97,131 @@ func pluginKafkaScenarios() []struct {
 			load: fb, inject: killPluginMidFlush(nil)}},
 		{true, scenario{name: "fluent-bit-sigkill-awaiting-retry", fault: "Fluent Bit plugin → Kafka link a black hole until flushes return FLB_RETRY, then open; real Fluent Bit SIGKILLed two marks later with chunks awaiting their retry, started again after 2s",
 			opts: proxiedBroker, load: fb, inject: killFluentBitAwaitingRetry}},
+		// A configuration rolled out (SIGHUP, Hot_Reload On) while Kafka is
+		// away: the old instance closes with chunks awaiting their retry and
+		// cannot publish its final mark, the new one starts without an
+		// answer to its topic check, and the chunks are sent again under
+		// its producer id once Kafka is back.
+		{true, scenario{name: "fluent-bit-reload-awaiting-retry", fault: "Fluent Bit plugin → Kafka link a black hole until flushes return FLB_RETRY; real Fluent Bit reloaded (SIGHUP) meanwhile, the link opened 10s later",
+			opts: proxiedBroker, load: fb, inject: reloadFluentBitAwaitingRetry}},
+		// Fluent Bit restarted (a node reboot, a rollout) while Kafka is
+		// away: the plugin's init cannot check its topics and must start
+		// anyway, and the chunks wait in Fluent Bit's buffers until Kafka
+		// is back.
+		{true, scenario{name: "fluent-bit-restart-during-outage", fault: "Fluent Bit plugin → Kafka link a black hole until flushes return FLB_RETRY; real Fluent Bit stopped (SIGTERM) and started again while the link is down, the link opened once the new process answered FLB_RETRY too",
+			opts: proxiedBroker, load: fb, inject: restartFluentBitDuringOutage}},
 		{false, scenario{name: "fluent-bit-kafka-latency", fault: "300ms added to every chunk on the Fluent Bit plugin → Kafka link for 20s",
 			opts: proxiedBroker, load: fb, inject: kafkaLatency(300*time.Millisecond, 20*time.Second)}},
 	}
+}
+
+// pluginMetric reads a counter of the plugin inside the scenario's Fluent
+// Bit (NaN when it does not answer).
+func (r *chaosRig) pluginMetric(name string, labels ...string) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	m, err := rig.Scrape(ctx, "http://"+r.plugin.addr+"/metrics")
+	if err != nil {
+		return math.NaN()
+	}
+	return m.Sum(name, labels...)
+}
+
+// awaitFor polls ok every 50 ms for at most d; a timeout fails the ledger.
+func (r *chaosRig) awaitFor(what string, d time.Duration, ok func() bool) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ok() {
+			return true
+		}
+	}
+	r.ledger.Fail("no %s within %s", what, d)
+	return false
+}
+
+// stallUntilRetry black-holes the plugin's Kafka link until a flush was
+// answered FLB_RETRY, then lets more chunks fail for two seconds; it
+// returns how many flushes were answered FLB_RETRY.
+func (r *chaosRig) stallUntilRetry() float64 {
+	retries0 := r.pluginMetric("agentobs_collector_flushes_total", "result", "retry")
+	r.kafkaProxy.SetStall(true)
+	r.awaitFor("flush answered FLB_RETRY", 30*time.Second, func() bool {
+		return r.pluginMetric("agentobs_collector_flushes_total", "result", "retry") > retries0
+	})
+	time.Sleep(2 * time.Second) // more chunks fail meanwhile
+	return r.pluginMetric("agentobs_collector_flushes_total", "result", "retry") - retries0
+}
+
+// reloadFluentBitAwaitingRetry black-holes the plugin's Kafka link until
+// flushes were answered FLB_RETRY and reloads Fluent Bit (SIGHUP) with the
+// link still a black hole. Fluent Bit (Hot_Reload.Ensure_Thread_Safety, on
+// by default) starts the new configuration only once the old one flushed
+// every chunk, so the reload waits for Kafka: the link opens 10 s later.
+// Every record must be indexed once and the audit find no hole: the old
+// instance closes after its last chunk was acknowledged, so its final mark
+// names every number it stamped.
+func reloadFluentBitAwaitingRetry(t *testing.T, r *chaosRig) {
+	start := time.Now()
+	retries := r.stallUntilRetry()
+	ready := func() int {
+		b, _ := os.ReadFile(r.plugin.LogPath)
+		return strings.Count(string(b), `"msg":"output ready"`)
+	}
+	before := ready()
+	if err := r.plugin.Notify(syscall.SIGHUP); err != nil {
+		r.ledger.Fail("SIGHUP: %v", err)
+		return
+	}
+	time.Sleep(10 * time.Second)
+	waited := ready() == before
+	r.kafkaProxy.SetStall(false)
+	r.kafkaProxy.Reset()
+	opened := time.Now()
+	if r.awaitFor("new instance ready after the reload", 60*time.Second, func() bool { return ready() > before }) {
+		r.ledger.Note("link black-holed for %s: %.0f flushes answered FLB_RETRY; Fluent Bit reloaded (SIGHUP) 2s after the first; "+
+			"the new configuration started %s after the link opened (waited for Kafka: %t)",
+			opened.Sub(start).Round(100*time.Millisecond), retries, time.Since(opened).Round(100*time.Millisecond), waited)
+	}
+	if !r.plugin.Running() {
+		r.ledger.Fail("Fluent Bit exited after the reload:\n%s", r.plugin.Tail(20))
+	}
+}
+
+// restartFluentBitDuringOutage black-holes the plugin's Kafka link until
+// flushes were answered FLB_RETRY, stops Fluent Bit (SIGTERM: its grace
+// period ends with chunks unacknowledged, kept in filesystem storage) and
+// starts it again with the link still down: the plugin's init gets no
+// answer to its topic check and must start anyway (a plugin that failed
+// init would make Fluent Bit exit, and a DaemonSet crash-loop until Kafka
+// is back). The link opens once the new process answered FLB_RETRY.
+func restartFluentBitDuringOutage(t *testing.T, r *chaosRig) {
+	start := time.Now()
+	retries := r.stallUntilRetry()
+	logged := func(s string) int {
+		b, _ := os.ReadFile(r.plugin.LogPath)
+		return strings.Count(string(b), s)
+	}
+	const unchecked = "could not check that the topics exist"
+	before := logged(unchecked)
+	stopping := time.Now()
+	if err := r.plugin.Stop(); err != nil { // SIGTERM, SIGKILL after 30 s
+		r.ledger.Fail("stopping Fluent Bit during the outage: %v", err)
+	}
+	stopped := time.Since(stopping).Round(100 * time.Millisecond)
+	if err := r.startErr(r.plugin); err != nil {
+		r.ledger.Fail("Fluent Bit did not start while Kafka was away: %v", err)
+		r.kafkaProxy.SetStall(false)
+		return
+	}
+	r.awaitFor(fmt.Sprintf("%q from the restarted plugin", unchecked), 30*time.Second, func() bool { return logged(unchecked) > before })
+	r.awaitFor("FLB_RETRY from the restarted Fluent Bit", 60*time.Second, func() bool {
+		return r.pluginMetric("agentobs_collector_flushes_total", "result", "retry") > 0
+	})
+	deferred := r.pluginMetric("agentobs_collector_flushes_deferred_total")
+	r.kafkaProxy.SetStall(false)
+	r.kafkaProxy.Reset()
+	r.ledger.Note("link black-holed for %s: %.0f flushes answered FLB_RETRY before the stop; Fluent Bit exited %s after SIGTERM, "+
+		"started again without an answer from Kafka (%.0f flushes deferred by the probe gate since)",
+		time.Since(start).Round(100*time.Millisecond), retries, stopped, deferred)
 }
 
 // killFluentBitAwaitingRetry black-holes the plugin's Kafka link until
@@ -107,34 +233,14 @@ func pluginKafkaScenarios() []struct {
 // marks below a chunk awaiting its retry, those marks named the chunk's
 // numbers and the audit reported them missing.
 func killFluentBitAwaitingRetry(t *testing.T, r *chaosRig) {
-	metric := func(name string, labels ...string) float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		m, err := rig.Scrape(ctx, "http://"+r.plugin.addr+"/metrics")
-		if err != nil {
-			return math.NaN()
-		}
-		return m.Sum(name, labels...)
-	}
-	wait := func(what string, ok func() bool) bool {
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if ok() {
-				return true
-			}
-		}
-		r.ledger.Fail("no %s within 30s", what)
-		return false
-	}
 	start := time.Now()
-	retries0 := metric("agentobs_collector_flushes_total", "result", "retry")
-	r.kafkaProxy.SetStall(true)
-	wait("flush answered FLB_RETRY", func() bool { return metric("agentobs_collector_flushes_total", "result", "retry") > retries0 })
-	time.Sleep(2 * time.Second) // more chunks fail meanwhile
-	retries := metric("agentobs_collector_flushes_total", "result", "retry") - retries0
-	marks0 := metric("agentobs_collector_marks_total", "outcome", "ok")
+	retries := r.stallUntilRetry()
+	marks0 := r.pluginMetric("agentobs_collector_marks_total", "outcome", "ok")
 	r.kafkaProxy.SetStall(false)
 	r.kafkaProxy.Reset()
-	wait("two marks published after the link came back", func() bool { return metric("agentobs_collector_marks_total", "outcome", "ok") >= marks0+2 })
+	r.awaitFor("two marks published after the link came back", 30*time.Second, func() bool {
+		return r.pluginMetric("agentobs_collector_marks_total", "outcome", "ok") >= marks0+2
+	})
 	r.plugin.Kill()
 	r.ledger.Note("link black-holed for %s: %.0f flushes answered FLB_RETRY; Fluent Bit SIGKILLed 2 marks after the link came back, started again on its tail DB and filesystem storage",
 		time.Since(start).Round(100*time.Millisecond), retries)

@@ -68,6 +68,7 @@ type Output struct {
 	states     sync.Pool // *flushState
 	retry      *retrySeqs
 	lanes      *publish.Lanes // the producers of concurrent flushes
+	gate       probeGate      // one flush at a time tries a Kafka that did not answer
 	retryHold  time.Duration  // retryHoldFor; shorter in tests
 
 	closeOnce sync.Once
@@ -114,7 +115,8 @@ func New(cfg Config, set Settings) (*Output, error) {
 	}
 	marker.Track(e)
 	o := &Output{cfg: cfg, log: set.Logger.With("output", cfg.Instance), edge: e, sender: sender, marker: marker,
-		m: om, retry: newRetrySeqs(), lanes: publish.NewLanes(e, marker, om.Producers), retryHold: retryHoldFor}
+		m: om, retry: newRetrySeqs(), lanes: publish.NewLanes(e, marker, om.Producers), retryHold: retryHoldFor,
+		gate: probeGate{cooldown: probeCooldown}}
 	// Periodic marks need no connection until the first tick; Close stops them.
 	mctx, stop := context.WithCancel(context.Background())
 	o.stopMarks = stop
@@ -195,6 +197,15 @@ func newFlushState(opts record.ParseOptions) *flushState {
 // Bit's own chunk limits while Kafka is down.
 func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	start := time.Now()
+	try, probe := o.gate.enter(start)
+	if !try {
+		// Another flush is finding out whether Kafka answers again; this
+		// chunk waits in Fluent Bit's buffer for its retry instead of in a
+		// worker (probe.go).
+		o.m.Deferred.Inc()
+		o.m.Flushes[collectormetrics.ResultRetry].Inc()
+		return FLBRetry
+	}
 	st := o.states.Get().(*flushState)
 	k := o.retry.take(chunk, tag)
 	st.lane, st.retried = o.lanes.Acquire(k.lane), k.seqs
@@ -221,6 +232,13 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) int {
 	st.lane, st.retried = nil, nil
 	if reusable {
 		o.states.Put(st)
+	}
+	if o.gate.leave(probe, ret != FLBRetry, time.Now()) {
+		if ret == FLBRetry {
+			o.log.Warn("kafka did not acknowledge a flush: until it does, one flush at a time tries it and the others return FLB_RETRY at once")
+		} else {
+			o.log.Info("kafka acknowledges flushes again")
+		}
 	}
 	o.m.FlushDuration.Observe(time.Since(start).Seconds())
 	o.m.Flushes[resultLabel(ret)].Inc()
@@ -502,6 +520,7 @@ func (o *Output) Close(ctx context.Context) error {
 		case <-ctx.Done():
 			o.closeErr = fmt.Errorf("close %s: %w", o.cfg.Instance, ctx.Err())
 		}
+		o.log.Info("output closed", "err", o.closeErr)
 	})
 	return o.closeErr
 }

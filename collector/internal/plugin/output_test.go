@@ -59,6 +59,9 @@ func newTestOutput(t testing.TB, s Sender, props MapConfig) *Output {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// These tests retry a chunk as soon as it failed (Fluent Bit waits
+	// seconds); TestFlushWhileKafkaDownIsDeferred covers the cooldown.
+	o.gate.cooldown = 0
 	return o
 }
 
