@@ -785,3 +785,26 @@ func TestFluentBitConfigMatchesCollector(t *testing.T) {
 		}
 	}
 }
+
+// TestShipperShutdownFitsItsGracePeriod: the shipper's final flush ends 5 s
+// before its pod's grace period (a shutdown while Kafka is away would
+// otherwise end in SIGKILL), also for a grace period set in values.
+func TestShipperShutdownFitsItsGracePeriod(t *testing.T) {
+	for _, c := range []struct {
+		vals map[string]any
+		want string
+	}{
+		{nil, "25s"},
+		{map[string]any{"shipper": map[string]any{"terminationGracePeriodSeconds": 60}}, "55s"},
+		{map[string]any{"shipper": map[string]any{"terminationGracePeriodSeconds": 3}}, "5s"},
+	} {
+		o, ok := render(t, c.vals).get("Deployment", "demo-agentobs-shipper")
+		if !ok {
+			t.Fatal("Deployment/demo-agentobs-shipper not rendered")
+		}
+		d := o.Typed.(*appsv1.Deployment)
+		if got := envOf(d.Spec.Template.Spec.Containers[0])["SHIPPER_SHUTDOWN_TIMEOUT"]; got != c.want {
+			t.Errorf("%v: SHIPPER_SHUTDOWN_TIMEOUT %q, want %q", c.vals, got, c.want)
+		}
+	}
+}
