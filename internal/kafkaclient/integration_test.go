@@ -283,3 +283,53 @@ func TestProduceTooLargeFailsOnlyItself(t *testing.T) {
 		t.Fatalf("topic holds %q, %q and %q, want first, third and later", got[0].Value, got[1].Value, got[2].Value)
 	}
 }
+
+// TestBatchOverTopicLimitIsSplit: a record batch over the topic's
+// max.message.bytes (here 64 KiB; uncompressed, so 200 records of 1 KiB of
+// one key make 200 KiB) is sent again in halves until it fits, and every
+// record is acknowledged; only a record too large on its own is refused
+// (MessageSizeTooLarge, which callers dead-letter). Before, the broker's
+// refusal of the batch was each record's: 200 records of 1 KiB refused as
+// too large.
+func TestBatchOverTopicLimitIsSplit(t *testing.T) {
+	conn := harness.RequireKafka(t)
+	topic := harness.Name(t, "t")
+	cl, err := conn.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: "65536"}}}}})
+	if err == nil {
+		err = errors.Join(func() (errs []error) {
+			for _, e := range res.Errors {
+				errs = append(errs, e)
+			}
+			return errs
+		}()...)
+	}
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	t.Cleanup(func() { harness.DeleteTopics(t, topic) })
+	p, m := newProducer(t, conn, func(c *kafkaclient.ProducerConfig) { c.Compression = "none" })
+	warmUp(t, ctx, p, m, topic, 1)
+	var msgs []kafka.Message
+	for i := range 200 {
+		msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte("one trace"), Value: fmt.Appendf(nil, "%04d %01020d", i, 0)})
+	}
+	if err := p.Send(ctx, msgs); err != nil {
+		t.Fatalf("send of 200 records of 1 KiB to a topic of max.message.bytes 64 KiB: %v", err)
+	}
+	if s := testutil.ToFloat64(m.Splits); s < 2 {
+		t.Errorf("batch splits %v, want at least 2 (200 KiB into batches under 64 KiB)", s)
+	}
+	big := kafka.Message{Topic: topic, Key: []byte("one trace"), Value: make([]byte, 100<<10)}
+	err = p.Send(ctx, []kafka.Message{msgs[0], big, msgs[1]})
+	var werrs kafka.WriteErrors
+	if !errors.As(err, &werrs) || werrs[0] != nil || !errors.Is(werrs[1], kafka.MessageSizeTooLarge) || werrs[2] != nil {
+		t.Fatalf("a 100 KiB record between two of 1 KiB: %v, want only it refused as too large", err)
+	}
+}

@@ -30,6 +30,9 @@ import (
 type leaderGroup struct {
 	parts map[int32][]int32 // partition → indexes into the Send's messages
 	order []int32           // its partitions, in ascending order
+	// most caps a partition's records per request below BatchSize after
+	// Kafka refused a batch of it as too large (see produceLeader).
+	most map[int32]int
 }
 
 // leaders returns topic's partition leaders (broker id by partition id)
@@ -160,10 +163,16 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 		var bufs []*[]byte
 		now := time.Now()
 		rest := g.order[:0:0]
+		whole := map[int32][]int32{} // each partition's records before this request took its batch
 		for _, pt := range g.order {
 			idx := g.parts[pt]
+			whole[pt] = idx
+			most := p.cfg.BatchSize
+			if m := g.most[pt]; m > 0 {
+				most = m
+			}
 			n, total := 0, int64(0)
-			for n < len(idx) && n < p.cfg.BatchSize {
+			for n < len(idx) && n < most {
 				b := sizes[idx[n]]
 				if n > 0 && total+b > p.cfg.BatchBytes {
 					break
@@ -195,6 +204,7 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 		if len(sent) == 0 {
 			continue
 		}
+		var split []int32
 		rctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
 		p.m.Requests.Inc()
 		res, err := p.tr.RoundTrip(rctx, p.meta.Addr, req)
@@ -220,6 +230,9 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 			}
 		default:
 			got := map[int32]bool{}
+			if g.most == nil {
+				g.most = map[int32]int{}
+			}
 			for _, t := range res.(*produceAPI.Response).Topics {
 				for _, rp := range t.Partitions {
 					idx, ok := sent[rp.Partition]
@@ -227,6 +240,19 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 						continue
 					}
 					got[rp.Partition] = true
+					if e := kafka.Error(rp.ErrorCode); (e == kafka.MessageSizeTooLarge || e == kafka.RecordListTooLarge) && len(idx) > 1 {
+						// The batch, not a record, is over the topic's
+						// max.message.bytes (an incompressible batch near
+						// BatchBytes, or a topic set below it): sent again in
+						// halves until a batch fits, so only a record that is
+						// too large on its own is refused (as the Java
+						// producer splits such a batch).
+						split = append(split, rp.Partition)
+						g.parts[rp.Partition] = whole[rp.Partition]
+						g.most[rp.Partition] = len(idx) / 2
+						p.m.Splits.Inc()
+						continue
+					}
 					if rp.ErrorCode != 0 {
 						fail(rp.Partition, idx, kafka.Error(rp.ErrorCode))
 						continue
@@ -240,6 +266,11 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 				if !got[pt] {
 					fail(pt, idx, fmt.Errorf("produce to %s partition %d: no answer for the partition: %w", topic, pt, io.ErrUnexpectedEOF))
 				}
+			}
+		}
+		for _, pt := range split {
+			if !slices.Contains(g.order, pt) {
+				g.order = append(g.order, pt)
 			}
 		}
 		// A partition whose request failed with a temporary error sends no

@@ -187,6 +187,9 @@ type ProducerMetrics struct {
 	// Send, more when a Send exceeds a request's batch bounds, plus retries):
 	// records_produced_total ÷ requests is the batching the broker sees.
 	Requests prometheus.Counter
+	// Splits counts record batches Kafka refused as too large (over the
+	// topic's max.message.bytes) and that were sent again in halves.
+	Splits prometheus.Counter
 }
 
 // NewProducerMetrics registers the produce metrics for component (collector,
@@ -210,6 +213,8 @@ func NewProducerMetrics(reg prometheus.Registerer, component string) *ProducerMe
 			Help: "Produce calls waiting for Kafka."}),
 		Requests: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_produce_requests_total",
 			Help: "Produce requests sent to Kafka brokers (one per partition leader per produce call, more for large calls and retries)."}),
+		Splits: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_produce_batch_splits_total",
+			Help: "Record batches Kafka refused as larger than the topic's max.message.bytes, sent again in halves (a lone record that is too large is refused instead)."}),
 	}
 	for _, o := range []string{"ok", "error"} {
 		m.Records.WithLabelValues(o)
@@ -221,7 +226,7 @@ func NewProducerMetrics(reg prometheus.Registerer, component string) *ProducerMe
 		m.Errors.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.Records, m.Control, m.Bytes, m.Errors, m.Duration, m.Batch, m.InFlight, m.Requests)
+		reg.MustRegister(m.Records, m.Control, m.Bytes, m.Errors, m.Duration, m.Batch, m.InFlight, m.Requests, m.Splits)
 	}
 	return m
 }
