@@ -230,9 +230,6 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 			}
 		default:
 			got := map[int32]bool{}
-			if g.most == nil {
-				g.most = map[int32]int{}
-			}
 			for _, t := range res.(*produceAPI.Response).Topics {
 				for _, rp := range t.Partitions {
 					idx, ok := sent[rp.Partition]
@@ -247,6 +244,9 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 						// halves until a batch fits, so only a record that is
 						// too large on its own is refused (as the Java
 						// producer splits such a batch).
+						if g.most == nil {
+							g.most = map[int32]int{}
+						}
 						split = append(split, rp.Partition)
 						g.parts[rp.Partition] = whole[rp.Partition]
 						g.most[rp.Partition] = len(idx) / 2
