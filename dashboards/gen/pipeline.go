@@ -71,11 +71,12 @@ func pipelineOverview() *dashboard.DashboardBuilder {
 		target{expr: `sum by (reason) (rate(agentobs_shipper_dead_letters_total{SEL}[$__rate_interval]))`, legend: "shipper {{reason}}"},
 		target{expr: `sum by (reason) (rate(agentobs_indexer_dead_letters_total{SEL}[$__rate_interval]))`, legend: "indexer {{reason}}"},
 	))
-	b.WithPanel(graph(s, "Duplicates, conflicts and bad input", "Duplicates Elasticsearch rejected by event.id (a replay, harmless), mapping conflicts quarantined, malformed shipper input and failed collector flushes.", "ops", 12, 8,
+	b.WithPanel(graph(s, "Duplicates, conflicts and bad input", "Duplicates Elasticsearch rejected by event.id (a replay, harmless), mapping conflicts quarantined, malformed shipper input and failed collector flushes (of the retries, those deferred without trying Kafka while it did not answer).", "ops", 12, 8,
 		target{expr: `sum(rate(agentobs_indexer_duplicates_total{SEL}[$__rate_interval]))`, legend: "duplicates (replays)"},
 		target{expr: `sum(rate(agentobs_indexer_conflicts_quarantined_total{SEL}[$__rate_interval]))`, legend: "conflicts quarantined"},
 		target{expr: `sum by (kind) (rate(agentobs_shipper_bad_lines_total{SEL}[$__rate_interval]))`, legend: "shipper bad lines {{kind}}"},
 		target{expr: `sum by (result) (rate(agentobs_collector_flushes_total{SEL,result!="ok"}[$__rate_interval]))`, legend: "collector flush {{result}}"},
+		target{expr: `sum(rate(agentobs_collector_flushes_deferred_total{SEL}[$__rate_interval]))`, legend: "collector flush retry, deferred (Kafka not answering)"},
 	))
 	b.WithPanel(graph(s, "Redactions by rule", "Secrets redacted at the edge before leaving the host, by rule.", "ops", 12, 8,
 		target{expr: `sum by (rule) (rate(agentobs_collector_redactions_total{SEL}[$__rate_interval]))`, legend: "collector {{rule}}"},
