@@ -163,10 +163,8 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 		var bufs []*[]byte
 		now := time.Now()
 		rest := g.order[:0:0]
-		whole := map[int32][]int32{} // each partition's records before this request took its batch
 		for _, pt := range g.order {
 			idx := g.parts[pt]
-			whole[pt] = idx
 			most := p.cfg.BatchSize
 			if m := g.most[pt]; m > 0 {
 				most = m
@@ -248,7 +246,10 @@ func (p *Producer) produceLeader(ctx context.Context, topic string, msgs []kafka
 							g.most = map[int32]int{}
 						}
 						split = append(split, rp.Partition)
-						g.parts[rp.Partition] = whole[rp.Partition]
+						// A partition's list is capped at the end of its run
+						// (produceOnce), so the batch and what followed it
+						// are the batch's slice up to its capacity.
+						g.parts[rp.Partition] = idx[:cap(idx)]
 						g.most[rp.Partition] = len(idx) / 2
 						p.m.Splits.Inc()
 						continue

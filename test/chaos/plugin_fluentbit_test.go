@@ -127,6 +127,13 @@ func (r *chaosRig) pluginMetric(name string, labels ...string) float64 {
 	return m.Sum(name, labels...)
 }
 
+// pluginLogged counts the lines of Fluent Bit's log (every incarnation's:
+// it is appended to) that contain s.
+func (r *chaosRig) pluginLogged(s string) int {
+	b, _ := os.ReadFile(r.plugin.LogPath)
+	return strings.Count(string(b), s)
+}
+
 // awaitFor polls ok every 50 ms for at most d; a timeout fails the ledger.
 func (r *chaosRig) awaitFor(what string, d time.Duration, ok func() bool) bool {
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -162,10 +169,7 @@ func (r *chaosRig) stallUntilRetry() float64 {
 func reloadFluentBitAwaitingRetry(t *testing.T, r *chaosRig) {
 	start := time.Now()
 	retries := r.stallUntilRetry()
-	ready := func() int {
-		b, _ := os.ReadFile(r.plugin.LogPath)
-		return strings.Count(string(b), `"msg":"output ready"`)
-	}
+	ready := func() int { return r.pluginLogged(`"msg":"output ready"`) }
 	before := ready()
 	if err := r.plugin.Notify(syscall.SIGHUP); err != nil {
 		r.ledger.Fail("SIGHUP: %v", err)
@@ -196,12 +200,8 @@ func reloadFluentBitAwaitingRetry(t *testing.T, r *chaosRig) {
 func restartFluentBitDuringOutage(t *testing.T, r *chaosRig) {
 	start := time.Now()
 	retries := r.stallUntilRetry()
-	logged := func(s string) int {
-		b, _ := os.ReadFile(r.plugin.LogPath)
-		return strings.Count(string(b), s)
-	}
 	const unchecked = "could not check that the topics exist"
-	before := logged(unchecked)
+	before := r.pluginLogged(unchecked)
 	stopping := time.Now()
 	if err := r.plugin.Stop(); err != nil { // SIGTERM, SIGKILL after 30 s
 		r.ledger.Fail("stopping Fluent Bit during the outage: %v", err)
@@ -212,7 +212,7 @@ func restartFluentBitDuringOutage(t *testing.T, r *chaosRig) {
 		r.kafkaProxy.SetStall(false)
 		return
 	}
-	r.awaitFor(fmt.Sprintf("%q from the restarted plugin", unchecked), 30*time.Second, func() bool { return logged(unchecked) > before })
+	r.awaitFor(fmt.Sprintf("%q from the restarted plugin", unchecked), 30*time.Second, func() bool { return r.pluginLogged(unchecked) > before })
 	r.awaitFor("FLB_RETRY from the restarted Fluent Bit", 60*time.Second, func() bool {
 		return r.pluginMetric("agentobs_collector_flushes_total", "result", "retry") > 0
 	})
