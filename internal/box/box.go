@@ -1,4 +1,4 @@
-// Package box turns decoded strings, JSON numbers and integers into
+// Package box turns decoded strings, JSON numbers, integers and floats into
 // interface values without a heap allocation each. Converting a string (or
 // an int64 of 256 or more) to `any` copies it to the heap: 16 (8) bytes per
 // value, the most frequent allocation of a decoder that fills
@@ -12,6 +12,7 @@ package box
 
 import (
 	"encoding/json"
+	"math"
 	"unsafe"
 )
 
@@ -65,6 +66,15 @@ func (b *Boxes) Uint64(u uint64) any {
 		return u
 	}
 	return withData(any(uint64(0)), unsafe.Pointer(b.ints.next(int64(u))))
+}
+
+// Float64 is any(f), kept in the integer blocks by its bits (a float64 and
+// an int64 are laid out alike).
+func (b *Boxes) Float64(f float64) any {
+	if b == nil || f == 0 { // a zero boxes without allocating anyway
+		return f
+	}
+	return withData(any(float64(0)), unsafe.Pointer(b.ints.next(int64(math.Float64bits(f)))))
 }
 
 // eface is the layout of an empty interface value (runtime.eface).

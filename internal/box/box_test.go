@@ -14,8 +14,9 @@ func TestBoxesHoldTheirValues(t *testing.T) {
 	fill := func(n int) (got, want []any) {
 		for i := range n {
 			s, num, i64, u64 := fmt.Sprint("s", i), json.Number(fmt.Sprint(i*7)), int64(-i)<<20, uint64(i)<<40|1
-			got = append(got, b.String(s), b.Number(num), b.Int64(i64), b.Uint64(u64), b.Uint64(uint64(i%256)))
-			want = append(want, s, num, i64, u64, uint64(i%256))
+			f64 := float64(i)*1.5 - 0.25
+			got = append(got, b.String(s), b.Number(num), b.Int64(i64), b.Uint64(u64), b.Uint64(uint64(i%256)), b.Float64(f64), b.Float64(0))
+			want = append(want, s, num, i64, u64, uint64(i%256), f64, float64(0))
 		}
 		return got, want
 	}
@@ -32,11 +33,12 @@ func TestBoxesHoldTheirValues(t *testing.T) {
 		for i := range blockLen {
 			_ = b.Uint64(uint64(i) << 40)
 			_ = b.Int64(int64(i) << 40)
+			_ = b.Float64(float64(i) + 0.5)
 		}
 		b.Reset()
 	})
 	if allocs > 0 {
-		t.Errorf("%.1f allocations per %d boxed integers, want 0", allocs, 2*blockLen)
+		t.Errorf("%.1f allocations per %d boxed numbers, want 0", allocs, 3*blockLen)
 	}
 	var none *Boxes
 	if v := none.Uint64(1 << 40); v != any(uint64(1<<40)) {

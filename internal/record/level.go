@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -70,14 +71,21 @@ func parseLevelString(s string) Level {
 		}
 		return LevelUnknown
 	}
-	low := strings.ToLower(s)
-	if l, ok := levelWords[low]; ok {
+	// Lower-cased in a buffer on the stack: "INFO" and "WARNING" are the
+	// usual spellings, and this runs for every record. Non-ASCII words
+	// stay as they are and are then not level words.
+	var buf [16]byte
+	for i := 0; i < len(s); i++ {
+		buf[i] = lowerTab[s[i]]
+	}
+	low := buf[:len(s)]
+	if l, ok := levelWords[string(low)]; ok {
 		return l
 	}
 	// OTel severity texts may carry a number (INFO2, WARN4), slog custom
 	// levels an offset (WARN+2, DEBUG-4).
-	if t := strings.TrimRight(strings.TrimRight(low, "0123456789"), "+-"); len(t) < len(low) && len(t) > 1 {
-		return levelWords[t]
+	if t := bytes.TrimRight(bytes.TrimRight(low, "0123456789"), "+-"); len(t) < len(low) && len(t) > 1 {
+		return levelWords[string(t)]
 	}
 	return LevelUnknown
 }

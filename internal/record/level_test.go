@@ -28,6 +28,13 @@ func TestParseLevel(t *testing.T) {
 			t.Errorf("ParseLevel(%#v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+	// Upper-case words are the usual spelling and parsed for every record:
+	// lower-casing them must not allocate.
+	for _, w := range []string{"INFO", "WARNING", "Error", "WARN+2"} {
+		if n := testing.AllocsPerRun(20, func() { ParseLevel(w) }); n != 0 {
+			t.Errorf("ParseLevel(%q): %.0f allocations, want 0", w, n)
+		}
+	}
 }
 
 func TestSeverityScales(t *testing.T) {

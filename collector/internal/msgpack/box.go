@@ -13,3 +13,10 @@ func (d *Decoder) boxInt(i int64) any {
 	}
 	return d.boxes.Int64(i)
 }
+
+func (d *Decoder) boxFloat(f float64) any {
+	if !d.ReuseValues {
+		return f
+	}
+	return d.boxes.Float64(f)
+}

@@ -47,7 +47,7 @@ func TestReuseValues(t *testing.T) {
 	}
 	flat := flbchunk.New(flbchunk.V2)
 	for i := range 100 {
-		flat.Add(time.Unix(1700000000, int64(i)), map[string]any{"msg": "step", "level": "info", "seq": 1000 + i}, nil)
+		flat.Add(time.Unix(1700000000, int64(i)), map[string]any{"msg": "step", "level": "info", "seq": 1000 + i, "duration_ms": 12.5 + float64(i)}, nil)
 	}
 	c := flat.Bytes()
 	var ev Event

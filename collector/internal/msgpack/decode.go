@@ -503,13 +503,13 @@ func (d *Decoder) value(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return float64(math.Float32frombits(binary.BigEndian.Uint32(p))), nil
+		return d.boxFloat(float64(math.Float32frombits(binary.BigEndian.Uint32(p)))), nil
 	case 0xcb:
 		p, err := d.need(8)
 		if err != nil {
 			return nil, err
 		}
-		return math.Float64frombits(binary.BigEndian.Uint64(p)), nil
+		return d.boxFloat(math.Float64frombits(binary.BigEndian.Uint64(p))), nil
 	case 0xd9, 0xda, 0xdb, 0xc4, 0xc5, 0xc6:
 		size := 1
 		switch c {
