@@ -84,7 +84,8 @@ import (
 // never change silently, or records replayed across an upgrade would be
 // duplicated (TestEventIDPinned and the front doors' pin tests hold it).
 func EventID(source string, position uint64, content []byte) string {
-	sum := eventSum(source, position, content, nil)
+	var buf []byte
+	sum := eventSum(&buf, source, position, content, nil)
 	return hex.EncodeToString(sum[:])
 }
 
@@ -126,14 +127,17 @@ func OffsetEventID(topic string, partition int, offset int64) string {
 // followed by 8 bytes for the big-endian occurrence index, 0 for the first.
 // Repeats are keyed by the 128 bits of their first occurrence's id (equal
 // ids mean equal content), so only repeats pay a second hash.
-type occurrences struct{ occ map[[16]byte]uint64 }
+type occurrences struct {
+	occ map[[16]byte]uint64
+	buf []byte // eventSum's message
+}
 
 func (o *occurrences) next(source string, pos uint64, content []byte) [16]byte {
 	if o.occ == nil {
 		o.occ = make(map[[16]byte]uint64)
 	}
 	var k8 [8]byte
-	sum := eventSum(source, pos, content, k8[:])
+	sum := eventSum(&o.buf, source, pos, content, k8[:])
 	k, seen := o.occ[sum]
 	if !seen {
 		o.occ[sum] = 0
@@ -142,7 +146,7 @@ func (o *occurrences) next(source string, pos uint64, content []byte) [16]byte {
 	k++
 	o.occ[sum] = k
 	binary.BigEndian.PutUint64(k8[:], k)
-	return eventSum(source, pos, content, k8[:])
+	return eventSum(&o.buf, source, pos, content, k8[:])
 }
 
 // ChunkIDs mints the event.ids of the events of one Fluent Bit chunk (see
@@ -162,6 +166,9 @@ func (c *ChunkIDs) Reset() {
 	clear(c.occ.occ)
 	if cap(c.ids) > 1<<20 {
 		c.ids = nil // one huge chunk does not pin its ids' memory for good
+	}
+	if cap(c.occ.buf) > 1<<20 {
+		c.occ.buf = nil // nor one huge record its hashed message's
 	}
 	c.ids = c.ids[:0]
 }
@@ -189,22 +196,20 @@ func (c *ChunkIDs) NextInChunk(source string, t time.Time, raw []byte) string {
 
 // eventSum is the 128-bit hash an event.id writes as hex: the first half of
 // SHA-256 over the length-prefixed source, the position and the
-// length-prefixed content = head + tail (hashed without copying them into
-// one buffer).
-func eventSum(source string, position uint64, head, tail []byte) (sum [16]byte) {
-	h := sha256.New()
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(source)))
-	h.Write(n[:])
-	h.Write([]byte(source))
-	binary.BigEndian.PutUint64(n[:], position)
-	h.Write(n[:])
-	binary.BigEndian.PutUint64(n[:], uint64(len(head)+len(tail)))
-	h.Write(n[:])
-	h.Write(head)
-	h.Write(tail)
-	var full [sha256.Size]byte
-	copy(sum[:], h.Sum(full[:0]))
+// length-prefixed content = head + tail. The message is laid out in *buf
+// (grown as needed, kept by the caller) and hashed in one call: cheaper
+// than streaming its parts through a hash.Hash, which costs a digest on
+// the heap and a call per part for every record.
+func eventSum(buf *[]byte, source string, position uint64, head, tail []byte) (sum [16]byte) {
+	b := (*buf)[:0]
+	b = binary.BigEndian.AppendUint64(b, uint64(len(source)))
+	b = append(b, source...)
+	b = binary.BigEndian.AppendUint64(b, position)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(head)+len(tail)))
+	b = append(append(b, head...), tail...)
+	full := sha256.Sum256(b)
+	*buf = b
+	copy(sum[:], full[:])
 	return sum
 }
 
