@@ -222,39 +222,46 @@ func newLitIndex(rules []redactRule) *litIndex {
 
 // candidates is the set of rules (bit i = rule i) whose literals occur in s,
 // ASCII case ignored, found in a single pass over every second position:
-// four of them from each 8-byte load, looked at one by one (at) only when
-// one of the four windows is in any. Rules without literals (and any past
-// the 64th) are not in the set: they always run.
+// the four windows at even positions of each 8-byte load are tested against
+// any from that load, and only a window in it is looked at further (at).
+// Rules without literals (and any past the 64th) are not in the set: they
+// always run.
 func (p *Policy) candidates(s string) uint64 {
 	var mask uint64
 	idx := p.lits
 	j := 0
 	for ; j+8 <= len(s); j += 8 {
 		w := load8(s, j) | 0x2020202020202020 // window's |0x20 on all eight bytes
-		if idx.any.has(uint32(w)&0xffff) || idx.any.has(uint32(w>>16)&0xffff) ||
-			idx.any.has(uint32(w>>32)&0xffff) || idx.any.has(uint32(w>>48)) {
-			for k := j; k < j+8; k += 2 {
-				mask = idx.at(s, k, mask)
-			}
+		w0, w1, w2, w3 := uint32(w)&0xffff, uint32(w>>16)&0xffff, uint32(w>>32)&0xffff, uint32(w>>48)
+		if idx.any.has(w0) {
+			mask = idx.at(s, j, w0, mask)
+		}
+		if idx.any.has(w1) {
+			mask = idx.at(s, j+2, w1, mask)
+		}
+		if idx.any.has(w2) {
+			mask = idx.at(s, j+4, w2, mask)
+		}
+		if idx.any.has(w3) {
+			mask = idx.at(s, j+6, w3, mask)
 		}
 	}
 	for ; j+1 < len(s); j += 2 {
-		mask = idx.at(s, j, mask)
+		if win := window(s[j], s[j+1]); idx.any.has(win) {
+			mask = idx.at(s, j, win, mask)
+		}
 	}
 	return mask
 }
 
 // at adds to mask the rules of the literals that occur in s with one of
-// their two first windows at the even position j.
-func (idx *litIndex) at(s string, j int, mask uint64) uint64 {
-	w := window(s[j], s[j+1])
-	if !idx.any.has(w) {
-		return mask
-	}
-	if j > 0 && idx.second.has(w) && idx.first.has(window(s[j-1], s[j])) {
+// their two first windows at the even position j; win is that window (in
+// any).
+func (idx *litIndex) at(s string, j int, win uint32, mask uint64) uint64 {
+	if j > 0 && idx.second.has(win) && idx.first.has(window(s[j-1], s[j])) {
 		mask = idx.match(s, j-1, lowerTab[s[j]], mask)
 	}
-	if j+2 < len(s) && idx.first.has(w) && idx.second.has(window(s[j+1], s[j+2])) {
+	if j+2 < len(s) && idx.first.has(win) && idx.second.has(window(s[j+1], s[j+2])) {
 		mask = idx.match(s, j, lowerTab[s[j+1]], mask)
 	}
 	return mask
