@@ -165,8 +165,8 @@ func lowerASCII(c byte) byte {
 // the window of each literal's first two bytes, second that of its second
 // and third, any their union. Every literal has at least three bytes, so
 // wherever it occurs one of its two windows sits at an even position: only
-// every second position is looked at (one load of two bytes and one bit
-// test). A window in any is checked as the second window of a literal that
+// every second position is looked at (one bit test each, four of them from
+// one 8-byte load). A window in any is checked as the second window of a literal that
 // starts at the byte before it and as the first window of one that starts
 // at it, each by the other window's bit; the few that pass both are checked
 // exactly against the literals of their first byte.
