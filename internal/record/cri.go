@@ -28,9 +28,18 @@ type criPartial struct {
 }
 
 // looksCRI is a cheap pre-check before splitCRI parses the time.
+// It must pass every line splitCRI accepts: it looks after the same first
+// space, wherever that is (a time may carry any number of fraction digits).
 func looksCRI(b []byte) bool {
-	return len(b) > 22 && b[0] >= '0' && b[0] <= '9' && b[4] == '-' && b[10] == 'T' &&
-		(bytes.Contains(b[19:min(len(b), 45)], []byte(" stdout ")) || bytes.Contains(b[19:min(len(b), 45)], []byte(" stderr ")))
+	if len(b) <= 22 || b[0] < '0' || b[0] > '9' || b[4] != '-' || b[10] != 'T' {
+		return false
+	}
+	sp := bytes.IndexByte(b, ' ')
+	if sp < 0 {
+		return false
+	}
+	rest := b[sp:]
+	return bytes.HasPrefix(rest, []byte(" stdout ")) || bytes.HasPrefix(rest, []byte(" stderr "))
 }
 
 func splitCRI(b []byte) (criLine, bool) {
