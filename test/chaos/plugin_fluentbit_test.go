@@ -43,7 +43,11 @@ func (r *chaosRig) fluentBitLoad(cfg loadgen.Config) <-chan loadgen.Report {
 		"Brokers "+strings.Join(r.edgeKafka.Brokers, ","), "Topic "+r.topic, "DLQ_Topic "+r.dlq,
 		"Timeout 5s", "Marks_Interval 1s", "Metrics_Addr "+addr)
 	// Hot_Reload On: a SIGHUP reloads (fluent-bit-reload-awaiting-retry).
-	body = strings.Replace(body, "[SERVICE]\n", "[SERVICE]\n    Hot_Reload    On\n", 1)
+	service := "[SERVICE]\n    Hot_Reload    On\n"
+	for _, l := range r.fbService {
+		service += "    " + l + "\n"
+	}
+	body = strings.Replace(body, "[SERVICE]\n", service, 1)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +107,17 @@ func pluginKafkaScenarios() []struct {
 		// answer to its topic check, and the chunks are sent again under
 		// its producer id once Kafka is back.
 		{true, scenario{name: "fluent-bit-reload-awaiting-retry", fault: "Fluent Bit plugin → Kafka link a black hole until flushes return FLB_RETRY; real Fluent Bit reloaded (SIGHUP) meanwhile, the link opened 10s later",
-			opts: proxiedBroker, load: fb, inject: reloadFluentBitAwaitingRetry}},
+			opts: proxiedBroker, load: fb, inject: reloadFluentBitAwaitingRetry(false)}},
+		// The same with Hot_Reload.Ensure_Thread_Safety Off, which a user
+		// sets for reloads that do not wait for Kafka: Fluent Bit stops the
+		// old configuration after its Grace, with chunks still awaiting
+		// their retry in filesystem storage, and the new one takes them.
+		{true, scenario{name: "fluent-bit-reload-unsafe-during-outage", fault: "Fluent Bit plugin → Kafka link a black hole until flushes return FLB_RETRY; real Fluent Bit with Hot_Reload.Ensure_Thread_Safety Off reloaded (SIGHUP) meanwhile, the link opened once the new configuration is ready",
+			opts: func(t *testing.T) rigOptions {
+				o := proxiedBroker(t)
+				o.fluentBitService = []string{"Hot_Reload.Ensure_Thread_Safety Off"}
+				return o
+			}, load: fb, inject: reloadFluentBitAwaitingRetry(true)}},
 		// Fluent Bit restarted (a node reboot, a rollout) while Kafka is
 		// away: the plugin's init cannot check its topics and must start
 		// anyway, and the chunks wait in Fluent Bit's buffers until Kafka
@@ -166,27 +180,51 @@ func (r *chaosRig) stallUntilRetry() float64 {
 // Every record must be indexed once and the audit find no hole: the old
 // instance closes after its last chunk was acknowledged, so its final mark
 // names every number it stamped.
-func reloadFluentBitAwaitingRetry(t *testing.T, r *chaosRig) {
-	start := time.Now()
-	retries := r.stallUntilRetry()
-	ready := func() int { return r.pluginLogged(`"msg":"output ready"`) }
-	before := ready()
-	if err := r.plugin.Notify(syscall.SIGHUP); err != nil {
-		r.ledger.Fail("SIGHUP: %v", err)
-		return
-	}
-	time.Sleep(10 * time.Second)
-	waited := ready() == before
-	r.kafkaProxy.SetStall(false)
-	r.kafkaProxy.Reset()
-	opened := time.Now()
-	if r.awaitFor("new instance ready after the reload", 60*time.Second, func() bool { return ready() > before }) {
-		r.ledger.Note("link black-holed for %s: %.0f flushes answered FLB_RETRY; Fluent Bit reloaded (SIGHUP) 2s after the first; "+
-			"the new configuration started %s after the link opened (waited for Kafka: %t)",
-			opened.Sub(start).Round(100*time.Millisecond), retries, time.Since(opened).Round(100*time.Millisecond), waited)
-	}
-	if !r.plugin.Running() {
-		r.ledger.Fail("Fluent Bit exited after the reload:\n%s", r.plugin.Tail(20))
+//
+// unsafe: Fluent Bit runs with Hot_Reload.Ensure_Thread_Safety Off, stops
+// the old configuration after its Grace with chunks unacknowledged, and the
+// new one must be ready while the link is still down; the link opens then.
+// The old instance's final mark cannot be published (its records are sent
+// again under the new producer id, and the audit must still find no hole).
+func reloadFluentBitAwaitingRetry(unsafe bool) func(t *testing.T, r *chaosRig) {
+	return func(t *testing.T, r *chaosRig) {
+		start := time.Now()
+		retries := r.stallUntilRetry()
+		ready := func() int { return r.pluginLogged(`"msg":"output ready"`) }
+		before := ready()
+		hup := time.Now()
+		if err := r.plugin.Notify(syscall.SIGHUP); err != nil {
+			r.ledger.Fail("SIGHUP: %v", err)
+			return
+		}
+		if unsafe {
+			// Without the thread-safety wait the reload must not need
+			// Kafka: the new configuration is ready with the link down.
+			if !r.awaitFor("new instance ready after the reload, with Kafka away", 60*time.Second, func() bool { return ready() > before }) {
+				r.kafkaProxy.SetStall(false)
+				return
+			}
+			took := time.Since(hup).Round(100 * time.Millisecond)
+			r.kafkaProxy.SetStall(false)
+			r.kafkaProxy.Reset()
+			r.ledger.Note("link black-holed for %s: %.0f flushes answered FLB_RETRY; Fluent Bit (Hot_Reload.Ensure_Thread_Safety Off) "+
+				"reloaded (SIGHUP) 2s after the first; the new configuration was ready %s after SIGHUP with Kafka away, the link opened then",
+				time.Since(start).Round(100*time.Millisecond), retries, took)
+		} else {
+			time.Sleep(10 * time.Second)
+			waited := ready() == before
+			r.kafkaProxy.SetStall(false)
+			r.kafkaProxy.Reset()
+			opened := time.Now()
+			if r.awaitFor("new instance ready after the reload", 60*time.Second, func() bool { return ready() > before }) {
+				r.ledger.Note("link black-holed for %s: %.0f flushes answered FLB_RETRY; Fluent Bit reloaded (SIGHUP) 2s after the first; "+
+					"the new configuration started %s after the link opened (waited for Kafka: %t)",
+					opened.Sub(start).Round(100*time.Millisecond), retries, time.Since(opened).Round(100*time.Millisecond), waited)
+			}
+		}
+		if !r.plugin.Running() {
+			r.ledger.Fail("Fluent Bit exited after the reload:\n%s", r.plugin.Tail(20))
+		}
 	}
 }
 

@@ -43,6 +43,7 @@ type chaosRig struct {
 	// the private broker by way of kafkaProxy.
 	edgeKafka  kafkaclient.Config
 	kafkaProxy *faultproxy.Proxy
+	fbService  []string             // rigOptions.fluentBitService
 	broker     *harness.KafkaServer // private broker, when the scenario has one
 	esURL      string               // where esProxy forwards and the audit reads
 	topic      string
@@ -132,6 +133,9 @@ type rigOptions struct {
 	// ingest on) to a spans topic the indexers index, and the ledger
 	// counts them too.
 	spans bool
+	// fluentBitService are lines added to real Fluent Bit's [SERVICE]
+	// section (fluentBitLoad).
+	fluentBitService []string
 }
 
 func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
@@ -154,7 +158,7 @@ func newRig(t *testing.T, name, fault string, o rigOptions) *chaosRig {
 	if o.glob == "" {
 		o.glob = "*.log*"
 	}
-	r := &chaosRig{t: t, dir: t.TempDir(), es: es, esURL: esURL, kafkaProxy: o.kafkaProxy, names: schema.WithPrefix(harness.Index(t)), group: harness.Name(t, "g"),
+	r := &chaosRig{t: t, dir: t.TempDir(), es: es, esURL: esURL, kafkaProxy: o.kafkaProxy, fbService: o.fluentBitService, names: schema.WithPrefix(harness.Index(t)), group: harness.Name(t, "g"),
 		extraIdx: o.indexerArgs, stop: make(chan struct{}), privateES: o.es,
 		ledger: &chaos.Ledger{Scenario: name, AuditMissing: -1, Fault: fault, Poison: map[string]int64{}, DeadLetters: map[string]int64{},
 			PeakRSS: map[string]float64{}, MemBound: memBound}}
