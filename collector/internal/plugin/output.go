@@ -506,11 +506,18 @@ func (o *Output) Close(ctx context.Context) error {
 	o.closeOnce.Do(func() {
 		// The last high-water mark, final: every chunk Fluent Bit flushed
 		// was answered by now, so the audit can tell this clean end from
-		// loss at the end of the sequence.
+		// loss at the end of the sequence. While Kafka does not answer
+		// (the probe gate is down) it gets closeTry, not all of ctx.
+		final := ctx
+		if o.gate.isDown() {
+			var cancel context.CancelFunc
+			final, cancel = context.WithTimeout(ctx, closeTry)
+			defer cancel()
+		}
 		o.stopMarks()
-		o.finalCanary(ctx)
+		o.finalCanary(final)
 		o.lanes.End()
-		if err := o.marker.Flush(ctx, true); err != nil {
+		if err := o.marker.Flush(final, true); err != nil {
 			o.log.Warn("final high-water mark not published; the audit may report this instance's last records as missing", "err", err)
 		}
 		done := make(chan error, 1)

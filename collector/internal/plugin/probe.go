@@ -33,6 +33,20 @@ type probeGate struct {
 // Fluent Bit's retry backoff (seconds to minutes).
 const probeCooldown = time.Second
 
+// closeTry bounds the final canary and high-water mark of an instance
+// closing while the gate is down: Kafka did not answer the last flush, and
+// waiting the caller's whole budget (Fluent Bit's exit, or a hot reload)
+// for it would only delay Fluent Bit. A Kafka that is back answers within
+// it.
+const closeTry = time.Second
+
+// isDown reports whether the last flush that ended found Kafka unreachable.
+func (g *probeGate) isDown() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.down
+}
+
 // enter reports whether a flush starting at now may try Kafka, and whether
 // it is the probe.
 func (g *probeGate) enter(now time.Time) (try, probe bool) {

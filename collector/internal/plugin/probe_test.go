@@ -106,3 +106,31 @@ func TestFlushWhileKafkaDownIsDeferred(t *testing.T) {
 	flush(FLBOK, 2) // the probe: Kafka answers
 	flush(FLBOK, 3)
 }
+
+// hangingSender is a Kafka that does not answer: every send waits until
+// its context ends.
+type hangingSender struct{}
+
+func (hangingSender) Send(ctx context.Context, _ []kafka.Message) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (hangingSender) Close() error { return nil }
+
+// TestCloseWhileKafkaDownIsBrief: an instance closing after a flush Kafka
+// did not answer tries its final mark for closeTry, not for the whole
+// budget Fluent Bit gives its exit (or a hot reload), which it would only
+// delay.
+func TestCloseWhileKafkaDownIsBrief(t *testing.T) {
+	o := newTestOutput(t, hangingSender{}, MapConfig{"Timeout": "200ms"})
+	if rc := o.Flush(context.Background(), chunk(map[string]any{"log": "a"}), "app"); rc != FLBRetry {
+		t.Fatalf("rc %d, want FLB_RETRY", rc)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_ = o.Close(ctx)
+	if took := time.Since(start); took > 10*closeTry {
+		t.Errorf("Close took %s with Kafka away, want about closeTry (%s)", took.Round(time.Millisecond), closeTry)
+	}
+}
