@@ -14,10 +14,14 @@ import (
 // fields in future versions; only the first is read.
 type criLine struct {
 	ts      time.Time
-	stream  string
+	stream  int // 0 stdout, 1 stderr: the index into streams and Parser.partial
 	partial bool
 	payload []byte
 }
+
+// streams are the stream field's two values, boxed once (boxing a string
+// per record is a heap allocation), by criLine.stream.
+var streams = [2]any{"stdout", "stderr"}
 
 // criPartial buffers the P lines of one stream until their F line.
 type criPartial struct {
@@ -27,29 +31,34 @@ type criPartial struct {
 	active bool
 }
 
-// looksCRI is a cheap pre-check before splitCRI parses the time.
-// It must pass every line splitCRI accepts: it looks after the same first
-// space, wherever that is (a time may carry any number of fraction digits).
+// looksCRI is the shape every CRI line has (an RFC 3339 time first): a
+// cheap test that spares splitCRI, which decides, the lines that cannot be
+// CRI.
 func looksCRI(b []byte) bool {
-	if len(b) <= 22 || b[0] < '0' || b[0] > '9' || b[4] != '-' || b[10] != 'T' {
-		return false
-	}
-	sp := bytes.IndexByte(b, ' ')
-	if sp < 0 {
-		return false
-	}
-	rest := b[sp:]
-	return bytes.HasPrefix(rest, []byte(" stdout ")) || bytes.HasPrefix(rest, []byte(" stderr "))
+	return len(b) > 22 && b[0] >= '0' && b[0] <= '9' && b[4] == '-' && b[10] == 'T'
 }
 
+// splitCRI cuts a CRI line into its time, stream, tag and payload; false
+// when the line is not CRI. The stream is checked before the time is
+// parsed: most lines that fail, fail there.
 func splitCRI(b []byte) (criLine, bool) {
 	sp := bytes.IndexByte(b, ' ')
 	if sp < 0 {
 		return criLine{}, false
 	}
+	rest := b[sp+1:]
+	var stream int
+	switch {
+	case len(rest) < 8:
+		return criLine{}, false
+	case string(rest[:7]) == "stdout ":
+	case string(rest[:7]) == "stderr ":
+		stream = 1
+	default:
+		return criLine{}, false
+	}
 	// The CRI log format stamps every line with an RFC 3339 time; a bare
-	// number or another layout means the line is not CRI (and FormatAuto's
-	// looksCRI agrees, so both formats decide alike).
+	// number or another layout means the line is not CRI.
 	ts, err := time.Parse(time.RFC3339Nano, string(b[:sp]))
 	if err != nil {
 		return criLine{}, false
@@ -57,11 +66,7 @@ func splitCRI(b []byte) (criLine, bool) {
 	// Still a CRI line when its time is out of range: the record then gets
 	// the edge time and the no_timestamp flag (zero fallback).
 	ts, _ = inRange(ts, true)
-	rest := b[sp+1:]
-	if len(rest) < 8 || (string(rest[:7]) != "stdout " && string(rest[:7]) != "stderr ") {
-		return criLine{}, false
-	}
-	c := criLine{ts: ts, stream: string(rest[:6])}
+	c := criLine{ts: ts, stream: stream}
 	rest = rest[7:]
 	tagEnd := bytes.IndexByte(rest, ' ')
 	tag := rest
@@ -82,10 +87,7 @@ func splitCRI(b []byte) (criLine, bool) {
 }
 
 func (p *Parser) parseCRI(c criLine, rec *Record) bool {
-	st := &p.partial[0]
-	if c.stream == "stderr" {
-		st = &p.partial[1]
-	}
+	st := &p.partial[c.stream]
 	if c.partial || st.active {
 		if !st.active {
 			st.active, st.ts, st.total, st.buf = true, c.ts, 0, st.buf[:0]
@@ -107,7 +109,7 @@ func (p *Parser) parseCRI(c criLine, rec *Record) bool {
 	} else {
 		p.parseLine(c.payload, len(c.payload), c.ts, rec)
 	}
-	rec.Set(FieldStream, c.stream)
+	rec.Set(FieldStream, streams[c.stream])
 	return true
 }
 
@@ -128,7 +130,7 @@ func (p *Parser) Flush(rec *Record) bool {
 		rec.Reset()
 		st.active = false
 		p.parseLine(st.buf, st.total, st.ts, rec)
-		rec.Set(FieldStream, [...]string{"stdout", "stderr"}[i])
+		rec.Set(FieldStream, streams[i])
 		return true
 	}
 	return false

@@ -137,7 +137,7 @@ func ParseOTelSeverity(n int) Level {
 func textLevel(s string) Level {
 	// klog/glog: Lmmdd hh:mm:ss.uuuuuu
 	if len(s) > 6 && strings.IndexByte("IWEF", s[0]) >= 0 && isDigits(s[1:5]) && s[5] == ' ' {
-		return levelWords[strings.ToLower(s[:1])]
+		return levelWords[string(rune(lowerTab[s[0]]))]
 	}
 	for range 3 { // look at the first few tokens only
 		s = strings.TrimLeft(s, " \t")

@@ -477,4 +477,16 @@ func TestReuseValuesSameRecords(t *testing.T) {
 	} else {
 		t.Logf("allocations per record: %.0f with ReuseValues, %.0f without", ra, pa)
 	}
+	// A CRI line and a klog line: the stream and the level word come from
+	// fixed values, so with ReuseValues neither allocates.
+	for _, l := range []string{
+		`2026-11-26T10:00:00.123456789Z stderr F {"msg":"hello","level":"INFO","n":5}`,
+		`I1126 10:00:00.000000 1 main.go:10] hello there`,
+	} {
+		var rec Record
+		reuse.Parse([]byte(l), &rec)
+		if n := testing.AllocsPerRun(100, func() { reuse.Parse([]byte(l), &rec) }); n != 0 {
+			t.Errorf("%q: %.0f allocations with ReuseValues, want 0", l, n)
+		}
+	}
 }
