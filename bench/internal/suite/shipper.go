@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,23 @@ type Corpus struct {
 	Records int
 	Bytes   int64
 	Report  loadgen.Report
+}
+
+// Warm reads the corpus file whole, so that a run that tails it reads it
+// from the page cache, as a log file is read right after it was written.
+// Without this a run after one of Fluent Bit's (see runFluentBit) or after
+// memory pressure read it from the disk, at the disk's rate and with its
+// kernel time counted as the reader's CPU.
+func (c *Corpus) Warm() error {
+	f, err := os.Open(c.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.Copy(io.Discard, f); err != nil {
+		return fmt.Errorf("warm %s: %w", c.Path, err)
+	}
+	return nil
 }
 
 // corpus writes (once) n lines of about size bytes from seed.
@@ -64,6 +82,9 @@ func (s *Suite) runShipper(ctx context.Context, c *Corpus, topic, step string) (
 		return shipperRun{}, err
 	}
 	defer os.RemoveAll(ck)
+	if err := c.Warm(); err != nil {
+		return shipperRun{}, err
+	}
 	addr := FreeAddr()
 	broker := brokerCPU()
 	p, err := Start(s.env.Tmp, s.env.Shipper, []string{
