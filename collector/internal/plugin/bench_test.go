@@ -1,7 +1,9 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/agentobs/agentobs/collector/collectormetrics"
 	"github.com/agentobs/agentobs/collector/internal/flbchunk"
+	"github.com/agentobs/agentobs/internal/loadgen"
 	"github.com/agentobs/agentobs/test/harness"
 )
 
@@ -51,9 +54,46 @@ func parsedChunk(n int, base time.Time) []byte {
 	return b.Bytes()
 }
 
+// agentChunk is n lines of the bench's corpus (internal/loadgen, seed 1,
+// about 1 KiB) as Fluent Bit's tail input with the json parser hands them
+// over: integers and floats as MessagePack numbers, levels in capitals, the
+// padding as prose. The synthetic chunks above have neither floats nor
+// capitals, each of which once cost the plugin an allocation per record.
+func agentChunk(b *testing.B, n int) []byte {
+	cfg := loadgen.DefaultConfig()
+	cfg.Records, cfg.RecordSize, cfg.Start = int64(n), 1024, time.Unix(1700000000, 0)
+	c := flbchunk.New(flbchunk.V2)
+	i := 0
+	_, err := loadgen.Generate(cfg, func(line []byte) error {
+		d := json.NewDecoder(bytes.NewReader(line))
+		d.UseNumber()
+		var m map[string]any
+		if err := d.Decode(&m); err != nil {
+			return err
+		}
+		for k, v := range m {
+			if num, ok := v.(json.Number); ok {
+				if x, err := num.Int64(); err == nil {
+					m[k] = x
+				} else if f, err := num.Float64(); err == nil {
+					m[k] = f
+				}
+			}
+		}
+		c.Add(cfg.Start.Add(time.Duration(i)), m, nil)
+		i++
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c.Bytes()
+}
+
 // BenchmarkFlushNoBroker measures decode → record → edge (policy, event.id,
 // JSON, Kafka message) for a 1000-record chunk, without the broker: shape
-// docker (a JSON line in "log") and parsed (tail + json parser, as in R3).
+// docker (a JSON line in "log"), parsed (tail + json parser, as in R3) and
+// agent (R3's corpus lines so parsed).
 func BenchmarkFlushNoBroker(b *testing.B) {
 	const n = 1000
 	for _, tc := range []struct {
@@ -63,6 +103,7 @@ func BenchmarkFlushNoBroker(b *testing.B) {
 		{"docker/redact=on", "on", benchChunk(n, time.Unix(1700000000, 0))},
 		{"docker/redact=off", "off", benchChunk(n, time.Unix(1700000000, 0))},
 		{"parsed/redact=on", "on", parsedChunk(n, time.Unix(1700000000, 0))},
+		{"agent/redact=on", "on", agentChunk(b, n)},
 	} {
 		c, redact := tc.chunk, tc.redact
 		b.Run(tc.name, func(b *testing.B) {
