@@ -1,5 +1,6 @@
 // Package box turns decoded strings, JSON numbers, integers and floats into
-// interface values without a heap allocation each. Converting a string (or
+// interface values, and hands out the maps of nested objects, without a
+// heap allocation each. Converting a string (or
 // an int64 of 256 or more) to `any` copies it to the heap: 16 (8) bytes per
 // value, the most frequent allocation of a decoder that fills
 // map[string]any. A Boxes instead stores the value in a block it keeps and
@@ -22,6 +23,8 @@ import (
 type Boxes struct {
 	strs slab[string]
 	ints slab[int64]
+	maps mapPool
+	text []byte // the bytes of strings made by Text
 }
 
 // Reset makes every block reusable. Values handed out before must not be
@@ -32,6 +35,47 @@ func (b *Boxes) Reset() {
 	}
 	b.strs.reset()
 	b.ints.reset()
+	b.maps.reset()
+	if cap(b.text) > maxText {
+		b.text = nil // one huge record does not pin its memory for good
+	}
+	b.text = b.text[:0]
+}
+
+// maxText is the most text memory kept across Reset.
+const maxText = 1 << 20
+
+// Text returns as a string the bytes fill appends to its argument, at most
+// n of them, in memory reused after Reset (a nil *Boxes makes new memory):
+// a copied or unescaped string without an allocation of its own. A block
+// too small is replaced by a larger one; the strings already made keep the
+// old one.
+func (b *Boxes) Text(n int, fill func(dst []byte) []byte) string {
+	if b == nil {
+		out := fill(make([]byte, 0, n))
+		return unsafe.String(unsafe.SliceData(out), len(out))
+	}
+	if cap(b.text)-len(b.text) < n {
+		b.text = make([]byte, 0, max(2*cap(b.text), n, 4096))
+	}
+	start := len(b.text)
+	b.text = fill(b.text)
+	if len(b.text) == start {
+		return ""
+	}
+	return unsafe.String(&b.text[start], len(b.text)-start)
+}
+
+// Map is make(map[string]any, n) for a nested object: a map a record
+// before used at the same place, emptied, or a new one. A map and its
+// first insert were two allocations per nested object of every record
+// (three objects per Kubernetes record: kubernetes, its labels and
+// annotations).
+func (b *Boxes) Map(n int) map[string]any {
+	if b == nil {
+		return make(map[string]any, n)
+	}
+	return b.maps.next(n)
 }
 
 // String is any(s).
@@ -88,6 +132,51 @@ type eface struct {
 func withData(a any, p unsafe.Pointer) any {
 	(*eface)(unsafe.Pointer(&a)).data = p
 	return a
+}
+
+// mapPool keeps the maps Map handed out since the last reset, for the
+// next record's objects in the same order.
+type mapPool struct {
+	maps []map[string]any
+	i    int // maps[i] is the next to hand out
+}
+
+// Bounds of the maps kept: a map keeps the table of its largest size
+// through clear, and ranging over it or clearing it walks that table, so
+// one that held more than maxReusedMap entries is dropped at reset; a
+// record with more than maxPooledMaps objects gets new maps past that.
+const (
+	maxReusedMap  = 32
+	maxPooledMaps = 64
+)
+
+func (p *mapPool) next(n int) map[string]any {
+	if p.i >= maxPooledMaps {
+		return make(map[string]any, n)
+	}
+	if p.i == len(p.maps) {
+		p.maps = append(p.maps, nil)
+	}
+	m := p.maps[p.i]
+	if m == nil {
+		m = make(map[string]any, n)
+		p.maps[p.i] = m
+	}
+	p.i++
+	return m
+}
+
+// reset empties the maps handed out, so that they keep nothing of the
+// record alive, and drops those grown past maxReusedMap.
+func (p *mapPool) reset() {
+	for i, m := range p.maps[:p.i] {
+		if len(m) > maxReusedMap {
+			p.maps[i] = nil
+		} else {
+			clear(m)
+		}
+	}
+	p.i = 0
 }
 
 // blockLen elements per block: 512 strings are 8 KiB.

@@ -23,6 +23,14 @@ type criLine struct {
 // per record is a heap allocation), by criLine.stream.
 var streams = [2]any{"stdout", "stderr"}
 
+// streamIndex is the index into streams of "stdout" or "stderr".
+func streamIndex(s string) int {
+	if s == "stderr" {
+		return 1
+	}
+	return 0
+}
+
 // criPartial buffers the P lines of one stream until their F line.
 type criPartial struct {
 	buf    []byte

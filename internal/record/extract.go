@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentobs/agentobs/internal/box"
 )
 
 // target is a typed Record field (or canonical flat field) that source keys
@@ -139,6 +141,9 @@ type candSet struct {
 	c [numTargets][maxCands]cand
 	n [numTargets]uint8
 	m map[string]any // where detached candidates go back if unused
+	// box boxes the scanner's detached strings that go back (nil: one
+	// allocation each).
+	box *box.Boxes
 }
 
 // add keeps the maxCands best-ranked candidates per target, sorted.
@@ -165,7 +170,11 @@ func (cs *candSet) add(t target, c cand) {
 func (cs *candSet) restore(c *cand) {
 	if c.detached && !c.used {
 		c.used = true
-		cs.m[c.top] = c.value()
+		if c.v == nil {
+			cs.m[c.top] = cs.box.String(c.s) // the scanner's: not boxed yet
+		} else {
+			cs.m[c.top] = c.v
+		}
 	}
 }
 
@@ -198,7 +207,7 @@ func (p *Parser) collectKey(cs *candSet, k string, v any) {
 // scanTop decodes the top-level object at sc into m, keeping string values
 // of known keys out of m as detached candidates in cs.
 func (p *Parser) scanTop(sc *scanner, m map[string]any, cs *candSet) error {
-	cs.m = m
+	cs.m, cs.box = m, sc.box
 	return sc.members(func(k string) error {
 		if ref, ok := p.keys.flat[k]; ok && sc.buf[sc.pos] == '"' {
 			v, err := sc.string()
@@ -276,8 +285,8 @@ func (p *Parser) fromObject(m map[string]any, cs *candSet, collected bool, fallb
 	if otelFlags >= 0 && rec.TraceID != "" && rec.TraceFlags == "" {
 		rec.TraceFlags = hex2(otelFlags & 0xff)
 	}
-	if stream != "" {
-		m[FieldStream] = stream
+	if stream != "" { // "stdout" or "stderr" (unwrapDocker)
+		m[FieldStream] = streams[streamIndex(stream)]
 	}
 	p.finish(fallback, rec)
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/agentobs/agentobs/internal/box"
 )
@@ -80,10 +79,9 @@ type Parser struct {
 	keys    keyTable
 	partial [2]criPartial // stdout, stderr
 	saved   []field       // unwrapDocker's copy of the wrapper's pairs
-	// With ReuseValues: the boxes of the current record's values (nil
-	// without) and the copy of its line.
+	// With ReuseValues: the boxes of the current record's values, its
+	// nested objects' maps and the copies of its text (nil without).
 	boxes *box.Boxes
-	line  []byte
 }
 
 // field is one key/value pair of a record's fields.
@@ -109,25 +107,15 @@ func NewParser(opts ParseOptions) *Parser {
 
 // reuse starts a record: with ReuseValues, what the last one was handed
 // is free again.
-func (p *Parser) reuse() {
-	p.boxes.Reset()
-	p.line = p.line[:0]
-}
+func (p *Parser) reuse() { p.boxes.Reset() }
 
 // text is string(b), or with ReuseValues a string over a copy of b in the
-// parser's line memory (valid until the next reuse). One record takes at
-// most two (the JSON attempt and its text fallback); the second may move
-// the memory, which the first no longer uses then.
+// parser's reused memory (valid until the next reuse).
 func (p *Parser) text(b []byte) string {
 	if p.boxes == nil || len(b) == 0 {
 		return string(b)
 	}
-	if cap(p.line)-len(p.line) < len(b) {
-		p.line = make([]byte, 0, max(2*cap(p.line), len(b), 4096))
-	}
-	start := len(p.line)
-	p.line = append(p.line, b...)
-	return unsafe.String(&p.line[start], len(b))
+	return p.boxes.Text(len(b), func(dst []byte) []byte { return append(dst, b...) })
 }
 
 // Parse turns one raw line (without its trailing newline) into rec. rec is

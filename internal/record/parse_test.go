@@ -478,10 +478,13 @@ func TestReuseValuesSameRecords(t *testing.T) {
 		t.Logf("allocations per record: %.0f with ReuseValues, %.0f without", ra, pa)
 	}
 	// A CRI line and a klog line: the stream and the level word come from
-	// fixed values, so with ReuseValues neither allocates.
+	// fixed values, so with ReuseValues neither allocates; nor does a nested
+	// object (its map is a record before's), nor a Docker line's stream.
 	for _, l := range []string{
 		`2026-11-26T10:00:00.123456789Z stderr F {"msg":"hello","level":"INFO","n":5}`,
 		`I1126 10:00:00.000000 1 main.go:10] hello there`,
+		`{"msg":"hello","kubernetes":{"pod_name":"planner-7d9f","labels":{"app":"planner","tier":"agents"}},"n":500}`,
+		`{"log":"{\"msg\":\"hello\",\"k\":{\"a\":\"b\"}}\n","stream":"stderr","time":"2026-11-26T10:00:00.5Z"}`,
 	} {
 		var rec Record
 		line := []byte(l) // the line's bytes are the caller's, not the parser's allocation

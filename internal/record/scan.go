@@ -173,7 +173,7 @@ func (s *scanner) value() (any, error) {
 		}
 		return s.box.String(v), nil
 	case c == '{':
-		m := make(map[string]any)
+		m := s.box.Map(0)
 		if err := s.object(m); err != nil {
 			return nil, err
 		}
@@ -374,9 +374,10 @@ func (s *scanner) string() (string, error) {
 	}
 	raw := s.buf[start : s.pos-1]
 	if !escaped {
-		return s.buf[start : s.pos-1], nil
+		return raw, nil
 	}
-	return unescape(raw), nil
+	// Unescaping never lengthens a string.
+	return s.box.Text(len(raw), func(dst []byte) []byte { return unescape(dst, raw) }), nil
 }
 
 // ControlFree reports whether no byte of b is below 0x20 (a control byte
@@ -434,10 +435,9 @@ func hex4(b string) rune {
 	return r
 }
 
-// unescape decodes an already validated string body. Lone surrogates become
-// U+FFFD, as encoding/json does.
-func unescape(raw string) string {
-	out := make([]byte, 0, len(raw))
+// unescape appends the decoded bytes of an already validated string body
+// to out. Lone surrogates become U+FFFD, as encoding/json does.
+func unescape(out []byte, raw string) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
@@ -476,5 +476,5 @@ func unescape(raw string) string {
 		}
 		i += 2
 	}
-	return string(out)
+	return out
 }

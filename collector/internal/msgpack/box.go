@@ -20,3 +20,12 @@ func (d *Decoder) boxFloat(f float64) any {
 	}
 	return d.boxes.Float64(f)
 }
+
+// newMap is the map of a nested object, from the reused ones with
+// ReuseValues.
+func (d *Decoder) newMap(n int) map[string]any {
+	if !d.ReuseValues {
+		return make(map[string]any, n)
+	}
+	return d.boxes.Map(n)
+}

@@ -594,7 +594,7 @@ func (d *Decoder) array(n, depth int) (any, error) {
 }
 
 func (d *Decoder) mapN(n, depth int) (any, error) {
-	out := make(map[string]any, n)
+	out := d.newMap(n)
 	if err := d.fill(out, n, depth); err != nil {
 		return nil, err
 	}
