@@ -115,6 +115,22 @@ func LineEventID(source string, position int64) string {
 	return EventID(source, uint64(position), nil)
 }
 
+// LineIDs mints LineEventID's ids without an allocation: each id lives in
+// memory of l that the next Next reuses, so it is valid only until then
+// (the shipper copies it into the encoded record and the message headers
+// first). Not safe for concurrent use.
+type LineIDs struct {
+	buf []byte // eventSum's message
+	id  [32]byte
+}
+
+// Next is LineEventID(source, position).
+func (l *LineIDs) Next(source string, position int64) string {
+	sum := eventSum(&l.buf, source, uint64(position), nil, nil)
+	hex.Encode(l.id[:], sum[:])
+	return unsafe.String(&l.id[0], len(l.id))
+}
+
 // OffsetEventID is the event.id the indexer gives a record that reached
 // Kafka without one (a producer other than ours): its Kafka coordinates,
 // which are stable across redelivery and replay.

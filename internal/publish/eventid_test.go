@@ -94,3 +94,23 @@ func TestChunkIDsInChunk(t *testing.T) {
 		inChunk.Reset()
 	}
 }
+
+// TestLineIDs: LineIDs.Next gives LineEventID's id for every source and
+// position (long sources included, past its first buffer), without an
+// allocation once its buffer is grown; each id is valid until the next.
+func TestLineIDs(t *testing.T) {
+	var ids LineIDs
+	for i, source := range []string{"host|2049:1234|1", "h", strings.Repeat("long-host|", 40) + "9:9|0", FileSource("host", 2049, 1234, 1)} {
+		for _, pos := range []int64{0, 1, 42, 1 << 40, int64(i) * 1000003} {
+			if got, want := ids.Next(source, pos), LineEventID(source, pos); got != want {
+				t.Fatalf("(%q, %d): %s, want %s", source, pos, got, want)
+			}
+		}
+	}
+	if got := ids.Next(FileSource("host", 2049, 1234, 1), 42); got != "abb2583ca10a1435cd0a0443cc16e758" {
+		t.Errorf("pinned id: %s", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { ids.Next("host|2049:1234|1", 4242) }); n != 0 {
+		t.Errorf("%.0f allocations per id, want 0", n)
+	}
+}

@@ -246,6 +246,16 @@ func (s *Scratch) Detach() Blocks {
 	return b
 }
 
+// Int64 is any(v), boxed in s (valid until s.Reset or s.Detach), or by the
+// language when s is nil: a value a front door adds to the record it
+// encodes next (the shipper's log.offset).
+func (s *Scratch) Int64(v int64) any {
+	if s == nil {
+		return v
+	}
+	return s.boxes.Int64(v)
+}
+
 // seq is any(seq), boxed in s (valid until s.Reset or s.Detach), or by the
 // language when s is nil.
 func (s *Scratch) seq(seq uint64) any {

@@ -30,7 +30,8 @@ type Builder struct {
 	linesRead, readBytes prometheus.Counter
 
 	rec record.Record
-	enc []byte // the record being encoded, reused
+	ids publish.LineIDs // the record's event.id, valid until the next
+	enc []byte          // the record being encoded, reused
 	// scratch holds the values, keys and header values of the current
 	// batch's messages and remembers the key order of recurring field
 	// sets; Take detaches its memory with the batch, so it is never reset.
@@ -107,7 +108,7 @@ func (b *Builder) Emit(position int64) { b.emit(position) }
 
 func (b *Builder) emit(position int64) {
 	if b.rec.EventID == "" {
-		b.rec.EventID = publish.LineEventID(b.source, position)
+		b.rec.EventID = b.ids.Next(b.source, position)
 	}
 	for k, v := range b.fields {
 		// The shipper's own keys win; metadata the line already carries
@@ -117,7 +118,7 @@ func (b *Builder) emit(position int64) {
 		}
 	}
 	if b.input == shippermetrics.InputFile || b.input == shippermetrics.InputStdin {
-		b.rec.Set(record.FieldOffset, position)
+		b.rec.Set(record.FieldOffset, b.scratch.Int64(position))
 	}
 	var msg kafka.Message
 	msg, b.enc, _ = b.edge.MessageScratch(&b.rec, b.enc, b.edge.NextSeq(), &b.scratch)
