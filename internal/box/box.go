@@ -134,6 +134,24 @@ func withData(a any, p unsafe.Pointer) any {
 	return a
 }
 
+// MaxReusedMap is the most entries a map may have held and still be
+// reused emptied. A Go map keeps the table of its largest size through
+// clear, and every range over it or clear of it walks that whole table:
+// after one record of 2 000 top-level fields, every record of 14 after it
+// in the same worker paid six times over for its map
+// (BenchmarkAfterWideRecord in internal/record).
+const MaxReusedMap = 64
+
+// Emptied returns m cleared for reuse, or nil when it held more than
+// MaxReusedMap entries (the caller makes a new one when it needs one).
+func Emptied(m map[string]any) map[string]any {
+	if len(m) > MaxReusedMap {
+		return nil
+	}
+	clear(m)
+	return m
+}
+
 // mapPool keeps the maps Map handed out since the last reset, for the
 // next record's objects in the same order.
 type mapPool struct {
@@ -141,14 +159,9 @@ type mapPool struct {
 	i    int // maps[i] is the next to hand out
 }
 
-// Bounds of the maps kept: a map keeps the table of its largest size
-// through clear, and ranging over it or clearing it walks that table, so
-// one that held more than maxReusedMap entries is dropped at reset; a
-// record with more than maxPooledMaps objects gets new maps past that.
-const (
-	maxReusedMap  = 32
-	maxPooledMaps = 64
-)
+// maxPooledMaps bounds the maps kept: a record with more objects gets new
+// maps past that.
+const maxPooledMaps = 64
 
 func (p *mapPool) next(n int) map[string]any {
 	if p.i >= maxPooledMaps {
@@ -167,14 +180,10 @@ func (p *mapPool) next(n int) map[string]any {
 }
 
 // reset empties the maps handed out, so that they keep nothing of the
-// record alive, and drops those grown past maxReusedMap.
+// record alive, and drops those grown past MaxReusedMap.
 func (p *mapPool) reset() {
 	for i, m := range p.maps[:p.i] {
-		if len(m) > maxReusedMap {
-			p.maps[i] = nil
-		} else {
-			clear(m)
-		}
+		p.maps[i] = Emptied(m)
 	}
 	p.i = 0
 }

@@ -48,14 +48,14 @@ func TestBoxesHoldTheirValues(t *testing.T) {
 
 // TestMapsReused: Map hands out empty maps, the same ones after a Reset in
 // the same order, without allocating once they exist; a map that held
-// more than maxReusedMap entries is not handed out again, and past
+// more than MaxReusedMap entries is not handed out again, and past
 // maxPooledMaps in one record the maps are new ones. A nil *Boxes makes a
 // map each time.
 func TestMapsReused(t *testing.T) {
 	var b Boxes
 	first := []map[string]any{b.Map(2), b.Map(2), b.Map(2)}
 	for i, m := range first {
-		for k := range i * 20 { // the third holds 40 entries
+		for k := range i * (MaxReusedMap/2 + 8) { // the third holds more than MaxReusedMap
 			m[fmt.Sprint("k", k)] = k
 		}
 	}
@@ -66,7 +66,7 @@ func TestMapsReused(t *testing.T) {
 			t.Fatalf("map %d after Reset holds %v", i, m)
 		}
 		if same := fmt.Sprintf("%p", m) == fmt.Sprintf("%p", want); same != (i < 2) {
-			t.Errorf("map %d reused: %v, want %v (it held %d entries)", i, same, i < 2, i*20)
+			t.Errorf("map %d reused: %v, want %v (it held %d entries)", i, same, i < 2, i*(MaxReusedMap/2+8))
 		}
 	}
 	b.Reset()

@@ -127,10 +127,11 @@ func (c *cand) str() (string, bool) {
 	return s, ok
 }
 
-// value returns the candidate's value as any.
-func (c *cand) value() any {
+// value returns the candidate's value as any, a detached string of the
+// scanner's boxed by b.
+func (c *cand) value(b *box.Boxes) any {
 	if c.detached && c.v == nil {
-		return c.s
+		return b.String(c.s)
 	}
 	return c.v
 }
@@ -170,11 +171,7 @@ func (cs *candSet) add(t target, c cand) {
 func (cs *candSet) restore(c *cand) {
 	if c.detached && !c.used {
 		c.used = true
-		if c.v == nil {
-			cs.m[c.top] = cs.box.String(c.s) // the scanner's: not boxed yet
-		} else {
-			cs.m[c.top] = c.v
-		}
+		cs.m[c.top] = c.value(cs.box)
 	}
 }
 
@@ -358,7 +355,7 @@ func (p *Parser) accept(t target, c *cand, rec *Record, msgSet, invalidTrace, in
 	case tDataset:
 		return setString(&rec.Dataset, c, 1024)
 	case tTraceID, tSpanID:
-		return acceptID(t, c, rec, invalidTrace, invalidSpan)
+		return acceptID(t, c, rec, p.boxes, invalidTrace, invalidSpan)
 	case tTraceparent:
 		s, ok := c.str()
 		if !ok {
@@ -439,7 +436,7 @@ func (p *Parser) accept(t target, c *cand, rec *Record, msgSet, invalidTrace, in
 	return false
 }
 
-func acceptID(t target, c *cand, rec *Record, invalidTrace, invalidSpan *bool) bool {
+func acceptID(t target, c *cand, rec *Record, boxes *box.Boxes, invalidTrace, invalidSpan *bool) bool {
 	dst, invalid, field, norm := &rec.TraceID, invalidTrace, FieldInvalidTraceID, NormalizeTraceID
 	if t == tSpanID {
 		dst, invalid, field, norm = &rec.SpanID, invalidSpan, FieldInvalidSpanID, NormalizeSpanID
@@ -462,7 +459,7 @@ func acceptID(t target, c *cand, rec *Record, invalidTrace, invalidSpan *bool) b
 	}
 	*invalid = true
 	consume(rec.Fields, c)
-	rec.Fields[field] = c.value()
+	rec.Fields[field] = c.value(boxes)
 	return false
 }
 

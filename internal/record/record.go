@@ -23,7 +23,11 @@
 // bytes, kept in Record.EventID by Parse) keeps it.
 package record
 
-import "time"
+import (
+	"time"
+
+	"github.com/agentobs/agentobs/internal/box"
+)
 
 // SchemaVersion is written to the Kafka header "agentobs.schema" and bumped
 // whenever the encoded shape changes incompatibly.
@@ -152,25 +156,16 @@ type Record struct {
 }
 
 // Reset empties the record for reuse, keeping the Fields map and Flags slice
-// storage, except a Fields map that held more than maxReusedFields entries:
-// that one is replaced by a new one. A caller that still holds the previous
-// Fields must not Reset.
+// storage, except a Fields map that held more than box.MaxReusedMap
+// entries: that one is replaced by a new one. A caller that still holds the
+// previous Fields must not Reset.
 func (r *Record) Reset() {
-	fields, flags := r.Fields, r.Flags[:0]
-	if len(fields) > maxReusedFields {
+	fields, flags := box.Emptied(r.Fields), r.Flags[:0]
+	if fields == nil && r.Fields != nil {
 		fields = make(map[string]any, 16)
-	} else {
-		clear(fields)
 	}
 	*r = Record{Fields: fields, Flags: flags}
 }
-
-// maxReusedFields is the most entries a Fields map may have held and be
-// reused by Reset. A Go map keeps the table of its largest size through
-// clear, and ranging over it or clearing it walks that whole table: after
-// one record of 2 000 top-level fields, every record of 14 that followed in
-// the same worker paid six times over for its map (BenchmarkAfterWideRecord).
-const maxReusedFields = 64
 
 // HasFlag reports whether flag was recorded.
 func (r *Record) HasFlag(flag string) bool {
