@@ -65,3 +65,36 @@ func TestParseTraceparent(t *testing.T) {
 		}
 	}
 }
+
+// TestIsLowerHexEveryByte checks isLowerHex against the definition for
+// every byte, alone, at each position of an 8-byte word and in the tail.
+func TestIsLowerHexEveryByte(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		want := '0' <= c && c <= '9' || 'a' <= c && c <= 'f'
+		cases := []string{string([]byte{byte(c)}), "0af7" + string([]byte{byte(c)}) + "9c"}
+		for i := 0; i < 10; i++ {
+			b := []byte("0123456789")
+			b[i] = byte(c)
+			cases = append(cases, string(b))
+		}
+		for _, s := range cases {
+			if got := isLowerHex(s); got != want {
+				t.Errorf("isLowerHex(%q) = %v, want %v", s, got, want)
+			}
+		}
+	}
+	if !isLowerHex("") {
+		t.Error(`isLowerHex("") = false, want true (vacuous)`)
+	}
+}
+
+func BenchmarkValidTraceID(b *testing.B) {
+	ids := []string{tid1, tid3, "4bf92f3577b34da6a3ce929d0e0e4736"}
+	for b.Loop() {
+		for _, id := range ids {
+			if !ValidTraceID(id) {
+				b.Fatal(id)
+			}
+		}
+	}
+}
