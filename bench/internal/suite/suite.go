@@ -62,7 +62,6 @@ type Suite struct {
 	srcMsgs   []kafka.Message
 	perf      report.Stat // kafka-producer-perf-test: the broker's ceiling line
 	perfMBps  float64
-	native    []fbRun // Fluent Bit + native out_kafka on main: R2's and R3's reference
 	r1Ref     report.Stat
 	// r1RefCPU is the CPU R1's reference spent per document, in the bench
 	// process and in Elasticsearch (first repetition).
