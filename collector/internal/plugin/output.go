@@ -386,9 +386,16 @@ func (o *Output) missingTopics(ctx context.Context, topics ...string) ([]string,
 // once. Fluent Bit's chunks reach 2 MiB of MessagePack and more; sending
 // each in parts bounds a flush's memory (the arena its records are encoded
 // into, their keys and headers, the produce request) by the part instead
-// of the chunk. A part of 512 KiB is a few hundred records of 1 KiB, about
-// the request librdkafka builds at its default 5 ms linger at this rate.
-const partBytes = 512 << 10
+// of the chunk. A part's records, keyed by trace id, spread over every
+// partition, so a partition's batch is the part divided by the partitions:
+// at 512 KiB that was about 70 records of 1 KiB on six partitions, where
+// librdkafka's unkeyed batches stick to one partition and hold about 800,
+// and the broker's CPU per batch showed (2.0-3.4 against 1.1-2.3 µs per
+// record). At 2 MiB a chunk of agent lines goes in two parts, not five,
+// and a batch holds about 170: R3's rate went from 0.83-0.84 to 0.97-0.99
+// of out_kafka's, for 6-7 MiB more peak RSS (each worker's arena is a
+// part); collector/README.md, Performance, "Parts of 2 MiB".
+const partBytes = 2 << 20
 
 // build decodes the chunk into messages and hands them to send, part by
 // part (partBytes); the messages of a part are valid until send returns.

@@ -14,8 +14,8 @@ import (
 	"github.com/agentobs/agentobs/internal/publish"
 )
 
-// partRecords is a chunk of about three parts.
-const partRecords = 1500
+// partRecords is a chunk of about three parts (records of about 1 KiB).
+const partRecords = 3 * partBytes >> 10
 
 // TestChunkSentInParts: a chunk larger than partBytes reaches Kafka in
 // parts of about partBytes, every record once and in order, and the
