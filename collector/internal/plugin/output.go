@@ -393,12 +393,30 @@ func (o *Output) missingTopics(ctx context.Context, topics ...string) ([]string,
 // and the broker's CPU per batch showed (2.0-3.4 against 1.1-2.3 µs per
 // record). At 2 MiB a chunk of agent lines goes in two parts, not five,
 // and a batch holds about 170: R3's rate went from 0.83-0.84 to 0.97-0.99
-// of out_kafka's, for 6-7 MiB more peak RSS (each worker's arena is a
-// part); collector/README.md, Performance, "Parts of 2 MiB".
+// of out_kafka's, for about 6 MiB more peak RSS (each worker's arena and
+// scratch are a part; partLimit keeps them to half a chunk);
+// collector/README.md, Performance, "Parts of 2 MiB".
 const partBytes = 2 << 20
 
+// partLimit is the encoded bytes after which a part of a chunk whose
+// records encode to about est bytes is sent: a chunk that needs k ≥ 2
+// parts goes in k of about est/k (an eighth more, so a slightly low
+// estimate does not leave a sliver of a last part), not in k-1 of
+// partBytes and a remainder. The batches are as many, and a worker's arena
+// and scratch, sized by a part, are smaller. A chunk estimated to fit one
+// part keeps partBytes: the estimate comes from the last chunk, and a low
+// one must not cut a small chunk into many parts.
+func partLimit(est int) int {
+	k := (est + partBytes - 1) / partBytes
+	if k <= 1 {
+		return partBytes
+	}
+	share := (est + k - 1) / k
+	return min(partBytes, share+share/8)
+}
+
 // build decodes the chunk into messages and hands them to send, part by
-// part (partBytes); the messages of a part are valid until send returns.
+// part (partLimit); the messages of a part are valid until send returns.
 // n is the records decoded; undecodable is the tail of the chunk that is
 // not MessagePack events (nil when the whole chunk decoded), appended to
 // the last part as one dead-letter message. delivered is false when send
@@ -412,14 +430,17 @@ func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kaf
 	st.ids.Reset()
 	st.scratch.Reset()
 	st.decErr, st.lastGood = nil, 0
-	// One arena holds every encoded record of a part, sized by the last
-	// chunk's ratio of JSON to MessagePack bytes plus an eighth (a fixed 2x
-	// kept a third of each arena empty on agent logs, about 1.3x); records
-	// that do not fit get their own buffer from append. An arena more than
+	// One arena holds every encoded record of a part, sized by the part's
+	// limit, which estimates the chunk's encoded bytes by the last chunk's
+	// ratio of JSON to MessagePack bytes and adds an eighth (a fixed 2x kept
+	// a third of each arena empty on agent logs, about 1.3x); records that
+	// do not fit get their own buffer from append. An arena more than
 	// twice the need of arenaShrinkAfter chunks in a row is given back: chunk
 	// sizes swing from flush to flush, and an arena made anew for each swing
 	// was half of the plugin's allocated bytes.
-	need := min(int(float64(len(chunk))*st.grow*9/8), partBytes+partBytes/8) + 4096
+	est := int(float64(len(chunk)) * st.grow)
+	limit := partLimit(est)
+	need := min(est+est/8, limit) + 4096
 	switch {
 	case cap(st.arena) < need:
 		st.arena, st.oversized = make([]byte, 0, need), 0
@@ -478,7 +499,7 @@ func (o *Output) build(st *flushState, chunk []byte, tag string, send func([]kaf
 		msg.Value = out[:len(out):len(out)]
 		encoded += len(out)
 		st.msgs = append(st.msgs, msg)
-		if part += len(out); part >= partBytes {
+		if part += len(out); part >= limit {
 			if !send(st.msgs) {
 				return n, nil, false
 			}

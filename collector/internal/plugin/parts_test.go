@@ -164,3 +164,52 @@ func TestRefusedInPartDeadLetteredOnce(t *testing.T) {
 		t.Fatalf("the dead letter lost its headers")
 	}
 }
+
+// TestPartsEven: a chunk a little larger than partBytes goes in two parts
+// of about half of it each, not in a full one and a remainder, and its
+// arena is the size of such a half.
+func TestPartsEven(t *testing.T) {
+	o := newTestOutput(t, &fakeSender{}, nil)
+	st := testFlushState(o)
+	c := parsedChunk(4*partBytes/3>>10, time.Unix(1700000000, 0)) // about 1.3 parts of records of about 1 KiB
+	var sizes []int
+	for round := range 2 { // the first chunk teaches the flush its ratio of JSON to MessagePack bytes
+		sizes = sizes[:0]
+		_, _, ok := o.build(st, c, "app", func(msgs []kafka.Message) bool {
+			total := 0
+			for _, m := range msgs {
+				total += len(m.Value)
+			}
+			sizes = append(sizes, total)
+			return true
+		})
+		if !ok {
+			t.Fatalf("round %d: not delivered", round)
+		}
+	}
+	if len(sizes) != 2 {
+		t.Fatalf("parts of %v bytes, want two", sizes)
+	}
+	if small, large := min(sizes[0], sizes[1]), max(sizes[0], sizes[1]); small < large*2/3 {
+		t.Errorf("parts of %v bytes, want two of about half the chunk each", sizes)
+	}
+	if limit := (sizes[0]+sizes[1])*3/4 + 4096; cap(st.arena) > limit {
+		t.Errorf("arena of %d bytes for parts of %v, want at most %d", cap(st.arena), sizes, limit)
+	}
+}
+
+func TestPartLimit(t *testing.T) {
+	for _, tc := range []struct{ est, want int }{
+		{0, partBytes},
+		{1000, partBytes}, // one part: a low estimate must not cut it into many
+		{partBytes / 2, partBytes},
+		{partBytes - 8, partBytes},
+		{partBytes + 2, (partBytes/2 + 1) * 9 / 8}, // two halves
+		{3 * partBytes, partBytes},
+		{10*partBytes + 1, partBytes},
+	} {
+		if got := partLimit(tc.est); got != tc.want {
+			t.Errorf("partLimit(%d) = %d, want %d", tc.est, got, tc.want)
+		}
+	}
+}
