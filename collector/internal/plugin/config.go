@@ -97,7 +97,7 @@ type Config struct {
 	// grow by this percentage of the live data before it collects. The
 	// same rules as GoMemoryLimit (the largest of the sections; GOGC in the
 	// environment overrides it). Default 50: when the live heap was 5-7
-	// MiB at full rate (parts of 512 KiB; about 11 MiB with today's 2 MiB),
+	// MiB at full rate (parts of 512 KiB; about 11 MiB with parts of 2 MiB),
 	// Go's 100 left as much again of garbage resident. At 50 the Go heap's
 	// resident memory was 9 against 12 MiB and the collector took 0.15
 	// against 0.05 µs per record (about 1 % of the process's CPU); at 25

@@ -390,7 +390,7 @@ func (o *Output) missingTopics(ctx context.Context, topics ...string) ([]string,
 // partition, so a partition's batch is the part divided by the partitions:
 // at 512 KiB that was about 70 records of 1 KiB on six partitions, where
 // librdkafka's unkeyed batches stick to one partition and hold about 800,
-// and the broker's CPU per batch showed (2.0-3.4 against 1.1-2.3 µs per
+// and the broker's CPU per batch showed (1.6-3.4 against 1.1-2.3 µs per
 // record). At 2 MiB a chunk of agent lines goes in two parts, not five,
 // and a batch holds about 170: R3's rate went from 0.83-0.84 to 0.97-0.99
 // of out_kafka's, for about 6 MiB more peak RSS (each worker's arena and
