@@ -364,13 +364,16 @@ func appendString(dst []byte, s string) []byte {
 // bytes whose bit 7 was clear; each test is exact about whether some byte
 // matches (not about which), which is all the fast path asks.
 func plainWord(w uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	quote, backslash := w^(ones*'"'), w^(ones*'\\')
-	special := (w - ones*0x20) &^ w
-	special |= (quote - ones) &^ quote
-	special |= (backslash - ones) &^ backslash
-	return (special|w)&highs == 0
+	quote, backslash := w^(lanes01*'"'), w^(lanes01*'\\')
+	special := (w - lanes01*0x20) &^ w
+	special |= (quote - lanes01) &^ quote
+	special |= (backslash - lanes01) &^ backslash
+	return (special|w)&lanes80 == 0
 }
+
+// lanes01 and lanes80 are the word-at-a-time constants of the 8-byte tests
+// (plainWord, hexWord, hasControl): 0x01 and 0x80 in every byte.
+const lanes01, lanes80 = 0x0101010101010101, 0x8080808080808080
 
 // load8 is the little-endian word of s[i:i+8] (one load once compiled).
 func load8(s string, i int) uint64 {

@@ -402,8 +402,7 @@ func ControlFree(b []byte) bool {
 // into bit 7 of such a byte, and &^w drops the bytes whose bit 7 was set
 // already (>= 0x80). Exact about whether, not about which.
 func hasControl(w uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	return (w-ones*0x20)&^w&highs != 0
+	return (w-lanes01*0x20)&^w&lanes80 != 0
 }
 
 func isHex4(b string) bool {

@@ -70,13 +70,12 @@ func isLowerHex(s string) bool {
 // exactly when it is >= lo, and adding 0x7f-hi exactly when it is > hi,
 // without a carry into the next byte: a range test on all eight at once.
 func hexWord(w uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	if w&highs != 0 {
+	if w&lanes80 != 0 {
 		return false
 	}
-	digit := (w + ones*(0x80-'0')) &^ (w + ones*(0x7f-'9'))
-	letter := (w + ones*(0x80-'a')) &^ (w + ones*(0x7f-'f'))
-	return (digit|letter)&highs == highs
+	digit := (w + lanes01*(0x80-'0')) &^ (w + lanes01*(0x7f-'9'))
+	letter := (w + lanes01*(0x80-'a')) &^ (w + lanes01*(0x7f-'f'))
+	return (digit|letter)&lanes80 == lanes80
 }
 
 func allZeroHex(s string) bool { return allZero(s) }

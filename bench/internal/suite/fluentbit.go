@@ -215,6 +215,18 @@ func (s *Suite) nativeRef(ctx context.Context, fig string, i int) (fbRun, error)
 	return r, err
 }
 
+// warmFluentBit runs Fluent Bit with out over the warm-up corpus once for
+// figure fig; a warm-up warms, its rate is not a figure, so a failure is
+// only logged.
+func (s *Suite) warmFluentBit(ctx context.Context, fig string, out fbOutput) {
+	wt := s.topic("fb-warm")
+	_, err := s.runFluentBit(ctx, s.warm, out, wt, fig+" warm-up: "+out.Name)
+	s.env.DeleteTopics(wt)
+	if err != nil {
+		s.prog.Logf("%s warm-up: %v", fig, err)
+	}
+}
+
 func fbStats(runs []fbRun) (rate, cpuUS, rssMiB report.Stat) {
 	var a, b, c []float64
 	for _, r := range runs {
@@ -235,14 +247,8 @@ func (s *Suite) fbComponent(name, fig string, r fbRun, records int) {
 // their own (≤ 1.0× and ≤ 1.5×).
 func (s *Suite) r3(ctx context.Context) error {
 	n := s.main.Records
-	for _, out := range []fbOutput{fbPlugin, fbNative} {
-		wt := s.topic("fb-warm")
-		_, err := s.runFluentBit(ctx, s.warm, out, wt, "R3 warm-up: "+out.Name)
-		s.env.DeleteTopics(wt)
-		if err != nil { // a warm-up warms; its rate is not a figure
-			s.prog.Logf("R3 warm-up: %v", err)
-		}
-	}
+	s.warmFluentBit(ctx, "R3", fbPlugin)
+	s.warmFluentBit(ctx, "R3", fbNative)
 	var plugin, native, null []fbRun
 	for i := range s.opt.Reps {
 		topic := s.topic("fbp")
@@ -328,12 +334,7 @@ func (s *Suite) r2(ctx context.Context) error {
 	if _, err := s.runPerfTest(ctx, s.warm, s.warm.Records, s.topic("warm-perf"), "R2 warm-up: perf-test"); err != nil {
 		return err
 	}
-	wt := s.topic("fb-warm")
-	_, err := s.runFluentBit(ctx, s.warm, fbNative, wt, "R2 warm-up: "+fbNative.Name)
-	s.env.DeleteTopics(wt)
-	if err != nil { // a warm-up warms; its rate is not a figure
-		s.prog.Logf("R2 warm-up: %v", err)
-	}
+	s.warmFluentBit(ctx, "R2", fbNative)
 	var native []fbRun
 	var sh, shMB, shCPU, shRSS, pf, pfMB []float64
 	for i := range s.opt.Reps {

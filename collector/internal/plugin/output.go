@@ -392,10 +392,9 @@ func (o *Output) missingTopics(ctx context.Context, topics ...string) ([]string,
 // librdkafka's unkeyed batches stick to one partition and hold about 800,
 // and the broker's CPU per batch showed (1.6-3.4 against 1.1-2.3 µs per
 // record). At 2 MiB a chunk of agent lines goes in two parts, not five,
-// and a batch holds about 170: R3's rate went from 0.83-0.84 to 0.97-0.99
-// of out_kafka's, for about 6 MiB more peak RSS (each worker's arena and
-// scratch are a part; partLimit keeps them to half a chunk);
-// collector/README.md, Performance, "Parts of 2 MiB".
+// and a batch holds about 170, for a few MiB more peak RSS (each worker's
+// arena and scratch are a part; partLimit keeps them to half a chunk).
+// The measurements: collector/README.md, Performance, "Parts of 2 MiB".
 const partBytes = 2 << 20
 
 // partLimit is the encoded bytes after which a part of a chunk whose
