@@ -42,6 +42,14 @@ var (
     Format                            json
     rdkafka.request.required.acks     -1
     rdkafka.compression.codec         lz4`}
+	// fbKeyed is the same out_kafka keying each record by its trace id
+	// (Message_Key_Field), as the plugin does by default so that one
+	// trace lands in one partition: not the goal's reference (the issue
+	// sets out_kafka's defaults), the context the note gives beside it.
+	// A key spreads each of librdkafka's batches over every partition
+	// instead of one at a time, which costs the broker and librdkafka too.
+	fbKeyed = fbOutput{Name: "Fluent Bit tail + JSON parser + native out_kafka keyed by trace_id", Section: fbNative.Section + `
+    Message_Key_Field                 trace_id`}
 	fbPlugin = pluginOutput(2)
 	// fbNull is the input side alone: the same tail + JSON parser into
 	// out_null. Its CPU, taken from R3's, leaves what each output costs.
@@ -249,7 +257,7 @@ func (s *Suite) r3(ctx context.Context) error {
 	n := s.main.Records
 	s.warmFluentBit(ctx, "R3", fbPlugin)
 	s.warmFluentBit(ctx, "R3", fbNative)
-	var plugin, native, null []fbRun
+	var plugin, native, keyed, null []fbRun
 	for i := range s.opt.Reps {
 		topic := s.topic("fbp")
 		r, err := s.runFluentBit(ctx, s.main, fbPlugin, topic, fmt.Sprintf("R3 %s, rep %d/%d", fbPlugin.Name, i+1, s.opt.Reps))
@@ -262,6 +270,13 @@ func (s *Suite) r3(ctx context.Context) error {
 			return err
 		}
 		native = append(native, r)
+		topic = s.topic("fbk-key")
+		r, err = s.runFluentBit(ctx, s.main, fbKeyed, topic, fmt.Sprintf("R3 %s, rep %d/%d", fbKeyed.Name, i+1, s.opt.Reps))
+		s.env.DeleteTopics(topic)
+		if err != nil {
+			return err
+		}
+		keyed = append(keyed, r)
 		topic = s.topic("fbn")
 		r, err = s.runFluentBit(ctx, s.main, fbNull, topic, fmt.Sprintf("R3 %s, rep %d/%d", fbNull.Name, i+1, s.opt.Reps))
 		s.env.DeleteTopics(topic)
@@ -274,21 +289,29 @@ func (s *Suite) r3(ctx context.Context) error {
 	s.server("kafka broker (while the plugin produced)", "R3", plugin[0].Kafka, n)
 	s.fbComponent("Fluent Bit + native out_kafka", "R3", native[0], n)
 	s.server("kafka broker (while out_kafka produced)", "R3", native[0].Kafka, n)
+	s.fbComponent("Fluent Bit + native out_kafka keyed by trace_id", "R3", keyed[0], n)
+	s.server("kafka broker (while keyed out_kafka produced)", "R3", keyed[0].Kafka, n)
 	s.fbComponent("Fluent Bit + out_null (the input side alone)", "R3", null[0], n)
 	pr, pc, pm := fbStats(plugin)
 	nr, nc, nm := fbStats(native)
+	kr, kc, km := fbStats(keyed)
 	_, in, im := fbStats(null)
 	f := report.Figure{ID: "R3", Name: "collector plugin inside Fluent Bit, tail → Kafka ack", Unit: "records/s", Value: pr,
 		RefName: fbNative.Name, Ref: nr, Goal: 1.0, Extra: map[string]float64{
 			"plugin_cpu_us_per_record": pc.Median, "native_cpu_us_per_record": nc.Median, "cpu_ratio": pc.Median / nc.Median,
 			"plugin_peak_rss_mib": pm.Median, "native_peak_rss_mib": nm.Median, "rss_ratio": pm.Median / nm.Median,
 			"input_side_cpu_us_per_record": in.Median, "input_side_peak_rss_mib": im.Median,
-			"plugin_output_cpu_us_per_record": pc.Median - in.Median, "native_output_cpu_us_per_record": nc.Median - in.Median}}
+			"plugin_output_cpu_us_per_record": pc.Median - in.Median, "native_output_cpu_us_per_record": nc.Median - in.Median,
+			"keyed_records_per_s": kr.Median, "keyed_cpu_us_per_record": kc.Median, "keyed_peak_rss_mib": km.Median,
+			"keyed_rate_ratio": pr.Median / kr.Median, "keyed_cpu_ratio": pc.Median / kc.Median}}
 	f.Finish()
 	f.Note = fmt.Sprintf("CPU %.1f vs %.1f µs/record = %.2f×, goal ≤ 1.0; peak RSS %.0f vs %.0f MiB = %.2f×, goal ≤ 1.5; "+
-		"the input side alone (out_null) %.1f µs/record and %.0f MiB, so the outputs themselves cost %.1f vs %.1f µs/record",
+		"the input side alone (out_null) %.1f µs/record and %.0f MiB, so the outputs themselves cost %.1f vs %.1f µs/record; "+
+		"out_kafka keyed by trace_id as the plugin keys (context, not the goal): %.0f records/s, %.1f µs/record, %.0f MiB, "+
+		"so the plugin's rate is %.2f× and its CPU %.2f× of that",
 		pc.Median, nc.Median, f.Extra["cpu_ratio"], pm.Median, nm.Median, f.Extra["rss_ratio"],
-		in.Median, im.Median, pc.Median-in.Median, nc.Median-in.Median)
+		in.Median, im.Median, pc.Median-in.Median, nc.Median-in.Median,
+		kr.Median, kc.Median, km.Median, f.Extra["keyed_rate_ratio"], f.Extra["keyed_cpu_ratio"])
 	// Other Workers values, once each: what the setting costs.
 	for _, w := range s.opt.R3Workers {
 		topic := s.topic("fbw")
