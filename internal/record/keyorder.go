@@ -22,6 +22,9 @@ const (
 type keySet struct {
 	sig  uint64
 	keys []string // sorted, distinct, owned (cloned: record keys may alias input memory)
+	// heads[i] is keys[i]'s "key": as appendHead writes it, cut from one
+	// string: a field set's keys are escaped once, not in every record.
+	heads []string
 }
 
 // AppendJSON appends r as Record.AppendJSON does.
@@ -62,7 +65,7 @@ func (e *Encoder) appendKnown(dst []byte, m map[string]any, sig uint64, comma bo
 			if comma || j > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendField(dst, k, v)
+			dst = appendValue(append(dst, s.heads[j]...), v, 1)
 		}
 		return dst, true
 	}
@@ -78,8 +81,17 @@ func (e *Encoder) remember(sorted []string, sig uint64) {
 	s := &e.sets[e.next]
 	e.next = (e.next + 1) % keySets
 	s.sig = sig
-	s.keys = s.keys[:0]
+	s.keys, s.heads = s.keys[:0], s.heads[:0]
+	var block []byte
+	var ends []int
 	for _, k := range sorted {
 		s.keys = append(s.keys, strings.Clone(k))
+		block = appendHead(block, k)
+		ends = append(ends, len(block))
+	}
+	all, start := string(block), 0
+	for _, end := range ends {
+		s.heads = append(s.heads, all[start:end])
+		start = end
 	}
 }

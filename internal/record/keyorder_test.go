@@ -9,14 +9,15 @@ import (
 
 // TestEncoderKeyOrder: an Encoder that remembers key orders writes what
 // Record.AppendJSON writes, for recurring sets, sets whose signatures
-// collide, more sets than it remembers, and keys whose memory is reused
-// after the record was encoded.
+// collide, more sets than it remembers, keys that need escaping or renaming,
+// and keys whose memory is reused after the record was encoded.
 func TestEncoderKeyOrder(t *testing.T) {
 	sets := [][]string{
 		{"a", "b", "c"},
 		{"aXbc", "z"}, {"aYbc", "z"}, // equal signatures, different sets
 		{"aXbc"}, {"aYbc"},
 		{"service", "trace_id", "message", "agentobs.producer.seq"}, // typed-key conflict renamed
+		{"quo\"te", "tab\tkey", "caf\u00e9", "bad\xffkey", "trace.id"}, // keys the remembered heads must escape
 		{"k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10", "k11", "k12", "k13", "k14", "k15", "k16", "k17"},
 	}
 	for i := range 30 { // more distinct sets than the Encoder keeps
