@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/agentobs/agentobs/internal/textscan"
 )
 
 // TimeLayout is RFC 3339 with all nine fractional digits kept, so encoded
@@ -318,11 +320,11 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// 32 bytes at a time (plainBlocks), then eight, while none needs a
+		// 32 bytes at a time (textscan.Plain), then eight, while none needs a
 		// look: most of a log record is plain printable ASCII, and this
 		// loop was a seventh of the collector's CPU when it went byte by
 		// byte.
-		i += plainBlocks(s[i:])
+		i += textscan.Plain(s[i:])
 		for i+8 <= len(s) && plainWord(load8(s, i)) {
 			i += 8
 		}

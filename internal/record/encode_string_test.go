@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -86,4 +87,19 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("invalid UTF-8 out of %q", s)
 		}
 	})
+}
+
+// TestAppendStringLongMixed runs appendString against its reference over
+// long strings with an escape, a control byte or a multi-byte rune at every
+// position, so the 32-byte step (textscan.Plain) hands over to the word and
+// byte steps at each place in a block.
+func TestAppendStringLongMixed(t *testing.T) {
+	for _, odd := range []string{`"`, `\`, "\n", "\x01", "\x7f", "é", "\u2028", "\xff"} {
+		for n := 32; n <= 80; n++ {
+			for pos := 0; pos+len(odd) <= n; pos++ {
+				s := strings.Repeat("x", pos) + odd + strings.Repeat("y", n-pos-len(odd))
+				checkAppendString(t, s)
+			}
+		}
+	}
 }

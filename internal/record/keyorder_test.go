@@ -16,7 +16,7 @@ func TestEncoderKeyOrder(t *testing.T) {
 		{"a", "b", "c"},
 		{"aXbc", "z"}, {"aYbc", "z"}, // equal signatures, different sets
 		{"aXbc"}, {"aYbc"},
-		{"service", "trace_id", "message", "agentobs.producer.seq"}, // typed-key conflict renamed
+		{"service", "trace_id", "message", "agentobs.producer.seq"},    // typed-key conflict renamed
 		{"quo\"te", "tab\tkey", "caf\u00e9", "bad\xffkey", "trace.id"}, // keys the remembered heads must escape
 		{"k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10", "k11", "k12", "k13", "k14", "k15", "k16", "k17"},
 	}

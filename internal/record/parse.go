@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentobs/agentobs/internal/box"
+	"github.com/agentobs/agentobs/internal/textscan"
 )
 
 // Format selects how Parse reads a line.
@@ -152,7 +153,7 @@ func (p *Parser) parseLine(line []byte, origLen int, fallback time.Time, rec *Re
 		rec.AddFlag(FlagTruncated)
 		rec.Set(FieldOriginalBytes, int64(max(origLen, len(line))))
 	}
-	if !utf8.Valid(line) {
+	if !textscan.ValidUTF8(line) {
 		line = bytes.ToValidUTF8(line, []byte("\uFFFD"))
 		rec.AddFlag(FlagInvalidUTF8)
 	}

@@ -26,10 +26,10 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/agentobs/agentobs/internal/box"
+	"github.com/agentobs/agentobs/internal/textscan"
 )
 
 // MaxDepth bounds the nesting of arrays and maps; deeper input is rejected
@@ -389,7 +389,7 @@ func (d *Decoder) str(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if !d.invalid && !utf8.Valid(b) {
+	if !d.invalid && !textscan.ValidUTF8(b) {
 		d.invalid = true
 	}
 	if d.alias {
@@ -418,7 +418,7 @@ func (d *Decoder) key(depth int) (string, error) {
 			if d.alias {
 				return d.str(b), nil
 			}
-			if !d.invalid && !utf8.Valid(b) {
+			if !d.invalid && !textscan.ValidUTF8(b) {
 				d.invalid = true
 			}
 			if s, ok := d.intern[string(b)]; ok {

@@ -2,9 +2,9 @@ package lines
 
 import (
 	"bytes"
-	"unicode/utf8"
 
 	"github.com/agentobs/agentobs/internal/record"
+	"github.com/agentobs/agentobs/internal/textscan"
 )
 
 // Bad-line kinds, the closed set of the bad_lines_total metric label.
@@ -33,7 +33,7 @@ func Classify(l Line) string {
 	if isBinary(d) {
 		return KindBinary
 	}
-	if !utf8.Valid(d) {
+	if !textscan.ValidUTF8(d) {
 		return KindInvalidUTF8
 	}
 	return ""
