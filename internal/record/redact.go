@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/agentobs/agentobs/internal/textscan"
 )
 
 // Redaction rule names: the closed set of values PolicyStats.Redacted gets,
@@ -173,6 +175,10 @@ func lowerASCII(c byte) byte {
 type litIndex struct {
 	byFirst            [256][]ruleLit
 	first, second, any bitset
+	// tri finds where a literal may start in strings long enough for the
+	// vector scan (textscan.Scans), 32 positions a step: candidates
+	// checks only those positions exactly (candidatesVector).
+	tri *textscan.Trigrams
 }
 
 // bitset is a set of folded windows: 8 KiB, indexed by window (first byte low).
@@ -196,6 +202,7 @@ func window(a, b byte) uint32 { return uint32(a|0x20) | uint32(b|0x20)<<8 }
 // bytes is a programming error (the rules are built in).
 func newLitIndex(rules []redactRule) *litIndex {
 	var idx litIndex
+	var all []string
 	for i, r := range rules {
 		if i >= 64 || r.lits == nil {
 			continue
@@ -204,6 +211,7 @@ func newLitIndex(rules []redactRule) *litIndex {
 			if len(l) < 3 {
 				panic(fmt.Sprintf("redaction literal %q of rule %s: want at least three bytes", l, r.name))
 			}
+			all = append(all, l)
 			w1, w2 := window(l[0], l[1]), window(l[1], l[2])
 			idx.first.set(w1)
 			idx.second.set(w2)
@@ -217,6 +225,7 @@ func newLitIndex(rules []redactRule) *litIndex {
 			}
 		}
 	}
+	idx.tri = textscan.NewTrigrams(all)
 	return &idx
 }
 
@@ -227,8 +236,15 @@ func newLitIndex(rules []redactRule) *litIndex {
 // Rules without literals (and any past the 64th) are not in the set: they
 // always run.
 func (p *Policy) candidates(s string) uint64 {
+	if textscan.Scans(len(s)) {
+		return p.lits.candidatesVector(s)
+	}
+	return p.lits.windows(s)
+}
+
+// windows is candidates a word at a time (see litIndex).
+func (idx *litIndex) windows(s string) uint64 {
 	var mask uint64
-	idx := p.lits
 	j := 0
 	for ; j+8 <= len(s); j += 8 {
 		w := load8(s, j) | 0x2020202020202020 // window's |0x20 on all eight bytes
@@ -252,6 +268,25 @@ func (p *Policy) candidates(s string) uint64 {
 		}
 	}
 	return mask
+}
+
+// candidatesVector is candidates for a string the vector scan takes: the
+// positions Trigrams passes are checked exactly (match), and the literals
+// that start past the scan's blocks are found a word at a time (windows
+// over the rest, which holds them whole).
+func (idx *litIndex) candidatesVector(s string) uint64 {
+	var mask uint64
+	j := 0
+	for {
+		i, ok := idx.tri.Next(s, j)
+		if !ok {
+			j = i
+			break
+		}
+		mask = idx.match(s, i, lowerTab[s[i+1]], mask)
+		j = i + 1
+	}
+	return mask | idx.windows(s[j:])
 }
 
 // at adds to mask the rules of the literals that occur in s with one of

@@ -17,3 +17,9 @@ func plainAVX2(p *byte, n int) int
 //
 //go:noescape
 func asciiAVX2(p *byte, n int) int
+
+// trigramsAVX2 is Trigrams.Next over p[:n] from position 0, n >= 34
+// (scan_amd64.s).
+//
+//go:noescape
+func trigramsAVX2(p *byte, n int, t *[6][32]byte) int

@@ -75,3 +75,80 @@ asciidone:
 	VZEROUPPER
 	MOVQ AX, ret+16(FP)
 	RET
+
+// func trigramsAVX2(p *byte, n int, t *[6][32]byte) int
+//
+// For 32 positions at a time: the bytes at each position, one after and
+// two after are folded (|0x20) and split into halves; each half picks its
+// bucket bits from its table (VPSHUFB), and a position passes when the six
+// lookups share a bit. Returns the first passing position, or the first
+// position past n-34 (where the loads at +1 and +2 would run past p[:n]).
+TEXT ·trigramsAVX2(SB), NOSPLIT, $0-32
+	MOVQ    p+0(FP), SI
+	MOVQ    n+8(FP), CX
+	MOVQ    t+16(FP), DI
+	XORQ    AX, AX
+	VMOVDQU 0(DI), Y8    // lo0
+	VMOVDQU 32(DI), Y9   // hi0
+	VMOVDQU 64(DI), Y10  // lo1
+	VMOVDQU 96(DI), Y11  // hi1
+	VMOVDQU 128(DI), Y12 // lo2
+	VMOVDQU 160(DI), Y13 // hi2
+	MOVL    $0x0f, DX
+	MOVQ    DX, X14
+	VPBROADCASTB X14, Y14 // the low half of each byte
+	MOVL    $0x20, DX
+	MOVQ    DX, X15
+	VPBROADCASTB X15, Y15 // the fold
+	VPXOR   Y7, Y7, Y7    // zero
+	SUBQ    $34, CX
+
+triloop:
+	CMPQ AX, CX
+	JG   tridone
+
+	VMOVDQU  (SI)(AX*1), Y0
+	VPOR     Y15, Y0, Y0
+	VPSRLW   $4, Y0, Y1
+	VPAND    Y14, Y0, Y0
+	VPAND    Y14, Y1, Y1
+	VPSHUFB  Y0, Y8, Y0
+	VPSHUFB  Y1, Y9, Y1
+	VPAND    Y1, Y0, Y2
+
+	VMOVDQU  1(SI)(AX*1), Y0
+	VPOR     Y15, Y0, Y0
+	VPSRLW   $4, Y0, Y1
+	VPAND    Y14, Y0, Y0
+	VPAND    Y14, Y1, Y1
+	VPSHUFB  Y0, Y10, Y0
+	VPSHUFB  Y1, Y11, Y1
+	VPAND    Y1, Y0, Y0
+	VPAND    Y0, Y2, Y2
+
+	VMOVDQU  2(SI)(AX*1), Y0
+	VPOR     Y15, Y0, Y0
+	VPSRLW   $4, Y0, Y1
+	VPAND    Y14, Y0, Y0
+	VPAND    Y14, Y1, Y1
+	VPSHUFB  Y0, Y12, Y0
+	VPSHUFB  Y1, Y13, Y1
+	VPAND    Y1, Y0, Y0
+	VPAND    Y0, Y2, Y2
+
+	VPCMPEQB  Y7, Y2, Y2 // 0xff where no bucket is common
+	VPMOVMSKB Y2, DX
+	NOTL      DX
+	TESTL     DX, DX
+	JNZ       trifound
+	ADDQ      $32, AX
+	JMP       triloop
+
+trifound:
+	BSFL DX, DX
+	ADDQ DX, AX
+
+tridone:
+	VZEROUPPER
+	MOVQ AX, ret+24(FP)
+	RET
