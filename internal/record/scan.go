@@ -8,8 +8,10 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/agentobs/agentobs/internal/box"
+	"github.com/agentobs/agentobs/internal/textscan"
 )
 
 // maxNesting bounds the recursion of the scanner so a line of a million '['
@@ -312,8 +314,8 @@ func (s *scanner) number() (json.Number, error) {
 
 // stringEnd validates the string at pos and moves past it. It reports
 // whether the string contained escapes. Quotes and backslashes are found
-// with strings.IndexByte (vectorised); only the control-character check
-// walks bytes one by one.
+// with strings.IndexByte and control characters with textscan.NoControl
+// (both vectorised), the rest of a segment eight bytes a step.
 func (s *scanner) stringEnd() (escaped bool, err error) {
 	b := s.buf
 	i := s.pos + 1
@@ -327,8 +329,8 @@ func (s *scanner) stringEnd() (escaped bool, err error) {
 		if bs >= 0 {
 			seg = seg[:bs]
 		}
-		j := 0
-		for j+8 <= len(seg) && !hasControl(load8(seg, j)) { // most strings have none: eight bytes a step
+		j := textscan.NoControl(seg) // most strings have none: 32 bytes a step, then eight
+		for j+8 <= len(seg) && !hasControl(load8(seg, j)) {
 			j += 8
 		}
 		for ; j < len(seg); j++ {
@@ -381,10 +383,11 @@ func (s *scanner) string() (string, error) {
 }
 
 // ControlFree reports whether no byte of b is below 0x20 (a control byte
-// or NUL), eight bytes a step: the shipper's binary-line check skips its
-// byte count with it for the lines that have none.
+// or NUL), 32 bytes a step (textscan.NoControl) and then eight: the
+// shipper's binary-line check skips its byte count with it for the lines
+// that have none.
 func ControlFree(b []byte) bool {
-	i := 0
+	i := textscan.NoControl(unsafe.String(unsafe.SliceData(b), len(b)))
 	for ; i+8 <= len(b); i += 8 {
 		if hasControl(binary.LittleEndian.Uint64(b[i:])) {
 			return false

@@ -2,6 +2,7 @@ package record
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -45,10 +46,11 @@ func TestHasControlIsSomeByteBelow0x20(t *testing.T) {
 	}
 }
 
-// ControlFree finds a byte below 0x20 wherever it sits: in a whole word
-// or in the tail after the last one, for every length up to three words.
+// ControlFree finds a byte below 0x20 wherever it sits: in a whole 32-byte
+// block, in a whole word or in the tail after the last one, for every
+// length up to three blocks.
 func TestControlFree(t *testing.T) {
-	for n := range 25 {
+	for n := range 100 {
 		b := make([]byte, n)
 		for i := range b {
 			b[i] = 'a' + byte(i%26)
@@ -64,6 +66,31 @@ func TestControlFree(t *testing.T) {
 				}
 			}
 			b[pos] = 0x20
+		}
+	}
+}
+
+// TestStringControlEveryPosition: the scanner refuses a string with a
+// control byte wherever it sits (in a vector block, a word or the tail),
+// before or after an escape, and takes the same string without it.
+func TestStringControlEveryPosition(t *testing.T) {
+	for n := 1; n <= 90; n++ {
+		for _, esc := range []string{"", `\n`} {
+			body := []byte(strings.Repeat("a", n))
+			sc := scanner{buf: `"` + esc + string(body) + `"`}
+			if _, err := sc.string(); err != nil {
+				t.Fatalf("%q: %v", sc.buf, err)
+			}
+			for pos := range n {
+				for _, c := range []byte{0, '\t', 0x1f} {
+					body[pos] = c
+					sc := scanner{buf: `"` + esc + string(body) + `"`}
+					if _, err := sc.string(); err == nil || !strings.Contains(err.Error(), "control character") {
+						t.Fatalf("%q: error %v, want a control character", sc.buf, err)
+					}
+				}
+				body[pos] = 'a'
+			}
 		}
 	}
 }

@@ -43,3 +43,15 @@ func ValidUTF8String(s string) bool {
 	}
 	return utf8.ValidString(s[n:])
 }
+
+// NoControl returns how many leading bytes of s are not control bytes
+// (below 0x20), looking at whole 32-byte blocks only, as Plain does: the
+// index of the first control byte when a whole block holds it, else where
+// fewer than 32 bytes are left (0 for a short s, and always 0 without a
+// vector version). Bytes from 0x80 are not control bytes here.
+func NoControl(s string) int {
+	if !useAVX2 || len(s) < 32 {
+		return 0
+	}
+	return noControlAVX2(unsafe.StringData(s), len(s))
+}

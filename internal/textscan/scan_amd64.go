@@ -23,3 +23,8 @@ func asciiAVX2(p *byte, n int) int
 //
 //go:noescape
 func trigramsAVX2(p *byte, n int, t *[6][32]byte) int
+
+// noControlAVX2 is NoControl's scan over p[:n], n >= 32 (scan_amd64.s).
+//
+//go:noescape
+func noControlAVX2(p *byte, n int) int

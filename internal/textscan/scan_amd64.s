@@ -152,3 +152,36 @@ tridone:
 	VZEROUPPER
 	MOVQ AX, ret+24(FP)
 	RET
+
+// func noControlAVX2(p *byte, n int) int
+//
+// c < 0x20 as an unsigned byte exactly when min(c, 0x1f) == c.
+TEXT ·noControlAVX2(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	XORQ AX, AX
+	MOVL $0x1f, DX
+	MOVQ DX, X1
+	VPBROADCASTB X1, Y1
+	SUBQ $32, CX
+
+ctlloop:
+	CMPQ AX, CX
+	JG   ctldone
+	VMOVDQU   (SI)(AX*1), Y0
+	VPMINUB   Y1, Y0, Y2 // min(c, 0x1f)
+	VPCMPEQB  Y0, Y2, Y2 // 0xff where c <= 0x1f
+	VPMOVMSKB Y2, DX
+	TESTL     DX, DX
+	JNZ       ctlfound
+	ADDQ      $32, AX
+	JMP       ctlloop
+
+ctlfound:
+	BSFL DX, DX
+	ADDQ DX, AX
+
+ctldone:
+	VZEROUPPER
+	MOVQ AX, ret+16(FP)
+	RET

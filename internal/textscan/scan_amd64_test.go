@@ -11,7 +11,7 @@ func TestWithoutAVX2(t *testing.T) {
 	defer func(v bool) { useAVX2 = v }(useAVX2)
 	useAVX2 = false
 	s := strings.Repeat("a", 40)
-	if Plain(s) != 0 || !ValidUTF8([]byte(s)) || ValidUTF8([]byte(s+"\xff")) {
+	if Plain(s) != 0 || NoControl(s) != 0 || !ValidUTF8([]byte(s)) || ValidUTF8([]byte(s+"\xff")) {
 		t.Fatal("the scans without their vector version answered wrong")
 	}
 }

@@ -9,3 +9,5 @@ func plainAVX2(*byte, int) int { return 0 }
 func asciiAVX2(*byte, int) int { return 0 }
 
 func trigramsAVX2(*byte, int, *[6][32]byte) int { return 0 }
+
+func noControlAVX2(*byte, int) int { return 0 }

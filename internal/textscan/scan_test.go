@@ -21,8 +21,9 @@ func blocksRef(s string, ok func(byte) bool) int {
 	return i
 }
 
-func isPlain(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
-func isASCII(c byte) bool { return c < 0x80 }
+func isPlain(c byte) bool    { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
+func isASCII(c byte) bool    { return c < 0x80 }
+func notControl(c byte) bool { return c >= 0x20 }
 
 // everyByte calls f with every byte value at every position of strings of
 // 0 to 100 bytes of 'a' (so every place in a block, and the tail after the
@@ -51,6 +52,19 @@ func TestPlainEveryByte(t *testing.T) {
 		}
 		if got := Plain(s); got != want {
 			t.Fatalf("%q: Plain %d, want %d", s, got, want)
+		}
+	})
+}
+
+// TestNoControlEveryByte does the same for NoControl.
+func TestNoControlEveryByte(t *testing.T) {
+	everyByte(func(s string) {
+		want := blocksRef(s, notControl)
+		if !useAVX2 || len(s) < 32 {
+			want = 0
+		}
+		if got := NoControl(s); got != want {
+			t.Fatalf("%q: NoControl %d, want %d", s, got, want)
 		}
 	})
 }
