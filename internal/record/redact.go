@@ -230,11 +230,9 @@ func newLitIndex(rules []redactRule) *litIndex {
 }
 
 // candidates is the set of rules (bit i = rule i) whose literals occur in s,
-// ASCII case ignored, found in a single pass over every second position:
-// the four windows at even positions of each 8-byte load are tested against
-// any from that load, and only a window in it is looked at further (at).
-// Rules without literals (and any past the 64th) are not in the set: they
-// always run.
+// ASCII case ignored: by the vector scan where it takes s
+// (candidatesVector), else a word at a time (windows). Rules without
+// literals (and any past the 64th) are not in the set: they always run.
 func (p *Policy) candidates(s string) uint64 {
 	if textscan.Scans(len(s)) {
 		return p.lits.candidatesVector(s)
@@ -242,7 +240,9 @@ func (p *Policy) candidates(s string) uint64 {
 	return p.lits.windows(s)
 }
 
-// windows is candidates a word at a time (see litIndex).
+// windows is candidates in a single pass over every second position: the
+// four windows at even positions of each 8-byte load are tested against
+// any from that load, and only a window in it is looked at further (at).
 func (idx *litIndex) windows(s string) uint64 {
 	var mask uint64
 	j := 0

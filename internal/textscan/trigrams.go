@@ -17,8 +17,8 @@ import (
 // Hyperscan). It may pass positions where no literal starts (the caller
 // checks each exactly), never miss one.
 type Trigrams struct {
-	// lo[k][n] has bit b when a literal of bucket b has a byte at place k
-	// whose low half (folded) is n, hi[k][n] for the high half. Each
+	// t[2k][n] (lo) has bit b when a literal of bucket b has a byte at place k
+	// whose low half (folded) is n, t[2k+1][n] (hi) for the high half. Each
 	// 16-entry table is written twice: the vector shuffle works on the two
 	// 16-byte halves of its 32-byte register alike.
 	t [6][32]byte // lo0, hi0, lo1, hi1, lo2, hi2
@@ -72,15 +72,4 @@ func (t *Trigrams) Next(s string, from int) (int, bool) {
 	end := from + ((n-34)/32+1)*32 // the blocks' end
 	i := from + trigramsAVX2(unsafe.StringData(s[from:]), n, &t.t)
 	return i, i < end
-}
-
-// pass reports whether the three bytes at s[i:] pass the tables: Next's
-// test for one position, for tests.
-func (t *Trigrams) pass(s string, i int) bool {
-	m := byte(0xff)
-	for k := range 3 {
-		c := s[i+k] | 0x20
-		m &= t.t[2*k][c&15] & t.t[2*k+1][c>>4]
-	}
-	return m != 0
 }

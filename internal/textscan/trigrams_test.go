@@ -82,3 +82,14 @@ func BenchmarkTrigrams(b *testing.B) {
 		}
 	}
 }
+
+// pass reports whether the three bytes at s[i:] pass the tables: Next's
+// test for one position.
+func (t *Trigrams) pass(s string, i int) bool {
+	m := byte(0xff)
+	for k := range 3 {
+		c := s[i+k] | 0x20
+		m &= t.t[2*k][c&15] & t.t[2*k+1][c>>4]
+	}
+	return m != 0
+}
