@@ -1,5 +1,20 @@
 #include "textflag.h"
 
+// BROADCAST sets every byte of y to imm (x is y's low half; DX is used).
+#define BROADCAST(imm, x, y) MOVL imm, DX; MOVQ DX, x; VPBROADCASTB x, y
+
+// EXITS are the two ways out of a block loop. found: DX has a bit per byte
+// of the block at AX that stops the scan, and AX moves to the first.
+// done: AX is the result, at ret in the frame.
+#define EXITS(ret) \
+found:                \
+	BSFL DX, DX;        \
+	ADDQ DX, AX;        \
+done:                 \
+	VZEROUPPER;         \
+	MOVQ AX, ret(FP);   \
+	RET
+
 // func plainAVX2(p *byte, n int) int
 //
 // A byte c is plain when 0x20 <= c < 0x80 and c is neither '"' nor '\\'.
@@ -11,20 +26,14 @@ TEXT ·plainAVX2(SB), NOSPLIT, $0-24
 	MOVQ p+0(FP), SI
 	MOVQ n+8(FP), CX
 	XORQ AX, AX
-	MOVL $0x1f, DX
-	MOVQ DX, X1
-	VPBROADCASTB X1, Y1
-	MOVL $0x22, DX
-	MOVQ DX, X2
-	VPBROADCASTB X2, Y2
-	MOVL $0x5c, DX
-	MOVQ DX, X3
-	VPBROADCASTB X3, Y3
+	BROADCAST($0x1f, X1, Y1)
+	BROADCAST($0x22, X2, Y2)
+	BROADCAST($0x5c, X3, Y3)
 	SUBQ $32, CX
 
-plainloop:
+loop:
 	CMPQ AX, CX
-	JG   plaindone
+	JG   done
 	VMOVDQU   (SI)(AX*1), Y0
 	VPCMPGTB  Y1, Y0, Y4 // 0xff where c > 0x1f as signed bytes: 0x20..0x7f
 	VPCMPEQB  Y2, Y0, Y5 // 0xff where c == '"'
@@ -34,18 +43,11 @@ plainloop:
 	VPMOVMSKB Y7, DX
 	NOTL      DX
 	TESTL     DX, DX
-	JNZ       plainfound
+	JNZ       found
 	ADDQ      $32, AX
-	JMP       plainloop
+	JMP       loop
 
-plainfound:
-	BSFL DX, DX
-	ADDQ DX, AX
-
-plaindone:
-	VZEROUPPER
-	MOVQ AX, ret+16(FP)
-	RET
+	EXITS(ret+16)
 
 // func asciiAVX2(p *byte, n int) int
 //
@@ -57,24 +59,30 @@ TEXT ·asciiAVX2(SB), NOSPLIT, $0-24
 	XORQ AX, AX
 	SUBQ $32, CX
 
-asciiloop:
+loop:
 	CMPQ AX, CX
-	JG   asciidone
+	JG   done
 	VMOVDQU   (SI)(AX*1), Y0
 	VPMOVMSKB Y0, DX
 	TESTL     DX, DX
-	JNZ       asciifound
+	JNZ       found
 	ADDQ      $32, AX
-	JMP       asciiloop
+	JMP       loop
 
-asciifound:
-	BSFL DX, DX
-	ADDQ DX, AX
+	EXITS(ret+16)
 
-asciidone:
-	VZEROUPPER
-	MOVQ AX, ret+16(FP)
-	RET
+// LOOKUP sets Y0 to the bucket bits of the 32 bytes at SI+AX+off for
+// their place: each byte folded (|0x20, Y15), its two halves (Y14 keeps the
+// low one) looked up in the tables lo and hi, the two results ANDed.
+#define LOOKUP(off, lo, hi) \
+	VMOVDQU off(SI)(AX*1), Y0; \
+	VPOR    Y15, Y0, Y0;       \
+	VPSRLW  $4, Y0, Y1;        \
+	VPAND   Y14, Y0, Y0;       \
+	VPAND   Y14, Y1, Y1;       \
+	VPSHUFB Y0, lo, Y0;        \
+	VPSHUFB Y1, hi, Y1;        \
+	VPAND   Y1, Y0, Y0
 
 // func trigramsAVX2(p *byte, n int, t *[6][32]byte) int
 //
@@ -94,64 +102,33 @@ TEXT ·trigramsAVX2(SB), NOSPLIT, $0-32
 	VMOVDQU 96(DI), Y11  // hi1
 	VMOVDQU 128(DI), Y12 // lo2
 	VMOVDQU 160(DI), Y13 // hi2
-	MOVL    $0x0f, DX
-	MOVQ    DX, X14
-	VPBROADCASTB X14, Y14 // the low half of each byte
-	MOVL    $0x20, DX
-	MOVQ    DX, X15
-	VPBROADCASTB X15, Y15 // the fold
+	BROADCAST($0x0f, X14, Y14) // the low half of each byte
+	BROADCAST($0x20, X15, Y15) // the fold
 	VPXOR   Y7, Y7, Y7    // zero
 	SUBQ    $34, CX
 
-triloop:
+loop:
 	CMPQ AX, CX
-	JG   tridone
+	JG   done
 
-	VMOVDQU  (SI)(AX*1), Y0
-	VPOR     Y15, Y0, Y0
-	VPSRLW   $4, Y0, Y1
-	VPAND    Y14, Y0, Y0
-	VPAND    Y14, Y1, Y1
-	VPSHUFB  Y0, Y8, Y0
-	VPSHUFB  Y1, Y9, Y1
-	VPAND    Y1, Y0, Y2
+	LOOKUP(0, Y8, Y9)
+	VMOVDQU  Y0, Y2
 
-	VMOVDQU  1(SI)(AX*1), Y0
-	VPOR     Y15, Y0, Y0
-	VPSRLW   $4, Y0, Y1
-	VPAND    Y14, Y0, Y0
-	VPAND    Y14, Y1, Y1
-	VPSHUFB  Y0, Y10, Y0
-	VPSHUFB  Y1, Y11, Y1
-	VPAND    Y1, Y0, Y0
+	LOOKUP(1, Y10, Y11)
 	VPAND    Y0, Y2, Y2
 
-	VMOVDQU  2(SI)(AX*1), Y0
-	VPOR     Y15, Y0, Y0
-	VPSRLW   $4, Y0, Y1
-	VPAND    Y14, Y0, Y0
-	VPAND    Y14, Y1, Y1
-	VPSHUFB  Y0, Y12, Y0
-	VPSHUFB  Y1, Y13, Y1
-	VPAND    Y1, Y0, Y0
+	LOOKUP(2, Y12, Y13)
 	VPAND    Y0, Y2, Y2
 
 	VPCMPEQB  Y7, Y2, Y2 // 0xff where no bucket is common
 	VPMOVMSKB Y2, DX
 	NOTL      DX
 	TESTL     DX, DX
-	JNZ       trifound
+	JNZ       found
 	ADDQ      $32, AX
-	JMP       triloop
+	JMP       loop
 
-trifound:
-	BSFL DX, DX
-	ADDQ DX, AX
-
-tridone:
-	VZEROUPPER
-	MOVQ AX, ret+24(FP)
-	RET
+	EXITS(ret+24)
 
 // func noControlAVX2(p *byte, n int) int
 //
@@ -160,28 +137,19 @@ TEXT ·noControlAVX2(SB), NOSPLIT, $0-24
 	MOVQ p+0(FP), SI
 	MOVQ n+8(FP), CX
 	XORQ AX, AX
-	MOVL $0x1f, DX
-	MOVQ DX, X1
-	VPBROADCASTB X1, Y1
+	BROADCAST($0x1f, X1, Y1)
 	SUBQ $32, CX
 
-ctlloop:
+loop:
 	CMPQ AX, CX
-	JG   ctldone
+	JG   done
 	VMOVDQU   (SI)(AX*1), Y0
 	VPMINUB   Y1, Y0, Y2 // min(c, 0x1f)
 	VPCMPEQB  Y0, Y2, Y2 // 0xff where c <= 0x1f
 	VPMOVMSKB Y2, DX
 	TESTL     DX, DX
-	JNZ       ctlfound
+	JNZ       found
 	ADDQ      $32, AX
-	JMP       ctlloop
+	JMP       loop
 
-ctlfound:
-	BSFL DX, DX
-	ADDQ DX, AX
-
-ctldone:
-	VZEROUPPER
-	MOVQ AX, ret+16(FP)
-	RET
+	EXITS(ret+16)

@@ -42,31 +42,25 @@ func everyByte(f func(s string)) {
 	}
 }
 
-// TestPlainEveryByte compares Plain with its contract for every byte value
-// at every position; without a vector version Plain must be 0.
-func TestPlainEveryByte(t *testing.T) {
-	everyByte(func(s string) {
-		want := blocksRef(s, isPlain)
-		if !useAVX2 || len(s) < 32 {
-			want = 0
-		}
-		if got := Plain(s); got != want {
-			t.Fatalf("%q: Plain %d, want %d", s, got, want)
-		}
-	})
-}
-
-// TestNoControlEveryByte does the same for NoControl.
-func TestNoControlEveryByte(t *testing.T) {
-	everyByte(func(s string) {
-		want := blocksRef(s, notControl)
-		if !useAVX2 || len(s) < 32 {
-			want = 0
-		}
-		if got := NoControl(s); got != want {
-			t.Fatalf("%q: NoControl %d, want %d", s, got, want)
-		}
-	})
+// TestBlocksEveryByte compares Plain and NoControl with their contract for
+// every byte value at every position; without a vector version both must
+// be 0.
+func TestBlocksEveryByte(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		scan func(string) int
+		ok   func(byte) bool
+	}{{"Plain", Plain, isPlain}, {"NoControl", NoControl, notControl}} {
+		everyByte(func(s string) {
+			want := blocksRef(s, tc.ok)
+			if !useAVX2 || len(s) < 32 {
+				want = 0
+			}
+			if got := tc.scan(s); got != want {
+				t.Fatalf("%q: %s %d, want %d", s, tc.name, got, want)
+			}
+		})
+	}
 }
 
 // TestASCIIEveryByte does the same for the ASCII scan under ValidUTF8.
