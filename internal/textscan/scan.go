@@ -1,10 +1,12 @@
 // Package textscan holds the byte scans every record passes through, many
-// bytes a step: how far a string is plain (needs no JSON escaping), and
-// whether bytes are valid UTF-8. Where the processor has AVX2 (amd64) they
-// look at 32 bytes a step; elsewhere the callers' word at a time loops and
-// the standard library do the work. A log record is mostly long runs of
-// plain ASCII (a message, a prompt, a stack trace), and these scans were a
-// tenth of the plugin's CPU a byte or a word at a time.
+// bytes a step: how far a string needs no JSON escaping (Plain) or holds no
+// control byte (NoControl), whether bytes are valid UTF-8 (ValidUTF8), and
+// where one of the redaction rules' literals may start (Trigrams). Where
+// the processor has AVX2 (amd64) they look at 32 bytes a step; elsewhere
+// the callers' word-at-a-time loops and the standard library do the work.
+// A log record is mostly long runs of plain ASCII (a message, a prompt, a
+// stack trace), and these scans were a fifth of the plugin's Go-side CPU a
+// byte or a word at a time.
 package textscan
 
 import (
@@ -33,15 +35,6 @@ func ValidUTF8(b []byte) bool {
 		n = asciiAVX2(unsafe.SliceData(b), len(b))
 	}
 	return utf8.Valid(b[n:])
-}
-
-// ValidUTF8String is ValidUTF8 for a string.
-func ValidUTF8String(s string) bool {
-	n := 0
-	if useAVX2 && len(s) >= 32 {
-		n = asciiAVX2(unsafe.StringData(s), len(s))
-	}
-	return utf8.ValidString(s[n:])
 }
 
 // NoControl returns how many leading bytes of s are not control bytes

@@ -89,9 +89,6 @@ func TestValidUTF8(t *testing.T) {
 				if got, want := ValidUTF8([]byte(s)), utf8.ValidString(s); got != want {
 					t.Fatalf("%q: ValidUTF8 %v, want %v", s, got, want)
 				}
-				if got, want := ValidUTF8String(s), utf8.ValidString(s); got != want {
-					t.Fatalf("%q: ValidUTF8String %v, want %v", s, got, want)
-				}
 			}
 		}
 	}

@@ -62,8 +62,8 @@ func Scans(n int) bool { return useAVX2 && n >= 34 }
 // bytes are left from the first of them, and returns the first position at
 // which a literal may start (see Trigrams) and true, or, when none of them
 // passes, the first position it did not look at and false; the caller
-// checks the positions from there on itself. Call it only when
-// Scans(len(s)-from).
+// checks the positions from there on itself. With fewer than 34 bytes
+// left, or no vector version, it looks at none (from, false).
 func (t *Trigrams) Next(s string, from int) (int, bool) {
 	n := len(s) - from
 	if !Scans(n) {
