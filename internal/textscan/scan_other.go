@@ -2,7 +2,8 @@
 
 package textscan
 
-// No vector version here: Plain is 0 and ValidUTF8 is utf8.Valid.
+// No vector version here: Plain and NoControl are 0, ValidUTF8 is
+// utf8.Valid, and Trigrams.Next looks at no position (Scans is false).
 const useAVX2 = false
 
 func plainAVX2(*byte, int) int { return 0 }

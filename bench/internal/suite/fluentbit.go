@@ -236,12 +236,15 @@ func (s *Suite) warmFluentBit(ctx context.Context, fig string, out fbOutput) {
 	}
 }
 
-// keyedNote is the note's sentence on the keyed out_kafka of a figure's
-// Extra (R2 and R3 alike).
-func keyedNote(x map[string]float64) string {
+// addKeyed puts the keyed out_kafka's runs in a figure's Extra x, beside
+// ours (rate in records/s, CPU in µs per record; R2 and R3 alike), and
+// returns the note's sentence on them.
+func addKeyed(x map[string]float64, keyed []fbRun, rate, cpu float64) string {
+	kr, kc, km := fbStats(keyed)
+	x["keyed_records_per_s"], x["keyed_cpu_us_per_record"], x["keyed_peak_rss_mib"] = kr.Median, kc.Median, km.Median
+	x["keyed_rate_ratio"], x["keyed_cpu_ratio"] = rate/kr.Median, cpu/kc.Median
 	return fmt.Sprintf("out_kafka keyed by trace_id, as we key (context, not the goal): %.0f records/s, %.1f µs/record, %.0f MiB, "+
-		"so ours is %.2f× its rate at %.2f× its CPU", x["keyed_records_per_s"], x["keyed_cpu_us_per_record"], x["keyed_peak_rss_mib"],
-		x["keyed_rate_ratio"], x["keyed_cpu_ratio"])
+		"so ours is %.2f× its rate at %.2f× its CPU", kr.Median, kc.Median, km.Median, x["keyed_rate_ratio"], x["keyed_cpu_ratio"])
 }
 
 func fbStats(runs []fbRun) (rate, cpuUS, rssMiB report.Stat) {
@@ -300,21 +303,19 @@ func (s *Suite) r3(ctx context.Context) error {
 	s.fbComponent("Fluent Bit + out_null (the input side alone)", "R3", null[0], n)
 	pr, pc, pm := fbStats(plugin)
 	nr, nc, nm := fbStats(native)
-	kr, kc, km := fbStats(keyed)
 	_, in, im := fbStats(null)
 	f := report.Figure{ID: "R3", Name: "collector plugin inside Fluent Bit, tail → Kafka ack", Unit: "records/s", Value: pr,
 		RefName: fbNative.Name, Ref: nr, Goal: 1.0, Extra: map[string]float64{
 			"plugin_cpu_us_per_record": pc.Median, "native_cpu_us_per_record": nc.Median, "cpu_ratio": pc.Median / nc.Median,
 			"plugin_peak_rss_mib": pm.Median, "native_peak_rss_mib": nm.Median, "rss_ratio": pm.Median / nm.Median,
 			"input_side_cpu_us_per_record": in.Median, "input_side_peak_rss_mib": im.Median,
-			"plugin_output_cpu_us_per_record": pc.Median - in.Median, "native_output_cpu_us_per_record": nc.Median - in.Median,
-			"keyed_records_per_s": kr.Median, "keyed_cpu_us_per_record": kc.Median, "keyed_peak_rss_mib": km.Median,
-			"keyed_rate_ratio": pr.Median / kr.Median, "keyed_cpu_ratio": pc.Median / kc.Median}}
+			"plugin_output_cpu_us_per_record": pc.Median - in.Median, "native_output_cpu_us_per_record": nc.Median - in.Median}}
+	keyedNote := addKeyed(f.Extra, keyed, pr.Median, pc.Median)
 	f.Finish()
 	f.Note = fmt.Sprintf("CPU %.1f vs %.1f µs/record = %.2f×, goal ≤ 1.0; peak RSS %.0f vs %.0f MiB = %.2f×, goal ≤ 1.5; "+
 		"the input side alone (out_null) %.1f µs/record and %.0f MiB, so the outputs themselves cost %.1f vs %.1f µs/record; %s",
 		pc.Median, nc.Median, f.Extra["cpu_ratio"], pm.Median, nm.Median, f.Extra["rss_ratio"],
-		in.Median, im.Median, pc.Median-in.Median, nc.Median-in.Median, keyedNote(f.Extra))
+		in.Median, im.Median, pc.Median-in.Median, nc.Median-in.Median, keyedNote)
 	// Other Workers values, once each: what the setting costs.
 	for _, w := range s.opt.R3Workers {
 		topic := s.topic("fbw")
@@ -401,18 +402,16 @@ func (s *Suite) r2(ctx context.Context) error {
 	}
 	s.perf, s.perfMBps = report.Of(pf...), report.Of(pfMB...).Median
 	nr, nc, nm := fbStats(native)
-	kr, kc, km := fbStats(keyed)
 	rate, cpu, rss := report.Of(sh...), report.Of(shCPU...).Median, report.Of(shRSS...).Median
 	f := report.Figure{ID: "R2", Name: "shipper file → Kafka ack", Unit: "records/s", Value: rate,
 		RefName: fbNative.Name, Ref: nr, Goal: 1.0,
 		Extra: map[string]float64{"shipper_mb_per_s": report.Of(shMB...).Median, "perf_test_mb_per_s": s.perfMBps,
 			"perf_test_records_per_s": s.perf.Median, "shipper_cpu_us_per_record": cpu, "native_cpu_us_per_record": nc.Median,
-			"cpu_ratio": cpu / nc.Median, "shipper_peak_rss_mib": rss, "native_peak_rss_mib": nm.Median, "rss_ratio": rss / nm.Median,
-			"keyed_records_per_s": kr.Median, "keyed_cpu_us_per_record": kc.Median, "keyed_peak_rss_mib": km.Median,
-			"keyed_rate_ratio": rate.Median / kr.Median, "keyed_cpu_ratio": cpu / kc.Median}}
+			"cpu_ratio": cpu / nc.Median, "shipper_peak_rss_mib": rss, "native_peak_rss_mib": nm.Median, "rss_ratio": rss / nm.Median}}
+	keyedNote := addKeyed(f.Extra, keyed, rate.Median, cpu)
 	f.Finish()
 	f.Note = fmt.Sprintf("CPU %.1f vs %.1f µs/record = %.2f×, goal ≤ 1.0; peak RSS %.0f vs %.0f MiB = %.2f×, goal ≤ 1.5; %s; ceiling: kafka-producer-perf-test %.0f records/s",
-		cpu, nc.Median, f.Extra["cpu_ratio"], rss, nm.Median, f.Extra["rss_ratio"], keyedNote(f.Extra), s.perf.Median)
+		cpu, nc.Median, f.Extra["cpu_ratio"], rss, nm.Median, f.Extra["rss_ratio"], keyedNote, s.perf.Median)
 	s.res.Figures = append(s.res.Figures, f)
 	return nil
 }
